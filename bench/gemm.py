@@ -1,0 +1,54 @@
+"""Time one matrix product the way the trainer issues it, through SciPy's BLAS."""
+
+import time
+
+import numba
+import numpy as np
+
+
+@numba.njit(cache=True)
+def _repeat_plain(a, b, out, reps):
+    for _ in range(reps):
+        np.dot(a, b, out)
+
+
+@numba.njit(cache=True)
+def _repeat_left_t(a, b, out, reps):
+    for _ in range(reps):
+        np.dot(a.T, b, out)
+
+
+@numba.njit(cache=True)
+def _repeat_right_t(a, b, out, reps):
+    for _ in range(reps):
+        np.dot(a, b.T, out)
+
+
+def time_matmul(kind, m, k, n, dtype=np.float32, target=0.05, samples=7):
+    """Median seconds of one (m x k) @ (k x n) product.
+
+    kind "fwd": A @ W; "dW": A^T @ D (A stored k x m); "dA": D @ W^T (W stored n x k),
+    the operand layouts of the forward pass, weight gradients and upstream gradients.
+    """
+    rng = np.random.default_rng(0)
+    out = np.empty((m, n), dtype)
+    if kind == "fwd":
+        a, b, fn = rng.standard_normal((m, k)), rng.standard_normal((k, n)), _repeat_plain
+    elif kind == "dW":
+        a, b, fn = rng.standard_normal((k, m)), rng.standard_normal((k, n)), _repeat_left_t
+    elif kind == "dA":
+        a, b, fn = rng.standard_normal((m, k)), rng.standard_normal((n, k)), _repeat_right_t
+    else:
+        raise ValueError(kind)
+    a, b = a.astype(dtype), b.astype(dtype)
+    fn(a, b, out, 3)
+    start = time.perf_counter()
+    fn(a, b, out, 3)
+    once = max((time.perf_counter() - start) / 3, 1e-7)
+    reps = max(1, int(target / once))
+    times = []
+    for _ in range(samples):
+        start = time.perf_counter()
+        fn(a, b, out, reps)
+        times.append((time.perf_counter() - start) / reps)
+    return float(np.median(times))

@@ -1,0 +1,21 @@
+"""fastmlp: fast multilayer perceptron training on multicore CPUs.
+
+>>> import fastmlp as fm
+>>> model = fm.Model([64, 128, 10], activation="relu", output="softmax", seed=0)
+>>> trainer = fm.Trainer(model, fm.optim.Adam(lr=1e-3), batch_size=32, epochs=20)
+>>> history = trainer.fit(X, y, validation_data=(X_val, y_val))   # doctest: +SKIP
+"""
+
+from . import activations, callbacks, datasets, initializers, losses, metrics, optim, preprocessing
+from .callbacks import Callback
+from .exceptions import ConvergenceWarning, DivergenceError
+from .model import Model
+from .parallel import get_num_threads, max_threads, threads
+from .trainer import Trainer
+
+__version__ = "0.1.0"
+__all__ = [
+    "Model", "Trainer", "Callback", "optim", "activations", "initializers", "losses", "metrics",
+    "preprocessing", "datasets", "callbacks", "threads", "get_num_threads", "max_threads",
+    "DivergenceError", "ConvergenceWarning", "__version__",
+]

@@ -1,0 +1,137 @@
+"""Checks for what users pass in: arrays, sizes, rates and names.
+
+Every check raises before anything is changed, with a message that names the
+argument and the problem.  Arrays come out C-contiguous and writeable in the
+model's dtype (a read-only or strided input is copied: Numba would otherwise
+compile a second version of every kernel for it).
+"""
+
+import numbers
+
+import numpy as np
+
+_FLOAT_DTYPES = {"float32": np.float32, "float64": np.float64}
+
+
+def check_dtype(dtype):
+    """Normalise ``dtype`` to np.float32 or np.float64 (the only two supported)."""
+    try:
+        key = np.dtype(dtype).name
+    except TypeError:
+        key = None
+    if key not in _FLOAT_DTYPES:
+        raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+    return np.dtype(_FLOAT_DTYPES[key])
+
+
+def check_array(X, dtype, n_features=None, what="X"):
+    """Validate a 2-D feature matrix and return it C-contiguous in ``dtype``.
+
+    Parameters
+    ----------
+    X : array-like of shape (n_samples, n_features)
+    dtype : numpy dtype (float32 or float64)
+    n_features : int, optional
+        Required number of columns.
+    what : str
+        Name used in messages.
+
+    Raises
+    ------
+    TypeError
+        Non-numeric (strings, objects) or complex data, sparse matrices.
+    ValueError
+        Not 2-D, empty, wrong number of features, NaN or inf.
+    """
+    if hasattr(X, "toarray") and hasattr(X, "nnz"):
+        raise TypeError(f"{what} is a sparse matrix; fastmlp needs dense data "
+                        f"(use {what}.toarray() if it fits in memory)")
+    try:
+        arr = np.asarray(X)
+    except Exception as exc:  # ragged lists and the like
+        raise ValueError(f"{what} could not be converted to an array: {exc}") from None
+    if arr.dtype.kind == "c":
+        raise TypeError(f"{what} has complex dtype {arr.dtype}; fastmlp trains on real numbers")
+    if arr.dtype.kind not in "biuf":
+        if arr.dtype.kind == "O":
+            try:
+                arr = arr.astype(np.float64)
+            except (TypeError, ValueError):
+                raise TypeError(f"{what} holds non-numeric values (dtype object); "
+                                "convert them to numbers first") from None
+        else:
+            raise TypeError(f"{what} has non-numeric dtype {arr.dtype}; features must be numbers")
+    if arr.ndim != 2:
+        hint = (f"; for a single feature use {what}.reshape(-1, 1), for a single sample "
+                f"{what}.reshape(1, -1)") if arr.ndim == 1 else ""
+        raise ValueError(f"{what} must be 2-D (n_samples, n_features), got shape {arr.shape}{hint}")
+    if arr.shape[0] == 0:
+        raise ValueError(f"{what} is empty: 0 samples (shape {arr.shape})")
+    if arr.shape[1] == 0:
+        raise ValueError(f"{what} has 0 features (shape {arr.shape})")
+    if n_features is not None and arr.shape[1] != n_features:
+        raise ValueError(f"{what} has {arr.shape[1]} features but the model expects {n_features}")
+    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+        bad = np.argwhere(~np.isfinite(arr))
+        raise ValueError(f"{what} contains NaN or inf ({len(bad)} values, first at row "
+                         f"{bad[0][0]}, column {bad[0][1]})")
+    with np.errstate(over="ignore"):  # reported below with a clearer message
+        out = np.ascontiguousarray(arr, dtype=dtype)
+    if not out.flags.writeable:
+        out = out.copy()
+    if arr.dtype.itemsize > out.dtype.itemsize and not np.isfinite(out).all():
+        raise ValueError(f"{what} has values too large for {out.dtype.name} "
+                         f"(largest magnitude {np.abs(arr).max():g})")
+    return out
+
+
+def check_lengths(X, Y, what=("X", "y")):
+    """Raise if X and Y do not have the same number of rows."""
+    if X.shape[0] != Y.shape[0]:
+        raise ValueError(f"{what[0]} and {what[1]} have different numbers of samples: "
+                         f"{X.shape[0]} and {Y.shape[0]}")
+
+
+def check_positive_int(value, what, allow_none=False):
+    """An int >= 1 (bools refused), or None when allowed."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"{what} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def check_positive_float(value, what):
+    """A finite real > 0."""
+    if (isinstance(value, bool) or not isinstance(value, numbers.Real)
+            or not np.isfinite(value) or value <= 0):
+        raise ValueError(f"{what} must be a positive finite number, got {value!r}")
+    return float(value)
+
+
+def check_nonnegative_float(value, what):
+    """A finite real >= 0."""
+    if (isinstance(value, bool) or not isinstance(value, numbers.Real)
+            or not np.isfinite(value) or value < 0):
+        raise ValueError(f"{what} must be a finite number >= 0, got {value!r}")
+    return float(value)
+
+
+def check_unit_interval(value, what, closed_right=False):
+    """A real in [0, 1) (or [0, 1] when ``closed_right``)."""
+    upper_ok = value <= 1 if closed_right else value < 1
+    if (isinstance(value, bool) or not isinstance(value, numbers.Real)
+            or not np.isfinite(value) or value < 0 or not upper_ok):
+        interval = "[0, 1]" if closed_right else "[0, 1)"
+        raise ValueError(f"{what} must be in {interval}, got {value!r}")
+    return float(value)
+
+
+def check_seed(seed):
+    """None, a non-negative int, or a numpy Generator."""
+    if seed is None or isinstance(seed, np.random.Generator):
+        return seed
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise ValueError(f"seed must be None, a non-negative integer or a numpy Generator, "
+                         f"got {seed!r}")
+    return int(seed)

@@ -1,0 +1,162 @@
+"""Thread control for both pools fastmlp uses: Numba's and the BLAS library's.
+
+The matrix products run in the BLAS library that SciPy ships (Numba calls
+it through ``scipy.linalg.cython_blas``); element-wise kernels that run in
+parallel use Numba's threads.  :func:`threads` sets both, and NumPy's own
+BLAS too, and puts everything back on exit::
+
+    with fastmlp.threads(1):
+        trainer.fit(X, y)          # single-threaded, bit-reproducible
+
+Only OpenBLAS (the library in the SciPy and NumPy wheels) and MKL are
+recognised directly; with another BLAS, ``threadpoolctl`` is used when it is
+installed.  The BLAS thread count is process-wide, so two Python threads
+that both enter :func:`threads` with different counts race for it.
+"""
+
+import contextlib
+import ctypes
+import glob
+import os
+import threading
+
+import numba
+
+__all__ = ["threads", "get_num_threads", "max_threads"]
+
+_SETTERS = ("scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads",
+            "openblas_set_num_threads64_", "openblas_set_num_threads", "MKL_Set_Num_Threads")
+_GETTERS = ("scipy_openblas_get_num_threads64_", "scipy_openblas_get_num_threads",
+            "openblas_get_num_threads64_", "openblas_get_num_threads", "MKL_Get_Max_Threads")
+_lock = threading.Lock()
+_controllers = None
+
+
+class _BlasLibrary:
+    """get/set of one BLAS shared library's thread count through ctypes."""
+
+    def __init__(self, path, lib, getter, setter):
+        self.path = path
+        self._get = getattr(lib, getter)
+        self._get.restype = ctypes.c_int
+        self._get.argtypes = []
+        self._set = getattr(lib, setter)
+        self._set.restype = None
+        self._set.argtypes = [ctypes.c_int]
+
+    def get(self):
+        return int(self._get())
+
+    def set(self, n):
+        self._set(int(n))
+
+
+def _candidate_paths():
+    import numpy
+    import scipy
+    import scipy.linalg.cython_blas  # noqa: F401  (loads SciPy's BLAS, which Numba calls)
+
+    paths = []
+    for pkg in (numpy, scipy):
+        root = os.path.dirname(os.path.dirname(pkg.__file__))
+        for sub in (f"{pkg.__name__}.libs", os.path.join(pkg.__name__, ".dylibs")):
+            paths += glob.glob(os.path.join(root, sub, "*"))
+    try:
+        with open("/proc/self/maps") as maps:
+            paths += [line.split()[-1] for line in maps if ".so" in line]
+    except OSError:
+        pass
+    keep = []
+    for p in paths:
+        name = os.path.basename(p).lower()
+        if ("openblas" in name or "mkl_rt" in name) and p not in keep:
+            keep.append(p)
+    return keep
+
+
+def _blas_controllers():
+    global _controllers
+    if _controllers is not None:
+        return _controllers
+    found = []
+    for path in _candidate_paths():
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:
+            continue
+        getter = next((g for g in _GETTERS if hasattr(lib, g)), None)
+        setter = next((s for s in _SETTERS if hasattr(lib, s)), None)
+        if getter and setter:
+            found.append(_BlasLibrary(path, lib, getter, setter))
+    if not found:
+        found = _threadpoolctl_controllers()
+    _controllers = found
+    return found
+
+
+def _threadpoolctl_controllers():
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:
+        return []
+
+    class _Pool:
+        def __init__(self, controller):
+            self.path = controller.filepath
+            self._c = controller
+
+        def get(self):
+            return self._c.num_threads
+
+        def set(self, n):
+            self._c._set_num_threads(int(n))
+
+    return [_Pool(c) for c in ThreadpoolController().select(user_api="blas").lib_controllers]
+
+
+def max_threads():
+    """Most threads fastmlp can use (Numba's pool size, by default the core count)."""
+    return numba.config.NUMBA_NUM_THREADS
+
+
+def get_num_threads():
+    """Threads currently in effect for Numba kernels on this thread."""
+    return numba.get_num_threads()
+
+
+@contextlib.contextmanager
+def threads(n):
+    """Use ``n`` threads for Numba kernels and BLAS inside the block, then restore.
+
+    Parameters
+    ----------
+    n : int or None
+        1 .. :func:`max_threads`; ``None`` leaves everything as it is.
+
+    Raises
+    ------
+    ValueError
+        ``n`` is not a positive integer or exceeds :func:`max_threads`.
+    """
+    if n is None:
+        yield
+        return
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ValueError(f"n_threads must be a positive integer or None, got {n!r}")
+    if n > max_threads():
+        raise ValueError(f"n_threads={n} exceeds the {max_threads()} threads available "
+                         "(set NUMBA_NUM_THREADS before starting Python to raise it)")
+    with _lock:
+        libs = _blas_controllers()
+        saved_blas = [lib.get() for lib in libs]
+        for lib in libs:
+            lib.set(n)
+    saved_numba = numba.get_num_threads()
+    numba.set_num_threads(n)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(saved_numba)
+        with _lock:
+            for lib, count in zip(libs, saved_blas):
+                lib.set(count)

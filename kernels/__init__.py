@@ -1,0 +1,1 @@
+"""Compiled core of fastmlp (Numba kernels over flat arrays)."""

@@ -1,0 +1,39 @@
+"""Numba compilation settings shared by every kernel.
+
+All kernels are compiled through :func:`jit` so the flags live in one place:
+
+* ``cache=True``: compiled code is written beside the sources (or to
+  ``NUMBA_CACHE_DIR``), so a warm start costs ~0.5 s instead of ~10 s.
+* ``error_model="numpy"``: float division follows IEEE rules instead of
+  raising ``ZeroDivisionError``.  The Python error model puts a zero test in
+  front of every division, and that branch alone stops LLVM from vectorising
+  an optimizer loop (measured: Adam 3.0 ns/element -> 0.37 ns/element).
+* ``fastmath=FASTMATH``: reassociation, contraction into FMA, reciprocal
+  approximations and sign-of-zero freedom, *without* ``nnan``/``ninf``:
+  with those two LLVM may fold ``x != x`` to false and NaN detection (the
+  divergence checks) would silently stop working.
+* ``nogil=True``: two models can train in two Python threads at once.
+"""
+
+import numba
+
+#: Fast-math flags safe for NaN/inf detection (no 'nnan', no 'ninf').
+FASTMATH = frozenset({"reassoc", "contract", "arcp", "nsz", "afn"})
+
+#: Flags for the elementary functions in :mod:`fastmlp.kernels.mathfun`: only
+#: FMA contraction.  Reassociation would undo the two-step Cody-Waite range
+#: reduction those functions rely on.
+STRICT_FASTMATH = frozenset({"contract"})
+
+_BASE = dict(cache=True, error_model="numpy", nogil=True)
+
+
+def jit(func=None, *, parallel=False, fastmath=FASTMATH, **options):
+    """Compile ``func`` with the project's Numba settings.
+
+    Usable bare (``@jit``) or with options (``@jit(parallel=True)``).
+    """
+    settings = dict(_BASE, parallel=parallel, fastmath=set(fastmath), **options)
+    if func is None:
+        return lambda f: numba.njit(**settings)(f)
+    return numba.njit(**settings)(func)

@@ -1,0 +1,166 @@
+"""Slow, obvious NumPy versions of what the kernels compute, in float64.
+
+Written from the formulas, one thing at a time and without the kernels'
+tricks (no derivative-from-output, no fused epilogues, explicit softmax
+Jacobians), so that agreement between the two means something.
+"""
+
+import math
+
+import numpy as np
+from scipy.special import erf, expit, log_softmax, softmax
+
+SELU_LAMBDA = 1.0507009873554804934193349852946
+SELU_ALPHA = 1.6732632423543772848170429916717
+
+
+def activation(name, z, param=0.0):
+    z = np.asarray(z, dtype=np.float64)
+    if name == "identity":
+        return z.copy()
+    if name == "sigmoid":
+        return expit(z)
+    if name == "tanh":
+        return np.tanh(z)
+    if name == "relu":
+        return np.maximum(z, 0.0)
+    if name == "leaky_relu":
+        return np.where(z > 0, z, param * z)
+    if name == "elu":
+        return np.where(z > 0, z, param * np.expm1(np.minimum(z, 0)))
+    if name == "selu":
+        return SELU_LAMBDA * np.where(z > 0, z, SELU_ALPHA * np.expm1(np.minimum(z, 0)))
+    if name == "softplus":
+        return np.logaddexp(0.0, z)
+    if name == "gelu":
+        return 0.5 * z * (1.0 + erf(z / math.sqrt(2.0)))
+    if name == "gelu_tanh":
+        return 0.5 * z * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (z + 0.044715 * z ** 3)))
+    if name == "swish":
+        return z * expit(z)
+    if name == "softmax":
+        return softmax(z, axis=1)
+    raise KeyError(name)
+
+
+def activation_derivative(name, z, param=0.0):
+    """f'(z) from z (element-wise activations only)."""
+    z = np.asarray(z, dtype=np.float64)
+    if name == "identity":
+        return np.ones_like(z)
+    if name == "sigmoid":
+        s = expit(z)
+        return s * (1 - s)
+    if name == "tanh":
+        return 1.0 - np.tanh(z) ** 2
+    if name == "relu":
+        return (z > 0).astype(np.float64)
+    if name == "leaky_relu":
+        return np.where(z > 0, 1.0, param)
+    if name == "elu":
+        return np.where(z > 0, 1.0, param * np.exp(np.minimum(z, 0)))
+    if name == "selu":
+        return SELU_LAMBDA * np.where(z > 0, 1.0, SELU_ALPHA * np.exp(np.minimum(z, 0)))
+    if name == "softplus":
+        return expit(z)
+    if name == "gelu":
+        return 0.5 * (1.0 + erf(z / math.sqrt(2.0))) + z * np.exp(-0.5 * z * z) / math.sqrt(2 * math.pi)
+    if name == "gelu_tanh":
+        c = math.sqrt(2.0 / math.pi)
+        u = c * (z + 0.044715 * z ** 3)
+        t = np.tanh(u)
+        return 0.5 * (1 + t) + 0.5 * z * (1 - t * t) * c * (1 + 3 * 0.044715 * z * z)
+    if name == "swish":
+        s = expit(z)
+        return s + z * s * (1 - s)
+    raise KeyError(name)
+
+
+def forward(weights, biases, names, params, X):
+    """Lists of pre-activations Z_l and outputs A_l (float64)."""
+    A = np.asarray(X, dtype=np.float64)
+    Zs, As = [], []
+    for W, b, name, p in zip(weights, biases, names, params):
+        Z = A @ np.asarray(W, np.float64) + np.asarray(b, np.float64)
+        A = activation(name, Z, p)
+        Zs.append(Z)
+        As.append(A)
+    return Zs, As
+
+
+def per_sample_loss(loss, out_name, Z, A, T):
+    if loss == "squared_error":
+        return 0.5 * np.sum((A - T) ** 2, axis=1)
+    if loss == "cross_entropy":
+        return -np.sum(T * log_softmax(Z, axis=1), axis=1)
+    if loss == "binary_cross_entropy":
+        # -t log s(z) - (1 - t) log(1 - s(z)), with log s(z) = -log(1 + e^-z)
+        return np.sum(T * np.logaddexp(0, -Z) + (1 - T) * np.logaddexp(0, Z), axis=1)
+    raise KeyError(loss)
+
+
+def output_delta(loss, out_name, out_param, Z, A, T):
+    """dL_i/dZ per sample (not yet divided by the batch size)."""
+    if loss == "cross_entropy":
+        return A * T.sum(axis=1, keepdims=True) - T
+    if loss == "binary_cross_entropy":
+        return A - T
+    G = A - T
+    if out_name == "softmax":
+        out = np.empty_like(G)
+        for i in range(G.shape[0]):
+            a = A[i]
+            jac = np.diag(a) - np.outer(a, a)
+            out[i] = jac.T @ G[i]
+        return out
+    return G * activation_derivative(out_name, Z, out_param)
+
+
+def loss_and_grad(weights, biases, names, params, loss, X, T):
+    """Mean loss and per-layer gradients (lists of dW, db) in float64."""
+    X = np.asarray(X, np.float64)
+    T = np.asarray(T, np.float64)
+    n = X.shape[0]
+    Zs, As = forward(weights, biases, names, params, X)
+    L = len(weights)
+    value = per_sample_loss(loss, names[-1], Zs[-1], As[-1], T).mean()
+    delta = output_delta(loss, names[-1], params[-1], Zs[-1], As[-1], T) / n
+    dWs, dbs = [None] * L, [None] * L
+    for l in range(L - 1, -1, -1):
+        prev = X if l == 0 else As[l - 1]
+        dWs[l] = prev.T @ delta
+        dbs[l] = delta.sum(axis=0)
+        if l > 0:
+            upstream = delta @ np.asarray(weights[l], np.float64).T
+            delta = upstream * activation_derivative(names[l - 1], Zs[l - 1], params[l - 1])
+    return value, dWs, dbs
+
+
+def flatten(dWs, dbs):
+    """Layer gradients in the flat layout W_0, b_0, W_1, b_1, ..."""
+    return np.concatenate([np.concatenate([dW.ravel(), db]) for dW, db in zip(dWs, dbs)])
+
+
+# ------------------------------------------------------------------ optimizers
+# Transcriptions of the update rules as published in the torch.optim docs.
+def sgd_step(p, g, buf, t, lr, momentum=0.0, dampening=0.0, nesterov=False, weight_decay=0.0):
+    g = g + weight_decay * p
+    if momentum != 0:
+        buf = g.copy() if t == 1 else momentum * buf + (1 - dampening) * g
+        g = g + momentum * buf if nesterov else buf
+    return p - lr * g, buf
+
+
+def adam_step(p, g, m, v, vmax, t, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
+              amsgrad=False):
+    b1, b2 = betas
+    g = g + weight_decay * p
+    m = b1 * m + (1 - b1) * g
+    v = b2 * v + (1 - b2) * g * g
+    mhat = m / (1 - b1 ** t)
+    if amsgrad:
+        vmax = np.maximum(vmax, v)
+        vhat = vmax / (1 - b2 ** t)
+    else:
+        vhat = v / (1 - b2 ** t)
+    return p - lr * mhat / (np.sqrt(vhat) + eps), m, v, vmax

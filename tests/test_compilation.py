@@ -1,0 +1,38 @@
+"""Each kernel compiles once per dtype: new data of the same dtype, in any
+memory layout, never adds a signature (a recompilation costs seconds)."""
+
+import numpy as np
+
+import fastmlp as fm
+from fastmlp.kernels import network, optim, train
+
+
+def _signature_counts():
+    kernels = [network.predict, network.loss_grad, network.evaluate, train.train_batches,
+               optim.step_parallel]
+    return {k.__name__: len(k.signatures) for k in kernels}
+
+
+def _exercise(dtype, rng, n):
+    model = fm.Model([6, 9, 3], activation="tanh", dtype=dtype, seed=int(rng.integers(100)))
+    X = rng.standard_normal((n, 6))
+    y = rng.integers(0, 3, n)
+    frozen = np.asfortranarray(X).astype(np.float32)
+    frozen.flags.writeable = False
+    model.predict(frozen)
+    model.predict(X[::2])
+    model.loss_and_grad(X.astype(np.int64), y)
+    model.evaluate(X, y)
+    fm.Trainer(model, "sgd", batch_size=7, epochs=1, verbose=0).fit(X, y, validation_data=(X, y))
+    fm.optim.Adam().step(model.params, np.ones_like(model.params))
+
+
+def test_no_new_signatures_for_new_data(rng):
+    for dtype in ("float32", "float64"):
+        _exercise(dtype, rng, 20)
+    before = _signature_counts()
+    assert all(count <= 2 for count in before.values()), before
+    for n in (1, 5, 33):
+        for dtype in ("float32", "float64"):
+            _exercise(dtype, rng, n)
+    assert _signature_counts() == before
