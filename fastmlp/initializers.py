@@ -35,7 +35,7 @@ network in float32 and float64.
 
 import math
 
-import numpy as np
+from ._validation import check_positive_float
 
 __all__ = ["Initializer", "Normal", "Uniform", "get_initializer", "NAMES"]
 
@@ -54,9 +54,7 @@ class Normal(Initializer):
     """N(0, std^2) with a fixed standard deviation (the lecture's 0.01, 0.05 experiments)."""
 
     def __init__(self, std=0.01):
-        if not (isinstance(std, (int, float)) and math.isfinite(std) and std > 0):
-            raise ValueError(f"Normal std must be a positive number, got {std!r}")
-        self.std = float(std)
+        self.std = check_positive_float(std, "Normal std")
 
     def sample(self, rng, fan_in, fan_out):
         return rng.standard_normal((fan_in, fan_out)) * self.std
@@ -69,9 +67,7 @@ class Uniform(Initializer):
     """U(-limit, limit) with a fixed limit."""
 
     def __init__(self, limit=0.05):
-        if not (isinstance(limit, (int, float)) and math.isfinite(limit) and limit > 0):
-            raise ValueError(f"Uniform limit must be a positive number, got {limit!r}")
-        self.limit = float(limit)
+        self.limit = check_positive_float(limit, "Uniform limit")
 
     def sample(self, rng, fan_in, fan_out):
         return rng.uniform(-self.limit, self.limit, size=(fan_in, fan_out))

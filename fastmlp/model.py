@@ -227,10 +227,11 @@ class Model:
         from .metrics import metrics_from_stats
 
         ws = Workspace(self._layout, min(X.shape[0], PREDICT_CHUNK_ROWS), self.dtype,
-                       training=False)
+                       training=True)
         stats = np.zeros(3 + self.n_outputs)
+        scratch = np.empty(self.n_outputs, dtype=self.dtype)
         _kn.evaluate(self.params, self._layout.table, self._act_param, loss_code(self.loss),
-                     X, T, ws.buffer, ws.table, stats)
+                     X, T, ws.buffer, ws.table, scratch, stats)
         return metrics_from_stats(stats, self.loss, T)
 
     def copy(self):

@@ -107,6 +107,7 @@ def output_loss(loss_code, out_code, Z, A, T, scale, alpha, D, db, stats):
     Shapes: Z (pre-activation), A (output), T (targets), D: (rows, k);
     db (k,) is overwritten with the column sums of D; stats (3 + k,) float64
     is accumulated.  Returns the summed (not averaged) loss of the rows.
+    Evaluation passes ``scale = 0`` and ignores D and db.
     """
     db[:] = 0
     total = 0.0
@@ -119,36 +120,6 @@ def output_loss(loss_code, out_code, Z, A, T, scale, alpha, D, db, stats):
             loss, ok = _binary_cross_entropy_row(Z[r], A[r], T[r], scale, D[r], db)
         else:
             loss = _squared_error_row(out_code, Z[r], A[r], T[r], scale, alpha, D[r], db, sse)
-            ok = False
-        total += loss
-        correct += ok
-    stats[STAT_LOSS] += total
-    stats[STAT_CORRECT] += correct
-    stats[STAT_COUNT] += Z.shape[0]
-    return total
-
-
-@jit
-def output_loss_only(loss_code, out_code, Z, A, T, stats):
-    """Loss and metrics of a block without sensitivities (evaluation).
-
-    Shapes as :func:`output_loss`.  Returns the summed loss of the rows.
-    """
-    total = 0.0
-    correct = 0
-    k = Z.shape[1]
-    scratch = np.empty(k, Z.dtype)
-    db = np.zeros(k, Z.dtype)
-    scale = like(0, Z)
-    alpha = like(0, Z)
-    for r in range(Z.shape[0]):
-        if loss_code == CROSS_ENTROPY:
-            loss, ok = _cross_entropy_row(Z[r], A[r], T[r], scale, scratch, db)
-        elif loss_code == BINARY_CROSS_ENTROPY:
-            loss, ok = _binary_cross_entropy_row(Z[r], A[r], T[r], scale, scratch, db)
-        else:
-            loss = _squared_error_row(IDENTITY, Z[r], A[r], T[r], scale, alpha, scratch, db,
-                                      stats[STAT_SSE:])
             ok = False
         total += loss
         correct += ok

@@ -27,7 +27,7 @@ import numpy as np
 
 from .activations import backward_block, forward_block
 from .config import jit
-from .losses import output_loss, output_loss_only
+from .losses import output_loss
 from .mathfun import like
 
 FAN_IN = 0
@@ -190,17 +190,24 @@ def predict(params, layout, act_param, X, out, ws, wsl):
 
 
 @jit
-def evaluate(params, layout, act_param, loss_code, X, T, ws, wsl, stats):
-    """Summed loss and metrics (into ``stats``) of X against T, chunk by chunk."""
+def evaluate(params, layout, act_param, loss_code, X, T, ws, wsl, db, stats):
+    """Summed loss and metrics (into ``stats``) of X against T, chunk by chunk.
+
+    ``ws`` needs the D0 buffer (a training workspace) as scratch for the
+    loss kernel; ``db`` (n_out,) is scratch too.
+    """
     n_layers = layout.shape[0]
     last = n_layers - 1
-    max_rows = wsl[n_layers, MAX_ROWS]
+    head = wsl[n_layers]
     n = X.shape[0]
     n_out = layout[last, FAN_OUT]
+    zero = like(0, ws)
     total = 0.0
-    for c0 in range(0, n, max_rows):
-        c1 = min(n, c0 + max_rows)
+    for c0 in range(0, n, head[MAX_ROWS]):
+        c1 = min(n, c0 + head[MAX_ROWS])
         out = forward(params, layout, act_param, X[c0:c1], ws, wsl, True)
         Z = block_view(ws, wsl[last, Z_OFFSET], c1 - c0, n_out)
-        total += output_loss_only(loss_code, layout[last, ACTIVATION], Z, out, T[c0:c1], stats)
+        D = block_view(ws, head[D0_OFFSET], c1 - c0, n_out)
+        total += output_loss(loss_code, layout[last, ACTIVATION], Z, out, T[c0:c1], zero,
+                             act_param[last], D, db, stats)
     return total
