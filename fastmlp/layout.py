@@ -76,7 +76,8 @@ class Workspace:
 
     One flat array of ``dtype`` sized for ``max_rows`` rows, allocated once
     and reused by every chunk; ``table`` (int64) tells the kernels where each
-    buffer starts (see :mod:`fastmlp.kernels.network`).
+    buffer starts (see :mod:`fastmlp.kernels.network`).  Threads share it,
+    each working on its own rows.
 
     Parameters
     ----------
@@ -85,8 +86,10 @@ class Workspace:
         Most rows a chunk may have.
     dtype : numpy dtype
     training : bool
-        Also reserve the buffers the backward pass needs (gathered inputs and
-        targets, saved pre-activations, two sensitivity buffers).
+        Also reserve what the loss and the backward pass need: the gathered
+        inputs and targets, the output layer's buffers, saved
+        pre-activations and two sensitivity buffers.  Without it (predict)
+        only the hidden layers' outputs are kept.
     """
 
     def __init__(self, layout, max_rows, dtype, training=True):
@@ -103,8 +106,9 @@ class Workspace:
 
         for l in range(n_layers):
             width = sizes[l + 1]
-            table[l, _k.A_OFFSET] = take(width)
-            keep_z = l == n_layers - 1 or (training and layout.activations[l].needs_preactivation)
+            output = l == n_layers - 1
+            table[l, _k.A_OFFSET] = take(width) if (training or not output) else -1
+            keep_z = training and (output or layout.activations[l].needs_preactivation)
             table[l, _k.Z_OFFSET] = take(width) if keep_z else -1
         head = table[n_layers]
         head[_k.MAX_ROWS] = max_rows
@@ -113,6 +117,9 @@ class Workspace:
             head[_k.T_OFFSET] = take(sizes[-1])
             head[_k.D0_OFFSET] = take(max(sizes[1:]))
             head[_k.D1_OFFSET] = take(max(sizes[1:]))
+        head[_k.COEF_OFFSET] = offset
         self.table = table
         self.max_rows = max_rows
-        self.buffer = np.empty(offset, dtype=dtype)
+        self.buffer = np.empty(offset + 4, dtype=dtype)
+        # BLAS (alpha, beta) pairs: (1, 0) to overwrite, (1, 1) to accumulate
+        self.buffer[offset:] = (1, 0, 1, 1)

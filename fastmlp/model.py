@@ -10,12 +10,14 @@ from .activations import get_activation
 from .kernels import network as _kn
 from .layout import ParamLayout, Workspace
 from .losses import encode_targets, get_loss, loss_code
+from .parallel import kernel_threads, single_threaded_blas
 
 __all__ = ["Model"]
 
-#: Rows per chunk for predict/evaluate: enough for an efficient GEMM, small
-#: enough that a chunk's activations stay in cache for the epilogue.
-PREDICT_CHUNK_ROWS = 1024
+#: Rows per thread per block for predict/evaluate/loss_and_grad: enough for
+#: an efficient GEMM, small enough that a block's activations stay in cache
+#: for the epilogue.
+ROWS_PER_THREAD = 512
 
 
 class Model:
@@ -157,12 +159,19 @@ class Model:
 
     def _predict_checked(self, X):
         out = np.empty((X.shape[0], self.n_outputs), dtype=self.dtype)
+        n_threads, rows = self._plan(X.shape[0])
         # A workspace per call keeps concurrent predicts on one model safe.
-        ws = Workspace(self._layout, min(X.shape[0], PREDICT_CHUNK_ROWS), self.dtype,
-                       training=False)
-        _kn.predict(self.params, self._layout.table, self._act_param, X, out, ws.buffer,
-                    ws.table)
+        ws = Workspace(self._layout, rows, self.dtype, training=False)
+        with single_threaded_blas():
+            _kn.predict(self.params, self._layout.table, self._act_param, X, out, ws.buffer,
+                        ws.table, n_threads)
         return out
+
+    def _plan(self, n_rows):
+        """(threads, rows per block) for a pass over ``n_rows`` rows."""
+        flops = 2 * n_rows * sum(a * b for a, b in zip(self.layer_sizes, self.layer_sizes[1:]))
+        n_threads = kernel_threads(min(flops, flops // max(n_rows, 1) * ROWS_PER_THREAD))
+        return n_threads, max(1, min(n_rows, ROWS_PER_THREAD * n_threads))
 
     def loss_and_grad(self, X, Y, out=None):
         """Mean loss over the samples and its gradient with respect to ``params``.
@@ -199,15 +208,16 @@ class Model:
         return out
 
     def _loss_and_grad_checked(self, X, T, grad):
-        n = X.shape[0]
-        rows = min(n, PREDICT_CHUNK_ROWS)
+        n_threads, rows = self._plan(X.shape[0])
         ws = Workspace(self._layout, rows, self.dtype, training=True)
-        grad_tmp = np.empty(self.n_params if n > rows else 0, dtype=self.dtype)
-        stats = np.zeros(3 + self.n_outputs)
+        stats = np.zeros((n_threads, 3 + self.n_outputs))
         no_index = np.empty(0, dtype=np.int64)
-        return float(_kn.loss_grad(self.params, grad, grad_tmp, self._layout.table,
-                                   self._act_param, loss_code(self.loss), X, T, no_index, 0, n,
-                                   ws.buffer, ws.table, stats))
+        args = (self.params, grad, self._layout.table, self._act_param, loss_code(self.loss), X,
+                T, no_index, 0, X.shape[0], ws.buffer, ws.table, stats)
+        with single_threaded_blas():
+            if n_threads == 1:
+                return float(_kn.loss_grad(*args))
+            return float(_kn.loss_grad_parallel(*args, n_threads))
 
     def evaluate(self, X, Y):
         """Mean loss and the task's metric on (X, Y).
@@ -223,16 +233,16 @@ class Model:
         check_lengths(X, T, ("X", "Y"))
         return self._evaluate_checked(X, T)
 
-    def _evaluate_checked(self, X, T):
+    def _evaluate_checked(self, X, T, sst=None):
         from .metrics import metrics_from_stats
 
-        ws = Workspace(self._layout, min(X.shape[0], PREDICT_CHUNK_ROWS), self.dtype,
-                       training=True)
-        stats = np.zeros(3 + self.n_outputs)
-        scratch = np.empty(self.n_outputs, dtype=self.dtype)
-        _kn.evaluate(self.params, self._layout.table, self._act_param, loss_code(self.loss),
-                     X, T, ws.buffer, ws.table, scratch, stats)
-        return metrics_from_stats(stats, self.loss, T)
+        n_threads, rows = self._plan(X.shape[0])
+        ws = Workspace(self._layout, rows, self.dtype, training=True)
+        stats = np.zeros((n_threads, 3 + self.n_outputs))
+        with single_threaded_blas():
+            _kn.evaluate(self.params, self._layout.table, self._act_param, loss_code(self.loss),
+                         X, T, ws.buffer, ws.table, stats, n_threads)
+        return metrics_from_stats(stats.sum(axis=0), self.loss, T, sst)
 
     def copy(self):
         """An independent model with the same architecture and parameter values."""

@@ -24,6 +24,10 @@ import numba
 
 __all__ = ["threads", "get_num_threads", "max_threads"]
 
+#: Below this many floating-point operations per chunk, one thread is faster
+#: than splitting (a parallel region costs ~1.5 us to launch and sync).
+PARALLEL_MIN_FLOPS = 4_000_000
+
 _SETTERS = ("scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads",
             "openblas_set_num_threads64_", "openblas_set_num_threads", "MKL_Set_Num_Threads")
 _GETTERS = ("scipy_openblas_get_num_threads64_", "scipy_openblas_get_num_threads",
@@ -147,16 +151,96 @@ def threads(n):
         raise ValueError(f"n_threads={n} exceeds the {max_threads()} threads available "
                          "(set NUMBA_NUM_THREADS before starting Python to raise it)")
     with _lock:
-        libs = _blas_controllers()
-        saved_blas = [lib.get() for lib in libs]
-        for lib in libs:
-            lib.set(n)
-    saved_numba = numba.get_num_threads()
+        saved_blas = [(lib, _blas_get(lib)) for lib in _blas_controllers()]
+        for lib, _ in saved_blas:
+            _blas_set(lib, n)
+    saved_numba = numba.get_num_threads()  # Numba's setting is per Python thread
     numba.set_num_threads(n)
     try:
         yield
     finally:
         numba.set_num_threads(saved_numba)
         with _lock:
-            for lib, count in zip(libs, saved_blas):
-                lib.set(count)
+            for lib, count in saved_blas:
+                _blas_set(lib, count)
+
+
+# While kernels run, the BLAS they call must stay single-threaded.  Requests
+# from threads() that arrive meanwhile (another Python thread) are recorded
+# in _deferred and applied when the last kernel section ends.
+_kernel_sections = 0
+_deferred = {}
+
+
+def _blas_get(lib):
+    return _deferred[lib] if (_kernel_sections and lib in _deferred) else lib.get()
+
+
+def _blas_set(lib, n):
+    if _kernel_sections and lib in _deferred:
+        _deferred[lib] = n
+    else:
+        lib.set(n)
+
+
+def _fast_parallel_layer():
+    """Whether Numba has an OpenMP or TBB pool (region launch ~1.5 us, not ~100 us)."""
+    for name in ("omppool", "tbbpool"):
+        try:
+            __import__(f"numba.np.ufunc.{name}")
+            return True
+        except ImportError:
+            continue
+    return False
+
+
+_FAST_PARALLEL = None
+
+
+def kernel_threads(flops_per_chunk):
+    """Threads the kernels should split a chunk over, given its work.
+
+    Small chunks run on one thread; so does everything when Numba has only
+    its slow fallback thread pool ("workqueue").
+    """
+    global _FAST_PARALLEL
+    if _FAST_PARALLEL is None:
+        _FAST_PARALLEL = _fast_parallel_layer()
+    if not _FAST_PARALLEL or flops_per_chunk < PARALLEL_MIN_FLOPS:
+        return 1
+    return numba.get_num_threads()
+
+
+def _numba_blas():
+    """The controller(s) of the BLAS library Numba calls (SciPy's)."""
+    libs = _blas_controllers()
+    scipy_libs = [lib for lib in libs if "scipy" in os.path.basename(lib.path).lower()]
+    return scipy_libs or libs
+
+
+@contextlib.contextmanager
+def single_threaded_blas():
+    """Run the kernels' BLAS calls single-threaded inside the block, then restore.
+
+    The kernels split work over Numba's threads themselves, each thread
+    making its own BLAS calls; a multi-threaded BLAS underneath would
+    oversubscribe the cores (measured: 10x slower).  Nested and concurrent
+    uses are counted: the first one in sets 1 thread, the last one out
+    restores the count (including any :func:`threads` change made meanwhile).
+    """
+    global _kernel_sections
+    with _lock:
+        if _kernel_sections == 0:
+            for lib in _numba_blas():
+                _deferred[lib] = lib.get()
+                lib.set(1)
+        _kernel_sections += 1
+    try:
+        yield
+    finally:
+        with _lock:
+            _kernel_sections -= 1
+            if _kernel_sections == 0:
+                for lib, count in _deferred.items():
+                    lib.set(count)
+                _deferred.clear()

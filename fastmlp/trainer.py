@@ -19,7 +19,7 @@ from .layout import Workspace
 from .losses import encode_targets, loss_code
 from .metrics import _total_sum_of_squares, metrics_from_stats
 from .optim import Adam, get_optimizer
-from .parallel import threads
+from .parallel import kernel_threads, single_threaded_blas, threads
 
 __all__ = ["Trainer"]
 
@@ -114,6 +114,9 @@ class Trainer:
         T = encode_targets(y, model.loss, model.n_outputs, model.dtype, "y")
         check_lengths(X, T)
         val = self._check_validation(validation_data)
+        val_sst = None
+        if val is not None and model.loss == "squared_error":
+            val_sst = _total_sum_of_squares(val[1])
         n_epochs = self.epochs if epochs is None else check_positive_int(epochs, "epochs")
         self._epochs_this_fit = n_epochs
 
@@ -123,9 +126,9 @@ class Trainer:
         chunked = any(wants_chunks(c) for c in self.callbacks) or (
             self.verbose >= 2 and callbacks[-1].in_epoch)
 
-        loop = _EpochLoop(model, self.optimizer, X, T, self.batch_size)
         this_fit = {}
-        with threads(self.n_threads):
+        with threads(self.n_threads), single_threaded_blas():
+            loop = _EpochLoop(model, self.optimizer, X, T, self.batch_size)
             for cb in callbacks:
                 cb.on_train_begin(self)
             for _ in range(n_epochs):
@@ -134,7 +137,7 @@ class Trainer:
                 order = self._rng.permutation(X.shape[0]) if self.shuffle else loop.identity
                 logs, stop = loop.run_epoch(order, self.epoch, chunked, callbacks, self)
                 if val is not None:
-                    val_metrics = model._evaluate_checked(*val)
+                    val_metrics = model._evaluate_checked(*val, sst=val_sst)
                     logs.update({f"val_{k}": v for k, v in val_metrics.items()})
                 logs["lr"] = self.optimizer.lr
                 logs["time"] = loop.last_time
@@ -174,10 +177,12 @@ class _EpochLoop:
         self.batch_size = n if batch_size is None else min(batch_size, n)
         self.n_batches = math.ceil(n / self.batch_size)
         rows = min(self.batch_size, TRAIN_CHUNK_ROWS)
+        sizes = model.layer_sizes
+        flops = 6 * rows * sum(a * b for a, b in zip(sizes, sizes[1:]))
+        self.n_threads = kernel_threads(flops)
         self.ws = Workspace(model.layout, rows, model.dtype, training=True)
         self.grad = np.zeros_like(model.params)
-        self.grad_tmp = np.empty(model.n_params if self.batch_size > rows else 0, model.dtype)
-        self.stats = np.zeros(3 + model.n_outputs)
+        self.stats = np.zeros((self.n_threads, 3 + model.n_outputs))
         self.run = np.zeros(_kt.RUN_FIELDS, dtype=np.int64)
         self.run[_kt.RUN_BATCH_SIZE] = self.batch_size
         self.run[_kt.RUN_LOSS] = loss_code(model.loss)
@@ -187,14 +192,18 @@ class _EpochLoop:
         self.last_time = 0.0
         self._compile()
 
+    def _call(self, order, state, hyper):
+        opt = self.optimizer
+        return _kt.train_batches(self.model.params, self.grad, self.model.layout.table,
+                                 self.model._act_param, self.X, self.T, order, self.run,
+                                 self.ws.buffer, self.ws.table, state, hyper, opt.step_count,
+                                 self.stats, self.n_threads)
+
     def _compile(self):
         """Compile (or load from cache) the loop before any epoch is timed."""
         self.run[_kt.RUN_FIRST_BATCH] = self.run[_kt.RUN_END_BATCH] = 0
         opt = self.optimizer
-        _kt.train_batches(self.model.params, self.grad, self.grad_tmp, self.model.layout.table,
-                          self.model._act_param, self.X, self.T, self.identity, self.run,
-                          self.ws.buffer, self.ws.table, opt.bind(self.model.params),
-                          opt.hyper(), opt.step_count, self.stats)
+        self._call(self.identity, opt.bind(self.model.params), opt.hyper())
 
     def _chunks(self, chunked, callbacks):
         if not chunked:
@@ -216,10 +225,7 @@ class _EpochLoop:
             for first, end in self._chunks(chunked, callbacks):
                 self.run[_kt.RUN_FIRST_BATCH] = first
                 self.run[_kt.RUN_END_BATCH] = end
-                bad = _kt.train_batches(model.params, self.grad, self.grad_tmp,
-                                        model.layout.table, model._act_param, self.X, self.T,
-                                        order, self.run, self.ws.buffer, self.ws.table, state,
-                                        hyper, opt.step_count, self.stats)
+                bad = self._call(order, state, hyper)
                 if bad >= 0:
                     raise DivergenceError(
                         f"the loss became NaN or infinite in epoch {epoch + 1} (batch {bad + 1} "
@@ -240,4 +246,4 @@ class _EpochLoop:
             opt.step_count[...] = saved[2]
             raise
         self.last_time = time.perf_counter() - start
-        return metrics_from_stats(self.stats, model.loss, self.T, self.sst), stop
+        return metrics_from_stats(self.stats.sum(axis=0), model.loss, self.T, self.sst), stop

@@ -1,1 +1,41 @@
-"""Compiled core of fastmlp (Numba kernels over flat arrays)."""
+"""Compiled core of fastmlp: Numba kernels over flat arrays and scalars.
+
+Numba caches each compiled function beside its source and checks only that
+file's time stamp; a kernel that inlines code from another file would keep
+running stale machine code after that file changes (and can crash if a
+signature changed).  So the cache is keyed on all kernel sources together:
+when any of them differs from what the cache was built from, the cache is
+cleared before anything compiles.
+"""
+
+import glob
+import hashlib
+import os
+
+
+def _invalidate_stale_cache():
+    here = os.path.dirname(os.path.abspath(__file__))
+    digest = hashlib.sha256()
+    for path in sorted(glob.glob(os.path.join(here, "*.py"))):
+        with open(path, "rb") as f:
+            digest.update(f.read())
+    stamp = digest.hexdigest()
+    cache = os.path.join(here, "__pycache__")
+    marker = os.path.join(cache, "fastmlp-kernels.sha256")
+    try:
+        with open(marker) as f:
+            if f.read().strip() == stamp:
+                return
+    except OSError:
+        pass
+    try:
+        for path in glob.glob(os.path.join(cache, "*.nb[ic]")):
+            os.remove(path)
+        os.makedirs(cache, exist_ok=True)
+        with open(marker, "w") as f:
+            f.write(stamp)
+    except OSError:
+        pass  # read-only install: Numba then uses its user-wide cache directory
+
+
+_invalidate_stale_cache()

@@ -1,21 +1,24 @@
-"""Activation epilogues: bias + activation forward, f'(z) * upstream backward.
+"""Activation epilogues: bias + activation forward, upstream * f'(z) backward.
 
-Both work on one row at a time with the activation code tested once per row,
-so every inner loop is a straight loop over a contiguous row that LLVM
-vectorises (a code test inside the element loop measured 4-20x slower).
+Both work on a (rows, n) block with the activation code tested once per
+block, so every inner loop is a straight loop over a contiguous row that
+LLVM vectorises (a code test inside the element loop measured 4-20x
+slower, a function call per row 2x slower on small blocks).
 
-Forward, per row ``z`` (GEMM output) of a layer with bias ``b``::
+Forward, block ``Z`` (GEMM output) of a layer with bias ``b``::
 
-    z[j] <- f(z[j] + b[j])            (zs[j] <- z[j] + b[j] when saving)
+    Z[r, j] <- f(Z[r, j] + b[j])        (Zs[r, j] <- Z[r, j] + b[j] when saving)
 
-Backward, per row ``d`` (upstream dL/da) with the layer's output ``a``::
+Backward, block ``D`` (upstream dL/da) with the layer's output ``A``::
 
-    d[j] <- d[j] * f'(z[j])           db[j] += d[j]
+    D[r, j] <- D[r, j] * f'(z[r, j])
 
-f' is computed from the output ``a`` where that is exact (sigmoid
-a(1-a), tanh 1-a^2, relu/leaky/elu/selu by the sign of a, softplus
-1 - e^-a); GELU and swish need the pre-activation, which the forward saves
-(``NEEDS_PREACTIVATION``).
+f' is computed from the output ``a`` where that is exact (sigmoid a(1-a),
+tanh 1-a^2, relu/leaky/elu/selu by the sign of a, softplus 1 - e^-a); GELU
+and swish need the pre-activation, which the forward pass saves
+(``NEEDS_PREACTIVATION``).  Bias gradients are column sums taken elsewhere
+(:mod:`fastmlp.kernels.network`), so that threads can split these blocks by
+rows.
 """
 
 import math
@@ -77,74 +80,89 @@ def _gelu_tanh_inner(z):
     return like(_SQRT_2_OVER_PI, z) * (z + like(_GELU_CUBIC, z) * z * z * z)
 
 
-# ------------------------------------------------------------ forward rows
+# ------------------------------------------------------------------ forward
 @jit
-def forward_row(code, z, b, alpha, zs):
-    """Row epilogue: ``z <- f(z + b)``; ``zs <- z + b`` first when ``zs`` is non-empty.
+def forward_block(code, Z, b, alpha, Zs):
+    """Bias + activation over a block, in place.
 
-    Shapes: z (n,), b (n,), zs (n,) or (0,); ``alpha`` is the activation's
-    parameter (leaky slope, ELU alpha) in the row's dtype.
+    Shapes: Z (rows, n); b (n,); Zs (rows, n) to also receive z = Z + b, or
+    (0, n); ``alpha`` is the activation parameter (leaky slope, ELU alpha)
+    in the block's dtype.
     """
-    n = z.size
-    if zs.size:
-        for j in range(n):
-            zs[j] = z[j] + b[j]
+    rows, n = Z.shape
+    if Zs.shape[0] > 0:
+        for r in range(rows):
+            for j in range(n):
+                Zs[r, j] = Z[r, j] + b[j]
     zero = like(0, alpha)
     one = like(1, alpha)
     if code == IDENTITY:
-        for j in range(n):
-            z[j] = z[j] + b[j]
+        for r in range(rows):
+            for j in range(n):
+                Z[r, j] = Z[r, j] + b[j]
     elif code == RELU:
-        for j in range(n):
-            v = z[j] + b[j]
-            z[j] = v if v > zero else zero
+        for r in range(rows):
+            for j in range(n):
+                v = Z[r, j] + b[j]
+                Z[r, j] = v if v > zero else zero
     elif code == LEAKY_RELU:
-        for j in range(n):
-            v = z[j] + b[j]
-            z[j] = v if v > zero else alpha * v
+        for r in range(rows):
+            for j in range(n):
+                v = Z[r, j] + b[j]
+                Z[r, j] = v if v > zero else alpha * v
     elif code == SIGMOID:
-        for j in range(n):
-            z[j] = sigmoid(z[j] + b[j])
+        for r in range(rows):
+            for j in range(n):
+                Z[r, j] = sigmoid(Z[r, j] + b[j])
     elif code == TANH:
-        for j in range(n):
-            z[j] = tanh(z[j] + b[j])
+        for r in range(rows):
+            for j in range(n):
+                Z[r, j] = tanh(Z[r, j] + b[j])
     elif code == ELU:
-        for j in range(n):
-            v = z[j] + b[j]
-            z[j] = v if v > zero else alpha * expm1(v)
+        for r in range(rows):
+            for j in range(n):
+                v = Z[r, j] + b[j]
+                Z[r, j] = v if v > zero else alpha * expm1(v)
     elif code == SELU:
         lam = like(SELU_LAMBDA, alpha)
         lam_alpha = like(SELU_LAMBDA * SELU_ALPHA, alpha)
-        for j in range(n):
-            v = z[j] + b[j]
-            z[j] = lam * v if v > zero else lam_alpha * expm1(v)
+        for r in range(rows):
+            for j in range(n):
+                v = Z[r, j] + b[j]
+                Z[r, j] = lam * v if v > zero else lam_alpha * expm1(v)
     elif code == SOFTPLUS:
-        for j in range(n):
-            z[j] = softplus(z[j] + b[j])
+        for r in range(rows):
+            for j in range(n):
+                Z[r, j] = softplus(Z[r, j] + b[j])
     elif code == GELU:
         half = like(0.5, alpha)
         c = like(_INV_SQRT_2, alpha)
-        for j in range(n):
-            v = z[j] + b[j]
-            z[j] = half * v * (one + math.erf(v * c))
+        for r in range(rows):
+            for j in range(n):
+                v = Z[r, j] + b[j]
+                Z[r, j] = half * v * (one + math.erf(v * c))
     elif code == GELU_TANH:
         half = like(0.5, alpha)
-        for j in range(n):
-            v = z[j] + b[j]
-            z[j] = half * v * (one + tanh(_gelu_tanh_inner(v)))
+        for r in range(rows):
+            for j in range(n):
+                v = Z[r, j] + b[j]
+                Z[r, j] = half * v * (one + tanh(_gelu_tanh_inner(v)))
     elif code == SWISH:
-        for j in range(n):
-            v = z[j] + b[j]
-            z[j] = v * sigmoid(v)
+        for r in range(rows):
+            for j in range(n):
+                v = Z[r, j] + b[j]
+                Z[r, j] = v * sigmoid(v)
     elif code == SOFTMAX:
-        for j in range(n):
-            z[j] = z[j] + b[j]
-        softmax_inplace(z)
+        for r in range(rows):
+            row = Z[r]
+            for j in range(n):
+                row[j] = row[j] + b[j]
+            softmax_inplace(row)
 
 
 @jit
 def softmax_inplace(z):
-    """Stable softmax of one row in place: e^(z - max z) / sum."""
+    """Stable softmax of one row in place: e^(z - m) / s.  Returns (m, s): max and sum."""
     top = z[0]
     for j in range(1, z.size):
         if z[j] > top:
@@ -157,85 +175,73 @@ def softmax_inplace(z):
     inv = like(1, top) / total
     for j in range(z.size):
         z[j] = z[j] * inv
+    return top, total
 
 
+# ----------------------------------------------------------------- backward
 @jit
-def forward_block(code, Z, b, alpha, Zs):
-    """Bias + activation over a block: Z (rows, n) in place, Zs (rows, n) or (0, n)."""
-    save = Zs.shape[0] > 0
-    for r in range(Z.shape[0]):
-        forward_row(code, Z[r], b, alpha, Zs[r] if save else Zs.ravel())
+def backward_block(code, D, A, Zs, alpha):
+    """``D <- D * f'`` over a block, in place.
 
-
-# ----------------------------------------------------------- backward rows
-@jit
-def backward_row(code, d, a, z, alpha, db):
-    """Row epilogue: ``d <- d * f'``; ``db += d``.
-
-    Shapes: d, a, db (n,); z (n,) for GELU/swish (saved pre-activation),
-    otherwise unused.  Softmax hidden layers are not supported (the output
-    layer's softmax is handled by the losses).
+    Shapes: D, A (rows, n); Zs (rows, n) holding z for GELU/swish, else
+    anything (unused).  Softmax is not handled here (see losses).
     """
-    n = d.size
+    rows, n = D.shape
     zero = like(0, alpha)
     one = like(1, alpha)
     if code == IDENTITY:
         pass
     elif code == RELU:
-        for j in range(n):
-            d[j] = d[j] if a[j] > zero else zero
+        for r in range(rows):
+            for j in range(n):
+                D[r, j] = D[r, j] if A[r, j] > zero else zero
     elif code == LEAKY_RELU:
-        for j in range(n):
-            d[j] = d[j] if a[j] > zero else alpha * d[j]
+        for r in range(rows):
+            for j in range(n):
+                D[r, j] = D[r, j] if A[r, j] > zero else alpha * D[r, j]
     elif code == SIGMOID:
-        for j in range(n):
-            d[j] = d[j] * a[j] * (one - a[j])
+        for r in range(rows):
+            for j in range(n):
+                D[r, j] = D[r, j] * A[r, j] * (one - A[r, j])
     elif code == TANH:
-        for j in range(n):
-            d[j] = d[j] * (one - a[j] * a[j])
+        for r in range(rows):
+            for j in range(n):
+                D[r, j] = D[r, j] * (one - A[r, j] * A[r, j])
     elif code == ELU:
-        for j in range(n):
-            d[j] = d[j] if a[j] > zero else d[j] * (a[j] + alpha)
+        for r in range(rows):
+            for j in range(n):
+                D[r, j] = D[r, j] if A[r, j] > zero else D[r, j] * (A[r, j] + alpha)
     elif code == SELU:
         lam = like(SELU_LAMBDA, alpha)
         lam_alpha = like(SELU_LAMBDA * SELU_ALPHA, alpha)
-        for j in range(n):
-            d[j] = d[j] * lam if a[j] > zero else d[j] * (a[j] + lam_alpha)
+        for r in range(rows):
+            for j in range(n):
+                D[r, j] = D[r, j] * lam if A[r, j] > zero else D[r, j] * (A[r, j] + lam_alpha)
     elif code == SOFTPLUS:
-        for j in range(n):
-            d[j] = -d[j] * expm1(-a[j])
+        for r in range(rows):
+            for j in range(n):
+                D[r, j] = -D[r, j] * expm1(-A[r, j])
     elif code == GELU:
         half = like(0.5, alpha)
         c = like(_INV_SQRT_2, alpha)
         k = like(_INV_SQRT_2PI, alpha)
-        for j in range(n):
-            v = z[j]
-            cdf = half * (one + math.erf(v * c))
-            d[j] = d[j] * (cdf + v * k * exp(-half * v * v))
+        for r in range(rows):
+            for j in range(n):
+                v = Zs[r, j]
+                cdf = half * (one + math.erf(v * c))
+                D[r, j] = D[r, j] * (cdf + v * k * exp(-half * v * v))
     elif code == GELU_TANH:
         half = like(0.5, alpha)
         c = like(_SQRT_2_OVER_PI, alpha)
         c3 = like(3 * _GELU_CUBIC, alpha)
-        for j in range(n):
-            v = z[j]
-            t = tanh(_gelu_tanh_inner(v))
-            d[j] = d[j] * (half * (one + t) + half * v * (one - t * t) * c * (one + c3 * v * v))
+        for r in range(rows):
+            for j in range(n):
+                v = Zs[r, j]
+                t = tanh(_gelu_tanh_inner(v))
+                D[r, j] = D[r, j] * (half * (one + t)
+                                     + half * v * (one - t * t) * c * (one + c3 * v * v))
     elif code == SWISH:
-        for j in range(n):
-            s = sigmoid(z[j])
-            d[j] = d[j] * (s + a[j] * (one - s))
-    for j in range(n):
-        db[j] += d[j]
-
-
-@jit
-def backward_block(code, D, A, Zs, alpha, db):
-    """``D <- D * f'`` over a block and ``db <- column sums of D``.
-
-    Shapes: D, A (rows, n); Zs (rows, n) when the code needs it, else (0, n);
-    db (n,) is overwritten.
-    """
-    db[:] = 0
-    have_z = Zs.shape[0] > 0
-    for r in range(D.shape[0]):
-        backward_row(code, D[r], A[r], Zs[r] if have_z else A[r], alpha, db)
+        for r in range(rows):
+            for j in range(n):
+                s = sigmoid(Zs[r, j])
+                D[r, j] = D[r, j] * (s + A[r, j] * (one - s))

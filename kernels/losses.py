@@ -1,8 +1,10 @@
-"""Losses: value, output sensitivity and running metrics for a block of rows.
+"""Output layer: epilogue, loss, output sensitivity and running metrics.
 
-The per-sample loss sums over the outputs; the batch loss is the mean over
-samples, so the sensitivity of the output pre-activation z is scaled by
-``scale = 1 / batch_size``:
+For a block of rows of the output layer's GEMM result this applies the bias
+and output activation (the forward pass's last step), then the loss and its
+sensitivity with respect to the pre-activation z, in one pass while the
+block is in cache.  The per-sample loss sums over outputs; the batch loss
+is the mean over samples, so sensitivities carry ``scale = 1/batch_size``:
 
 * squared error, any output f:  L = 1/2 sum_k (a_k - t_k)^2,
   dL/dz = (a - t) * f'(z)   (softmax: a * (g - sum_k a_k g_k), g = a - t)
@@ -19,7 +21,7 @@ log(0) and never overflow.  ``stats`` accumulates, in float64:
 
 import numpy as np
 
-from .activations import IDENTITY, SOFTMAX, backward_row
+from .activations import SOFTMAX, backward_block, forward_block, sigmoid, softmax_inplace
 from .config import jit
 from .mathfun import exp, like
 
@@ -43,87 +45,91 @@ def _argmax(row):
 
 
 @jit
-def _cross_entropy_row(z, a, t, scale, d, db):
-    top = z[0]
-    for j in range(1, z.size):
-        if z[j] > top:
-            top = z[j]
-    total = 0.0
-    for j in range(z.size):
-        total += float(exp(z[j] - top))
-    lse = float(top) + np.log(total)
+def _cross_entropy_rows(A, b, T, scale, D):
+    """Softmax of A + b in place, and its cross-entropy; returns (loss, correct)."""
     loss = 0.0
-    mass = like(0, scale)
-    for j in range(z.size):
-        loss += float(t[j]) * (lse - float(z[j]))
-        mass += t[j]
-    for j in range(z.size):
-        g = scale * (a[j] * mass - t[j])
-        d[j] = g
-        db[j] += g
-    return loss, _argmax(a) == _argmax(t)
-
-
-@jit
-def _binary_cross_entropy_row(z, a, t, scale, d, db):
-    zero = like(0, scale)
-    half = like(0.5, scale)
-    loss = 0.0
-    correct = True
-    for j in range(z.size):
-        v = z[j]
-        loss += float((v if v > zero else zero) - t[j] * v) + np.log1p(float(exp(-abs(v))))
-        g = scale * (a[j] - t[j])
-        d[j] = g
-        db[j] += g
-        correct = correct and ((a[j] >= half) == (t[j] >= half))
+    correct = 0
+    for r in range(A.shape[0]):
+        a, t, d = A[r], T[r], D[r]
+        for j in range(a.size):
+            a[j] = a[j] + b[j]
+        # sum_k t_k (lse - z_k) with lse = m + log s, before a is overwritten
+        tz = 0.0
+        mass = like(0, scale)
+        for j in range(a.size):
+            tz += float(t[j]) * float(a[j])
+            mass += t[j]
+        top, total = softmax_inplace(a)
+        loss += float(mass) * (float(top) + np.log(float(total))) - tz
+        for j in range(a.size):
+            d[j] = scale * (a[j] * mass - t[j])
+        correct += _argmax(a) == _argmax(t)
     return loss, correct
 
 
 @jit
-def _squared_error_row(code, z, a, t, scale, alpha, d, db, sse):
+def _binary_cross_entropy_rows(A, b, T, scale, D):
+    """Sigmoid of A + b in place, and its binary cross-entropy; returns (loss, correct)."""
+    zero = like(0, scale)
+    half = like(0.5, scale)
     loss = 0.0
-    for j in range(z.size):
-        e = a[j] - t[j]
-        loss += 0.5 * float(e) * float(e)
-        sse[j] += float(e) * float(e)
-        d[j] = scale * e
-    if code == SOFTMAX:
-        dot = like(0, scale)
-        for j in range(z.size):
-            dot += a[j] * d[j]
-        for j in range(z.size):
-            d[j] = a[j] * (d[j] - dot)
-            db[j] += d[j]
-    else:
-        backward_row(code, d, a, z, alpha, db)
+    correct = 0
+    for r in range(A.shape[0]):
+        a, t, d = A[r], T[r], D[r]
+        row_ok = True
+        for j in range(a.size):
+            z = a[j] + b[j]
+            loss += float((z if z > zero else zero) - t[j] * z) + np.log1p(float(exp(-abs(z))))
+            s = sigmoid(z)
+            a[j] = s
+            d[j] = scale * (s - t[j])
+            row_ok = row_ok and ((s >= half) == (t[j] >= half))
+        correct += row_ok
+    return loss, correct
+
+
+@jit
+def _squared_error_rows(code, A, b, T, scale, alpha, D, Zs, sse):
+    """Output activation of A + b in place, and 1/2 ||a - t||^2; returns the loss."""
+    forward_block(code, A, b, alpha, Zs)
+    loss = 0.0
+    for r in range(A.shape[0]):
+        a, t, d = A[r], T[r], D[r]
+        for j in range(a.size):
+            e = a[j] - t[j]
+            loss += 0.5 * float(e) * float(e)
+            sse[j] += float(e) * float(e)
+            d[j] = scale * e
+        if code == SOFTMAX:
+            dot = like(0, scale)
+            for j in range(a.size):
+                dot += a[j] * d[j]
+            for j in range(a.size):
+                d[j] = a[j] * (d[j] - dot)
+    if code != SOFTMAX:
+        backward_block(code, D, A, Zs, alpha)
     return loss
 
 
 @jit
-def output_loss(loss_code, out_code, Z, A, T, scale, alpha, D, db, stats):
-    """Loss of a block, its sensitivity D = dL/dZ * scale and the bias gradient.
+def output_loss(loss_code, out_code, A, b, alpha, T, scale, D, Zs, stats):
+    """Finish the output layer on a block and compute its loss.
 
-    Shapes: Z (pre-activation), A (output), T (targets), D: (rows, k);
-    db (k,) is overwritten with the column sums of D; stats (3 + k,) float64
-    is accumulated.  Returns the summed (not averaged) loss of the rows.
-    Evaluation passes ``scale = 0`` and ignores D and db.
+    Shapes: A (rows, k) holds the output GEMM result and receives the
+    network output; b (k,) the output bias; T targets and D (sensitivity,
+    dL/dz * scale) (rows, k); Zs (rows, k) scratch for the pre-activation
+    (needed by squared error with a GELU/swish output); stats (3 + k,)
+    float64 is accumulated.  Returns the summed (not averaged) loss of the
+    rows.  Evaluation passes ``scale = 0``.
     """
-    db[:] = 0
-    total = 0.0
-    correct = 0
-    sse = stats[STAT_SSE:]
-    for r in range(Z.shape[0]):
-        if loss_code == CROSS_ENTROPY:
-            loss, ok = _cross_entropy_row(Z[r], A[r], T[r], scale, D[r], db)
-        elif loss_code == BINARY_CROSS_ENTROPY:
-            loss, ok = _binary_cross_entropy_row(Z[r], A[r], T[r], scale, D[r], db)
-        else:
-            loss = _squared_error_row(out_code, Z[r], A[r], T[r], scale, alpha, D[r], db, sse)
-            ok = False
-        total += loss
-        correct += ok
-    stats[STAT_LOSS] += total
+    if loss_code == CROSS_ENTROPY:
+        loss, correct = _cross_entropy_rows(A, b, T, scale, D)
+    elif loss_code == BINARY_CROSS_ENTROPY:
+        loss, correct = _binary_cross_entropy_rows(A, b, T, scale, D)
+    else:
+        loss = _squared_error_rows(out_code, A, b, T, scale, alpha, D, Zs, stats[STAT_SSE:])
+        correct = 0
+    stats[STAT_LOSS] += loss
     stats[STAT_CORRECT] += correct
-    stats[STAT_COUNT] += Z.shape[0]
-    return total
+    stats[STAT_COUNT] += A.shape[0]
+    return loss

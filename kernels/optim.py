@@ -10,7 +10,9 @@ Numba threads (``opt.step`` from Python).  Adding an optimizer: write its
 ``_range`` function, give it a code, add a branch to :func:`update_range`.
 
 Scalars are computed in float64 and rounded once to the buffer's dtype, as
-``torch.optim`` does with its Python-float scalars.
+``torch.optim`` does with its Python-float scalars.  Loops index with
+unsigned integers: with a signed start Numba must handle negative indices,
+and that check alone stops LLVM from vectorising the loop (measured 4x).
 """
 
 import numpy as np
@@ -43,13 +45,13 @@ def sgd_range(p, g, state, hyper, t, lo, hi):
     nesterov = hyper[3] != 0.0
     wd = like(hyper[4], p)
     if hyper[1] == 0.0:
-        for i in range(lo, hi):
+        for i in range(np.uint64(lo), np.uint64(hi)):
             gi = g[i] + wd * p[i]
             p[i] = p[i] - lr * gi
         return
     buf = state[0]
     first = t == 1
-    for i in range(lo, hi):
+    for i in range(np.uint64(lo), np.uint64(hi)):
         gi = g[i] + wd * p[i]
         b = gi if first else mu * buf[i] + keep * gi
         buf[i] = b
@@ -77,7 +79,7 @@ def adam_range(p, g, state, hyper, t, lo, hi):
     v = state[1]
     if hyper[5] != 0.0:
         vmax = state[2]
-        for i in range(lo, hi):
+        for i in range(np.uint64(lo), np.uint64(hi)):
             gi = g[i] + wd * p[i]
             mi = m[i] + one_minus_b1 * (gi - m[i])
             vi = b2 * v[i] + one_minus_b2 * gi * gi
@@ -87,7 +89,7 @@ def adam_range(p, g, state, hyper, t, lo, hi):
             vmax[i] = top
             p[i] = p[i] - step_size * mi / (np.sqrt(top) * inv_bc2_sqrt + eps)
         return
-    for i in range(lo, hi):
+    for i in range(np.uint64(lo), np.uint64(hi)):
         gi = g[i] + wd * p[i]
         mi = m[i] + one_minus_b1 * (gi - m[i])
         vi = b2 * v[i] + one_minus_b2 * gi * gi

@@ -21,7 +21,7 @@ PROGRAM = textwrap.dedent("""
     for code in range(12):
         forward_block(code, Z, b, f(0.1), Zs)
     for code in range(11):
-        backward_block(code, Z, Z, Zs, f(0.1), b)
+        backward_block(code, Z, Z, Zs, f(0.1))
     p = np.ones(8, f)
     for kind in (0, 1):
         step(kind, p, p, np.ones((3, 8), f), np.full(6, 0.5), np.zeros(1, np.int64))

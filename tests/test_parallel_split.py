@@ -1,0 +1,58 @@
+"""The multi-threaded split of a batch (rows for the forward pass, row or column
+slices of the weight gradients) gives the reference results, for any shape,
+including fewer rows or columns than threads."""
+
+import numpy as np
+import pytest
+
+import fastmlp as fm
+import fastmlp.parallel
+from conftest import naive_args
+from naive import flatten, forward, loss_and_grad
+
+pytestmark = pytest.mark.skipif(fm.max_threads() < 2, reason="needs 2 threads")
+
+
+@pytest.fixture
+def split_everything(monkeypatch):
+    # Split even tiny chunks between threads, to exercise every path.
+    monkeypatch.setattr(fastmlp.parallel, "PARALLEL_MIN_FLOPS", 0)
+    monkeypatch.setattr(fastmlp.parallel, "_FAST_PARALLEL", True)
+    with fm.threads(2):
+        yield
+
+
+@pytest.mark.parametrize("sizes", [[3, 1, 2], [5, 9, 4, 3], [7, 2, 11, 1], [4, 30, 3]])
+@pytest.mark.parametrize("n", [1, 2, 3, 17, 1500])
+def test_gradient_with_two_threads(split_everything, sizes, n, rng):
+    model = fm.Model(sizes, activation="swish", output="softmax", dtype="float64", seed=1)
+    X = rng.standard_normal((n, sizes[0]))
+    y = rng.integers(0, sizes[-1], n)
+    value, grad = model.loss_and_grad(X, y)
+    ref, dWs, dbs = loss_and_grad(*naive_args(model), "cross_entropy", X, np.eye(sizes[-1])[y])
+    assert value == pytest.approx(ref, rel=1e-12)
+    np.testing.assert_allclose(grad, flatten(dWs, dbs), rtol=1e-10, atol=1e-13)
+
+
+@pytest.mark.parametrize("n", [1, 5, 1025])
+def test_predict_and_evaluate_with_two_threads(split_everything, n, rng):
+    model = fm.Model([6, 8, 3], activation="tanh", output="sigmoid", dtype="float64", seed=2)
+    X = rng.standard_normal((n, 6))
+    _, As = forward(*naive_args(model), X)
+    np.testing.assert_allclose(model.predict(X), As[-1], rtol=1e-12, atol=1e-14)
+    Y = (rng.random((n, 3)) < 0.5).astype(float)
+    assert model.evaluate(X, Y)["loss"] == pytest.approx(model.loss_and_grad(X, Y)[0], rel=1e-12)
+
+
+def test_training_with_two_threads_is_reproducible_and_close(split_everything, rng):
+    X, y = rng.standard_normal((300, 10)), rng.integers(0, 3, 300)
+
+    def run(n_threads):
+        model = fm.Model([10, 32, 16, 3], dtype="float64", seed=0)
+        fm.Trainer(model, batch_size=25, epochs=3, seed=0, n_threads=n_threads,
+                   verbose=0).fit(X, y)
+        return model.params
+
+    two = run(2)
+    np.testing.assert_array_equal(two, run(2))
+    np.testing.assert_allclose(two, run(1), rtol=1e-9, atol=1e-12)
