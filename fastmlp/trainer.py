@@ -107,7 +107,13 @@ class Trainer:
             Bad input, before any weight changes.
         DivergenceError
             A loss or parameter became NaN/inf; the weights are restored to the
-            end of the last good epoch.
+            end of the last good epoch and the optimizer state is reset.
+
+        Notes
+        -----
+        An interrupted fit (KeyboardInterrupt, an exception in a callback)
+        puts the weights back to the end of the last completed epoch; the
+        optimizer keeps its state (finite, a few steps further on).
         """
         model = self.model
         X = check_array(X, model.dtype, model.n_inputs, "X")
@@ -190,6 +196,7 @@ class _EpochLoop:
         self.identity = np.arange(n, dtype=np.int64)
         self.sst = None if model.loss != "squared_error" else _total_sum_of_squares(T)
         self.last_time = 0.0
+        self.snapshot = None
         self._compile()
 
     def _call(self, order, state, hyper):
@@ -217,7 +224,10 @@ class _EpochLoop:
         model, opt = self.model, self.optimizer
         state = opt.bind(model.params)
         hyper = opt.hyper()
-        saved = (model.params.copy(), state.copy(), opt.step_count.copy())
+        # Only the parameters are kept (memory: one buffer, not 1 + optimizer slots).
+        if self.snapshot is None:
+            self.snapshot = np.empty_like(model.params)
+        self.snapshot[...] = model.params
         self.stats[:] = 0
         stop = False
         start = time.perf_counter()
@@ -227,6 +237,7 @@ class _EpochLoop:
                 self.run[_kt.RUN_END_BATCH] = end
                 bad = self._call(order, state, hyper)
                 if bad >= 0:
+                    opt.reset()  # its moments hold the blow-up; start them afresh
                     raise DivergenceError(
                         f"the loss became NaN or infinite in epoch {epoch + 1} (batch {bad + 1} "
                         f"of {self.n_batches}); the weights were restored to the end of the "
@@ -236,14 +247,13 @@ class _EpochLoop:
                     for cb in callbacks:
                         stop = bool(cb.on_chunk_end(trainer, epoch, end, self.n_batches)) or stop
             if not np.isfinite(model.params).all():
+                opt.reset()
                 raise DivergenceError(
                     f"parameters became NaN or infinite in epoch {epoch + 1}; the weights "
                     "were restored to the end of the previous epoch. Likely causes: a "
                     "learning rate too high, or unscaled inputs.")
         except BaseException:
-            model.params[...] = saved[0]
-            state[...] = saved[1]
-            opt.step_count[...] = saved[2]
+            model.params[...] = self.snapshot
             raise
         self.last_time = time.perf_counter() - start
         return metrics_from_stats(self.stats.sum(axis=0), model.loss, self.T, self.sst), stop

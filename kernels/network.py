@@ -61,6 +61,21 @@ def share(n, t, n_threads):
 
 
 @jit
+def weight_slice(fan_in, fan_out, t, n_threads):
+    """Which part of a (fan_in, fan_out) weight gradient thread t computes.
+
+    Returns (by_rows, lo, hi): rows lo..hi when fan_in >= fan_out, else
+    columns lo..hi.  Splitting the larger dimension keeps each thread's
+    GEMM efficient.
+    """
+    if fan_in >= fan_out:
+        lo, hi = share(fan_in, t, n_threads)
+        return True, lo, hi
+    lo, hi = share(fan_out, t, n_threads)
+    return False, lo, hi
+
+
+@jit
 def block_view(buf, offset, rows, width):
     """A (rows, width) C-contiguous view of ``buf`` starting at ``offset``."""
     return buf[offset:offset + rows * width].reshape(rows, width)
@@ -167,15 +182,13 @@ def backward_share(params, grad, layout, act_param, xin, x_off, ws, wsl, l, rows
     coef_w = ws[c:c + 2]
     src = xin if l == 0 else ws
     s_off = x_off if l == 0 else wsl[l - 1, A_OFFSET]
-    # dW slice: rows i0..i1 of dW (fan_in >= fan_out) or columns j0..j1.
-    if fan_in >= fan_out:
-        i0, i1 = share(fan_in, t, n_threads)
-        gemm(True, False, i1 - i0, fan_out, rows, coef_w, src, s_off + i0, fan_in,
-             ws, d_off, fan_out, grad, w_off + i0 * fan_out, fan_out)
+    by_rows, lo, hi = weight_slice(fan_in, fan_out, t, n_threads)
+    if by_rows:
+        gemm(True, False, hi - lo, fan_out, rows, coef_w, src, s_off + lo, fan_in,
+             ws, d_off, fan_out, grad, w_off + lo * fan_out, fan_out)
     else:
-        j0, j1 = share(fan_out, t, n_threads)
-        gemm(True, False, fan_in, j1 - j0, rows, coef_w, src, s_off, fan_in,
-             ws, d_off + j0, fan_out, grad, w_off + j0, fan_out)
+        gemm(True, False, fan_in, hi - lo, rows, coef_w, src, s_off, fan_in,
+             ws, d_off + lo, fan_out, grad, w_off + lo, fan_out)
     # db slice: column sums of D_l over the columns j0..j1
     j0, j1 = share(fan_out, t, n_threads)
     db = grad[b_off + j0:b_off + j1]

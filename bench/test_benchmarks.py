@@ -1,0 +1,93 @@
+"""pytest-benchmark suite: forward, backward, optimizer step and epoch per workload.
+
+Not part of the default test run (``testpaths`` is ``tests``).  Run with
+
+    python -m pytest bench/test_benchmarks.py --benchmark-only
+    python -m pytest bench/test_benchmarks.py --benchmark-autosave     # keep a record
+    python -m pytest bench/test_benchmarks.py --benchmark-compare      # against the last record
+
+so that a regression in one piece shows up on its own.  Every benchmark
+compiles (warms up) before timing.
+"""
+
+import os
+import sys
+
+import numpy as np
+import pytest
+
+import fastmlp as fm
+from fastmlp.kernels import network as kn
+from fastmlp.kernels import optim as ko
+from fastmlp.layout import Workspace
+from fastmlp.parallel import kernel_threads, single_threaded_blas
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from workloads import WORKLOADS  # noqa: E402
+
+
+@pytest.fixture(params=list(WORKLOADS), scope="module")
+def setup(request):
+    w = WORKLOADS[request.param]
+    X, y = w.data()
+    model = fm.Model(list(w.sizes), seed=0)
+    T = np.eye(w.sizes[-1], dtype=np.float32)[y]
+    n_threads = kernel_threads(6 * w.batch_size * sum(a * b for a, b in zip(w.sizes, w.sizes[1:])))
+    ws = Workspace(model.layout, w.batch_size, np.float32, training=True)
+    order = np.random.default_rng(0).permutation(len(X)).astype(np.int64)
+    with single_threaded_blas():
+        yield dict(w=w, X=X, y=y, T=T, model=model, ws=ws, order=order, n_threads=n_threads)
+
+
+def _loss_grad(s, grad, stats):
+    m, w = s["model"], s["w"]
+    args = (m.params, grad, m.layout.table, m._act_param, 1, s["X"], s["T"], s["order"], 0,
+            w.batch_size, s["ws"].buffer, s["ws"].table, stats)
+    if s["n_threads"] == 1:
+        return kn.loss_grad(*args)
+    return kn.loss_grad_parallel(*args, s["n_threads"])
+
+
+def test_forward_batch(benchmark, setup):
+    m, w = setup["model"], setup["w"]
+    X = np.ascontiguousarray(setup["X"][:w.batch_size])
+    benchmark(m.predict, X)
+
+
+def test_forward_backward_batch(benchmark, setup):
+    grad = np.zeros_like(setup["model"].params)
+    stats = np.zeros((setup["n_threads"], 3 + setup["w"].sizes[-1]))
+    _loss_grad(setup, grad, stats)
+    benchmark(_loss_grad, setup, grad, stats)
+
+
+def test_adam_step(benchmark, setup):
+    m = setup["model"]
+    opt = fm.optim.Adam()
+    grad = np.full_like(m.params, 1e-3)
+    state = opt.bind(m.params)
+    hyper = opt.hyper()
+    n = setup["n_threads"]
+
+    def step():
+        if n == 1:
+            ko.step(opt.kind, m.params, grad, state, hyper, opt.step_count)
+        else:
+            ko.step_parallel(opt.kind, m.params, grad, state, hyper, opt.step_count, 4 * n)
+
+    step()
+    benchmark(step)
+
+
+def test_epoch(benchmark, setup):
+    w = setup["w"]
+    trainer = fm.Trainer(setup["model"], fm.optim.Adam(1e-3), batch_size=w.batch_size, epochs=1,
+                         seed=0, verbose=0)
+    trainer.fit(setup["X"], setup["y"])
+    benchmark.pedantic(trainer.fit, args=(setup["X"], setup["y"]), rounds=3, iterations=1)
+
+
+def test_predict_large(benchmark, setup):
+    X = setup["X"]
+    setup["model"].predict(X[:10])
+    benchmark.pedantic(setup["model"].predict, args=(X,), rounds=5, iterations=1)
