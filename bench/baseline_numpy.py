@@ -100,3 +100,18 @@ class NumpyMLP:
             idx = order[s:s + batch_size]
             total += self.train_step(X[idx], y[idx]) * idx.size
         return total / X.shape[0]
+
+
+def numpy_forward(weights, biases, X):
+    """Inference: ReLU hidden layers and a softmax output, as plain vectorised NumPy."""
+    A = X
+    last = len(weights) - 1
+    for l, (W, b) in enumerate(zip(weights, biases)):
+        A = A @ W
+        A += b
+        if l < last:
+            np.maximum(A, 0, out=A)
+    A -= A.max(axis=1, keepdims=True)
+    np.exp(A, out=A)
+    A /= A.sum(axis=1, keepdims=True)
+    return A

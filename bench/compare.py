@@ -1,7 +1,14 @@
 """Training throughput of fastmlp against the NumPy baseline (and peers), side by side.
 
-    python bench/compare.py                      # S, M, L; 5 rounds
-    python bench/compare.py --workloads S --rounds 3 --threads 1
+    python bench/compare.py                      # everything; 5 rounds
+    python bench/compare.py --sections training --workloads S --rounds 3
+
+Sections: ``training`` (samples/s per engine, ratios, GEMM ceiling),
+``threads`` (fastmlp on all cores vs one, M and L), ``float64`` (float64
+vs float32 training time, L), ``inference`` (``predict`` on a large batch
+vs a NumPy forward pass), ``startup`` (wall time of a warm-cache
+``fastmlp train --epochs 1``, an upper bound of the time to its first
+epoch).  A summary checks each against the performance targets.
 
 Every measurement runs in its own process (so one engine's thread pools and
 allocator state never affect another), engines are interleaved within each
@@ -40,11 +47,12 @@ PEER_ENGINES = ("sklearn", "torch", "jax")
 
 
 # ----------------------------------------------------------------- workers
-def _fastmlp_epochs(workload, epochs, threads):
+def _fastmlp_epochs(workload, epochs, threads, dtype="float32"):
     import fastmlp as fm
 
-    X, y = workload.data()
-    model = fm.Model(list(workload.sizes), activation="relu", output="softmax", seed=0)
+    X, y = workload.data(dtype=dtype)
+    model = fm.Model(list(workload.sizes), activation="relu", output="softmax", seed=0,
+                     dtype=dtype)
     trainer = fm.Trainer(model, fm.optim.Adam(1e-3), batch_size=workload.batch_size, epochs=1,
                          seed=0, verbose=0, n_threads=threads)
     trainer.fit(X, y)  # compile / load from cache, warm caches
@@ -74,6 +82,35 @@ def _numpy_epochs(workload, epochs, threads):
     return times
 
 
+#: rows of the one large batch given to predict
+PREDICT_ROWS = {"S": 262144, "M": 32768, "L": 8192}
+
+
+def _predict_seconds(engine, workload, epochs, threads):
+    """Seconds of ``epochs`` timed predictions of one large batch (after one warm-up)."""
+    import fastmlp as fm
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((PREDICT_ROWS[workload.name], workload.sizes[0])).astype(np.float32)
+    model = fm.Model(list(workload.sizes), activation="relu", output="softmax", seed=0)
+    if engine == "fastmlp":
+        run = model.predict
+    else:
+        from baseline_numpy import numpy_forward
+        W, b = [w.copy() for w in model.weights], [v.copy() for v in model.biases]
+
+        def run(X):
+            return numpy_forward(W, b, X)
+    times = []
+    with fm.threads(threads):
+        run(X)
+        for _ in range(epochs):
+            start = time.perf_counter()
+            run(X)
+            times.append(time.perf_counter() - start)
+    return X.shape[0], times
+
+
 def _gemm_ceiling(workload, threads):
     """Seconds per training step spent in matrix products at BLAS speed."""
     import fastmlp as fm
@@ -92,8 +129,13 @@ def _run_worker(args):
         step = _gemm_ceiling(workload, args.threads)
         print(json.dumps({"samples_per_sec": [workload.batch_size / step]}))
         return
+    if args.worker.endswith("-predict"):
+        rows, times = _predict_seconds(args.worker[:-len("-predict")], workload, args.epochs,
+                                       args.threads)
+        print(json.dumps({"samples_per_sec": [rows / t for t in times]}))
+        return
     if args.worker == "fastmlp":
-        times = _fastmlp_epochs(workload, args.epochs, args.threads)
+        times = _fastmlp_epochs(workload, args.epochs, args.threads, args.dtype)
     elif args.worker == "numpy":
         times = _numpy_epochs(workload, args.epochs, args.threads)
     else:
@@ -109,9 +151,9 @@ def _available_peers():
     return [p for p in PEER_ENGINES if importlib.util.find_spec(modules[p]) is not None]
 
 
-def _measure(engine, workload, epochs, threads):
+def _measure(engine, workload, epochs, threads, dtype="float32"):
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", engine, "--workload", workload,
-           "--epochs", str(epochs)]
+           "--epochs", str(epochs), "--dtype", dtype]
     if threads is not None:
         cmd += ["--threads", str(threads)]
     proc = subprocess.run(cmd, capture_output=True, text=True)
@@ -121,19 +163,24 @@ def _measure(engine, workload, epochs, threads):
     return float(np.median(json.loads(line)["samples_per_sec"]))
 
 
-def compare(workloads, engines, rounds, epochs, threads, out=sys.stdout):
-    """Run the rounds; returns {workload: {engine: median samples/s}}."""
-    results = {w: {e: [] for e in engines + ["gemm"]} for w in workloads}
+def _rounds(jobs, rounds, label):
+    """Run (key, engine, workload, epochs, threads, dtype) jobs interleaved; medians per key."""
+    results = {job[0]: [] for job in jobs}
     for r in range(rounds):
-        order = engines if r % 2 == 0 else engines[::-1]
-        for w in workloads:
-            for engine in order + ["gemm"]:
-                results[w][engine].append(_measure(engine, w, epochs, threads))
-        print(f"round {r + 1}/{rounds} done", file=sys.stderr)
-    return {w: {e: float(np.median(v)) for e, v in res.items()} for w, res in results.items()}
+        for key, *spec in (jobs if r % 2 == 0 else jobs[::-1]):
+            results[key].append(_measure(*spec))
+        print(f"{label}: round {r + 1}/{rounds} done", file=sys.stderr)
+    return {key: float(np.median(v)) for key, v in results.items()}
 
 
-def format_table(medians, engines):
+def training(workloads, engines, rounds, epochs, threads):
+    jobs = [((w, e), e, w, epochs, threads, "float32") for w in workloads
+            for e in engines + ["gemm"]]
+    med = _rounds(jobs, rounds, "training")
+    return {w: {e: med[(w, e)] for e in engines + ["gemm"]} for w in workloads}
+
+
+def format_training(medians, engines):
     lines = []
     head = f"{'workload':34} {'engine':8} {'samples/s':>12} {'vs NumPy':>9} {'of ceiling':>11}"
     lines += [head, "-" * len(head)]
@@ -149,21 +196,55 @@ def format_table(medians, engines):
     return "\n".join(lines)
 
 
+def threads_scaling(rounds, epochs, threads):
+    many = threads or os.cpu_count()
+    jobs = [((w, n), "fastmlp", w, epochs, n, "float32") for w in ("M", "L") for n in (1, many)]
+    med = _rounds(jobs, rounds, "threads")
+    return {w: (med[(w, 1)], med[(w, many)], many) for w in ("M", "L")}
+
+
+def float64_cost(rounds, epochs, threads):
+    jobs = [(dt, "fastmlp", "L", epochs, threads, dt) for dt in ("float32", "float64")]
+    med = _rounds(jobs, rounds, "float64")
+    return med["float32"], med["float64"]
+
+
+def inference(rounds, epochs, threads):
+    jobs = [((w, e), f"{e}-predict", w, epochs, threads, "float32") for w in ("S", "M", "L")
+            for e in ("fastmlp", "numpy")]
+    med = _rounds(jobs, rounds, "inference")
+    return {w: (med[(w, "fastmlp")], med[(w, "numpy")]) for w in ("S", "M", "L")}
+
+
+def startup(rounds):
+    cmd = [sys.executable, "-m", "fastmlp", "train", "--epochs", "1", "--quiet"]
+    subprocess.run(cmd, capture_output=True, check=True)  # warm the cache
+    times = []
+    for _ in range(rounds):
+        start = time.perf_counter()
+        subprocess.run(cmd, capture_output=True, check=True)
+        times.append(time.perf_counter() - start)
+    return float(np.median(times))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--workloads", default="S,M,L")
+    parser.add_argument("--sections", default="training,threads,float64,inference,startup")
+    parser.add_argument("--workloads", default="S,M,L", help="for the training section")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=3, help="timed epochs per process")
     parser.add_argument("--threads", type=int, default=None, help="default: all cores")
     parser.add_argument("--no-peers", action="store_true",
                         help="only fastmlp and the NumPy baseline")
-    parser.add_argument("--json", help="also write the medians to this file")
+    parser.add_argument("--json", help="also write the results to this file")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--workload", help=argparse.SUPPRESS)
+    parser.add_argument("--dtype", default="float32", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
         _run_worker(args)
         return 0
+    sections = [x.strip() for x in args.sections.split(",") if x.strip()]
     workloads = [w.strip().upper() for w in args.workloads.split(",") if w.strip()]
     unknown = [w for w in workloads if w not in WORKLOADS]
     if unknown:
@@ -171,11 +252,54 @@ def main(argv=None):
     engines = list(CORE_ENGINES) + ([] if args.no_peers else _available_peers())
     print(f"engines: {', '.join(engines)}; {args.rounds} rounds x {args.epochs} timed epochs; "
           f"threads: {args.threads or os.cpu_count()}", file=sys.stderr)
-    medians = compare(workloads, engines, args.rounds, args.epochs, args.threads)
-    print(format_table(medians, engines))
+    report, checks = {}, []
+    if "training" in sections:
+        med = training(workloads, engines, args.rounds, args.epochs, args.threads)
+        report["training"] = med
+        print(format_training(med, engines) + "\n")
+        goals = {"S": 5.0, "M": 1.9, "L": 1.2}
+        for w in workloads:
+            ratio = med[w]["fastmlp"] / med[w]["numpy"]
+            checks.append((f"{w}: fastmlp/NumPy >= {goals[w]}", ratio, ratio >= goals[w]))
+        if "L" in workloads:
+            frac = med["L"]["fastmlp"] / med["L"]["gemm"]
+            checks.append(("L: >= 90% of the GEMM ceiling", frac, frac >= 0.9))
+    if "threads" in sections:
+        res = threads_scaling(args.rounds, args.epochs, args.threads)
+        report["threads"] = res
+        for w, (one, many, n) in res.items():
+            print(f"threads  {w}: 1 thread {one:,.0f}/s, {n} threads {many:,.0f}/s, "
+                  f"speed-up {many / one:.2f}x")
+            checks.append((f"{w}: {n} threads >= 1.8x one thread", many / one, many / one >= 1.8))
+        print()
+    if "float64" in sections:
+        f32, f64 = float64_cost(args.rounds, args.epochs, args.threads)
+        report["float64"] = (f32, f64)
+        print(f"float64  L: float32 {f32:,.0f}/s, float64 {f64:,.0f}/s, "
+              f"time ratio {f32 / f64:.2f}\n")
+        checks.append(("L: float64 time <= 2.2x float32", f32 / f64, f32 / f64 <= 2.2))
+    if "inference" in sections:
+        res = inference(args.rounds, args.epochs, args.threads)
+        report["inference"] = res
+        for w, (ours, base) in res.items():
+            print(f"predict  {w} ({PREDICT_ROWS[w]} rows): fastmlp {ours:,.0f}/s, NumPy forward "
+                  f"{base:,.0f}/s, ratio {ours / base:.2f}x")
+            if w in ("S", "M"):
+                checks.append((f"{w}: predict >= 1.5x NumPy forward", ours / base,
+                               ours / base >= 1.5))
+        print()
+    if "startup" in sections:
+        seconds = startup(args.rounds)
+        report["startup"] = seconds
+        print(f"startup  warm-cache `fastmlp train --epochs 1`: {seconds:.2f} s wall\n")
+        checks.append(("warm start to first epoch <= 2 s", seconds, seconds <= 2.0))
+    if checks:
+        print("targets")
+        for name, value, ok in checks:
+            print(f"  {'met ' if ok else 'MISS'}  {name:40} ({value:.2f})")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump(medians, f, indent=2)
+            json.dump(report, f, indent=2, default=str)
     return 0
 
 

@@ -209,7 +209,7 @@ class Model:
 
     def _loss_and_grad_checked(self, X, T, grad):
         n_threads, rows = self._plan(X.shape[0])
-        ws = Workspace(self._layout, rows, self.dtype, training=True)
+        ws = Workspace(self._layout, rows, self.dtype, training=True, n_threads=n_threads)
         stats = np.zeros((n_threads, 3 + self.n_outputs))
         no_index = np.empty(0, dtype=np.int64)
         args = (self.params, grad, self._layout.table, self._act_param, loss_code(self.loss), X,

@@ -186,7 +186,8 @@ class _EpochLoop:
         sizes = model.layer_sizes
         flops = 6 * rows * sum(a * b for a, b in zip(sizes, sizes[1:]))
         self.n_threads = kernel_threads(flops)
-        self.ws = Workspace(model.layout, rows, model.dtype, training=True)
+        self.ws = Workspace(model.layout, rows, model.dtype, training=True,
+                            n_threads=self.n_threads)
         self.grad = np.zeros_like(model.params)
         self.stats = np.zeros((self.n_threads, 3 + model.n_outputs))
         self.run = np.zeros(_kt.RUN_FIELDS, dtype=np.int64)

@@ -10,7 +10,7 @@
 ``ws`` is one flat workspace sized for ``max_rows`` rows and ``wsl`` (int64)
 locates the buffers in it::
 
-    wsl[l] = [A_l offset, Z_l offset or -1, 0, 0, 0, 0]          l < n_layers
+    wsl[l] = [A_l offset, Z_l offset or -1, split, 0, 0, 0]      l < n_layers
     wsl[n_layers] = [max_rows, X offset, T offset, D0, D1, coefficients]
 
 A_l holds the layer's output, Z_l its pre-activation when the backward pass
@@ -18,14 +18,19 @@ needs it (GELU/swish), X and T the gathered inputs and targets of a chunk,
 D0/D1 the sensitivities (ping-pong) and the coefficient slot the BLAS
 (alpha, beta) pairs (1, 0) and (1, 1).
 
-Threads: a chunk's rows are split in ``n_threads`` contiguous row blocks.
-The forward pass and the loss run block by block with no synchronisation
-(rows are independent).  The backward pass goes layer by layer; in each,
-every thread computes a slice of the weight gradient A^T D (by rows or
-columns, whichever dimension is larger), the matching slice of the bias
-gradient, and its row block of the next sensitivity D W^T * f'.  BLAS runs
-single-threaded inside each thread.  The same thread count always splits
-the same way, so results are bit-reproducible for a fixed thread count.
+Threads: each layer's work is split between ``n_threads`` threads, by rows
+(each thread a block of samples: consecutive row-split layers need no
+synchronisation, rows are independent) or by columns (each thread all the
+samples and a block of the layer's units: a bigger, more efficient GEMM per
+thread, for thin batches of wide layers), as ``split`` in ``wsl`` says for
+each hidden layer; the output layer and its loss always split by rows.
+The backward pass goes layer by layer; in each, every thread computes a
+slice of the weight gradient A^T D (by rows or columns, whichever dimension
+is larger), the matching slice of the bias gradient, and its share of the
+next sensitivity D W^T * f' (split like the forward pass of that layer).
+BLAS runs single-threaded inside each thread.  The same thread count always
+splits the same way, so results are bit-reproducible for a fixed thread
+count.
 """
 
 import numpy as np
@@ -46,12 +51,16 @@ LAYOUT_COLUMNS = 6
 
 A_OFFSET = 0
 Z_OFFSET = 1
+SPLIT = 2
 MAX_ROWS = 0
 X_OFFSET = 1
 T_OFFSET = 2
 D0_OFFSET = 3
 D1_OFFSET = 4
 COEF_OFFSET = 5
+
+ROW_SPLIT = 0
+COLUMN_SPLIT = 1
 
 
 @jit
@@ -93,6 +102,49 @@ def gather(src, index, first, r0, r1, dst, d_off):
 
 
 @jit
+def layer_forward(params, layout, act_param, l, src, s_off, ws, wsl, r0, r1, c0, c1, dst, d_off,
+                  save, epilogue):
+    """Rows r0..r1 x units c0..c1 of layer l: GEMM, then bias + activation.
+
+    ``src[s_off + r * fan_in ...]`` is input row r, ``dst[d_off + r * fan_out
+    + j]`` receives unit j of row r.  ``save``: keep z where the backward
+    pass needs it; ``epilogue`` False leaves the raw GEMM result (output
+    layer, finished by the loss or :func:`finish_output`).
+    """
+    head = wsl[layout.shape[0]]
+    fan_in, fan_out = layout[l, FAN_IN], layout[l, FAN_OUT]
+    coef = ws[head[COEF_OFFSET]:head[COEF_OFFSET] + 2]
+    width = c1 - c0
+    gemm(False, False, r1 - r0, width, fan_in, coef, src, s_off + r0 * fan_in, fan_in,
+         params, layout[l, W_OFFSET] + c0, fan_out, dst, d_off + r0 * fan_out + c0, fan_out)
+    if not epilogue:
+        return
+    z_off = wsl[l, Z_OFFSET]
+    keep = save and z_off >= 0
+    b = layout[l, B_OFFSET]
+    bias = params[b + c0:b + c1]
+    code, alpha = layout[l, ACTIVATION], act_param[l]
+    if width == fan_out:  # whole rows: one contiguous block
+        rows = r1 - r0
+        forward_block(code, block_view(dst, d_off + r0 * fan_out, rows, fan_out), bias, alpha,
+                      block_view(ws, z_off + r0 * fan_out if keep else 0, rows if keep else 0,
+                                 fan_out))
+        return
+    for r in range(r0, r1):  # a column block: row segment by row segment
+        forward_block(code, block_view(dst, d_off + r * fan_out + c0, 1, width), bias, alpha,
+                      block_view(ws, z_off + r * fan_out + c0 if keep else 0, 1 if keep else 0,
+                                 width))
+
+
+@jit
+def layer_input(xin, x_off, ws, wsl, l):
+    """(flat array, offset) of layer l's input block."""
+    if l == 0:
+        return xin, x_off
+    return ws, wsl[l - 1, A_OFFSET]
+
+
+@jit
 def forward_rows(params, layout, act_param, xin, x_off, ws, wsl, r0, r1, out, out_off, save):
     """Rows r0..r1 of a block through every layer but the last's epilogue.
 
@@ -103,29 +155,12 @@ def forward_rows(params, layout, act_param, xin, x_off, ws, wsl, r0, r1, out, ou
     :func:`finish_output`).  ``save``: keep z where the backward pass needs it.
     """
     n_layers = layout.shape[0]
-    rows = r1 - r0
-    head = wsl[n_layers]
-    coef = ws[head[COEF_OFFSET]:head[COEF_OFFSET] + 2]
     for l in range(n_layers):
-        fan_in, fan_out = layout[l, FAN_IN], layout[l, FAN_OUT]
+        src, s_off = layer_input(xin, x_off, ws, wsl, l)
         last = l == n_layers - 1
-        dst = out if last else ws
-        d_off = out_off + r0 * fan_out if last else wsl[l, A_OFFSET] + r0 * fan_out
-        if l == 0:
-            gemm(False, False, rows, fan_out, fan_in, coef, xin, x_off + r0 * fan_in, fan_in,
-                 params, layout[l, W_OFFSET], fan_out, dst, d_off, fan_out)
-        else:
-            gemm(False, False, rows, fan_out, fan_in, coef, ws,
-                 wsl[l - 1, A_OFFSET] + r0 * fan_in, fan_in,
-                 params, layout[l, W_OFFSET], fan_out, dst, d_off, fan_out)
-        if last:
-            break
-        z_off = wsl[l, Z_OFFSET]
-        keep = save and z_off >= 0
-        Zs = block_view(ws, z_off + r0 * fan_out if keep else 0, rows if keep else 0, fan_out)
-        b = layout[l, B_OFFSET]
-        forward_block(layout[l, ACTIVATION], block_view(ws, d_off, rows, fan_out),
-                      params[b:b + fan_out], act_param[l], Zs)
+        layer_forward(params, layout, act_param, l, src, s_off, ws, wsl, r0, r1, 0,
+                      layout[l, FAN_OUT], out if last else ws,
+                      out_off if last else wsl[l, A_OFFSET], save, not last)
 
 
 @jit
@@ -140,18 +175,18 @@ def finish_output(params, layout, act_param, out, out_off, r0, r1):
 
 
 @jit
-def forward_loss_rows(params, layout, act_param, loss_code, xin, x_off, tin, t_off, ws, wsl,
-                      r0, r1, scale, stats):
-    """Forward pass and loss of rows r0..r1; the output sensitivity lands in D0.
+def output_loss_rows(params, layout, act_param, loss_code, tin, t_off, ws, wsl, r0, r1, scale,
+                     stats):
+    """Bias, output activation and loss of rows r0..r1 of the output GEMM result.
 
-    ``tin[t_off + r * n_out ...]`` is target row r.  Returns the summed loss.
+    ``tin[t_off + r * n_out ...]`` is target row r; the sensitivity lands in
+    D0.  Returns the summed loss.
     """
     n_layers = layout.shape[0]
     last = n_layers - 1
     head = wsl[n_layers]
     n_out = layout[last, FAN_OUT]
     a_out = wsl[last, A_OFFSET]
-    forward_rows(params, layout, act_param, xin, x_off, ws, wsl, r0, r1, ws, a_out, True)
     rows = r1 - r0
     b = layout[last, B_OFFSET]
     z_off = wsl[last, Z_OFFSET]
@@ -160,6 +195,20 @@ def forward_loss_rows(params, layout, act_param, loss_code, xin, x_off, tin, t_o
                        act_param[last], block_view(tin, t_off + r0 * n_out, rows, n_out), scale,
                        block_view(ws, head[D0_OFFSET] + r0 * n_out, rows, n_out),
                        block_view(ws, z_off + r0 * n_out, rows, n_out), stats)
+
+
+@jit
+def forward_loss_rows(params, layout, act_param, loss_code, xin, x_off, tin, t_off, ws, wsl,
+                      r0, r1, scale, stats):
+    """Forward pass and loss of rows r0..r1; the output sensitivity lands in D0.
+
+    ``tin[t_off + r * n_out ...]`` is target row r.  Returns the summed loss.
+    """
+    last = layout.shape[0] - 1
+    forward_rows(params, layout, act_param, xin, x_off, ws, wsl, r0, r1, ws,
+                 wsl[last, A_OFFSET], True)
+    return output_loss_rows(params, layout, act_param, loss_code, tin, t_off, ws, wsl, r0, r1,
+                            scale, stats)
 
 
 @jit
@@ -200,17 +249,29 @@ def backward_share(params, grad, layout, act_param, xin, x_off, ws, wsl, l, rows
             db[j] += row[j]
     if l == 0:
         return
-    # upstream rows r0..r1: D_l W_l^T, then * f'(z_{l-1})
-    r0, r1 = share(rows, t, n_threads)
+    # upstream D_l W_l^T, then * f'(z_{l-1}); split like layer l-1's forward pass
     coef = ws[head[COEF_OFFSET]:head[COEF_OFFSET] + 2]
+    a_off, z_off = wsl[l - 1, A_OFFSET], wsl[l - 1, Z_OFFSET]
+    code, alpha = layout[l - 1, ACTIVATION], act_param[l - 1]
+    if wsl[l - 1, SPLIT] == COLUMN_SPLIT:
+        i0, i1 = share(fan_in, t, n_threads)
+        width = i1 - i0
+        gemm(False, True, rows, width, fan_out, coef, ws, d_off, fan_out,
+             params, w_off + i0 * fan_out, fan_out, ws, up_off + i0, fan_in)
+        for r in range(rows):
+            at = r * fan_in + i0
+            backward_block(code, block_view(ws, up_off + at, 1, width),
+                           block_view(ws, a_off + at, 1, width),
+                           block_view(ws, z_off + at if z_off >= 0 else 0,
+                                      1 if z_off >= 0 else 0, width), alpha)
+        return
+    r0, r1 = share(rows, t, n_threads)
     gemm(False, True, r1 - r0, fan_in, fan_out, coef, ws, d_off + r0 * fan_out, fan_out,
          params, w_off, fan_out, ws, up_off + r0 * fan_in, fan_in)
-    z_off = wsl[l - 1, Z_OFFSET]
-    backward_block(layout[l - 1, ACTIVATION], block_view(ws, up_off + r0 * fan_in, r1 - r0, fan_in),
-                   block_view(ws, wsl[l - 1, A_OFFSET] + r0 * fan_in, r1 - r0, fan_in),
+    backward_block(code, block_view(ws, up_off + r0 * fan_in, r1 - r0, fan_in),
+                   block_view(ws, a_off + r0 * fan_in, r1 - r0, fan_in),
                    block_view(ws, (z_off if z_off >= 0 else 0) + r0 * fan_in,
-                              r1 - r0 if z_off >= 0 else 0, fan_in),
-                   act_param[l - 1])
+                              r1 - r0 if z_off >= 0 else 0, fan_in), alpha)
 
 
 @jit
@@ -235,6 +296,56 @@ def chunk_input(X, index, c0, ws, wsl, n_layers):
     if index.size > 0:
         return ws, wsl[n_layers, X_OFFSET]
     return X.reshape(-1), c0 * X.shape[1]
+
+
+@jit(parallel=True)
+def forward_parallel(params, layout, act_param, loss_code, X, T, index, c0, rows, ws, wsl,
+                     scale, stats, n_threads):
+    """Forward pass and loss of chunk c0 split over threads, layer by layer.
+
+    Consecutive row-split layers (and the output layer with its loss) run in
+    one parallel region; a column-split layer gets a region of its own, as
+    the next layer needs all of its units.
+    """
+    n_layers = layout.shape[0]
+    head = wsl[n_layers]
+    gathered = index.size > 0
+    xin, x_off = chunk_input(X, index, c0, ws, wsl, n_layers)
+    tin = ws if gathered else T.reshape(-1)
+    t_off = head[T_OFFSET] if gathered else c0 * T.shape[1]
+    if gathered and wsl[0, SPLIT] == COLUMN_SPLIT:
+        for t in prange(n_threads):
+            r0, r1 = share(rows, t, n_threads)
+            gather(X, index, c0, r0, r1, ws, head[X_OFFSET])
+            gather(T, index, c0, r0, r1, ws, head[T_OFFSET])
+        gathered = False
+    l = 0
+    while l < n_layers:
+        column = l < n_layers - 1 and wsl[l, SPLIT] == COLUMN_SPLIT
+        end = l + 1
+        while not column and end < n_layers and (end == n_layers - 1
+                                                 or wsl[end, SPLIT] == ROW_SPLIT):
+            end += 1
+        for t in prange(n_threads):
+            if column:
+                lo, hi = share(layout[l, FAN_OUT], t, n_threads)
+                src, s_off = layer_input(xin, x_off, ws, wsl, l)
+                layer_forward(params, layout, act_param, l, src, s_off, ws, wsl, 0, rows, lo, hi,
+                              ws, wsl[l, A_OFFSET], True, True)
+            else:
+                r0, r1 = share(rows, t, n_threads)
+                if gathered and l == 0:
+                    gather(X, index, c0, r0, r1, ws, head[X_OFFSET])
+                    gather(T, index, c0, r0, r1, ws, head[T_OFFSET])
+                for k in range(l, end):
+                    src, s_off = layer_input(xin, x_off, ws, wsl, k)
+                    layer_forward(params, layout, act_param, k, src, s_off, ws, wsl, r0, r1, 0,
+                                  layout[k, FAN_OUT], ws, wsl[k, A_OFFSET], True,
+                                  k < n_layers - 1)
+                if end == n_layers:
+                    output_loss_rows(params, layout, act_param, loss_code, tin, t_off, ws, wsl,
+                                     r0, r1, scale, stats[t])
+        l = end
 
 
 @jit
@@ -270,8 +381,8 @@ def loss_grad_parallel(params, grad, layout, act_param, loss_code, X, T, index, 
                        wsl, stats, n_threads):
     """:func:`loss_grad` with each chunk split over ``n_threads`` threads.
 
-    ``stats`` is (n_threads, 3 + n_out).  One parallel region for the
-    forward pass and loss, then one per layer for the backward pass.
+    ``stats`` is (n_threads, 3 + n_out).  Parallel regions: the forward
+    pass (see :func:`forward_parallel`), then one per layer backwards.
     """
     n_layers = layout.shape[0]
     max_rows = wsl[n_layers, MAX_ROWS]
@@ -279,9 +390,8 @@ def loss_grad_parallel(params, grad, layout, act_param, loss_code, X, T, index, 
     before = stats[:, 0].sum()
     for c0 in range(start, stop, max_rows):
         rows = min(stop, c0 + max_rows) - c0
-        for t in prange(n_threads):
-            forward_share(params, layout, act_param, loss_code, X, T, index, c0, rows, ws, wsl,
-                          scale, stats, t, n_threads)
+        forward_parallel(params, layout, act_param, loss_code, X, T, index, c0, rows, ws, wsl,
+                         scale, stats, n_threads)
         xin, x_off = chunk_input(X, index, c0, ws, wsl, n_layers)
         for l in range(n_layers - 1, -1, -1):
             for t in prange(n_threads):

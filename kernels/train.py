@@ -22,7 +22,8 @@ from .config import jit
 from .mathfun import like
 from .memory import prefetch_rows
 from .network import (B_OFFSET, FAN_IN, FAN_OUT, MAX_ROWS, W_OFFSET, backward_share,
-                      chunk_input, forward_share, loss_grad, loss_grad_parallel, share,
+                      chunk_input, forward_parallel, forward_share, loss_grad,
+                      loss_grad_parallel, share,
                       weight_slice)
 from .optim import step, step_parallel, update_range
 
@@ -81,16 +82,15 @@ def fused_step_parallel(params, grad, layout, act_param, loss_code, X, T, index,
                         ws, wsl, stats, kind, state, hyper, count, n_threads):
     """:func:`fused_step` split over ``n_threads`` threads.
 
-    Regions: the forward pass; then per layer l, the update of layer l+1's
-    slices and the backward share of layer l; then the update of layer 0.
+    Regions: the forward pass (see :func:`fastmlp.kernels.network.forward_parallel`);
+    then per layer l, the update of layer l+1's slices and the backward share
+    of layer l; then the update of layer 0.
     """
     n_layers = layout.shape[0]
     rows = stop - start
     before = stats[:, 0].sum()
-    scale = like(1.0 / rows, grad)
-    for t in prange(n_threads):
-        forward_share(params, layout, act_param, loss_code, X, T, index, start, rows, ws, wsl,
-                      scale, stats, t, n_threads)
+    forward_parallel(params, layout, act_param, loss_code, X, T, index, start, rows, ws, wsl,
+                     like(1.0 / rows, grad), stats, n_threads)
     loss = (stats[:, 0].sum() - before) / rows
     if not np.isfinite(loss):
         return loss

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 import fastmlp as fm
+import fastmlp.layout
 import fastmlp.parallel
 from conftest import naive_args
 from naive import flatten, forward, loss_and_grad
@@ -13,19 +14,25 @@ from naive import flatten, forward, loss_and_grad
 pytestmark = pytest.mark.skipif(fm.max_threads() < 2, reason="needs 2 threads")
 
 
-@pytest.fixture
-def split_everything(monkeypatch):
-    # Split even tiny chunks between threads, to exercise every path.
+@pytest.fixture(params=["rows", "columns"])
+def split_everything(monkeypatch, request):
+    # Split even tiny chunks between threads, to exercise every path: hidden
+    # layers shared by samples, or by units.
     monkeypatch.setattr(fastmlp.parallel, "PARALLEL_MIN_FLOPS", 0)
     monkeypatch.setattr(fastmlp.parallel, "_FAST_PARALLEL", True)
+    by_columns = request.param == "columns"
+    monkeypatch.setattr(fastmlp.layout, "split_by_columns",
+                        lambda rows, width, n_threads: by_columns and n_threads > 1)
     with fm.threads(2):
         yield
 
 
-@pytest.mark.parametrize("sizes", [[3, 1, 2], [5, 9, 4, 3], [7, 2, 11, 1], [4, 30, 3]])
+@pytest.mark.parametrize("sizes", [[3, 1, 2], [5, 9, 4, 3], [7, 2, 11, 1], [4, 30, 3],
+                                   [6, 5, 7, 3, 2]])
 @pytest.mark.parametrize("n", [1, 2, 3, 17, 1500])
 def test_gradient_with_two_threads(split_everything, sizes, n, rng):
-    model = fm.Model(sizes, activation="swish", output="softmax", dtype="float64", seed=1)
+    acts = ["swish", "tanh", "relu"][:len(sizes) - 2]
+    model = fm.Model(sizes, activation=acts, output="softmax", dtype="float64", seed=1)
     X = rng.standard_normal((n, sizes[0]))
     y = rng.integers(0, sizes[-1], n)
     value, grad = model.loss_and_grad(X, y)
