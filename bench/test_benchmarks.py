@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 
 import fastmlp as fm
-from fastmlp.kernels import network as kn
+from fastmlp.kernels import sync as ksync
+from fastmlp.kernels import train as kt
 from fastmlp.kernels import optim as ko
 from fastmlp.layout import Workspace
 from fastmlp.parallel import kernel_threads, single_threaded_blas
@@ -33,19 +34,18 @@ def setup(request):
     model = fm.Model(list(w.sizes), seed=0)
     T = np.eye(w.sizes[-1], dtype=np.float32)[y]
     n_threads = kernel_threads(6 * w.batch_size * sum(a * b for a, b in zip(w.sizes, w.sizes[1:])))
-    ws = Workspace(model.layout, w.batch_size, np.float32, training=True)
+    ws = Workspace(model.layout, w.batch_size, np.float32, training=True, n_threads=n_threads)
     order = np.random.default_rng(0).permutation(len(X)).astype(np.int64)
     with single_threaded_blas():
-        yield dict(w=w, X=X, y=y, T=T, model=model, ws=ws, order=order, n_threads=n_threads)
+        yield dict(w=w, X=X, y=y, T=T, model=model, ws=ws, order=order, n_threads=n_threads,
+                   sync=ksync.new_state())
 
 
 def _loss_grad(s, grad, stats):
     m, w = s["model"], s["w"]
-    args = (m.params, grad, m.layout.table, m._act_param, 1, s["X"], s["T"], s["order"], 0,
-            w.batch_size, s["ws"].buffer, s["ws"].table, stats)
-    if s["n_threads"] == 1:
-        return kn.loss_grad(*args)
-    return kn.loss_grad_parallel(*args, s["n_threads"])
+    return kt.loss_grad(m.params, grad, m.layout.table, m._act_param, 1, s["X"], s["T"],
+                        s["order"], 0, w.batch_size, s["ws"].buffer, s["ws"].table, stats,
+                        s["n_threads"], s["sync"])
 
 
 def test_forward_batch(benchmark, setup):

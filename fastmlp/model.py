@@ -8,6 +8,8 @@ from . import initializers as _init
 from ._validation import check_array, check_dtype, check_lengths, check_seed
 from .activations import get_activation
 from .kernels import network as _kn
+from .kernels import sync as _ksync
+from .kernels import train as _kt
 from .layout import ParamLayout, Workspace
 from .losses import encode_targets, get_loss, loss_code
 from .parallel import kernel_threads, single_threaded_blas
@@ -212,12 +214,10 @@ class Model:
         ws = Workspace(self._layout, rows, self.dtype, training=True, n_threads=n_threads)
         stats = np.zeros((n_threads, 3 + self.n_outputs))
         no_index = np.empty(0, dtype=np.int64)
-        args = (self.params, grad, self._layout.table, self._act_param, loss_code(self.loss), X,
-                T, no_index, 0, X.shape[0], ws.buffer, ws.table, stats)
         with single_threaded_blas():
-            if n_threads == 1:
-                return float(_kn.loss_grad(*args))
-            return float(_kn.loss_grad_parallel(*args, n_threads))
+            return float(_kt.loss_grad(self.params, grad, self._layout.table, self._act_param,
+                                       loss_code(self.loss), X, T, no_index, 0, X.shape[0],
+                                       ws.buffer, ws.table, stats, n_threads, _ksync.new_state()))
 
     def evaluate(self, X, Y):
         """Mean loss and the task's metric on (X, Y).

@@ -183,15 +183,25 @@ def _blas_set(lib, n):
         lib.set(n)
 
 
-def _fast_parallel_layer():
-    """Whether Numba has an OpenMP or TBB pool (region launch ~1.5 us, not ~100 us)."""
-    for name in ("omppool", "tbbpool"):
-        try:
-            __import__(f"numba.np.ufunc.{name}")
-            return True
-        except ImportError:
-            continue
-    return False
+def _team_capable_layer():
+    """Whether Numba's threading layer is OpenMP.
+
+    The multi-threaded kernels keep a team of threads inside one parallel
+    region and synchronise them with barriers, which needs every iteration
+    of the region to run at once on its own thread: OpenMP's static
+    schedule guarantees it.  (TBB may run iterations one after another on
+    fewer threads, and the "workqueue" fallback costs ~100 us per region.)
+    Other layers run the kernels on one thread.
+    """
+    import numpy as np
+
+    from .kernels.sync import probe_parallel
+
+    probe_parallel(np.zeros(2))
+    try:
+        return numba.threading_layer() == "omp"
+    except ValueError:
+        return False
 
 
 _FAST_PARALLEL = None
@@ -200,12 +210,14 @@ _FAST_PARALLEL = None
 def kernel_threads(flops_per_chunk):
     """Threads the kernels should split a chunk over, given its work.
 
-    Small chunks run on one thread; so does everything when Numba has only
-    its slow fallback thread pool ("workqueue").
+    Small chunks run on one thread; so does everything when Numba's
+    threading layer is not OpenMP (see :func:`_team_capable_layer`).  The
+    answer equals ``numba.get_num_threads()`` or 1, as the team kernels
+    require.
     """
     global _FAST_PARALLEL
     if _FAST_PARALLEL is None:
-        _FAST_PARALLEL = _fast_parallel_layer()
+        _FAST_PARALLEL = _team_capable_layer()
     if not _FAST_PARALLEL or flops_per_chunk < PARALLEL_MIN_FLOPS:
         return 1
     return numba.get_num_threads()

@@ -14,6 +14,7 @@ import numpy as np
 from ._validation import (check_array, check_lengths, check_positive_int, check_seed)
 from .callbacks import ProgressLogger, as_callback, wants_chunks
 from .exceptions import DivergenceError
+from .kernels import sync as _ksync
 from .kernels import train as _kt
 from .layout import Workspace
 from .losses import encode_targets, loss_code
@@ -190,6 +191,7 @@ class _EpochLoop:
                             n_threads=self.n_threads)
         self.grad = np.zeros_like(model.params)
         self.stats = np.zeros((self.n_threads, 3 + model.n_outputs))
+        self.sync = _ksync.new_state()
         self.run = np.zeros(_kt.RUN_FIELDS, dtype=np.int64)
         self.run[_kt.RUN_BATCH_SIZE] = self.batch_size
         self.run[_kt.RUN_LOSS] = loss_code(model.loss)
@@ -205,7 +207,7 @@ class _EpochLoop:
         return _kt.train_batches(self.model.params, self.grad, self.model.layout.table,
                                  self.model._act_param, self.X, self.T, order, self.run,
                                  self.ws.buffer, self.ws.table, state, hyper, opt.step_count,
-                                 self.stats, self.n_threads)
+                                 self.stats, self.n_threads, self.sync)
 
     def _compile(self):
         """Compile (or load from cache) the loop before any epoch is timed."""

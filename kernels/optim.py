@@ -1,13 +1,15 @@
 """Optimizer updates: one per-element loop over the flat parameter buffer.
 
-Every optimizer is a function ``<name>_range(p, g, state, hyper, t, lo, hi)``
-that updates elements ``lo..hi`` of ``p`` in place from the gradient ``g``,
-its state rows ``state[i]`` (flat buffers of the same length) and its
-hyper-parameters ``hyper`` (float64; layout below).  ``t`` is the 1-based
-step number.  :func:`step` runs one over the whole buffer on the calling
+Every optimizer is a function ``<name>_range(p, g, state, c, lo, hi)`` that
+updates elements ``lo..hi`` of ``p`` in place from the gradient ``g``, its
+state rows ``state[i]`` (flat buffers of the same length) and the step's
+constants ``c``, which :func:`step_scalars` derives once per step from the
+hyper-parameters ``hyper`` (float64; layout below) and the 1-based step
+number.  :func:`step` runs one over the whole buffer on the calling
 thread (inside the training loop); :func:`step_parallel` splits it over the
 Numba threads (``opt.step`` from Python).  Adding an optimizer: write its
-``_range`` function, give it a code, add a branch to :func:`update_range`.
+``_range`` function, give it a code, add a branch to :func:`step_scalars`
+and to :func:`update_range`.
 
 Scalars are computed in float64 and rounded once to the buffer's dtype, as
 ``torch.optim`` does with its Python-float scalars.  Loops index with
@@ -33,24 +35,40 @@ PARALLEL_MIN_SIZE = 1 << 16
 
 
 @jit
-def sgd_range(p, g, state, hyper, t, lo, hi):
-    """torch.optim.SGD on p[lo:hi].  state[0] = momentum buffer.
+def step_scalars(kind, hyper, t):
+    """The per-step constants of optimizer ``kind`` at step t (a float64 8-tuple).
+
+    Computed once per step, not once per range: a step may update a layer
+    in many small slices (a column block of W is one range per row).
+    """
+    if kind == ADAM:
+        beta1, beta2 = hyper[1], hyper[2]
+        return (hyper[0] / (1.0 - beta1 ** t), 1.0 / np.sqrt(1.0 - beta2 ** t), 1.0 - beta1,
+                beta2, 1.0 - beta2, hyper[3], hyper[4], hyper[5])
+    # SGD: lr, momentum, 1 - dampening, nesterov, weight decay, first step
+    return (hyper[0], hyper[1], 1.0 - hyper[2], hyper[3], hyper[4], 1.0 if t == 1 else 0.0,
+            0.0, 0.0)
+
+
+@jit
+def sgd_range(p, g, state, c, lo, hi):
+    """torch.optim.SGD on p[lo:hi].  state[0] = momentum buffer; c from :func:`step_scalars`.
 
     g <- g + wd p;  buf <- g (t = 1) or mu buf + (1 - dampening) g;
     g <- g + mu buf (nesterov) or buf;  p <- p - lr g
     """
-    lr = like(hyper[0], p)
-    mu = like(hyper[1], p)
-    keep = like(1.0 - hyper[2], p)
-    nesterov = hyper[3] != 0.0
-    wd = like(hyper[4], p)
-    if hyper[1] == 0.0:
+    lr = like(c[0], p)
+    mu = like(c[1], p)
+    keep = like(c[2], p)
+    nesterov = c[3] != 0.0
+    wd = like(c[4], p)
+    if c[1] == 0.0:
         for i in range(np.uint64(lo), np.uint64(hi)):
             gi = g[i] + wd * p[i]
             p[i] = p[i] - lr * gi
         return
     buf = state[0]
-    first = t == 1
+    first = c[5] != 0.0
     for i in range(np.uint64(lo), np.uint64(hi)):
         gi = g[i] + wd * p[i]
         b = gi if first else mu * buf[i] + keep * gi
@@ -60,24 +78,24 @@ def sgd_range(p, g, state, hyper, t, lo, hi):
 
 
 @jit
-def adam_range(p, g, state, hyper, t, lo, hi):
-    """torch.optim.Adam on p[lo:hi].  state[0] = m, state[1] = v, state[2] = max v (amsgrad).
+def adam_range(p, g, state, c, lo, hi):
+    """torch.optim.Adam on p[lo:hi].  state[0] = m, [1] = v, [2] = max v (amsgrad).
 
     g <- g + wd p;  m <- m + (1 - b1)(g - m);  v <- b2 v + (1 - b2) g^2
     p <- p - lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
     (amsgrad: v in the denominator replaced by its running maximum).
+    ``c`` from :func:`step_scalars`.
     """
-    beta1, beta2 = hyper[1], hyper[2]
-    step_size = like(hyper[0] / (1.0 - beta1 ** t), p)
-    inv_bc2_sqrt = like(1.0 / np.sqrt(1.0 - beta2 ** t), p)
-    one_minus_b1 = like(1.0 - beta1, p)
-    b2 = like(beta2, p)
-    one_minus_b2 = like(1.0 - beta2, p)
-    eps = like(hyper[3], p)
-    wd = like(hyper[4], p)
+    step_size = like(c[0], p)
+    inv_bc2_sqrt = like(c[1], p)
+    one_minus_b1 = like(c[2], p)
+    b2 = like(c[3], p)
+    one_minus_b2 = like(c[4], p)
+    eps = like(c[5], p)
+    wd = like(c[6], p)
     m = state[0]
     v = state[1]
-    if hyper[5] != 0.0:
+    if c[7] != 0.0:
         vmax = state[2]
         for i in range(np.uint64(lo), np.uint64(hi)):
             gi = g[i] + wd * p[i]
@@ -99,19 +117,19 @@ def adam_range(p, g, state, hyper, t, lo, hi):
 
 
 @jit
-def update_range(kind, p, g, state, hyper, t, lo, hi):
-    """Dispatch to the optimizer ``kind`` over p[lo:hi]."""
+def update_range(kind, p, g, state, c, lo, hi):
+    """Dispatch to the optimizer ``kind`` over p[lo:hi] (``c``: :func:`step_scalars`)."""
     if kind == SGD:
-        sgd_range(p, g, state, hyper, t, lo, hi)
+        sgd_range(p, g, state, c, lo, hi)
     elif kind == ADAM:
-        adam_range(p, g, state, hyper, t, lo, hi)
+        adam_range(p, g, state, c, lo, hi)
 
 
 @jit
 def step(kind, p, g, state, hyper, count):
     """One optimizer step over the whole buffer on this thread; ``count[0] += 1``."""
     count[0] += 1
-    update_range(kind, p, g, state, hyper, count[0], 0, p.size)
+    update_range(kind, p, g, state, step_scalars(kind, hyper, count[0]), 0, p.size)
 
 
 @jit(parallel=True)
@@ -122,11 +140,11 @@ def step_parallel(kind, p, g, state, hyper, count, n_chunks):
     here would make the function uncacheable.)
     """
     count[0] += 1
-    t = count[0]
+    c = step_scalars(kind, hyper, count[0])
     n = p.size
     if n < PARALLEL_MIN_SIZE or n_chunks < 2:
-        update_range(kind, p, g, state, hyper, t, 0, n)
+        update_range(kind, p, g, state, c, 0, n)
         return
     size = (n + n_chunks - 1) // n_chunks
-    for c in prange(n_chunks):
-        update_range(kind, p, g, state, hyper, t, c * size, min(n, (c + 1) * size))
+    for k in prange(n_chunks):
+        update_range(kind, p, g, state, c, k * size, min(n, (k + 1) * size))

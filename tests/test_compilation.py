@@ -8,7 +8,7 @@ from fastmlp.kernels import network, optim, train
 
 
 def _signature_counts():
-    kernels = [network.predict, network.loss_grad, network.evaluate, train.train_batches,
+    kernels = [network.predict, train.loss_grad, network.evaluate, train.train_batches,
                optim.step_parallel]
     return {k.__name__: len(k.signatures) for k in kernels}
 
