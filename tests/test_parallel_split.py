@@ -63,3 +63,24 @@ def test_training_with_two_threads_is_reproducible_and_close(split_everything, r
     two = run(2)
     np.testing.assert_array_equal(two, run(2))
     np.testing.assert_allclose(two, run(1), rtol=1e-9, atol=1e-12)
+
+
+def test_two_models_in_two_python_threads(split_everything, rng):
+    # Two teams of threads on two cores: the barriers must yield, and the
+    # results must be those of training one after the other.
+    import threading
+    X, y = rng.standard_normal((400, 12)), rng.integers(0, 3, 400)
+
+    def train(seed):
+        model = fm.Model([12, 24, 16, 3], dtype="float64", seed=seed)
+        fm.Trainer(model, batch_size=40, epochs=2, seed=seed, verbose=0, n_threads=2).fit(X, y)
+        return model.params
+
+    expected = {s: train(s) for s in (1, 2)}
+    got = {}
+    workers = [threading.Thread(target=lambda s=s: got.__setitem__(s, train(s))) for s in (1, 2)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(timeout=300)
+    assert all(np.array_equal(got[s], expected[s]) for s in (1, 2))
