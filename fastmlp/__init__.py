@@ -6,7 +6,8 @@
 >>> history = trainer.fit(X, y, validation_data=(X_val, y_val))   # doctest: +SKIP
 """
 
-from . import activations, callbacks, datasets, initializers, losses, metrics, optim, preprocessing
+from . import (activations, callbacks, datasets, initializers, losses, metrics, optim,
+               preprocessing, schedules)
 from .callbacks import Callback
 from .exceptions import ConvergenceWarning, DivergenceError
 from .model import Model
@@ -15,7 +16,8 @@ from .trainer import Trainer
 
 __version__ = "0.1.0"
 __all__ = [
-    "Model", "Trainer", "Callback", "optim", "activations", "initializers", "losses", "metrics",
+    "Model", "Trainer", "Callback", "optim", "schedules", "activations", "initializers", "losses",
+    "metrics",
     "preprocessing", "datasets", "callbacks", "threads", "get_num_threads", "max_threads",
     "DivergenceError", "ConvergenceWarning", "__version__",
 ]

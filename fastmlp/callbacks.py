@@ -9,6 +9,8 @@ control about ``chunks_per_epoch`` times per epoch instead of once.
 
 import sys
 
+from .optim import LBFGS
+
 __all__ = ["Callback", "ProgressLogger"]
 
 
@@ -83,12 +85,16 @@ class ProgressLogger(Callback):
             self.stream.flush()
 
     def on_epoch_end(self, trainer, epoch, logs):
-        parts = [f"Epoch {epoch - self._first + 1}/{self._total_epochs}"]
+        unit = "Iteration" if isinstance(trainer.optimizer, LBFGS) else "Epoch"
+        parts = [f"{unit} {epoch - self._first + 1}/{self._total_epochs}"]
         for key, value in logs.items():
-            if key in ("time", "samples_per_sec", "lr"):
+            if key in ("time", "samples_per_sec", "lr") or isinstance(value, bool):
                 continue
             parts.append(f"{key} {value:.4f}")
-        parts.append(f"lr {logs['lr']:.3g}")
+        if "lr" in logs:
+            parts.append(f"lr {logs['lr']:.3g}")
+        if logs.get("rejected"):
+            parts.append("(rejected)")
         parts.append(f"{logs['samples_per_sec']:,.0f} samples/s")
         parts.append(f"{logs['time']:.2f} s")
         prefix = "\r" if self.in_epoch else ""

@@ -44,30 +44,48 @@ def _parser():
         "train", help="train an MLP (default data: the UCI digits shipped with fastmlp)",
         description="Train an MLP and report test accuracy (or R^2) and throughput. Without "
                     "--data it uses the 1,797 UCI 8x8 digits shipped with fastmlp.")
-    train.add_argument("--data", help="CSV file with a header row, or NPZ file")
-    train.add_argument("--target", default=None,
-                       help="name of the target column (default: 'y' for NPZ, last column for CSV)")
-    train.add_argument("--task", choices=("auto", "classification", "regression"), default="auto")
-    train.add_argument("--hidden", type=_hidden_sizes, default=[256, 128],
-                       help="hidden layer sizes, comma-separated (default 256,128)")
-    train.add_argument("--activation", default="relu",
-                       help=f"hidden activation: {', '.join(ACTIVATIONS)} (default relu)")
+    _data_options(train)
     train.add_argument("--optimizer", default="adam",
                        help=f"optimizer: {', '.join(OPTIMIZERS)} (default adam)")
     train.add_argument("--lr", type=float, default=None,
-                       help="learning rate (default: 1e-3 for adam, 0.01 for sgd)")
+                       help="learning rate (default: the optimizer's own)")
     train.add_argument("--momentum", type=float, default=None, help="momentum (sgd only)")
     train.add_argument("--batch-size", type=int, default=32)
     train.add_argument("--epochs", type=int, default=30)
-    train.add_argument("--test-size", type=float, default=0.2,
-                       help="fraction held out for the final test (default 0.2)")
-    train.add_argument("--validation-size", type=float, default=0.1,
-                       help="fraction of the training part used for validation (default 0.1)")
-    train.add_argument("--dtype", choices=("float32", "float64"), default="float32")
-    train.add_argument("--threads", type=int, default=None, help="threads for BLAS and Numba")
-    train.add_argument("--seed", type=int, default=0)
     train.add_argument("--quiet", action="store_true", help="no per-epoch lines")
+    compare = sub.add_parser(
+        "compare", help="compare the lecture's optimizers on one model",
+        description="Train the same model from the same initial weights with mini-batch SGD, "
+                    "momentum, Nesterov, cooling, AdaGrad, RMSProp, AdaDelta, Adam, NAdam, "
+                    "AdaMax, Rprop and L-BFGS, and print a table (and plots with matplotlib).")
+    _data_options(compare)
+    compare.add_argument("--epochs", type=int, default=30,
+                         help="epochs for the mini-batch methods (default 30)")
+    compare.add_argument("--target-loss", type=float, default=None,
+                         help="training loss whose first crossing is timed (default: twice the "
+                              "best final loss)")
+    compare.add_argument("--plot", default="fastmlp-compare", metavar="PREFIX",
+                         help="file name prefix of the plots (default fastmlp-compare; '' for "
+                              "none)")
     return parser
+
+
+def _data_options(cmd):
+    cmd.add_argument("--data", help="CSV file with a header row, or NPZ file")
+    cmd.add_argument("--target", default=None,
+                     help="name of the target column (default: 'y' for NPZ, last column for CSV)")
+    cmd.add_argument("--task", choices=("auto", "classification", "regression"), default="auto")
+    cmd.add_argument("--hidden", type=_hidden_sizes, default=[256, 128],
+                     help="hidden layer sizes, comma-separated (default 256,128)")
+    cmd.add_argument("--activation", default="relu",
+                     help=f"hidden activation: {', '.join(ACTIVATIONS)} (default relu)")
+    cmd.add_argument("--test-size", type=float, default=0.2,
+                     help="fraction held out for the final test (default 0.2)")
+    cmd.add_argument("--validation-size", type=float, default=0.1,
+                     help="fraction of the training part used for validation (default 0.1)")
+    cmd.add_argument("--dtype", choices=("float32", "float64"), default="float32")
+    cmd.add_argument("--threads", type=int, default=None, help="threads for BLAS and Numba")
+    cmd.add_argument("--seed", type=int, default=0)
 
 
 def _load(args):
@@ -94,6 +112,8 @@ def _last_csv_column(path):
 def _optimizer(args):
     kwargs = {}
     if args.lr is not None:
+        if args.optimizer.lower() == "lbfgs":
+            raise ValueError("--lr does not apply to lbfgs (its line search picks the step)")
         kwargs["lr"] = args.lr
     if args.momentum is not None:
         if args.optimizer.lower() != "sgd":
@@ -102,9 +122,8 @@ def _optimizer(args):
     return get_optimizer(args.optimizer, **kwargs)
 
 
-def train_command(args, out=None):
-    """Run ``fastmlp train``; returns the final metrics as a dict."""
-    out = sys.stdout if out is None else out
+def _prepare(args):
+    """Load, split (train / validation / test) and standardise; build the model."""
     X, y, source = _load(args)
     task = infer_task(y) if args.task == "auto" else args.task
     classification = task == "classification"
@@ -113,7 +132,7 @@ def train_command(args, out=None):
         stratify = y
     else:
         y = np.asarray(y, dtype=np.float64)
-        stratify = None
+        classes, stratify = None, None
     X_rest, X_test, y_rest, y_test = train_test_split(
         X, y, test_size=args.test_size, stratify=stratify, seed=args.seed)
     X_train, X_val, y_train, y_val = train_test_split(
@@ -126,14 +145,27 @@ def train_command(args, out=None):
     model = Model([X.shape[1], *args.hidden, n_out], activation=args.activation,
                   output="softmax" if classification else "identity", dtype=args.dtype,
                   seed=args.seed)
-    trainer = Trainer(model, _optimizer(args), batch_size=args.batch_size, epochs=args.epochs,
-                      seed=args.seed, verbose=0 if args.quiet else 1, n_threads=args.threads)
+    return dict(X=X, source=source, classification=classification, n_out=n_out, model=model,
+                train=(X_train, y_train), val=(X_val, y_val), test=(X_test, y_test))
+
+
+def train_command(args, out=None):
+    """Run ``fastmlp train``; returns the final metrics as a dict."""
+    out = sys.stdout if out is None else out
+    d = _prepare(args)
+    X, model, classification, n_out = d["X"], d["model"], d["classification"], d["n_out"]
+    (X_train, y_train), (X_val, y_val), (X_test, y_test) = d["train"], d["val"], d["test"]
+    source = d["source"]
+    opt = _optimizer(args)
+    batch = None if getattr(opt, "full_batch", False) else args.batch_size
+    trainer = Trainer(model, opt, batch_size=batch, epochs=args.epochs, seed=args.seed,
+                      verbose=0 if args.quiet else 1, n_threads=args.threads)
     print(f"data: {source}: {X.shape[0]} samples, {X.shape[1]} features, "
           + (f"{n_out} classes" if classification else "regression"), file=out)
     print(f"split: {len(X_train)} train / {len(X_val)} validation / {len(X_test)} test; "
           f"inputs standardised on the training split", file=out)
     print(f"model: {model}", file=out)
-    print(f"optimizer: {trainer.optimizer}, batch size {args.batch_size}, "
+    print(f"optimizer: {trainer.optimizer}, batch size {batch or 'full'}, "
           f"{args.epochs} epochs", file=out)
     history = trainer.fit(X_train, y_train, validation_data=(X_val, y_val))
     train_time = float(np.sum(history["time"]))
@@ -143,6 +175,28 @@ def train_command(args, out=None):
     print(f"test {metric} {result[metric]:.4f} (loss {result['loss']:.4f}, {len(X_test)} samples); "
           f"training throughput {throughput:,.0f} samples/s", file=out)
     return result
+
+
+def compare_command(args, out=None):
+    """Run ``fastmlp compare``: every optimizer of the lecture notes on one model."""
+    from .comparison import compare_optimizers, format_table, plot_curves
+
+    out = sys.stdout if out is None else out
+    d = _prepare(args)
+    (X_train, y_train), (X_val, y_val) = d["train"], d["val"]
+    print(f"data: {d['source']}: {len(X_train)} train / {len(X_val)} validation samples", file=out)
+    print(f"model: {d['model']}; {args.epochs} epochs per mini-batch method", file=out)
+    rows, target, metric = compare_optimizers(d["model"], X_train, y_train, X_val, y_val,
+                                              epochs=args.epochs, target_loss=args.target_loss,
+                                              n_threads=args.threads, seed=args.seed)
+    print(format_table(rows, target, metric), file=out)
+    if args.plot:
+        files = plot_curves(rows, args.plot)
+        if files is None:
+            print("(no plots: install matplotlib, e.g. pip install 'fastmlp[plot]')", file=out)
+        else:
+            print(f"plots: {', '.join(files)}", file=out)
+    return rows
 
 
 def main(argv=None):
@@ -156,6 +210,8 @@ def main(argv=None):
     try:
         if args.command == "train":
             train_command(args)
+        elif args.command == "compare":
+            compare_command(args)
     except (ValueError, TypeError) as exc:
         print(f"fastmlp: error: {exc}", file=sys.stderr)
         return 2

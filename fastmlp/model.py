@@ -5,9 +5,11 @@ import numbers
 import numpy as np
 
 from . import initializers as _init
-from ._validation import check_array, check_dtype, check_lengths, check_seed
+from ._validation import (check_array, check_dtype, check_lengths, check_nonnegative_float,
+                          check_seed)
 from .activations import get_activation
 from .kernels import network as _kn
+from .kernels import penalty as _kp
 from .kernels import sync as _ksync
 from .kernels import train as _kt
 from .layout import ParamLayout, Workspace
@@ -44,6 +46,13 @@ class Model:
         Weight initialisation (see :mod:`fastmlp.initializers`); biases are 0.
     seed : int, numpy Generator or None
         Seed of the initialisation; the same seed gives the same weights.
+    l2 : float, default 0
+        L2 penalty of the objective: ``loss + l2/2 * sum(w^2)`` over the
+        weights, in the loss value and in its gradient (``+ l2 * w``).
+    l1 : float, default 0
+        L1 penalty: ``loss + l1 * sum(|w|)``, gradient ``+ l1 * sign(w)``.
+    penalize_biases : bool, default False
+        Apply the penalties to the biases too.
 
     Attributes
     ----------
@@ -64,7 +73,8 @@ class Model:
     """
 
     def __init__(self, layer_sizes, activation="relu", output="softmax", loss=None,
-                 dtype="float32", init="auto", seed=None):
+                 dtype="float32", init="auto", seed=None, l2=0.0, l1=0.0,
+                 penalize_biases=False):
         sizes = _check_sizes(layer_sizes)
         n_hidden = len(sizes) - 2
         if isinstance(activation, (list, tuple)):
@@ -83,6 +93,8 @@ class Model:
         self.params = np.zeros(self._layout.n_params, dtype=self.dtype)
         self.weights = self._layout.weight_views(self.params)
         self.biases = self._layout.bias_views(self.params)
+        self._reg = np.zeros(3)
+        self.l2, self.l1, self.penalize_biases = l2, l1, penalize_biases
         self.reinitialize(seed)
 
     # ------------------------------------------------------------ structure
@@ -121,6 +133,43 @@ class Model:
         """The :class:`~fastmlp.layout.ParamLayout` of ``params``."""
         return self._layout
 
+    # ---------------------------------------------------------- penalties
+    @property
+    def l2(self):
+        """L2 penalty coefficient of the objective."""
+        return float(self._reg[_kp.L2])
+
+    @l2.setter
+    def l2(self, value):
+        self._reg[_kp.L2] = check_nonnegative_float(value, "l2")
+
+    @property
+    def l1(self):
+        """L1 penalty coefficient of the objective."""
+        return float(self._reg[_kp.L1])
+
+    @l1.setter
+    def l1(self, value):
+        self._reg[_kp.L1] = check_nonnegative_float(value, "l1")
+
+    @property
+    def penalize_biases(self):
+        """Whether the penalties include the biases."""
+        return bool(self._reg[_kp.BIASES])
+
+    @penalize_biases.setter
+    def penalize_biases(self, value):
+        self._reg[_kp.BIASES] = float(bool(value))
+
+    def penalty(self):
+        """The penalty term of the objective at the current parameters."""
+        if not (self.l2 or self.l1):
+            return 0.0
+        parts = self.weights + (self.biases if self.penalize_biases else [])
+        squares = sum(float(np.dot(p.ravel().astype(np.float64), p.ravel())) for p in parts)
+        absolute = sum(float(np.abs(p).sum(dtype=np.float64)) for p in parts)
+        return 0.5 * self.l2 * squares + self.l1 * absolute
+
     def reinitialize(self, seed=None):
         """Draw fresh weights (biases to zero) in place, keeping the same buffer.
 
@@ -140,8 +189,9 @@ class Model:
 
     def __repr__(self):
         acts = ", ".join(str(a) for a in self._layout.activations[:-1]) or "none"
+        reg = "".join(f", {k}={getattr(self, k):g}" for k in ("l2", "l1") if getattr(self, k))
         return (f"Model({self.layer_sizes}, hidden activations: {acts}, output={self.output!r}, "
-                f"loss={self.loss!r}, dtype={self.dtype.name}, {self.n_params} parameters)")
+                f"loss={self.loss!r}, dtype={self.dtype.name}{reg}, {self.n_params} parameters)")
 
     # ------------------------------------------------------------ compute
     def predict(self, X):
@@ -176,7 +226,7 @@ class Model:
         return n_threads, max(1, min(n_rows, ROWS_PER_THREAD * n_threads))
 
     def loss_and_grad(self, X, Y, out=None):
-        """Mean loss over the samples and its gradient with respect to ``params``.
+        """The objective -- mean loss over the samples plus the penalty -- and its gradient.
 
         Parameters
         ----------
@@ -214,13 +264,18 @@ class Model:
         ws = Workspace(self._layout, rows, self.dtype, training=True, n_threads=n_threads)
         stats = np.zeros((n_threads, 3 + self.n_outputs))
         no_index = np.empty(0, dtype=np.int64)
+        return self._objective(self.params, grad, X, T, no_index, ws, stats, n_threads)
+
+    def _objective(self, params, grad, X, T, index, ws, stats, n_threads):
+        """Objective and gradient at ``params`` (the model's own buffer or a stand-in)."""
         with single_threaded_blas():
-            return float(_kt.loss_grad(self.params, grad, self._layout.table, self._act_param,
-                                       loss_code(self.loss), X, T, no_index, 0, X.shape[0],
-                                       ws.buffer, ws.table, stats, n_threads, _ksync.new_state()))
+            return float(_kt.loss_grad(params, grad, self._layout.table, self._act_param,
+                                       self._reg, loss_code(self.loss), X, T, index, 0,
+                                       X.shape[0], ws.buffer, ws.table, stats, n_threads,
+                                       _ksync.new_state()))
 
     def evaluate(self, X, Y):
-        """Mean loss and the task's metric on (X, Y).
+        """Objective (mean loss plus penalty) and the task's metric on (X, Y).
 
         Returns
         -------
@@ -242,13 +297,16 @@ class Model:
         with single_threaded_blas():
             _kn.evaluate(self.params, self._layout.table, self._act_param, loss_code(self.loss),
                          X, T, ws.buffer, ws.table, stats, n_threads)
-        return metrics_from_stats(stats.sum(axis=0), self.loss, T, sst)
+        result = metrics_from_stats(stats.sum(axis=0), self.loss, T, sst)
+        result["loss"] += self.penalty()
+        return result
 
     def copy(self):
         """An independent model with the same architecture and parameter values."""
         clone = Model.__new__(Model)
         clone.__dict__.update(self.__dict__)
         clone.params = self.params.copy()
+        clone._reg = self._reg.copy()
         clone.weights = self._layout.weight_views(clone.params)
         clone.biases = self._layout.bias_views(clone.params)
         return clone

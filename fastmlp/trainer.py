@@ -3,15 +3,18 @@
 The epoch loop itself (gather, forward, loss, backward, update for every
 batch) is one compiled call, :func:`fastmlp.kernels.train.train_batches`;
 this module prepares its buffers, shuffles, and does what belongs between
-epochs: metrics, validation, callbacks, the progress display.
+epochs: the learning-rate schedule, metrics, validation, callbacks, the
+progress display.  L-BFGS takes its own full-batch path through
+``scipy.optimize`` (see :class:`fastmlp.optim.LBFGS`).
 """
 
 import math
 import time
+import warnings
 
 import numpy as np
 
-from ._validation import (check_array, check_lengths, check_positive_int, check_seed)
+from ._validation import check_array, check_lengths, check_positive_int, check_seed
 from .callbacks import ProgressLogger, as_callback, wants_chunks
 from .exceptions import DivergenceError
 from .kernels import sync as _ksync
@@ -19,8 +22,9 @@ from .kernels import train as _kt
 from .layout import Workspace
 from .losses import encode_targets, loss_code
 from .metrics import _total_sum_of_squares, metrics_from_stats
-from .optim import Adam, get_optimizer
+from .optim import LBFGS, Adam, get_optimizer
 from .parallel import kernel_threads, single_threaded_blas, threads
+from .schedules import BoldDriver, InvScaling, get_schedule
 
 __all__ = ["Trainer"]
 
@@ -28,21 +32,23 @@ __all__ = ["Trainer"]
 #: training on big data) are accumulated chunk by chunk.
 TRAIN_CHUNK_ROWS = 4096
 
+_DEFAULT_BATCH = object()
+
 
 class Trainer:
-    """Trains a :class:`~fastmlp.Model` by mini-batch gradient descent.
+    """Trains a :class:`~fastmlp.Model` by mini-batch gradient descent (or L-BFGS).
 
     Parameters
     ----------
     model : Model
-    optimizer : Optimizer or str, default Adam(lr=1e-3)
-        An instance from :mod:`fastmlp.optim` or a name ("adam", "sgd").
-    batch_size : int or None, default 32
+    optimizer : Optimizer, LBFGS or str, default Adam(lr=1e-3)
+        An instance from :mod:`fastmlp.optim` or a name ("adam", "sgd", ...).
+    batch_size : int or None, default 32 (None for L-BFGS)
         Samples per update.  ``None`` or a value >= n_samples is full-batch
         (deterministic) training, 1 is online (stochastic) training.  The last
         batch of an epoch holds the remaining samples (it is not dropped).
     epochs : int, default 10
-        Epochs per call to :meth:`fit`.
+        Epochs per call to :meth:`fit` (L-BFGS: its own ``max_iter`` counts).
     shuffle : bool, default True
         Draw a new sample order every epoch.
     seed : int, numpy Generator or None
@@ -53,21 +59,31 @@ class Trainer:
         0 silent, 1 one line per epoch, 2 also a progress bar within epochs.
     n_threads : int or None
         Threads for BLAS and Numba during :meth:`fit` (None: leave as is).
+    schedule : Schedule or str, optional
+        Learning-rate schedule (see :mod:`fastmlp.schedules`).
 
     Attributes
     ----------
     history : dict of lists
-        Every epoch since the trainer was made: "loss", "accuracy" or "r2",
-        the same prefixed "val_" with validation data, "lr", "time",
-        "samples_per_sec".
+        Every epoch (L-BFGS: iteration) since the trainer was made: "loss",
+        "accuracy" or "r2", the same prefixed "val_" with validation data,
+        "lr" (the rate of the epoch's last step), "time", "samples_per_sec".
     epoch : int
         Epochs completed so far.
+    steps : int
+        Optimizer steps taken so far (what per-step schedules count).
     """
 
-    def __init__(self, model, optimizer=None, batch_size=32, epochs=10, shuffle=True, seed=None,
-                 callbacks=(), verbose=1, n_threads=None):
+    def __init__(self, model, optimizer=None, batch_size=_DEFAULT_BATCH, epochs=10, shuffle=True,
+                 seed=None, callbacks=(), verbose=1, n_threads=None, schedule=None):
         self.model = model
         self.optimizer = Adam() if optimizer is None else get_optimizer(optimizer)
+        lbfgs = isinstance(self.optimizer, LBFGS)
+        if batch_size is _DEFAULT_BATCH:
+            batch_size = None if lbfgs else 32
+        elif lbfgs and batch_size is not None:
+            raise ValueError("L-BFGS is a full-batch method: use batch_size=None (every "
+                             "iteration evaluates the whole training set)")
         self.batch_size = check_positive_int(batch_size, "batch_size", allow_none=True)
         self.epochs = check_positive_int(epochs, "epochs")
         self.shuffle = bool(shuffle)
@@ -79,8 +95,12 @@ class Trainer:
         if n_threads is not None:
             check_positive_int(n_threads, "n_threads")
         self.n_threads = n_threads
+        if lbfgs and schedule is not None:
+            raise ValueError("L-BFGS picks its own steps; it takes no learning-rate schedule")
+        self.schedule = get_schedule(schedule)
         self.history = {}
         self.epoch = 0
+        self.steps = 0
         self._epochs_this_fit = 0
 
     # ------------------------------------------------------------------ fit
@@ -121,45 +141,116 @@ class Trainer:
         T = encode_targets(y, model.loss, model.n_outputs, model.dtype, "y")
         check_lengths(X, T)
         val = self._check_validation(validation_data)
-        val_sst = None
-        if val is not None and model.loss == "squared_error":
-            val_sst = _total_sum_of_squares(val[1])
         n_epochs = self.epochs if epochs is None else check_positive_int(epochs, "epochs")
         self._epochs_this_fit = n_epochs
+        opt = self.optimizer
+        if getattr(opt, "full_batch", False) and self.batch_size is not None \
+                and self.batch_size < X.shape[0] and not isinstance(opt, LBFGS):
+            warnings.warn(f"{type(opt).__name__} is a full-batch method (the signs of "
+                          "successive mini-batch gradients disagree for reasons that have "
+                          "nothing to do with the loss surface); use batch_size=None",
+                          UserWarning, stacklevel=2)
 
         callbacks = list(self.callbacks)
         if self.verbose:
             callbacks.append(ProgressLogger(in_epoch=self.verbose >= 2))
-        chunked = any(wants_chunks(c) for c in self.callbacks) or (
-            self.verbose >= 2 and callbacks[-1].in_epoch)
-
         this_fit = {}
         with threads(self.n_threads), single_threaded_blas():
-            loop = _EpochLoop(model, self.optimizer, X, T, self.batch_size)
             for cb in callbacks:
                 cb.on_train_begin(self)
-            for _ in range(n_epochs):
-                for cb in callbacks:
-                    cb.on_epoch_begin(self, self.epoch)
-                order = self._rng.permutation(X.shape[0]) if self.shuffle else loop.identity
-                logs, stop = loop.run_epoch(order, self.epoch, chunked, callbacks, self)
-                if val is not None:
-                    val_metrics = model._evaluate_checked(*val, sst=val_sst)
-                    logs.update({f"val_{k}": v for k, v in val_metrics.items()})
-                logs["lr"] = self.optimizer.lr
-                logs["time"] = loop.last_time
-                logs["samples_per_sec"] = X.shape[0] / max(loop.last_time, 1e-12)
-                for key, value in logs.items():
-                    self.history.setdefault(key, []).append(value)
-                    this_fit.setdefault(key, []).append(value)
-                self.epoch += 1
-                for cb in callbacks:
-                    stop = bool(cb.on_epoch_end(self, self.epoch - 1, logs)) or stop
-                if stop:
-                    break
+            if isinstance(opt, LBFGS):
+                self._fit_lbfgs(X, T, val, callbacks, this_fit)
+            else:
+                self._fit_epochs(X, T, val, n_epochs, callbacks, this_fit)
             for cb in callbacks:
                 cb.on_train_end(self, this_fit)
         return this_fit
+
+    def _record(self, logs, this_fit):
+        for key, value in logs.items():
+            self.history.setdefault(key, []).append(value)
+            this_fit.setdefault(key, []).append(value)
+
+    def _validate(self, logs, val):
+        if val is not None:
+            X_val, T_val, sst = val
+            logs.update({f"val_{k}": v
+                         for k, v in self.model._evaluate_checked(X_val, T_val, sst=sst).items()})
+
+    def _fit_epochs(self, X, T, val, n_epochs, callbacks, this_fit):
+        model, opt, schedule = self.model, self.optimizer, self.schedule
+        chunked = any(wants_chunks(c) for c in self.callbacks) or (
+            self.verbose >= 2 and callbacks[-1].in_epoch)
+        loop = _EpochLoop(model, opt, X, T, self.batch_size,
+                          keep_state=isinstance(schedule, BoldDriver) and schedule.reject)
+        if schedule is not None:
+            schedule.start(opt.lr)
+            if isinstance(schedule, InvScaling):
+                schedule.n_samples = X.shape[0]
+        for _ in range(n_epochs):
+            for cb in callbacks:
+                cb.on_epoch_begin(self, self.epoch)
+            order = self._rng.permutation(X.shape[0]) if self.shuffle else loop.identity
+            rates = None
+            if schedule is not None:
+                rates = schedule.rates(self.epoch, self.steps, loop.n_batches, loop.n_batches)
+            logs, stop = loop.run_epoch(order, rates, self.epoch, chunked, callbacks, self)
+            self.steps += loop.n_batches
+            self._validate(logs, val)
+            logs["lr"] = float(rates[-1]) if rates is not None else opt.lr
+            logs["time"] = loop.last_time
+            logs["samples_per_sec"] = X.shape[0] / max(loop.last_time, 1e-12)
+            if schedule is not None:
+                opt.lr = logs["lr"]
+                rejected = schedule.end_epoch(self.epoch, logs) == "reject"
+                if rejected:
+                    loop.restore()  # the bold driver undoes an epoch that raised the loss
+                if loop.keep_state:
+                    logs["rejected"] = rejected
+            self._record(logs, this_fit)
+            self.epoch += 1
+            for cb in callbacks:
+                stop = bool(cb.on_epoch_end(self, self.epoch - 1, logs)) or stop
+            if stop:
+                break
+
+    def _fit_lbfgs(self, X, T, val, callbacks, this_fit):
+        model, opt = self.model, self.optimizer
+        sizes = model.layer_sizes
+        n_threads = kernel_threads(6 * min(X.shape[0], TRAIN_CHUNK_ROWS)
+                                   * sum(a * b for a, b in zip(sizes, sizes[1:])))
+        ws = Workspace(model.layout, min(X.shape[0], TRAIN_CHUNK_ROWS), model.dtype,
+                       training=True, n_threads=n_threads)
+        stats = np.zeros((n_threads, 3 + model.n_outputs))
+        no_index = np.empty(0, dtype=np.int64)
+        start_params = model.params.copy()
+        previous = [0.0]
+
+        def objective(params, grad):
+            stats[:] = 0
+            return model._objective(params, grad, X, T, no_index, ws, stats, n_threads)
+
+        def on_iteration(iteration, loss, elapsed):
+            logs = {"loss": float(loss)}
+            self._validate(logs, val)
+            logs["time"] = elapsed - previous[0]
+            logs["samples_per_sec"] = X.shape[0] / max(logs["time"], 1e-12)
+            previous[0] = elapsed
+            self._record(logs, this_fit)
+            self.epoch += 1
+            for cb in callbacks:
+                cb.on_epoch_end(self, self.epoch - 1, logs)
+
+        try:
+            opt.minimize(objective, model.params, on_iteration, _stacklevel=4)
+        except BaseException:
+            model.params[...] = start_params
+            raise
+        if not np.isfinite(model.params).all():
+            model.params[...] = start_params
+            raise DivergenceError("L-BFGS produced NaN or infinite parameters; the weights "
+                                  "were restored to where it started. Likely causes: "
+                                  "unscaled inputs (standardise the features).")
 
     def _check_validation(self, validation_data):
         if validation_data is None:
@@ -172,13 +263,14 @@ class Trainer:
         X_val = check_array(X_val, model.dtype, model.n_inputs, "X_val")
         T_val = encode_targets(y_val, model.loss, model.n_outputs, model.dtype, "y_val")
         check_lengths(X_val, T_val, ("X_val", "y_val"))
-        return X_val, T_val
+        sst = _total_sum_of_squares(T_val) if model.loss == "squared_error" else None
+        return X_val, T_val, sst
 
 
 class _EpochLoop:
     """Buffers for one fit and the call into the compiled loop, epoch by epoch."""
 
-    def __init__(self, model, optimizer, X, T, batch_size):
+    def __init__(self, model, optimizer, X, T, batch_size, keep_state=False):
         n = X.shape[0]
         self.model, self.optimizer, self.X, self.T = model, optimizer, X, T
         self.batch_size = n if batch_size is None else min(batch_size, n)
@@ -199,21 +291,23 @@ class _EpochLoop:
         self.identity = np.arange(n, dtype=np.int64)
         self.sst = None if model.loss != "squared_error" else _total_sum_of_squares(T)
         self.last_time = 0.0
-        self.snapshot = None
-        self._compile()
+        # Parameters at the start of the epoch (recovery); the optimizer's
+        # state too when an epoch may be rejected (bold driver).
+        self.snapshot = np.empty_like(model.params)
+        self.keep_state = keep_state
+        self.state_snapshot = None
+        optimizer.bind(model.params)
+        self._call(self.identity, None, 0, 0)  # compile (or load from cache) before timing
 
-    def _call(self, order, state, hyper):
-        opt = self.optimizer
+    def _call(self, order, rates, first, end):
+        self.run[_kt.RUN_FIRST_BATCH] = first
+        self.run[_kt.RUN_END_BATCH] = end
+        lrs = None if rates is None else rates[first:end]
         return _kt.train_batches(self.model.params, self.grad, self.model.layout.table,
-                                 self.model._act_param, self.X, self.T, order, self.run,
-                                 self.ws.buffer, self.ws.table, state, hyper, opt.step_count,
-                                 self.stats, self.n_threads, self.sync)
-
-    def _compile(self):
-        """Compile (or load from cache) the loop before any epoch is timed."""
-        self.run[_kt.RUN_FIRST_BATCH] = self.run[_kt.RUN_END_BATCH] = 0
-        opt = self.optimizer
-        self._call(self.identity, opt.bind(self.model.params), opt.hyper())
+                                 self.model._act_param, self.model._reg, self.X, self.T, order,
+                                 self.run, self.ws.buffer, self.ws.table,
+                                 self.optimizer.kernel_args(lrs), self.stats, self.n_threads,
+                                 self.sync)
 
     def _chunks(self, chunked, callbacks):
         if not chunked:
@@ -222,23 +316,28 @@ class _EpochLoop:
         step = max(1, self.n_batches // max(1, per_epoch))
         return [(b, min(self.n_batches, b + step)) for b in range(0, self.n_batches, step)]
 
-    def run_epoch(self, order, epoch, chunked, callbacks, trainer):
+    def restore(self):
+        """Put back the parameters (and optimizer state, if kept) of the epoch's start."""
+        self.model.params[...] = self.snapshot
+        if self.state_snapshot is not None:
+            state, count, scalars = self.state_snapshot
+            self.optimizer.state[...] = state
+            self.optimizer.step_count[...] = count
+            self.optimizer.scalar_state[...] = scalars
+
+    def run_epoch(self, order, rates, epoch, chunked, callbacks, trainer):
         """Train one epoch; returns (logs, stop_requested)."""
         model, opt = self.model, self.optimizer
         state = opt.bind(model.params)
-        hyper = opt.hyper()
-        # Only the parameters are kept (memory: one buffer, not 1 + optimizer slots).
-        if self.snapshot is None:
-            self.snapshot = np.empty_like(model.params)
         self.snapshot[...] = model.params
+        if self.keep_state:
+            self.state_snapshot = (state.copy(), opt.step_count.copy(), opt.scalar_state.copy())
         self.stats[:] = 0
         stop = False
         start = time.perf_counter()
         try:
             for first, end in self._chunks(chunked, callbacks):
-                self.run[_kt.RUN_FIRST_BATCH] = first
-                self.run[_kt.RUN_END_BATCH] = end
-                bad = self._call(order, state, hyper)
+                bad = self._call(order, rates, first, end)
                 if bad >= 0:
                     opt.reset()  # its moments hold the blow-up; start them afresh
                     raise DivergenceError(

@@ -24,7 +24,9 @@ from .network import (A_OFFSET, B_OFFSET, COLUMN_SPLIT, FAN_IN, FAN_OUT, MAX_ROW
                       SPLIT, T_OFFSET, W_OFFSET, X_OFFSET, backward_share, chunk_input, gather,
                       layer_forward, layer_input, output_loss_rows, share, weight_slice)
 from .mathfun import like
-from .optim import step_scalars, update_range
+from .penalty import active, add_gradient_share, value_share, with_penalty
+from .optim import (CLIP_NORM, advance_scalars, clip_scale, step_scalars, sum_of_squares,
+                    update_range)
 from .sync import barrier
 
 
@@ -76,61 +78,67 @@ def forward(params, layout, act_param, loss_code, X, T, index, c0, rows, ws, wsl
 
 
 @jit
-def update_layer_share(params, grad, layout, l, t, n_threads, kind, state, c):
+def update_layer_share(params, grad, layout, reg, l, t, n_threads, kind, state, c):
     """Optimizer update of the part of W_l, b_l whose gradient thread t computed.
 
-    ``c``: the step's constants (:func:`fastmlp.kernels.optim.step_scalars`).
+    ``c``: the step's constants (:func:`fastmlp.kernels.optim.step_scalars`);
+    the objective's penalty gradient (``reg``) joins the update per element.
     """
     fan_in, fan_out = layout[l, FAN_IN], layout[l, FAN_OUT]
     w, b = layout[l, W_OFFSET], layout[l, B_OFFSET]
+    cw = with_penalty(c, reg, False)
     by_rows, lo, hi = weight_slice(fan_in, fan_out, t, n_threads)
     if by_rows or (lo == 0 and hi == fan_out):  # contiguous rows of W
         r0, r1 = (lo, hi) if by_rows else (0, fan_in)
-        update_range(kind, params, grad, state, c, w + r0 * fan_out, w + r1 * fan_out)
+        update_range(kind, params, grad, state, cw, w + r0 * fan_out, w + r1 * fan_out)
     else:  # a column block: one range per row
         for i in range(fan_in):
-            update_range(kind, params, grad, state, c, w + i * fan_out + lo, w + i * fan_out + hi)
+            update_range(kind, params, grad, state, cw, w + i * fan_out + lo,
+                         w + i * fan_out + hi)
     j0, j1 = share(fan_out, t, n_threads)
-    update_range(kind, params, grad, state, c, b + j0, b + j1)
+    update_range(kind, params, grad, state, with_penalty(c, reg, True), b + j0, b + j1)
 
 
 @jit
-def backward(params, grad, layout, act_param, X, index, c0, rows, ws, wsl, t, n_threads, sync,
-             accumulate, fused, kind, state, hyper, step_no):
+def backward(params, grad, layout, act_param, reg, X, index, c0, rows, ws, wsl, t, n_threads,
+             sync, accumulate, fused, kind, state, c):
     """Thread t's part of the backward pass of chunk c0, layer after layer.
 
-    With ``fused``, each layer's slices are also updated by the optimizer
-    (step number ``step_no``) once the next barrier has passed.  Ends with a
-    barrier.
+    With ``fused``, each layer's slices are also updated by optimizer
+    ``kind`` with the step's constants ``c`` once the next barrier has
+    passed.  Ends with a barrier.
     """
     n_layers = layout.shape[0]
     xin, x_off = chunk_input(X, index, c0, ws, wsl, n_layers)
-    c = step_scalars(kind, hyper, step_no)
     for l in range(n_layers - 1, -1, -1):
         if fused and l < n_layers - 1:
-            update_layer_share(params, grad, layout, l + 1, t, n_threads, kind, state, c)
+            update_layer_share(params, grad, layout, reg, l + 1, t, n_threads, kind, state, c)
         backward_share(params, grad, layout, act_param, xin, x_off, ws, wsl, l, rows,
                        (n_layers - 1 - l) % 2, t, n_threads, accumulate)
         barrier(sync, n_threads)
     if fused:
-        update_layer_share(params, grad, layout, 0, t, n_threads, kind, state, c)
+        update_layer_share(params, grad, layout, reg, 0, t, n_threads, kind, state, c)
         barrier(sync, n_threads)
 
 
 @jit
-def batch_loss(params, grad, layout, act_param, loss_code, X, T, index, start, stop, ws, wsl,
-               stats, partial, t, n_threads, sync, fused, kind, state, hyper, step_no):
+def batch_loss(params, grad, layout, act_param, reg, loss_code, X, T, index, start, stop, ws,
+               wsl, stats, partial, t, n_threads, sync, fused, kind, state, c):
     """Mean loss of rows start..stop and, if it is finite, its gradient (thread t's part).
 
-    Chunks of max_rows rows accumulate into ``grad``; with ``fused`` (one
-    chunk only) the optimizer update happens on the way.  ``partial`` (one
-    float64 per thread) carries each thread's share of the loss.  Every
-    thread returns the same loss.
+    The objective is the mean data loss plus the penalty (``reg``).  Chunks
+    of max_rows rows accumulate into ``grad``; with ``fused`` (one chunk
+    only) the optimizer update (``kind``, ``state``, constants ``c``)
+    happens on the way, otherwise ``grad`` ends up holding the objective's
+    whole gradient.  ``partial`` (one float64 per thread) carries each
+    thread's share of the loss.  Every thread returns the same loss.
     """
     n_layers = layout.shape[0]
     max_rows = wsl[n_layers, MAX_ROWS]
-    scale = like(1.0 / (stop - start), grad)
+    n = stop - start
+    scale = like(1.0 / n, grad)
     mine = stats[t, 0]
+    penalty = value_share(params, layout, reg, t, n_threads) if active(reg) else 0.0
     for c0 in range(start, stop, max_rows):
         rows = min(stop, c0 + max_rows) - c0
         forward(params, layout, act_param, loss_code, X, T, index, c0, rows, ws, wsl, scale,
@@ -138,63 +146,97 @@ def batch_loss(params, grad, layout, act_param, loss_code, X, T, index, start, s
         if c0 == start:
             # Decide on the first chunk whether to go on: a NaN loss must not
             # reach the weights (with a fused update, the first chunk is all).
-            partial[t] = stats[t, 0] - mine
+            partial[t] = (stats[t, 0] - mine) / rows + penalty
             barrier(sync, n_threads)
-            first = partial.sum() / rows
+            first = partial.sum()
             if not np.isfinite(first):
                 return first
-            if rows == stop - start:  # one chunk: the loss is known already
-                backward(params, grad, layout, act_param, X, index, c0, rows, ws, wsl, t,
-                         n_threads, sync, False, fused, kind, state, hyper, step_no)
+            if rows == n:  # one chunk: the loss is known already
+                stats[t, 0] += penalty * n
+                backward(params, grad, layout, act_param, reg, X, index, c0, rows, ws, wsl, t,
+                         n_threads, sync, False, fused, kind, state, c)
+                if not fused and active(reg):
+                    add_gradient_share(params, grad, layout, reg, t, n_threads)
+                    barrier(sync, n_threads)
                 return first
-        backward(params, grad, layout, act_param, X, index, c0, rows, ws, wsl, t, n_threads,
-                 sync, c0 != start, fused, kind, state, hyper, step_no)
-    partial[t] = stats[t, 0] - mine
+        backward(params, grad, layout, act_param, reg, X, index, c0, rows, ws, wsl, t, n_threads,
+                 sync, c0 != start, False, kind, state, c)
+    partial[t] = (stats[t, 0] - mine) / n + penalty
+    stats[t, 0] += penalty * n
+    if active(reg):
+        add_gradient_share(params, grad, layout, reg, t, n_threads)
     barrier(sync, n_threads)
-    total = partial.sum() / (stop - start)
+    total = partial.sum()
     barrier(sync, n_threads)  # nobody may overwrite partial before all have read it
     return total
 
 
 @jit
-def train_member(params, grad, layout, act_param, X, T, order, batch_size, first, end,
-                 loss_code, ws, wsl, kind, state, hyper, count, stats, partial, t, n_threads,
-                 sync, result):
-    """Thread t's part of training batches first..end-1 of the epoch order."""
+def update_share(params, grad, kind, opt, step_no, lr, partial, t, n_threads, sync):
+    """Thread t's share of an optimizer step over the whole buffer (unfused path).
+
+    Handles clipping by global norm: the threads first sum the squares of
+    their shares of the gradient.  Ends with a barrier.
+    """
+    state, hyper, sstate = opt[0], opt[1], opt[2]
+    lo, hi = share(params.size, t, n_threads)
+    scale = 1.0
+    if hyper[CLIP_NORM] > 0.0:
+        partial[t] = sum_of_squares(grad, lo, hi)
+        barrier(sync, n_threads)
+        scale = clip_scale(hyper, partial.sum())
+        barrier(sync, n_threads)
+    update_range(kind, params, grad, state, step_scalars(kind, hyper, step_no, lr, sstate, scale),
+                 lo, hi)
+    barrier(sync, n_threads)
+
+
+@jit
+def train_member(params, grad, layout, act_param, reg, X, T, order, batch_size, first, end,
+                 loss_code, ws, wsl, kind, opt, stats, partial, t, n_threads, sync, result):
+    """Thread t's part of training batches first..end-1 of the epoch order.
+
+    ``opt`` = (state, hyper, scalar state, step count, learning rates): the
+    optimizer's arrays; ``lrs[b - first]`` is batch b's learning rate, or
+    ``hyper[0]`` for all when ``lrs`` is empty.
+    """
+    state, hyper, sstate, count, lrs = opt
     n = X.shape[0]
     max_rows = wsl[layout.shape[0], MAX_ROWS]
     step_no = count[0]
-    n_params = params.size
     for b in range(first, end):
         start = b * batch_size
         stop = min(n, start + batch_size)
         if t == 0:  # the next batch's scattered rows travel to cache meanwhile
             prefetch_rows(X, order, stop, min(n, stop + batch_size))
             prefetch_rows(T, order, stop, min(n, stop + batch_size))
-        fused = stop - start <= max_rows
-        loss = batch_loss(params, grad, layout, act_param, loss_code, X, T, order, start, stop,
-                          ws, wsl, stats, partial, t, n_threads, sync, fused, kind, state, hyper,
-                          step_no + 1)
+        lr = lrs[b - first] if lrs.size > 0 else hyper[0]
+        # Clipping by global norm needs the whole gradient before any update.
+        fused = stop - start <= max_rows and hyper[CLIP_NORM] <= 0.0
+        c = step_scalars(kind, hyper, step_no + 1, lr, sstate, 1.0)
+        loss = batch_loss(params, grad, layout, act_param, reg, loss_code, X, T, order, start,
+                          stop, ws, wsl, stats, partial, t, n_threads, sync, fused, kind, state,
+                          c)
         if not np.isfinite(loss):
             if t == 0:
                 result[0] = b
             break
-        if not fused:  # accumulated over chunks: one update pass, split by ranges
-            lo, hi = share(n_params, t, n_threads)
-            update_range(kind, params, grad, state, step_scalars(kind, hyper, step_no + 1), lo,
-                         hi)
-            barrier(sync, n_threads)
+        if not fused:
+            update_share(params, grad, kind, opt, step_no + 1, lr, partial, t, n_threads, sync)
         step_no += 1
+        if t == 0:  # read by the others only after the next batch's forward barrier
+            advance_scalars(kind, hyper, step_no, sstate)
     if t == 0:
         count[0] = step_no
 
 
 @jit
-def loss_grad_member(params, grad, layout, act_param, loss_code, X, T, index, start, stop, ws,
-                     wsl, stats, partial, t, n_threads, sync, result):
-    """Thread t's part of the mean loss and gradient of rows start..stop."""
-    loss = batch_loss(params, grad, layout, act_param, loss_code, X, T, index, start, stop, ws,
-                      wsl, stats, partial, t, n_threads, sync, False, 0, grad[:0].reshape(0, 0),
-                      np.zeros(0), 0)
+def loss_grad_member(params, grad, layout, act_param, reg, loss_code, X, T, index, start, stop,
+                     ws, wsl, stats, partial, t, n_threads, sync, result):
+    """Thread t's part of the objective and its gradient over rows start..stop."""
+    c = (0.0,) * 16
+    loss = batch_loss(params, grad, layout, act_param, reg, loss_code, X, T, index, start, stop,
+                      ws, wsl, stats, partial, t, n_threads, sync, False, 0,
+                      grad[:0].reshape(0, 0), c)
     if t == 0:
         result[0] = loss

@@ -33,14 +33,16 @@ RUN_FIELDS = 5
 
 
 @jit
-def train_batches(params, grad, layout, act_param, X, T, order, run, ws, wsl, opt_state,
-                  opt_hyper, opt_count, stats, n_threads, sync):
+def train_batches(params, grad, layout, act_param, reg, X, T, order, run, ws, wsl, opt, stats,
+                  n_threads, sync):
     """Train on batches ``run[1] .. run[2]-1`` of the epoch order ``order``.
 
     Shapes: params, grad (n_params,); X (n, n_in); T (n, n_out); order (n,)
     int64, a permutation of the rows (batch b is order[b*bs : (b+1)*bs], the
-    last one possibly shorter); opt_state (slots, n_params); opt_hyper
-    float64; opt_count (1,) int64; stats (n_threads, 3 + n_out) float64 as
+    last one possibly shorter); ``opt`` the optimizer's arrays (state
+    (slots, n_params), hyper float64 (HYPER_SIZE,), scalar state float64,
+    step count (1,) int64, learning rate per batch float64 or empty: see
+    :mod:`fastmlp.kernels.optim`); stats (n_threads, 3 + n_out) float64 as
     in :mod:`fastmlp.kernels.losses`; ``sync`` a barrier state
     (:func:`fastmlp.kernels.sync.new_state`).
 
@@ -53,30 +55,30 @@ def train_batches(params, grad, layout, act_param, X, T, order, run, ws, wsl, op
     result = np.full(1, -1, dtype=np.int64)
     partial = np.zeros(n_threads)
     if n_threads > 1:
-        _train_team(params, grad, layout, act_param, X, T, order, run, ws, wsl, opt_state,
-                    opt_hyper, opt_count, stats, n_threads, sync, partial, result)
+        _train_team(params, grad, layout, act_param, reg, X, T, order, run, ws, wsl, opt, stats,
+                    n_threads, sync, partial, result)
         return result[0]
-    train_member(params, grad, layout, act_param, X, T, order, run[RUN_BATCH_SIZE],
+    train_member(params, grad, layout, act_param, reg, X, T, order, run[RUN_BATCH_SIZE],
                  run[RUN_FIRST_BATCH], run[RUN_END_BATCH], run[RUN_LOSS], ws, wsl,
-                 run[RUN_OPTIMIZER], opt_state, opt_hyper, opt_count, stats, partial, 0, 1, sync,
-                 result)
+                 run[RUN_OPTIMIZER], opt, stats, partial, 0, 1, sync, result)
     return result[0]
 
 
 @jit(parallel=True)
-def _train_team(params, grad, layout, act_param, X, T, order, run, ws, wsl, opt_state, opt_hyper,
-                opt_count, stats, n_threads, sync, partial, result):
+def _train_team(params, grad, layout, act_param, reg, X, T, order, run, ws, wsl, opt, stats,
+                n_threads, sync, partial, result):
     for t in prange(n_threads):
-        train_member(params, grad, layout, act_param, X, T, order, run[RUN_BATCH_SIZE],
+        train_member(params, grad, layout, act_param, reg, X, T, order, run[RUN_BATCH_SIZE],
                      run[RUN_FIRST_BATCH], run[RUN_END_BATCH], run[RUN_LOSS], ws, wsl,
-                     run[RUN_OPTIMIZER], opt_state, opt_hyper, opt_count, stats, partial, t,
-                     n_threads, sync, result)
+                     run[RUN_OPTIMIZER], opt, stats, partial, t, n_threads, sync, result)
 
 
 @jit
-def loss_grad(params, grad, layout, act_param, loss_code, X, T, index, start, stop, ws, wsl,
+def loss_grad(params, grad, layout, act_param, reg, loss_code, X, T, index, start, stop, ws, wsl,
               stats, n_threads, sync):
-    """Mean loss and its gradient over rows start..stop, in chunks of max_rows rows.
+    """The objective (mean loss + penalty ``reg``) and its gradient over rows start..stop.
+
+    Rows are processed in chunks of max_rows rows.
 
     Shapes: X (n, n_in), T (n, n_out); ``index`` (n,) int64 maps positions
     to rows of X and T (empty: positions are rows); ``stats`` (n_threads,
@@ -87,17 +89,17 @@ def loss_grad(params, grad, layout, act_param, loss_code, X, T, index, start, st
     result = np.zeros(1)
     partial = np.zeros(n_threads)
     if n_threads > 1:
-        _loss_grad_team(params, grad, layout, act_param, loss_code, X, T, index, start, stop, ws,
-                        wsl, stats, n_threads, sync, partial, result)
+        _loss_grad_team(params, grad, layout, act_param, reg, loss_code, X, T, index, start, stop,
+                        ws, wsl, stats, n_threads, sync, partial, result)
         return result[0]
-    loss_grad_member(params, grad, layout, act_param, loss_code, X, T, index, start, stop, ws,
-                     wsl, stats, partial, 0, 1, sync, result)
+    loss_grad_member(params, grad, layout, act_param, reg, loss_code, X, T, index, start, stop,
+                     ws, wsl, stats, partial, 0, 1, sync, result)
     return result[0]
 
 
 @jit(parallel=True)
-def _loss_grad_team(params, grad, layout, act_param, loss_code, X, T, index, start, stop, ws,
-                    wsl, stats, n_threads, sync, partial, result):
+def _loss_grad_team(params, grad, layout, act_param, reg, loss_code, X, T, index, start, stop,
+                    ws, wsl, stats, n_threads, sync, partial, result):
     for t in prange(n_threads):
-        loss_grad_member(params, grad, layout, act_param, loss_code, X, T, index, start, stop,
-                         ws, wsl, stats, partial, t, n_threads, sync, result)
+        loss_grad_member(params, grad, layout, act_param, reg, loss_code, X, T, index, start,
+                         stop, ws, wsl, stats, partial, t, n_threads, sync, result)

@@ -164,3 +164,118 @@ def adam_step(p, g, m, v, vmax, t, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight
     else:
         vhat = v / (1 - b2 ** t)
     return p - lr * mhat / (np.sqrt(vhat) + eps), m, v, vmax
+
+
+# The rest of torch.optim's rules, transcribed from its documentation's
+# pseudo-code; ``s`` is a dict of state arrays, created on the first call.
+def adagrad_step(p, g, s, t, lr=1e-2, lr_decay=0.0, weight_decay=0.0,
+                 initial_accumulator_value=0.0, eps=1e-10):
+    s.setdefault("sum", np.full_like(p, initial_accumulator_value))
+    g = g + weight_decay * p
+    clr = lr / (1 + (t - 1) * lr_decay)
+    s["sum"] = s["sum"] + g * g
+    return p - clr * g / (np.sqrt(s["sum"]) + eps)
+
+
+def rmsprop_step(p, g, s, t, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0,
+                 centered=False):
+    for k in ("v", "gbar", "b"):
+        s.setdefault(k, np.zeros_like(p))
+    g = g + weight_decay * p
+    s["v"] = alpha * s["v"] + (1 - alpha) * g * g
+    v = s["v"]
+    if centered:
+        s["gbar"] = alpha * s["gbar"] + (1 - alpha) * g
+        v = v - s["gbar"] ** 2
+    d = np.sqrt(v) + eps
+    if momentum > 0:
+        s["b"] = momentum * s["b"] + g / d
+        return p - lr * s["b"]
+    return p - lr * g / d
+
+
+def adadelta_step(p, g, s, t, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0):
+    for k in ("v", "u"):
+        s.setdefault(k, np.zeros_like(p))
+    g = g + weight_decay * p
+    s["v"] = rho * s["v"] + (1 - rho) * g * g
+    dx = np.sqrt(s["u"] + eps) / np.sqrt(s["v"] + eps) * g
+    s["u"] = rho * s["u"] + (1 - rho) * dx * dx
+    return p - lr * dx
+
+
+def adamw_step(p, g, s, t, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-2,
+               amsgrad=False):
+    for k in ("m", "v", "vmax"):
+        s.setdefault(k, np.zeros_like(p))
+    p = p * (1 - lr * weight_decay)
+    out, s["m"], s["v"], s["vmax"] = adam_step(p, g, s["m"], s["v"], s["vmax"], t, lr, betas, eps,
+                                              0.0, amsgrad)
+    return out
+
+
+def adamax_step(p, g, s, t, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0):
+    for k in ("m", "u"):
+        s.setdefault(k, np.zeros_like(p))
+    b1, b2 = betas
+    g = g + weight_decay * p
+    s["m"] = b1 * s["m"] + (1 - b1) * g
+    s["u"] = np.maximum(b2 * s["u"], np.abs(g) + eps)
+    return p - lr / (1 - b1 ** t) * s["m"] / s["u"]
+
+
+def nadam_step(p, g, s, t, lr=2e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
+               momentum_decay=4e-3, decoupled_weight_decay=False):
+    for k in ("m", "v"):
+        s.setdefault(k, np.zeros_like(p))
+    s.setdefault("mu_product", 1.0)
+    b1, b2 = betas
+    if decoupled_weight_decay:
+        p = p * (1 - lr * weight_decay)
+    else:
+        g = g + weight_decay * p
+    mu = b1 * (1 - 0.5 * 0.96 ** (t * momentum_decay))
+    mu_next = b1 * (1 - 0.5 * 0.96 ** ((t + 1) * momentum_decay))
+    s["mu_product"] *= mu
+    s["m"] = b1 * s["m"] + (1 - b1) * g
+    s["v"] = b2 * s["v"] + (1 - b2) * g * g
+    denom = np.sqrt(s["v"] / (1 - b2 ** t)) + eps
+    p = p - lr * (1 - mu) / (1 - s["mu_product"]) * g / denom
+    return p - lr * mu_next / (1 - s["mu_product"] * mu_next) * s["m"] / denom
+
+
+def radam_step(p, g, s, t, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
+               decoupled_weight_decay=False):
+    for k in ("m", "v"):
+        s.setdefault(k, np.zeros_like(p))
+    b1, b2 = betas
+    if decoupled_weight_decay:
+        p = p * (1 - lr * weight_decay)
+    else:
+        g = g + weight_decay * p
+    s["m"] = b1 * s["m"] + (1 - b1) * g
+    s["v"] = b2 * s["v"] + (1 - b2) * g * g
+    mhat = s["m"] / (1 - b1 ** t)
+    rho_inf = 2 / (1 - b2) - 1
+    rho_t = rho_inf - 2 * t * b2 ** t / (1 - b2 ** t)
+    if rho_t > 5:
+        rect = np.sqrt((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t))
+        adaptive = np.sqrt(1 - b2 ** t) / (np.sqrt(s["v"]) + eps)
+        return p - lr * mhat * rect * adaptive
+    return p - lr * mhat
+
+
+def rprop_step(p, g, s, t, lr=1e-2, etas=(0.5, 1.2), step_sizes=(1e-6, 50.0)):
+    s.setdefault("prev", np.zeros_like(p))
+    s.setdefault("step", np.full_like(p, lr))
+    sign = np.sign(g * s["prev"])
+    factor = np.where(sign > 0, etas[1], np.where(sign < 0, etas[0], 1.0))
+    s["step"] = np.clip(s["step"] * factor, *step_sizes)
+    g = np.where(sign < 0, 0.0, g)
+    s["prev"] = g
+    return p - np.sign(g) * s["step"]
+
+
+def clip_by_global_norm(g, max_norm):
+    """torch.nn.utils.clip_grad_norm_'s scaling."""
+    return g * min(1.0, max_norm / (np.linalg.norm(g) + 1e-6))

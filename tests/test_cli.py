@@ -83,3 +83,28 @@ def test_npz_with_object_arrays_is_refused(tmp_path, capsys):
 def test_no_command_prints_help(capsys):
     assert main([]) == 0
     assert "train" in capsys.readouterr().out
+
+
+def test_compare_prints_every_method(tmp_path, capsys):
+    prefix = str(tmp_path / "cmp")
+    assert main(["compare", "--epochs", "2", "--hidden", "16", "--plot", prefix]) == 0
+    out = capsys.readouterr().out
+    for name in ("SGD (mini-batch)", "SGD + momentum", "SGD + Nesterov", "SGD + cooling",
+                 "AdaGrad", "RMSProp", "AdaDelta", "Adam", "NAdam", "AdaMax", "Rprop", "L-BFGS"):
+        assert name in out
+    assert "val accuracy" in out and "to loss" in out
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        assert "install matplotlib" in out
+    else:
+        assert (tmp_path / "cmp-loss-vs-epoch.png").exists()
+        assert (tmp_path / "cmp-loss-vs-time.png").exists()
+
+
+def test_train_with_lbfgs_and_rprop(capsys):
+    assert main(["train", "--optimizer", "lbfgs", "--epochs", "5", "--hidden", "32",
+                 "--quiet"]) == 0
+    assert "batch size full" in capsys.readouterr().out
+    assert main(["train", "--optimizer", "rprop", "--epochs", "3", "--hidden", "32",
+                 "--quiet"]) == 0

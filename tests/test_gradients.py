@@ -113,3 +113,23 @@ def test_out_buffer_is_used_and_checked(rng):
     assert grad is buf and np.any(buf != 0)
     with pytest.raises(ValueError, match="out must be"):
         model.loss_and_grad(X, y, out=np.zeros(model.n_params, np.float64))
+
+
+@pytest.mark.parametrize("l2, l1, biases", [(0.1, 0.0, False), (0.0, 0.05, False),
+                                            (0.2, 0.03, True)])
+def test_penalty_in_value_and_gradient(l2, l1, biases, rng):
+    model = fm.Model([4, 6, 3], activation="tanh", dtype="float64", seed=2, l2=l2, l1=l1,
+                     penalize_biases=biases)
+    model.biases[0][...] = rng.standard_normal(6)  # non-zero, so a bias penalty shows
+    X, y = rng.standard_normal((9, 4)), rng.integers(0, 3, 9)
+    value, grad = model.loss_and_grad(X, y)
+    data, dWs, dbs = loss_and_grad(*naive_args(model), "cross_entropy", X, np.eye(3)[y])
+    parts = model.weights + (model.biases if biases else [])
+    penalty = sum(0.5 * l2 * np.sum(p ** 2) + l1 * np.sum(np.abs(p)) for p in parts)
+    assert value == pytest.approx(data + penalty, rel=1e-12)
+    assert model.penalty() == pytest.approx(penalty, rel=1e-12)
+    expected_dW = [d + l2 * W + l1 * np.sign(W) for d, W in zip(dWs, model.weights)]
+    expected_db = [d + (l2 * b + l1 * np.sign(b) if biases else 0) for d, b in zip(dbs, model.biases)]
+    np.testing.assert_allclose(grad, flatten(expected_dW, expected_db), rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(grad, finite_difference(model, X, y), rtol=1e-5, atol=1e-7)
+    assert model.evaluate(X, y)["loss"] == pytest.approx(value, rel=1e-12)

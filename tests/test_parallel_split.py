@@ -32,12 +32,17 @@ def split_everything(monkeypatch, request):
 @pytest.mark.parametrize("n", [1, 2, 3, 17, 1500])
 def test_gradient_with_two_threads(split_everything, sizes, n, rng):
     acts = ["swish", "tanh", "relu"][:len(sizes) - 2]
-    model = fm.Model(sizes, activation=acts, output="softmax", dtype="float64", seed=1)
+    model = fm.Model(sizes, activation=acts, output="softmax", dtype="float64", seed=1,
+                     l2=0.01 * (n % 2), l1=0.001 * (n % 3 == 0), penalize_biases=n > 5)
     X = rng.standard_normal((n, sizes[0]))
     y = rng.integers(0, sizes[-1], n)
     value, grad = model.loss_and_grad(X, y)
     ref, dWs, dbs = loss_and_grad(*naive_args(model), "cross_entropy", X, np.eye(sizes[-1])[y])
-    assert value == pytest.approx(ref, rel=1e-12)
+    l2, l1, biases = model.l2, model.l1, model.penalize_biases
+    dWs = [d + l2 * W + l1 * np.sign(W) for d, W in zip(dWs, model.weights)]
+    if biases:
+        dbs = [d + l2 * b + l1 * np.sign(b) for d, b in zip(dbs, model.biases)]
+    assert value == pytest.approx(ref + model.penalty(), rel=1e-12)
     np.testing.assert_allclose(grad, flatten(dWs, dbs), rtol=1e-10, atol=1e-13)
 
 

@@ -185,3 +185,47 @@ def test_verbose_prints_epoch_lines(rng, capsys):
     fm.Trainer(fm.Model([5, 4, 3], seed=0), epochs=2, verbose=1).fit(X, y, validation_data=(X, y))
     out = capsys.readouterr().out
     assert out.count("Epoch") == 2 and "val_accuracy" in out and "samples/s" in out
+
+
+@pytest.mark.parametrize("make", [
+    lambda: fm.optim.Adagrad(0.1), lambda: fm.optim.RMSprop(0.01, centered=True, momentum=0.5),
+    lambda: fm.optim.Adadelta(), lambda: fm.optim.AdamW(0.01), lambda: fm.optim.Adamax(0.01),
+    lambda: fm.optim.NAdam(0.01), lambda: fm.optim.RAdam(0.01),
+    lambda: fm.optim.chain(fm.optim.ClipByValue(0.05), fm.optim.L1(1e-3), fm.optim.SGD(0.1)),
+    lambda: fm.optim.chain(fm.optim.ClipByGlobalNorm(0.5), fm.optim.Adam(0.01)),
+])
+def test_every_optimizer_in_the_loop_matches_its_step(make, rng):
+    # The fused update (and, for global-norm clipping, the unfused path) gives
+    # the optimizer's own step to the bit.
+    X, y = _data(rng)
+    a = fm.Model([5, 7, 3], activation="tanh", dtype="float64", seed=1)
+    b = a.copy()
+    fm.Trainer(a, make(), batch_size=16, epochs=2, shuffle=False, verbose=0).fit(X, y)
+    batches = [np.arange(0, 16), np.arange(16, 32), np.arange(32, 40)]
+    _manual(b, make(), X, y, batches * 2)
+    np.testing.assert_array_equal(a.params, b.params)
+
+
+def test_model_penalty_in_the_loop(rng):
+    # With l2/l1 on the model, the loop adds the penalty's gradient inside the
+    # update; the manual loop gets it from loss_and_grad.  Same up to rounding.
+    X, y = _data(rng)
+    a = fm.Model([5, 7, 3], activation="tanh", dtype="float64", seed=1, l2=0.01, l1=0.001)
+    b = a.copy()
+    hist = fm.Trainer(a, fm.optim.Adam(0.01), batch_size=16, epochs=2, shuffle=False,
+                      verbose=0).fit(X, y)
+    opt = fm.optim.Adam(0.01)
+    losses = []
+    for idx in [np.arange(0, 16), np.arange(16, 32), np.arange(32, 40)] * 2:
+        loss, g = b.loss_and_grad(X[idx], y[idx])
+        losses.append(loss * idx.size)
+        opt.step(b.params, g)
+    np.testing.assert_allclose(a.params, b.params, rtol=1e-10, atol=1e-12)
+    assert hist["loss"][0] == pytest.approx(sum(losses[:3]) / 40, rel=1e-12)
+
+
+def test_rprop_warns_with_mini_batches(rng):
+    X, y = _data(rng)
+    with pytest.warns(UserWarning, match="full-batch"):
+        fm.Trainer(fm.Model([5, 4, 3]), fm.optim.Rprop(), batch_size=8, epochs=1,
+                   verbose=0).fit(X, y)

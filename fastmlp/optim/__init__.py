@@ -7,15 +7,33 @@ Every optimizer updates a flat buffer in place with one per-element kernel::
 
 Names, defaults and update rules follow ``torch.optim``; each class's
 docstring gives the rule and, where the lecture notes write a variant, both.
+Gradient clipping, penalties and decoupled weight decay are separate pieces
+composed with :func:`chain` (see :mod:`fastmlp.optim.transforms`).
+:class:`LBFGS` runs ``scipy.optimize.minimize`` over the same buffer.
 """
 
 from ._base import Optimizer
-from .adam import Adam
+from .adam import Adam, Adamax, AdamW, NAdam, RAdam
+from .adaptive import Adadelta, Adagrad, RMSprop
+from .lbfgs import LBFGS
+from .rprop import Rprop
 from .sgd import SGD
+from .transforms import (ClipByGlobalNorm, ClipByValue, DecoupledWeightDecay, L1, L2, chain)
 
-__all__ = ["Optimizer", "SGD", "Adam", "get_optimizer", "NAMES"]
+#: The lecture notes' spellings.
+AdaGrad = Adagrad
+RMSProp = RMSprop
+AdaDelta = Adadelta
+AdaMax = Adamax
 
-_REGISTRY = {"sgd": SGD, "adam": Adam}
+__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "Adamax", "NAdam", "RAdam", "Adagrad",
+           "RMSprop", "Adadelta", "Rprop", "LBFGS", "AdaGrad", "RMSProp", "AdaDelta", "AdaMax",
+           "chain", "ClipByGlobalNorm", "ClipByValue", "L2", "L1", "DecoupledWeightDecay",
+           "get_optimizer", "NAMES"]
+
+_REGISTRY = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "adamax": Adamax, "nadam": NAdam,
+             "radam": RAdam, "adagrad": Adagrad, "rmsprop": RMSprop, "adadelta": Adadelta,
+             "rprop": Rprop, "lbfgs": LBFGS}
 NAMES = tuple(sorted(_REGISTRY))
 
 
@@ -33,13 +51,14 @@ def get_optimizer(spec, **kwargs):
     ValueError
         Unknown name; the message lists the valid ones.
     """
-    if isinstance(spec, Optimizer):
+    if isinstance(spec, (Optimizer, LBFGS)):
         if kwargs:
             raise ValueError("pass constructor arguments only with an optimizer name")
         return spec
     if not isinstance(spec, str):
         raise TypeError(f"optimizer must be a name or an Optimizer, got {type(spec).__name__}")
-    cls = _REGISTRY.get(spec.strip().lower())
+    key = spec.strip().lower().replace("-", "").replace("_", "")
+    cls = _REGISTRY.get(key)
     if cls is None:
         raise ValueError(f"unknown optimizer {spec!r}; valid names: {', '.join(NAMES)}")
     return cls(**kwargs)

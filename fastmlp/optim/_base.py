@@ -1,8 +1,11 @@
 """Optimizer base class: hyper-parameters, flat state buffers, the step call."""
 
+import copy
+
 import numba
 import numpy as np
 
+from .._validation import check_positive_float
 from ..kernels import optim as _k
 
 __all__ = ["Optimizer"]
@@ -13,19 +16,27 @@ class Optimizer:
 
     An optimizer owns its state: ``n_slots`` flat buffers of the parameter
     buffer's length and dtype (velocity, moments, ...), stored as the rows of
-    one (n_slots, n_params) array, plus the step counter.  The state is
-    created on the first :meth:`step` for that buffer's size and dtype.
+    one (n_slots, n_params) array, a small float64 scalar state and the step
+    counter.  The state is created on the first :meth:`step` for that
+    buffer's size and dtype.
 
-    Subclasses set ``kind`` (the kernel code), ``hyper_names`` (the order of
-    the float64 hyper-parameter array the kernel reads) and ``n_slots``.
+    Subclasses set ``kind`` (the kernel code) and the attributes named by
+    ``kernels.optim.CORE_HYPER[kind]``; gradient transforms (clipping,
+    penalties, decoupled decay) come from ``transforms`` (see
+    :func:`fastmlp.optim.chain`) and from the subclass's own
+    ``weight_decay`` argument, reported by :meth:`_coupled_decay` and
+    :meth:`_decoupled_decay`.
     """
 
     kind = None
-    hyper_names = ()
+    #: Whether the method only makes sense on full batches (Rprop).
+    full_batch = False
 
     def __init__(self):
         self.state = None
         self.step_count = np.zeros(1, dtype=np.int64)
+        self.scalar_state = self._initial_scalar_state()
+        self.transforms = ()
 
     # ------------------------------------------------------- subclass hooks
     @property
@@ -33,9 +44,41 @@ class Optimizer:
         """Number of state buffers this configuration needs."""
         raise NotImplementedError
 
+    @property
+    def hyper_names(self):
+        """Names of the optimizer's own hyper-parameters, in kernel order."""
+        return _k.CORE_HYPER[self.kind]
+
+    def _coupled_decay(self):
+        return getattr(self, "weight_decay", 0.0)
+
+    def _decoupled_decay(self):
+        return 0.0
+
+    def _initial_scalar_state(self):
+        return np.zeros(_k.SCALAR_STATE)
+
+    # ------------------------------------------------------------- kernel view
     def hyper(self):
-        """The float64 hyper-parameter array the kernel reads."""
-        return np.array([float(getattr(self, name)) for name in self.hyper_names])
+        """The float64 hyper-parameter array the kernels read."""
+        h = np.zeros(_k.HYPER_SIZE)
+        for i, name in enumerate(self.hyper_names):
+            h[i] = float(getattr(self, name))
+        h[_k.L2] = self._coupled_decay()
+        h[_k.DECOUPLED] = self._decoupled_decay()
+        for piece in self.transforms:
+            piece.apply(h)
+        return h
+
+    def kernel_args(self, lrs=None):
+        """The tuple of arrays the training kernels take (state must be bound)."""
+        lrs = np.empty(0) if lrs is None else np.ascontiguousarray(lrs, dtype=np.float64)
+        return (self.state, self.hyper(), self.scalar_state, self.step_count, lrs)
+
+    @property
+    def needs_full_gradient(self):
+        """Whether a transform needs the whole gradient before any update."""
+        return any(getattr(p, "global_", False) for p in self.transforms)
 
     # ------------------------------------------------------------- learning rate
     @property
@@ -45,7 +88,6 @@ class Optimizer:
 
     @lr.setter
     def lr(self, value):
-        from .._validation import check_positive_float
         self._lr = check_positive_float(value, "lr")
 
     # ------------------------------------------------------------- state
@@ -60,13 +102,17 @@ class Optimizer:
                     f"{type(self).__name__} has state for {self.state.shape[1]} "
                     f"{self.state.dtype.name} parameters and was given {params.size} "
                     f"{params.dtype.name} parameters; call reset() to reuse it")
-            self.state = np.zeros((n_slots, params.size), dtype=params.dtype)
+            self.state = self._new_state(params)
         return self.state
+
+    def _new_state(self, params):
+        return np.zeros((self.n_slots, params.size), dtype=params.dtype)
 
     def reset(self):
         """Forget the state and the step count."""
         self.state = None
         self.step_count[0] = 0
+        self.scalar_state[...] = self._initial_scalar_state()
 
     def step(self, params, grad):
         """Update ``params`` in place from ``grad`` (one parallel per-element kernel).
@@ -76,38 +122,60 @@ class Optimizer:
         params : ndarray (n,)
             Flat, C-contiguous, writeable float32 or float64 buffer.
         grad : ndarray (n,)
-            Gradient of the same shape and dtype.
+            Gradient of the same shape and dtype; it is not modified.
         """
         _check_flat_pair(params, grad)
         state = self.bind(params)
         _k.step_parallel(self.kind, params, grad, state, self.hyper(), self.step_count,
-                         4 * numba.get_num_threads())
+                         self.scalar_state, self.lr, 4 * numba.get_num_threads())
 
     def state_dict(self):
-        """The optimizer's hyper-parameters, step count and state (copies)."""
+        """The optimizer's hyper-parameters, transforms, step count and state (copies)."""
         return {
             "name": type(self).__name__,
-            "hyper": {name: float(getattr(self, name)) for name in self.hyper_names},
+            "hyper": {name: float(getattr(self, name)) for name in self._all_names()},
+            "transforms": [(type(p).__name__, p.value) for p in self.transforms],
             "step": int(self.step_count[0]),
+            "scalar_state": self.scalar_state.copy(),
             "state": None if self.state is None else self.state.copy(),
         }
 
+    def _all_names(self):
+        extra = ("weight_decay",) if hasattr(self, "weight_decay") else ()
+        return tuple(self.hyper_names) + extra
+
     def load_state_dict(self, state_dict):
         """Restore what :meth:`state_dict` returned (same optimizer class)."""
+        from .transforms import from_description
+
         if state_dict.get("name") != type(self).__name__:
             raise ValueError(f"state_dict is for {state_dict.get('name')!r}, "
                              f"not {type(self).__name__!r}")
         for name, value in state_dict["hyper"].items():
-            if name not in self.hyper_names:
+            if name not in self._all_names():
                 raise ValueError(f"unknown hyper-parameter {name!r} for {type(self).__name__}")
-            setattr(self, name, value)
+            setattr(self, name, type(getattr(self, name))(value))
+        self.transforms = tuple(from_description(d) for d in state_dict.get("transforms", ()))
         state = state_dict["state"]
         self.state = None if state is None else np.array(state, copy=True)
         self.step_count[0] = int(state_dict["step"])
+        self.scalar_state[...] = state_dict.get("scalar_state", self._initial_scalar_state())
+
+    def copy(self):
+        """An independent optimizer with the same settings and state."""
+        clone = copy.copy(self)
+        clone.state = None if self.state is None else self.state.copy()
+        clone.step_count = self.step_count.copy()
+        clone.scalar_state = self.scalar_state.copy()
+        return clone
 
     def __repr__(self):
-        args = ", ".join(f"{n}={getattr(self, n)!r}" for n in self.hyper_names)
-        return f"{type(self).__name__}({args})"
+        args = ", ".join(f"{n}={getattr(self, n)!r}" for n in self._all_names())
+        text = f"{type(self).__name__}({args})"
+        if self.transforms:
+            pieces = ", ".join(repr(p) for p in self.transforms)
+            text = f"chain({pieces}, {text})"
+        return text
 
 
 def _check_flat_pair(params, grad):

@@ -23,9 +23,10 @@ class SGD(Optimizer):
     as :math:`\rho_k = \alpha \nabla J(W_k) + \beta \nabla J(W_{k-1})` and
     the Kordecki notes as :math:`\Delta w(t) = \eta \delta y + \alpha \Delta
     w(t-1)`; the second is this rule with ``tau = 0`` (the step is ``lr``
-    times the buffer).  Nesterov's "step twice" look-ahead is applied in the
-    reformulated form above (Sutskever et al., 2013), as PyTorch does, so
-    no second gradient evaluation is needed.
+    times the buffer).  Nesterov's "step twice" look-ahead
+    (:math:`\rho_k = \beta \nabla J(W_k + \alpha \nabla J(W_{k-1})) + ...`)
+    is applied in the reformulated form above (Sutskever et al., 2013), as
+    PyTorch does, so no second gradient evaluation is needed.
 
     Parameters
     ----------
@@ -42,7 +43,6 @@ class SGD(Optimizer):
     """
 
     kind = _k.SGD
-    hyper_names = _k.SGD_HYPER
 
     def __init__(self, lr=0.01, momentum=0.0, dampening=0.0, nesterov=False, weight_decay=0.0):
         super().__init__()
