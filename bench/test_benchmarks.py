@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 import fastmlp as fm
+from fastmlp.kernels import network as kn
 from fastmlp.kernels import sync as ksync
 from fastmlp.kernels import train as kt
 from fastmlp.kernels import optim as ko
@@ -43,9 +44,9 @@ def setup(request):
 
 def _loss_grad(s, grad, stats):
     m, w = s["model"], s["w"]
-    return kt.loss_grad(m.params, grad, m.layout.table, m._act_param, 1, s["X"], s["T"],
-                        s["order"], 0, w.batch_size, s["ws"].buffer, s["ws"].table, stats,
-                        s["n_threads"], s["sync"])
+    return kt.loss_grad(m._net(), grad, m._reg, 1, s["X"], s["T"], s["order"], 0, w.batch_size,
+                        s["ws"].buffer, s["ws"].table, stats, s["n_threads"], s["sync"],
+                        kn.INFERENCE)
 
 
 def test_forward_batch(benchmark, setup):
@@ -71,9 +72,11 @@ def test_adam_step(benchmark, setup):
 
     def step():
         if n == 1:
-            ko.step(opt.kind, m.params, grad, state, hyper, opt.step_count)
+            ko.step(opt.kind, m.params, grad, state, hyper, opt.step_count, opt.scalar_state,
+                    opt.lr)
         else:
-            ko.step_parallel(opt.kind, m.params, grad, state, hyper, opt.step_count, 4 * n)
+            ko.step_parallel(opt.kind, m.params, grad, state, hyper, opt.step_count,
+                             opt.scalar_state, opt.lr, 4 * n)
 
     step()
     benchmark(step)

@@ -2,20 +2,23 @@
 
 Parameters are stored layer after layer, ``W_0, b_0, W_1, b_1, ...``, with
 ``W_l`` a C-contiguous (fan_in, fan_out) block (the row form
-``A_l = f(A_{l-1} W_l + b_l)`` of the lecture notes) and ``b_l`` (fan_out,).
-Gradients and optimizer state use the same layout, so an optimizer update,
-a save or an average is one operation over one array.
+``A_l = f(A_{l-1} W_l + b_l)`` of the lecture notes) and ``b_l`` (fan_out,);
+a layer with batch normalisation stores its gamma (fan_out,) right after
+``b_l``, which serves as its beta.  Gradients and optimizer state use the
+same layout, so an optimizer update, a save or an average is one operation
+over one array.  The running mean and variance of the batch-norm layers,
+not trained, sit in a second flat buffer.
 """
 
 import numpy as np
 
 from .kernels import network as _k
 
-__all__ = ["ParamLayout", "Workspace"]
+__all__ = ["ParamLayout", "Workspace", "split_by_columns"]
 
 
 class ParamLayout:
-    """Offsets of the weights and biases of an MLP in its flat buffer.
+    """Offsets of the weights, biases and batch-norm scales of an MLP in its flat buffer.
 
     Parameters
     ----------
@@ -23,14 +26,18 @@ class ParamLayout:
         Layer widths, input first: ``[n_in, h_1, ..., n_out]``.
     activations : sequence of Activation
         One per layer after the input (hidden layers, then the output).
+    batch_norm : sequence of bool, optional
+        One per layer after the input: normalise that layer's affine output.
     """
 
-    def __init__(self, sizes, activations):
+    def __init__(self, sizes, activations, batch_norm=None):
         self.sizes = tuple(int(s) for s in sizes)
         self.activations = tuple(activations)
         n_layers = len(self.sizes) - 1
-        table = np.zeros((n_layers, _k.LAYOUT_COLUMNS), dtype=np.int64)
+        self.batch_norm = tuple(bool(b) for b in (batch_norm or [False] * n_layers))
+        table = np.full((n_layers, _k.LAYOUT_COLUMNS), -1, dtype=np.int64)
         offset = 0
+        running = 0
         for l in range(n_layers):
             fan_in, fan_out = self.sizes[l], self.sizes[l + 1]
             table[l, _k.FAN_IN] = fan_in
@@ -39,8 +46,14 @@ class ParamLayout:
             table[l, _k.B_OFFSET] = offset + fan_in * fan_out
             table[l, _k.ACTIVATION] = self.activations[l].code
             offset += fan_in * fan_out + fan_out
+            if self.batch_norm[l]:
+                table[l, _k.G_OFFSET] = offset
+                table[l, _k.R_OFFSET] = running
+                offset += fan_out
+                running += 2 * fan_out
         self.table = table
         self.n_params = offset
+        self.n_running = running
 
     @property
     def n_layers(self):
@@ -53,9 +66,14 @@ class ParamLayout:
         return slice(start, start + self.sizes[l] * self.sizes[l + 1])
 
     def bias_slice(self, l):
-        """Slice of ``params`` holding b_l."""
+        """Slice of ``params`` holding b_l (beta for a batch-norm layer)."""
         start = int(self.table[l, _k.B_OFFSET])
         return slice(start, start + self.sizes[l + 1])
+
+    def gamma_slice(self, l):
+        """Slice of ``params`` holding gamma_l, or None without batch norm."""
+        start = int(self.table[l, _k.G_OFFSET])
+        return None if start < 0 else slice(start, start + self.sizes[l + 1])
 
     def weight_views(self, buf):
         """(fan_in, fan_out) views of every W_l in ``buf``."""
@@ -66,9 +84,30 @@ class ParamLayout:
         """(fan_out,) views of every b_l in ``buf``."""
         return [buf[self.bias_slice(l)] for l in range(self.n_layers)]
 
+    def gamma_views(self, buf):
+        """(fan_out,) views of every gamma_l in ``buf`` (None where there is no batch norm)."""
+        return [None if self.gamma_slice(l) is None else buf[self.gamma_slice(l)]
+                for l in range(self.n_layers)]
+
+    def running_views(self, running):
+        """(mean, variance) views of every batch-norm layer's running statistics (or None)."""
+        out = []
+        for l in range(self.n_layers):
+            r = int(self.table[l, _k.R_OFFSET])
+            w = self.sizes[l + 1]
+            out.append(None if r < 0 else (running[r:r + w], running[r + w:r + 2 * w]))
+        return out
+
     def activation_params(self, dtype):
         """Per-layer activation parameter (leaky slope, ELU alpha) as ``dtype``."""
         return np.array([a.param for a in self.activations], dtype=dtype)
+
+    def is_weight(self):
+        """Boolean mask over ``params``: True on weights, False on biases and gammas."""
+        mask = np.zeros(self.n_params, dtype=bool)
+        for l in range(self.n_layers):
+            mask[self.weight_slice(l)] = True
+        return mask
 
 
 class Workspace:
@@ -77,7 +116,7 @@ class Workspace:
     One flat array of ``dtype`` sized for ``max_rows`` rows, allocated once
     and reused by every chunk; ``table`` (int64) tells the kernels where each
     buffer starts (see :mod:`fastmlp.kernels.network`).  Threads share it,
-    each working on its own rows.
+    each working on its own rows or units.
 
     Parameters
     ----------
@@ -88,44 +127,62 @@ class Workspace:
     training : bool
         Also reserve what the loss and the backward pass need: the gathered
         inputs and targets, the output layer's buffers, saved
-        pre-activations and two sensitivity buffers.  Without it (predict)
-        only the hidden layers' outputs are kept.
+        pre-activations, batch-norm buffers, two sensitivity buffers, and
+        (given ``layer_f``) the dropped-out activations and DropConnect
+        weights.  Without it (predict) only the hidden layers' outputs.
     n_threads : int
         Threads that will share each chunk; decides how each hidden layer's
-        work is split (see :func:`split_by_columns`).
+        work is split (see :func:`split_by_columns`; batch norm needs the
+        column split).
+    layer_f : ndarray, optional
+        The model's per-layer float options (dropout, DropConnect rates).
     """
 
-    def __init__(self, layout, max_rows, dtype, training=True, n_threads=1):
+    def __init__(self, layout, max_rows, dtype, training=True, n_threads=1, layer_f=None):
         sizes = layout.sizes
         n_layers = layout.n_layers
-        table = np.zeros((n_layers + 1, _k.LAYOUT_COLUMNS), dtype=np.int64)
+        table = np.full((n_layers + 1, _k.LAYOUT_COLUMNS), -1, dtype=np.int64)
         offset = 0
 
-        def take(width):
+        def take(width, rows=max_rows):
             nonlocal offset
             start = offset
-            offset += max_rows * width
+            offset += rows * width
             return start
 
         for l in range(n_layers):
             width = sizes[l + 1]
             output = l == n_layers - 1
+            norm = layout.batch_norm[l]
             table[l, _k.A_OFFSET] = take(width) if (training or not output) else -1
             keep_z = training and (output or layout.activations[l].needs_preactivation)
             table[l, _k.Z_OFFSET] = take(width) if keep_z else -1
-            if not output and split_by_columns(max_rows, width, n_threads):
-                table[l, _k.SPLIT] = _k.COLUMN_SPLIT
+            split = norm or split_by_columns(max_rows, width, n_threads)
+            table[l, _k.SPLIT] = _k.COLUMN_SPLIT if (not output and n_threads > 1 and split) \
+                else _k.ROW_SPLIT
+            if norm:
+                table[l, _k.S_OFFSET] = take(2 * width, rows=1)
+                if training:
+                    table[l, _k.ZH_OFFSET] = take(width)
+            if training and layer_f is not None:
+                if not output and layer_f[l + 1, _k.DROPOUT] > 0:
+                    table[l, _k.DA_OFFSET] = take(width)
+                if layer_f[l, _k.DROPCONNECT] > 0:
+                    table[l, _k.WT_OFFSET] = take(sizes[l] * width, rows=1)
         head = table[n_layers]
+        head[:] = 0
         head[_k.MAX_ROWS] = max_rows
         if training:
             head[_k.X_OFFSET] = take(sizes[0])
             head[_k.T_OFFSET] = take(sizes[-1])
             head[_k.D0_OFFSET] = take(max(sizes[1:]))
             head[_k.D1_OFFSET] = take(max(sizes[1:]))
+        head[_k.ZERO_OFFSET] = take(max(sizes[1:]), rows=1)
         head[_k.COEF_OFFSET] = offset
         self.table = table
         self.max_rows = max_rows
         self.buffer = np.empty(offset + 4, dtype=dtype)
+        self.buffer[head[_k.ZERO_OFFSET]:head[_k.ZERO_OFFSET] + max(sizes[1:])] = 0
         # BLAS (alpha, beta) pairs: (1, 0) to overwrite, (1, 1) to accumulate
         self.buffer[offset:] = (1, 0, 1, 1)
 

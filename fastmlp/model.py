@@ -6,7 +6,7 @@ import numpy as np
 
 from . import initializers as _init
 from ._validation import (check_array, check_dtype, check_lengths, check_nonnegative_float,
-                          check_seed)
+                          check_positive_float, check_seed, check_unit_interval)
 from .activations import get_activation
 from .kernels import network as _kn
 from .kernels import penalty as _kp
@@ -22,6 +22,9 @@ __all__ = ["Model"]
 #: an efficient GEMM, small enough that a block's activations stay in cache
 #: for the epilogue.
 ROWS_PER_THREAD = 512
+
+#: Mask seeds are int64 in the kernels.
+_SEED_MASK = (1 << 63) - 1
 
 
 class Model:
@@ -52,7 +55,33 @@ class Model:
     l1 : float, default 0
         L1 penalty: ``loss + l1 * sum(|w|)``, gradient ``+ l1 * sign(w)``.
     penalize_biases : bool, default False
-        Apply the penalties to the biases too.
+        Apply the penalties to the biases too (and to batch normalisation's
+        gamma and beta).
+    dropout : float or sequence of float, default 0
+        Inverted dropout (Srivastava et al., 2014): in training each unit of
+        a layer's input is kept with probability ``1 - rate`` and scaled by
+        ``1 / (1 - rate)``, so ``predict`` (no dropout) needs no rescaling.
+        A float applies to the output of every hidden layer; a sequence
+        gives one rate per weight layer's input: ``[input, hidden_1, ...,
+        hidden_last]``.
+    dropconnect : float or sequence of float, default 0
+        DropConnect (Wan et al., 2013): in training each weight is kept with
+        probability ``1 - rate`` (scaled by ``1 / (1 - rate)``), a new mask
+        per batch.  A float applies to every weight layer, a sequence gives
+        one rate per weight layer.  Prediction uses the weights as they are
+        (the mean network).
+    batch_norm : bool or sequence of bool, default False
+        Batch normalisation (Ioffe & Szegedy, 2015) between the affine map
+        and the activation of every hidden layer (or of those marked in a
+        sequence with one entry per hidden layer).  See
+        :mod:`fastmlp.kernels.norm` for the formulas; ``bn_momentum`` and
+        ``bn_eps`` are PyTorch's ``BatchNorm1d`` ``momentum`` and ``eps``.
+        The layer's bias serves as beta; gamma (initialised to 1) follows it
+        in ``params``.
+    bn_momentum : float, default 0.1
+        Weight of the batch statistics in the running-statistics update.
+    bn_eps : float, default 1e-5
+        Added to the variance before the square root.
 
     Attributes
     ----------
@@ -62,7 +91,15 @@ class Model:
         ``weights[i]`` is the (fan_in, fan_out) view of layer i's weights into
         ``params`` (the row form: ``a_i = f(a_{i-1} @ W_i + b_i)``).
     biases : list of ndarray
-        ``biases[i]`` is the (fan_out,) view of layer i's bias into ``params``.
+        ``biases[i]`` is the (fan_out,) view of layer i's bias into ``params``
+        (beta for a batch-normalised layer).
+    gammas : list of ndarray or None
+        Batch normalisation scales (views into ``params``), None for layers
+        without it.
+    running_stats : ndarray
+        The running means and variances of the batch-normalised layers
+        (flat, model dtype; not trained); ``running_means[i]`` and
+        ``running_vars[i]`` are views into it (None without batch norm).
 
     Examples
     --------
@@ -74,7 +111,8 @@ class Model:
 
     def __init__(self, layer_sizes, activation="relu", output="softmax", loss=None,
                  dtype="float32", init="auto", seed=None, l2=0.0, l1=0.0,
-                 penalize_biases=False):
+                 penalize_biases=False, dropout=0.0, dropconnect=0.0, batch_norm=False,
+                 bn_momentum=0.1, bn_eps=1e-5):
         sizes = _check_sizes(layer_sizes)
         n_hidden = len(sizes) - 2
         if isinstance(activation, (list, tuple)):
@@ -88,11 +126,20 @@ class Model:
         self.loss = get_loss(loss, out_act.name)
         self.dtype = check_dtype(dtype)
         self.init = _init.get_initializer(init)
-        self._layout = ParamLayout(sizes, hidden + [out_act])
+        n_layers = len(sizes) - 1
+        norm = _per_layer(batch_norm, n_hidden, "batch_norm", _check_flag) + [False]
+        self._layer_f = np.zeros((n_layers, _kn.LAYER_F_COLUMNS))
+        self._layer_f[:, _kn.DROPOUT] = _dropout_rates(dropout, n_layers)
+        self._layer_f[:, _kn.DROPCONNECT] = _per_layer(
+            dropconnect, n_layers, "dropconnect", check_unit_interval, hidden_only=False)
+        self._layer_f[:, _kn.BN_MOMENTUM] = check_unit_interval(bn_momentum, "bn_momentum",
+                                                                closed_right=True)
+        self._layer_f[:, _kn.BN_EPS] = check_positive_float(bn_eps, "bn_eps")
+        self._layout = ParamLayout(sizes, hidden + [out_act], norm)
         self._act_param = self._layout.activation_params(self.dtype)
         self.params = np.zeros(self._layout.n_params, dtype=self.dtype)
-        self.weights = self._layout.weight_views(self.params)
-        self.biases = self._layout.bias_views(self.params)
+        self.running_stats = np.zeros(self._layout.n_running, dtype=self.dtype)
+        self._make_views()
         self._reg = np.zeros(3)
         self.l2, self.l1, self.penalize_biases = l2, l1, penalize_biases
         self.reinitialize(seed)
@@ -133,6 +180,50 @@ class Model:
         """The :class:`~fastmlp.layout.ParamLayout` of ``params``."""
         return self._layout
 
+    @property
+    def batch_norm(self):
+        """Whether each hidden layer has batch normalisation."""
+        return list(self._layout.batch_norm[:-1])
+
+    @property
+    def dropout(self):
+        """Dropout rate of each weight layer's input (the input, then each hidden layer)."""
+        return [float(r) for r in self._layer_f[:, _kn.DROPOUT]]
+
+    @property
+    def dropconnect(self):
+        """DropConnect rate of each weight layer."""
+        return [float(r) for r in self._layer_f[:, _kn.DROPCONNECT]]
+
+    @property
+    def bn_momentum(self):
+        """Batch normalisation's running-statistics momentum."""
+        return float(self._layer_f[0, _kn.BN_MOMENTUM])
+
+    @property
+    def bn_eps(self):
+        """Batch normalisation's variance epsilon."""
+        return float(self._layer_f[0, _kn.BN_EPS])
+
+    @property
+    def stochastic(self):
+        """Whether training draws random masks (dropout or DropConnect)."""
+        return bool((self._layer_f[:, [_kn.DROPOUT, _kn.DROPCONNECT]] > 0).any())
+
+    def _make_views(self):
+        layout = self._layout
+        self.weights = layout.weight_views(self.params)
+        self.biases = layout.bias_views(self.params)
+        self.gammas = layout.gamma_views(self.params)
+        running = layout.running_views(self.running_stats)
+        self.running_means = [None if r is None else r[0] for r in running]
+        self.running_vars = [None if r is None else r[1] for r in running]
+
+    def _net(self, params=None, layer_f=None):
+        """The network tuple the kernels take (:mod:`fastmlp.kernels.network`)."""
+        return (self.params if params is None else params, self._layout.table, self._act_param,
+                self._layer_f if layer_f is None else layer_f, self.running_stats)
+
     # ---------------------------------------------------------- penalties
     @property
     def l2(self):
@@ -165,13 +256,18 @@ class Model:
         """The penalty term of the objective at the current parameters."""
         if not (self.l2 or self.l1):
             return 0.0
-        parts = self.weights + (self.biases if self.penalize_biases else [])
+        parts = list(self.weights)
+        if self.penalize_biases:
+            parts += self.biases + [g for g in self.gammas if g is not None]
         squares = sum(float(np.dot(p.ravel().astype(np.float64), p.ravel())) for p in parts)
         absolute = sum(float(np.abs(p).sum(dtype=np.float64)) for p in parts)
         return 0.5 * self.l2 * squares + self.l1 * absolute
 
     def reinitialize(self, seed=None):
         """Draw fresh weights (biases to zero) in place, keeping the same buffer.
+
+        Batch normalisation restarts from gamma = 1, beta = 0, running mean 0
+        and running variance 1.
 
         Parameters
         ----------
@@ -185,11 +281,23 @@ class Model:
             W[...] = scheme.sample(rng, *W.shape)
         for b in self.biases:
             b[...] = 0
+        for g, var in zip(self.gammas, self.running_vars):
+            if g is not None:
+                g[...] = 1
+                var[...] = 1
+        for mean in self.running_means:
+            if mean is not None:
+                mean[...] = 0
         return self
 
     def __repr__(self):
         acts = ", ".join(str(a) for a in self._layout.activations[:-1]) or "none"
         reg = "".join(f", {k}={getattr(self, k):g}" for k in ("l2", "l1") if getattr(self, k))
+        if any(self.batch_norm):
+            reg += f", batch_norm={self.batch_norm}"
+        for name in ("dropout", "dropconnect"):
+            if any(getattr(self, name)):
+                reg += f", {name}={getattr(self, name)}"
         return (f"Model({self.layer_sizes}, hidden activations: {acts}, output={self.output!r}, "
                 f"loss={self.loss!r}, dtype={self.dtype.name}{reg}, {self.n_params} parameters)")
 
@@ -215,8 +323,7 @@ class Model:
         # A workspace per call keeps concurrent predicts on one model safe.
         ws = Workspace(self._layout, rows, self.dtype, training=False)
         with single_threaded_blas():
-            _kn.predict(self.params, self._layout.table, self._act_param, X, out, ws.buffer,
-                        ws.table, n_threads)
+            _kn.predict(self._net(), X, out, ws.buffer, ws.table, n_threads)
         return out
 
     def _plan(self, n_rows):
@@ -225,8 +332,14 @@ class Model:
         n_threads = kernel_threads(min(flops, flops // max(n_rows, 1) * ROWS_PER_THREAD))
         return n_threads, max(1, min(n_rows, ROWS_PER_THREAD * n_threads))
 
-    def loss_and_grad(self, X, Y, out=None):
+    def loss_and_grad(self, X, Y, out=None, training=False, seed=0):
         """The objective -- mean loss over the samples plus the penalty -- and its gradient.
+
+        By default in inference mode (no dropout, batch normalisation with
+        its running statistics), the objective ``predict`` and ``evaluate``
+        see.  With ``training``, the objective of one training step on (X, Y)
+        as one batch: dropout and DropConnect masks drawn from ``seed``,
+        batch statistics (the running ones are not updated).
 
         Parameters
         ----------
@@ -236,6 +349,10 @@ class Model:
         out : ndarray of shape (n_params,), optional
             Buffer (model dtype, C-contiguous) that receives the gradient, to
             avoid an allocation.
+        training : bool, default False
+            Training-mode objective (see above).
+        seed : int, default 0
+            Seed of the dropout and DropConnect masks in training mode.
 
         Returns
         -------
@@ -247,7 +364,19 @@ class Model:
         T = encode_targets(Y, self.loss, self.n_outputs, self.dtype, what="Y")
         check_lengths(X, T, ("X", "Y"))
         grad = self._grad_buffer(out)
-        return self._loss_and_grad_checked(X, T, grad), grad
+        if not training:
+            return self._loss_and_grad_checked(X, T, grad), grad
+        seed = check_seed(seed)
+        if not isinstance(seed, int):
+            raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+        self._check_batch_norm_rows(X.shape[0], "X")
+        return self._loss_and_grad_checked(X, T, grad, (seed & _SEED_MASK, 0, _kn.TRAINING, 0)), \
+            grad
+
+    def _check_batch_norm_rows(self, rows, what):
+        if rows < 2 and any(self.batch_norm):
+            raise ValueError(f"batch normalisation needs at least 2 samples per training "
+                             f"batch (the variance of one sample is 0); {what} has {rows}")
 
     def _grad_buffer(self, out):
         if out is None:
@@ -259,20 +388,35 @@ class Model:
                              f"shape {self.params.shape}")
         return out
 
-    def _loss_and_grad_checked(self, X, T, grad):
+    def _loss_and_grad_checked(self, X, T, grad, noise=_kn.INFERENCE):
         n_threads, rows = self._plan(X.shape[0])
-        ws = Workspace(self._layout, rows, self.dtype, training=True, n_threads=n_threads)
+        training = noise[2] != 0
+        if training and self._needs_whole_batch():
+            rows = X.shape[0]
+        ws = self._workspace(rows, n_threads, training)
         stats = np.zeros((n_threads, 3 + self.n_outputs))
-        no_index = np.empty(0, dtype=np.int64)
-        return self._objective(self.params, grad, X, T, no_index, ws, stats, n_threads)
+        # the input's dropout is applied where the rows are gathered
+        gather = training and self._layer_f[0, _kn.DROPOUT] > 0
+        index = np.arange(X.shape[0]) if gather else np.empty(0, dtype=np.int64)
+        return self._objective(self.params, grad, X, T, index, ws, stats, n_threads, noise)
 
-    def _objective(self, params, grad, X, T, index, ws, stats, n_threads):
+    def _needs_whole_batch(self):
+        """Batch norm and DropConnect gradients need a training batch in one chunk."""
+        return any(self.batch_norm) or bool((self._layer_f[:, _kn.DROPCONNECT] > 0).any())
+
+    def _workspace(self, rows, n_threads, training):
+        """Buffers for a gradient pass over chunks of ``rows`` rows."""
+        return Workspace(self._layout, rows, self.dtype, training=True, n_threads=n_threads,
+                         layer_f=self._layer_f if training else None)
+
+    def _objective(self, params, grad, X, T, index, ws, stats, n_threads, noise=_kn.INFERENCE,
+                   layer_f=None):
         """Objective and gradient at ``params`` (the model's own buffer or a stand-in)."""
         with single_threaded_blas():
-            return float(_kt.loss_grad(params, grad, self._layout.table, self._act_param,
-                                       self._reg, loss_code(self.loss), X, T, index, 0,
-                                       X.shape[0], ws.buffer, ws.table, stats, n_threads,
-                                       _ksync.new_state()))
+            return float(_kt.loss_grad(self._net(params, layer_f), grad, self._reg,
+                                       loss_code(self.loss), X, T, index, 0, X.shape[0],
+                                       ws.buffer, ws.table, stats, n_threads,
+                                       _ksync.new_state(), noise))
 
     def evaluate(self, X, Y):
         """Objective (mean loss plus penalty) and the task's metric on (X, Y).
@@ -295,8 +439,8 @@ class Model:
         ws = Workspace(self._layout, rows, self.dtype, training=True)
         stats = np.zeros((n_threads, 3 + self.n_outputs))
         with single_threaded_blas():
-            _kn.evaluate(self.params, self._layout.table, self._act_param, loss_code(self.loss),
-                         X, T, ws.buffer, ws.table, stats, n_threads)
+            _kn.evaluate(self._net(), loss_code(self.loss), X, T, ws.buffer, ws.table, stats,
+                         n_threads)
         result = metrics_from_stats(stats.sum(axis=0), self.loss, T, sst)
         result["loss"] += self.penalty()
         return result
@@ -306,10 +450,37 @@ class Model:
         clone = Model.__new__(Model)
         clone.__dict__.update(self.__dict__)
         clone.params = self.params.copy()
+        clone.running_stats = self.running_stats.copy()
         clone._reg = self._reg.copy()
-        clone.weights = self._layout.weight_views(clone.params)
-        clone.biases = self._layout.bias_views(clone.params)
+        clone._layer_f = self._layer_f.copy()
+        clone._make_views()
         return clone
+
+
+def _check_flag(value, what):
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{what} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def _per_layer(value, n, what, check, hidden_only=True):
+    """One checked value per layer from a scalar or a sequence of ``n``."""
+    if isinstance(value, (list, tuple, np.ndarray)):
+        if len(value) != n:
+            layers = "hidden layers" if hidden_only else "weight layers"
+            raise ValueError(f"{what} lists {len(value)} values but the model has {n} {layers}")
+        return [check(v, f"{what}[{i}]") for i, v in enumerate(value)]
+    return [check(value, what)] * n
+
+
+def _dropout_rates(dropout, n_layers):
+    """Rate on each weight layer's input: a float means the hidden outputs only."""
+    if isinstance(dropout, (list, tuple, np.ndarray)):
+        if len(dropout) != n_layers:
+            raise ValueError(f"dropout lists {len(dropout)} rates; give one per weight layer's "
+                             f"input ([input, hidden_1, ...]): {n_layers}")
+        return [check_unit_interval(v, f"dropout[{i}]") for i, v in enumerate(dropout)]
+    return [0.0] + [check_unit_interval(dropout, "dropout")] * (n_layers - 1)
 
 
 def _check_sizes(layer_sizes):

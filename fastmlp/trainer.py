@@ -17,9 +17,9 @@ import numpy as np
 from ._validation import check_array, check_lengths, check_positive_int, check_seed
 from .callbacks import ProgressLogger, as_callback, wants_chunks
 from .exceptions import DivergenceError
+from .kernels import network as _kn
 from .kernels import sync as _ksync
 from .kernels import train as _kt
-from .layout import Workspace
 from .losses import encode_targets, loss_code
 from .metrics import _total_sum_of_squares, metrics_from_stats
 from .optim import LBFGS, Adam, get_optimizer
@@ -52,8 +52,9 @@ class Trainer:
     shuffle : bool, default True
         Draw a new sample order every epoch.
     seed : int, numpy Generator or None
-        Seed of the shuffling.  With the same model seed, trainer seed and
-        thread count, training gives bit-identical weights.
+        Seed of the shuffling and of the dropout/DropConnect masks.  With
+        the same model seed, trainer seed and thread count, training gives
+        bit-identical weights.
     callbacks : sequence of Callback or functions ``f(epoch, logs)``
     verbose : int, default 1
         0 silent, 1 one line per epoch, 2 also a progress bar within epochs.
@@ -87,7 +88,9 @@ class Trainer:
         self.batch_size = check_positive_int(batch_size, "batch_size", allow_none=True)
         self.epochs = check_positive_int(epochs, "epochs")
         self.shuffle = bool(shuffle)
-        self._rng = np.random.default_rng(check_seed(seed))
+        seed = check_seed(seed)
+        self._rng = np.random.default_rng(seed)
+        self._mask_seed = _mask_seed(seed)
         self.callbacks = [as_callback(c) for c in callbacks]
         if verbose not in (0, 1, 2, False, True):
             raise ValueError(f"verbose must be 0, 1 or 2, got {verbose!r}")
@@ -144,6 +147,7 @@ class Trainer:
         n_epochs = self.epochs if epochs is None else check_positive_int(epochs, "epochs")
         self._epochs_this_fit = n_epochs
         opt = self.optimizer
+        self._check_regularisation(X.shape[0])
         if getattr(opt, "full_batch", False) and self.batch_size is not None \
                 and self.batch_size < X.shape[0] and not isinstance(opt, LBFGS):
             warnings.warn(f"{type(opt).__name__} is a full-batch method (the signs of "
@@ -166,6 +170,23 @@ class Trainer:
                 cb.on_train_end(self, this_fit)
         return this_fit
 
+    def _check_regularisation(self, n):
+        """Refuse what dropout, DropConnect and batch norm cannot do, before training."""
+        model = self.model
+        if isinstance(self.optimizer, LBFGS):
+            if model.stochastic:
+                raise ValueError("L-BFGS needs a deterministic objective; it cannot train a "
+                                 "model with dropout or DropConnect (use a first-order "
+                                 "optimizer, or set the rates to 0)")
+            return
+        if any(model.batch_norm):
+            bs = n if self.batch_size is None else min(self.batch_size, n)
+            if bs < 2 or n % bs == 1:
+                raise ValueError(
+                    f"batch normalisation needs at least 2 samples in every training batch, "
+                    f"but batch_size={self.batch_size} on {n} samples leaves a batch of 1; "
+                    "choose another batch_size")
+
     def _record(self, logs, this_fit):
         for key, value in logs.items():
             self.history.setdefault(key, []).append(value)
@@ -181,7 +202,7 @@ class Trainer:
         model, opt, schedule = self.model, self.optimizer, self.schedule
         chunked = any(wants_chunks(c) for c in self.callbacks) or (
             self.verbose >= 2 and callbacks[-1].in_epoch)
-        loop = _EpochLoop(model, opt, X, T, self.batch_size,
+        loop = _EpochLoop(model, opt, X, T, self.batch_size, self._mask_seed,
                           keep_state=isinstance(schedule, BoldDriver) and schedule.reject)
         if schedule is not None:
             schedule.start(opt.lr)
@@ -217,18 +238,22 @@ class Trainer:
     def _fit_lbfgs(self, X, T, val, callbacks, this_fit):
         model, opt = self.model, self.optimizer
         sizes = model.layer_sizes
-        n_threads = kernel_threads(6 * min(X.shape[0], TRAIN_CHUNK_ROWS)
-                                   * sum(a * b for a, b in zip(sizes, sizes[1:])))
-        ws = Workspace(model.layout, min(X.shape[0], TRAIN_CHUNK_ROWS), model.dtype,
-                       training=True, n_threads=n_threads)
+        # With batch norm the objective is the training-mode one (batch
+        # statistics of the whole training set), which needs it in one chunk.
+        norm = any(model.batch_norm)
+        rows = X.shape[0] if norm else min(X.shape[0], TRAIN_CHUNK_ROWS)
+        n_threads = kernel_threads(6 * rows * sum(a * b for a, b in zip(sizes, sizes[1:])))
+        ws = model._workspace(rows, n_threads, training=norm)
         stats = np.zeros((n_threads, 3 + model.n_outputs))
         no_index = np.empty(0, dtype=np.int64)
         start_params = model.params.copy()
+        start_running = model.running_stats.copy()
         previous = [0.0]
+        noise = (0, 0, _kn.TRAINING, 0) if norm else _kn.INFERENCE
 
         def objective(params, grad):
             stats[:] = 0
-            return model._objective(params, grad, X, T, no_index, ws, stats, n_threads)
+            return model._objective(params, grad, X, T, no_index, ws, stats, n_threads, noise)
 
         def on_iteration(iteration, loss, elapsed):
             logs = {"loss": float(loss)}
@@ -243,11 +268,20 @@ class Trainer:
 
         try:
             opt.minimize(objective, model.params, on_iteration, _stacklevel=4)
+            if norm:
+                # running statistics := those of the training set at the
+                # solution (momentum 1: the batch's mean and unbiased variance)
+                layer_f = model._layer_f.copy()
+                layer_f[:, _kn.BN_MOMENTUM] = 1.0
+                model._objective(model.params, np.empty_like(model.params), X, T, no_index, ws,
+                                 stats, n_threads, (0, 0, _kn.TRAINING_UPDATE, 0), layer_f)
         except BaseException:
             model.params[...] = start_params
+            model.running_stats[...] = start_running
             raise
         if not np.isfinite(model.params).all():
             model.params[...] = start_params
+            model.running_stats[...] = start_running
             raise DivergenceError("L-BFGS produced NaN or infinite parameters; the weights "
                                   "were restored to where it started. Likely causes: "
                                   "unscaled inputs (standardise the features).")
@@ -267,20 +301,35 @@ class Trainer:
         return X_val, T_val, sst
 
 
+def _mask_seed(seed):
+    """The key of the dropout/DropConnect masks, derived from the trainer's seed.
+
+    Masks are a function of (this key, step number) rather than draws from
+    the shuffling generator, so they do not depend on the thread count or on
+    how an epoch is cut into chunks; a separate stream of the seed keeps the
+    shuffling order the same with and without dropout.
+    """
+    if isinstance(seed, np.random.Generator):
+        return int(seed.integers(1 << 62))
+    entropy = [seed, 0x6D61736B] if seed is not None else None  # "mask"
+    return int(np.random.SeedSequence(entropy).generate_state(1, np.uint64)[0] >> np.uint64(2))
+
+
 class _EpochLoop:
     """Buffers for one fit and the call into the compiled loop, epoch by epoch."""
 
-    def __init__(self, model, optimizer, X, T, batch_size, keep_state=False):
+    def __init__(self, model, optimizer, X, T, batch_size, mask_seed, keep_state=False):
         n = X.shape[0]
         self.model, self.optimizer, self.X, self.T = model, optimizer, X, T
         self.batch_size = n if batch_size is None else min(batch_size, n)
         self.n_batches = math.ceil(n / self.batch_size)
-        rows = min(self.batch_size, TRAIN_CHUNK_ROWS)
+        rows = self.batch_size
+        if not model._needs_whole_batch():
+            rows = min(rows, TRAIN_CHUNK_ROWS)
         sizes = model.layer_sizes
-        flops = 6 * rows * sum(a * b for a, b in zip(sizes, sizes[1:]))
+        flops = 6 * min(rows, TRAIN_CHUNK_ROWS) * sum(a * b for a, b in zip(sizes, sizes[1:]))
         self.n_threads = kernel_threads(flops)
-        self.ws = Workspace(model.layout, rows, model.dtype, training=True,
-                            n_threads=self.n_threads)
+        self.ws = model._workspace(rows, self.n_threads, training=True)
         self.grad = np.zeros_like(model.params)
         self.stats = np.zeros((self.n_threads, 3 + model.n_outputs))
         self.sync = _ksync.new_state()
@@ -288,12 +337,14 @@ class _EpochLoop:
         self.run[_kt.RUN_BATCH_SIZE] = self.batch_size
         self.run[_kt.RUN_LOSS] = loss_code(model.loss)
         self.run[_kt.RUN_OPTIMIZER] = optimizer.kind
+        self.run[_kt.RUN_SEED] = mask_seed
         self.identity = np.arange(n, dtype=np.int64)
         self.sst = None if model.loss != "squared_error" else _total_sum_of_squares(T)
         self.last_time = 0.0
         # Parameters at the start of the epoch (recovery); the optimizer's
         # state too when an epoch may be rejected (bold driver).
         self.snapshot = np.empty_like(model.params)
+        self.running_snapshot = np.empty_like(model.running_stats)
         self.keep_state = keep_state
         self.state_snapshot = None
         optimizer.bind(model.params)
@@ -303,9 +354,8 @@ class _EpochLoop:
         self.run[_kt.RUN_FIRST_BATCH] = first
         self.run[_kt.RUN_END_BATCH] = end
         lrs = None if rates is None else rates[first:end]
-        return _kt.train_batches(self.model.params, self.grad, self.model.layout.table,
-                                 self.model._act_param, self.model._reg, self.X, self.T, order,
-                                 self.run, self.ws.buffer, self.ws.table,
+        return _kt.train_batches(self.model._net(), self.grad, self.model._reg, self.X, self.T,
+                                 order, self.run, self.ws.buffer, self.ws.table,
                                  self.optimizer.kernel_args(lrs), self.stats, self.n_threads,
                                  self.sync)
 
@@ -319,6 +369,7 @@ class _EpochLoop:
     def restore(self):
         """Put back the parameters (and optimizer state, if kept) of the epoch's start."""
         self.model.params[...] = self.snapshot
+        self.model.running_stats[...] = self.running_snapshot
         if self.state_snapshot is not None:
             state, count, scalars = self.state_snapshot
             self.optimizer.state[...] = state
@@ -330,6 +381,7 @@ class _EpochLoop:
         model, opt = self.model, self.optimizer
         state = opt.bind(model.params)
         self.snapshot[...] = model.params
+        self.running_snapshot[...] = model.running_stats
         if self.keep_state:
             self.state_snapshot = (state.copy(), opt.step_count.copy(), opt.scalar_state.copy())
         self.stats[:] = 0
@@ -356,6 +408,7 @@ class _EpochLoop:
                     "learning rate too high, or unscaled inputs.")
         except BaseException:
             model.params[...] = self.snapshot
+            model.running_stats[...] = self.running_snapshot
             raise
         self.last_time = time.perf_counter() - start
         return metrics_from_stats(self.stats.sum(axis=0), model.loss, self.T, self.sst), stop

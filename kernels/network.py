@@ -1,28 +1,44 @@
 """Whole-network forward and backward over the flat parameter buffer.
 
+A network is the tuple ``net = (params, layout, act_param, layer_f, running)``:
+
 ``layout`` (int64, one row per layer) locates every layer in ``params``::
 
-    layout[l] = [fan_in, fan_out, W offset, b offset, activation code]
+    layout[l] = [fan_in, fan_out, W offset, b offset, activation code,
+                 gamma offset or -1, running-statistics offset or -1, 0]
 
 ``W_l = params[w : w + fan_in*fan_out]`` viewed (fan_in, fan_out) (row form,
-``A_l = f(A_{l-1} @ W_l + b_l)``) and ``b_l = params[b : b + fan_out]``.
+``A_l = f(A_{l-1} @ W_l + b_l)``) and ``b_l = params[b : b + fan_out]``.  A
+layer with batch normalisation (:mod:`fastmlp.kernels.norm`) uses ``b_l``
+as beta, has its gamma at the gamma offset and its running mean and
+variance in ``running`` (float buffer of the params' dtype).  ``act_param``
+holds each layer's activation parameter (params' dtype), ``layer_f``
+(float64) per layer: [dropout rate of the layer's input, DropConnect rate,
+batch-norm momentum, batch-norm eps].
 
 ``ws`` is one flat workspace sized for ``max_rows`` rows and ``wsl`` (int64)
 locates the buffers in it::
 
-    wsl[l] = [A_l offset, Z_l offset or -1, split, 0, 0, 0]      l < n_layers
-    wsl[n_layers] = [max_rows, X offset, T offset, D0, D1, coefficients]
+    wsl[l] = [A_l, Z_l, split, batch statistics, A_l after dropout,
+              W_l after DropConnect, zhat_l, 0]           (offsets, -1 when absent)
+    wsl[n_layers] = [max_rows, X, T, D0, D1, BLAS coefficients, zeros, 0]
 
 A_l holds the layer's output, Z_l its pre-activation when the backward pass
 needs it (GELU/swish), X and T the gathered inputs and targets of a chunk,
-D0/D1 the sensitivities (ping-pong) and the coefficient slot the BLAS
-(alpha, beta) pairs (1, 0) and (1, 1).
+D0/D1 the sensitivities (ping-pong), the coefficient slot the BLAS (alpha,
+beta) pairs (1, 0) and (1, 1), and "zeros" a zero vector as wide as the
+widest layer.  ``noise = (seed, step, update_running, row0)`` (int64)
+keys the dropout and DropConnect masks (:mod:`fastmlp.kernels.noise`; row r
+of a chunk is row row0 + r of its batch), and says whether batch norm
+updates its running statistics; ``training`` switches dropout, DropConnect
+and batch statistics on.
 
 Threads: each layer's work is split between ``n_threads`` threads, by rows
 (each thread a block of samples: consecutive row-split layers need no
 synchronisation, rows are independent) or by columns (each thread all the
 samples and a block of the layer's units: a bigger, more efficient GEMM per
-thread, for thin batches of wide layers), as ``split`` in ``wsl`` says for
+thread for thin batches of wide layers, and what batch normalisation needs
+as its statistics run over all the rows), as ``split`` in ``wsl`` says for
 each hidden layer; the output layer and its loss always split by rows.
 The backward pass goes layer by layer; in each, every thread computes a
 slice of the weight gradient A^T D (by rows or columns, whichever dimension
@@ -33,34 +49,57 @@ splits the same way, so results are bit-reproducible for a fixed thread
 count.
 """
 
-import numpy as np
 from numba import prange
 
+from . import noise as _noise
+from . import norm as _norm
 from .activations import backward_block, forward_block
 from .blas import gemm
 from .config import jit
 from .losses import output_loss
 from .mathfun import like
 
+# layout columns
 FAN_IN = 0
 FAN_OUT = 1
 W_OFFSET = 2
 B_OFFSET = 3
 ACTIVATION = 4
-LAYOUT_COLUMNS = 6
+G_OFFSET = 5
+R_OFFSET = 6
+LAYOUT_COLUMNS = 8
 
+# layer_f columns
+DROPOUT = 0
+DROPCONNECT = 1
+BN_MOMENTUM = 2
+BN_EPS = 3
+LAYER_F_COLUMNS = 4
+
+# workspace table: per layer
 A_OFFSET = 0
 Z_OFFSET = 1
 SPLIT = 2
+S_OFFSET = 3
+DA_OFFSET = 4
+WT_OFFSET = 5
+ZH_OFFSET = 6
+# workspace table: the head row
 MAX_ROWS = 0
 X_OFFSET = 1
 T_OFFSET = 2
 D0_OFFSET = 3
 D1_OFFSET = 4
 COEF_OFFSET = 5
+ZERO_OFFSET = 6
 
 ROW_SPLIT = 0
 COLUMN_SPLIT = 1
+
+#: the ``noise`` of inference passes (no masks drawn, no statistics updated)
+INFERENCE = (0, 0, 0, 0)
+TRAINING = 1
+TRAINING_UPDATE = 2
 
 
 @jit
@@ -102,70 +141,147 @@ def gather(src, index, first, r0, r1, dst, d_off):
 
 
 @jit
-def layer_forward(params, layout, act_param, l, src, s_off, ws, wsl, r0, r1, c0, c1, dst, d_off,
-                  save, epilogue):
-    """Rows r0..r1 x units c0..c1 of layer l: GEMM, then bias + activation.
-
-    ``src[s_off + r * fan_in ...]`` is input row r, ``dst[d_off + r * fan_out
-    + j]`` receives unit j of row r.  ``save``: keep z where the backward
-    pass needs it; ``epilogue`` False leaves the raw GEMM result (output
-    layer, finished by the loss or :func:`finish_output`).
-    """
-    head = wsl[layout.shape[0]]
-    fan_in, fan_out = layout[l, FAN_IN], layout[l, FAN_OUT]
-    coef = ws[head[COEF_OFFSET]:head[COEF_OFFSET] + 2]
-    width = c1 - c0
-    gemm(False, False, r1 - r0, width, fan_in, coef, src, s_off + r0 * fan_in, fan_in,
-         params, layout[l, W_OFFSET] + c0, fan_out, dst, d_off + r0 * fan_out + c0, fan_out)
-    if not epilogue:
-        return
-    z_off = wsl[l, Z_OFFSET]
-    keep = save and z_off >= 0
-    b = layout[l, B_OFFSET]
-    bias = params[b + c0:b + c1]
-    code, alpha = layout[l, ACTIVATION], act_param[l]
-    if width == fan_out:  # whole rows: one contiguous block
-        rows = r1 - r0
-        forward_block(code, block_view(dst, d_off + r0 * fan_out, rows, fan_out), bias, alpha,
-                      block_view(ws, z_off + r0 * fan_out if keep else 0, rows if keep else 0,
-                                 fan_out))
-        return
-    for r in range(r0, r1):  # a column block: row segment by row segment
-        forward_block(code, block_view(dst, d_off + r * fan_out + c0, 1, width), bias, alpha,
-                      block_view(ws, z_off + r * fan_out + c0 if keep else 0, 1 if keep else 0,
-                                 width))
+def keep_rate(rate, like_):
+    """(keep probability, 1 / keep in the buffers' dtype) of a drop rate."""
+    keep = 1.0 - rate
+    return keep, like(1.0 / keep, like_)
 
 
 @jit
-def layer_input(xin, x_off, ws, wsl, l):
-    """(flat array, offset) of layer l's input block."""
+def drop_rows(buf, src_off, dst_off, width, r0, r1, c0, c1, rate, noise, stream, row0):
+    """Inverted dropout of columns c0..c1, rows r0..r1 of a (rows, width) block.
+
+    ``buf[dst_off + ...] = buf[src_off + ...] * mask / keep`` (in place when
+    the offsets are equal); the mask of row r is keyed by (seed, step,
+    stream, row0 + r).
+    """
+    keep, inv = keep_rate(rate, buf)
+    for r in range(r0, r1):
+        key = _noise.row_key(noise[0], noise[1], stream, row0 + r)
+        at = r * width + c0
+        _noise.apply_row(buf[src_off + at:src_off + at + c1 - c0],
+                         buf[dst_off + at:dst_off + at + c1 - c0], c1 - c0, key, c0, keep, inv)
+
+
+@jit
+def layer_weights(net, ws, wsl, l, training):
+    """(flat array, offset) of the weights layer l multiplies by: W_l, or W_l after DropConnect."""
+    if training and wsl[l, WT_OFFSET] >= 0:
+        return ws, wsl[l, WT_OFFSET]
+    return net[0], net[1][l, W_OFFSET]
+
+
+@jit
+def layer_input(xin, x_off, ws, wsl, l, training):
+    """(flat array, offset) of layer l's input block (A_{l-1} after dropout, if any)."""
     if l == 0:
         return xin, x_off
+    if training and wsl[l - 1, DA_OFFSET] >= 0:
+        return ws, wsl[l - 1, DA_OFFSET]
     return ws, wsl[l - 1, A_OFFSET]
 
 
 @jit
-def forward_rows(params, layout, act_param, xin, x_off, ws, wsl, r0, r1, out, out_off, save):
+def prepare_dropconnect(net, ws, wsl, noise, t, n_threads):
+    """Thread t's share of every DropConnect layer's masked weights W * mask / keep."""
+    params, layout, layer_f = net[0], net[1], net[3]
+    for l in range(layout.shape[0]):
+        if wsl[l, WT_OFFSET] < 0:
+            continue
+        fan_in, fan_out, w = layout[l, FAN_IN], layout[l, FAN_OUT], layout[l, W_OFFSET]
+        keep, inv = keep_rate(layer_f[l, DROPCONNECT], ws)
+        i0, i1 = share(fan_in, t, n_threads)
+        for i in range(i0, i1):
+            key = _noise.row_key(noise[0], noise[1], 2 * l + 1, i)
+            at = i * fan_out
+            _noise.apply_row(params[w + at:w + at + fan_out],
+                             ws[wsl[l, WT_OFFSET] + at:wsl[l, WT_OFFSET] + at + fan_out],
+                             fan_out, key, 0, keep, inv)
+
+
+@jit
+def layer_forward(net, l, src, s_off, ws, wsl, r0, r1, c0, c1, dst, d_off, save, epilogue,
+                  noise):
+    """Rows r0..r1 x units c0..c1 of layer l: GEMM, then the epilogue.
+
+    ``src[s_off + r * fan_in ...]`` is input row r, ``dst[d_off + r * fan_out
+    + j]`` receives unit j of row r.  The epilogue: bias (or batch
+    normalisation), activation, and (training) dropout into the next layer's
+    input buffer.  ``save``: keep what the backward pass needs.
+    ``epilogue`` False leaves the raw GEMM result (output layer, finished by
+    the loss or :func:`finish_output`).  Batch normalisation in training
+    needs r0..r1 to be all the rows.
+    """
+    params, layout, act_param, layer_f, running = net
+    training = noise[2] != 0
+    head = wsl[layout.shape[0]]
+    fan_in, fan_out = layout[l, FAN_IN], layout[l, FAN_OUT]
+    coef = ws[head[COEF_OFFSET]:head[COEF_OFFSET] + 2]
+    width = c1 - c0
+    rows = r1 - r0
+    wbuf, w_off = layer_weights(net, ws, wsl, l, training)
+    gemm(False, False, rows, width, fan_in, coef, src, s_off + r0 * fan_in, fan_in,
+         wbuf, w_off + c0, fan_out, dst, d_off + r0 * fan_out + c0, fan_out)
+    if not epilogue:
+        return
+    z_off = wsl[l, Z_OFFSET]
+    keep_z = save and z_off >= 0
+    b = layout[l, B_OFFSET]
+    bias = params[b + c0:b + c1]
+    g = layout[l, G_OFFSET]
+    if g >= 0:  # batch normalisation, then the activation without a bias
+        gamma = params[g:g + fan_out]
+        beta = params[b:b + fan_out]
+        if training:
+            _norm.forward_train(dst, d_off, rows, fan_out, c0, c1, gamma, beta,
+                                layer_f[l, BN_EPS], layer_f[l, BN_MOMENTUM], ws, wsl[l, ZH_OFFSET],
+                                ws, wsl[l, S_OFFSET], running, layout[l, R_OFFSET],
+                                noise[2] == TRAINING_UPDATE)
+        else:
+            zh = wsl[l, ZH_OFFSET] if save else -1
+            _norm.forward_infer(dst, d_off + r0 * fan_out, rows, fan_out, gamma, beta,
+                                layer_f[l, BN_EPS], running, layout[l, R_OFFSET], ws,
+                                zh + r0 * fan_out if zh >= 0 else -1, ws, wsl[l, S_OFFSET])
+        bias = ws[head[ZERO_OFFSET]:head[ZERO_OFFSET] + width]
+    code, alpha = layout[l, ACTIVATION], act_param[l]
+    if width == fan_out:  # whole rows: one contiguous block
+        forward_block(code, block_view(dst, d_off + r0 * fan_out, rows, fan_out), bias, alpha,
+                      block_view(ws, z_off + r0 * fan_out if keep_z else 0, rows if keep_z else 0,
+                                 fan_out))
+    else:
+        for r in range(r0, r1):  # a column block: row segment by row segment
+            forward_block(code, block_view(dst, d_off + r * fan_out + c0, 1, width), bias, alpha,
+                          block_view(ws, z_off + r * fan_out + c0 if keep_z else 0,
+                                     1 if keep_z else 0, width))
+    if training and wsl[l, DA_OFFSET] >= 0:
+        drop_rows(ws, d_off, wsl[l, DA_OFFSET], fan_out, r0, r1, c0, c1,
+                  layer_f[l + 1, DROPOUT], noise, 2 * (l + 1), noise[3])
+
+
+@jit
+def forward_rows(net, xin, x_off, ws, wsl, r0, r1, out, out_off, save, noise):
     """Rows r0..r1 of a block through every layer but the last's epilogue.
 
     ``xin[x_off + r * n_in ...]`` is input row r of the block.  Hidden
     outputs go to their A buffers in ``ws`` (row r at ``A_l offset + r *
     width``), the last layer's GEMM result to ``out[out_off + r * n_out]``;
     its bias and activation are left to the caller (the loss, or
-    :func:`finish_output`).  ``save``: keep z where the backward pass needs it.
+    :func:`finish_output`).
     """
+    layout = net[1]
     n_layers = layout.shape[0]
     for l in range(n_layers):
-        src, s_off = layer_input(xin, x_off, ws, wsl, l)
+        src, s_off = layer_input(xin, x_off, ws, wsl, l, noise[2] != 0)
         last = l == n_layers - 1
-        layer_forward(params, layout, act_param, l, src, s_off, ws, wsl, r0, r1, 0,
-                      layout[l, FAN_OUT], out if last else ws,
-                      out_off if last else wsl[l, A_OFFSET], save, not last)
+        layer_forward(net, l, src, s_off, ws, wsl, r0, r1, 0, layout[l, FAN_OUT],
+                      out if last else ws, out_off if last else wsl[l, A_OFFSET], save,
+                      not last, noise)
 
 
 @jit
-def finish_output(params, layout, act_param, out, out_off, r0, r1):
+def finish_output(net, out, out_off, r0, r1):
     """Bias and output activation on rows r0..r1 of the output block (predict)."""
+    params, layout, act_param = net[0], net[1], net[2]
     last = layout.shape[0] - 1
     n_out = layout[last, FAN_OUT]
     b = layout[last, B_OFFSET]
@@ -175,13 +291,13 @@ def finish_output(params, layout, act_param, out, out_off, r0, r1):
 
 
 @jit
-def output_loss_rows(params, layout, act_param, loss_code, tin, t_off, ws, wsl, r0, r1, scale,
-                     stats):
+def output_loss_rows(net, loss_code, tin, t_off, ws, wsl, r0, r1, scale, stats):
     """Bias, output activation and loss of rows r0..r1 of the output GEMM result.
 
     ``tin[t_off + r * n_out ...]`` is target row r; the sensitivity lands in
     D0.  Returns the summed loss.
     """
+    params, layout, act_param = net[0], net[1], net[2]
     n_layers = layout.shape[0]
     last = n_layers - 1
     head = wsl[n_layers]
@@ -198,29 +314,56 @@ def output_loss_rows(params, layout, act_param, loss_code, tin, t_off, ws, wsl, 
 
 
 @jit
-def forward_loss_rows(params, layout, act_param, loss_code, xin, x_off, tin, t_off, ws, wsl,
-                      r0, r1, scale, stats):
-    """Forward pass and loss of rows r0..r1; the output sensitivity lands in D0.
-
-    ``tin[t_off + r * n_out ...]`` is target row r.  Returns the summed loss.
-    """
-    last = layout.shape[0] - 1
-    forward_rows(params, layout, act_param, xin, x_off, ws, wsl, r0, r1, ws,
-                 wsl[last, A_OFFSET], True)
-    return output_loss_rows(params, layout, act_param, loss_code, tin, t_off, ws, wsl, r0, r1,
-                            scale, stats)
+def forward_loss_rows(net, loss_code, xin, x_off, tin, t_off, ws, wsl, r0, r1, scale, stats):
+    """Inference forward pass and loss of rows r0..r1 (evaluation)."""
+    last = net[1].shape[0] - 1
+    forward_rows(net, xin, x_off, ws, wsl, r0, r1, ws, wsl[last, A_OFFSET], False, INFERENCE)
+    return output_loss_rows(net, loss_code, tin, t_off, ws, wsl, r0, r1, scale, stats)
 
 
 @jit
-def backward_share(params, grad, layout, act_param, xin, x_off, ws, wsl, l, rows, cur, t,
-                   n_threads, accumulate):
+def _activation_backward_rows(net, ws, wsl, l, up_off, width, r0, r1, c0, c1, noise):
+    """D <- D (* dropout mask / keep) * f'(z_l) on rows r0..r1, columns c0..c1 of layer l.
+
+    ``D`` is the (rows, width) upstream block at ``up_off``; ``width`` is
+    layer l's fan_out.  Row segment by row segment unless whole rows.
+    """
+    layout, act_param, layer_f = net[1], net[2], net[3]
+    code, alpha = layout[l, ACTIVATION], act_param[l]
+    a_off, z_off = wsl[l, A_OFFSET], wsl[l, Z_OFFSET]
+    rate = layer_f[l + 1, DROPOUT] if wsl[l, DA_OFFSET] >= 0 else 0.0
+    if rate > 0.0 and noise[2] != 0:
+        drop_rows(ws, up_off, up_off, width, r0, r1, c0, c1, rate, noise, 2 * (l + 1), noise[3])
+    n = c1 - c0
+    if n == width:
+        rows = r1 - r0
+        backward_block(code, block_view(ws, up_off + r0 * width, rows, width),
+                       block_view(ws, a_off + r0 * width, rows, width),
+                       block_view(ws, (z_off if z_off >= 0 else 0) + r0 * width,
+                                  rows if z_off >= 0 else 0, width), alpha)
+        return
+    for r in range(r0, r1):
+        at = r * width + c0
+        backward_block(code, block_view(ws, up_off + at, 1, n), block_view(ws, a_off + at, 1, n),
+                       block_view(ws, z_off + at if z_off >= 0 else 0, 1 if z_off >= 0 else 0, n),
+                       alpha)
+
+
+@jit
+def backward_share(net, grad, xin, x_off, ws, wsl, l, rows, cur, t, n_threads, accumulate,
+                   noise):
     """Thread t's share of layer l's backward step for a chunk of ``rows`` rows.
 
-    D_l (rows, fan_out) is in the ``cur`` sensitivity buffer.  Writes slice t
-    of dW_l = A_{l-1}^T D_l and of db_l = column sums of D_l (added to
-    ``grad`` when ``accumulate``), and for l > 0 rows share t of
-    D_{l-1} = (D_l W_l^T) * f'(z_{l-1}) into the other buffer.
+    D_l (rows, fan_out) -- the sensitivity of layer l's pre-activation, or
+    of its pre-normalisation output for a batch-norm layer -- is in the
+    ``cur`` sensitivity buffer.  Writes slice t of dW_l = A_{l-1}^T D_l and of
+    db_l = column sums of D_l (added to ``grad`` when ``accumulate``; batch
+    norm's beta and gamma were written when D_l was made), and for l > 0
+    share t of D_{l-1}: (D_l W_l^T) * mask * f'(z_{l-1}), through layer
+    l-1's batch normalisation if it has one.
     """
+    params, layout, layer_f = net[0], net[1], net[3]
+    training = noise[2] != 0
     n_layers = layout.shape[0]
     head = wsl[n_layers]
     fan_in, fan_out = layout[l, FAN_IN], layout[l, FAN_OUT]
@@ -229,8 +372,7 @@ def backward_share(params, grad, layout, act_param, xin, x_off, ws, wsl, l, rows
     up_off = head[D1_OFFSET] if cur == 0 else head[D0_OFFSET]
     c = head[COEF_OFFSET] + (2 if accumulate else 0)
     coef_w = ws[c:c + 2]
-    src = xin if l == 0 else ws
-    s_off = x_off if l == 0 else wsl[l - 1, A_OFFSET]
+    src, s_off = layer_input(xin, x_off, ws, wsl, l, training)
     by_rows, lo, hi = weight_slice(fan_in, fan_out, t, n_threads)
     if by_rows:
         gemm(True, False, hi - lo, fan_out, rows, coef_w, src, s_off + lo, fan_in,
@@ -238,40 +380,41 @@ def backward_share(params, grad, layout, act_param, xin, x_off, ws, wsl, l, rows
     else:
         gemm(True, False, fan_in, hi - lo, rows, coef_w, src, s_off, fan_in,
              ws, d_off + lo, fan_out, grad, w_off + lo, fan_out)
-    # db slice: column sums of D_l over the columns j0..j1
+    if training and wsl[l, WT_OFFSET] >= 0:  # DropConnect: only kept weights had a gradient
+        i0, i1, j0, j1 = (lo, hi, 0, fan_out) if by_rows else (0, fan_in, lo, hi)
+        drop_rows(grad, w_off, w_off, fan_out, i0, i1, j0, j1, layer_f[l, DROPCONNECT], noise,
+                  2 * l + 1, 0)
     j0, j1 = share(fan_out, t, n_threads)
-    db = grad[b_off + j0:b_off + j1]
-    if not accumulate:
-        db[:] = 0
-    for r in range(rows):
-        row = ws[d_off + r * fan_out + j0:d_off + r * fan_out + j1]
-        for j in range(j1 - j0):
-            db[j] += row[j]
+    if layout[l, G_OFFSET] < 0:  # db slice: column sums of D_l over the columns j0..j1
+        db = grad[b_off + j0:b_off + j1]
+        if not accumulate:
+            db[:] = 0
+        for r in range(rows):
+            row = ws[d_off + r * fan_out + j0:d_off + r * fan_out + j1]
+            for j in range(j1 - j0):
+                db[j] += row[j]
     if l == 0:
         return
-    # upstream D_l W_l^T, then * f'(z_{l-1}); split like layer l-1's forward pass
+    # upstream D_l W_l^T, then the mask, f'(z_{l-1}) and batch norm of layer l-1;
+    # split like layer l-1's forward pass
     coef = ws[head[COEF_OFFSET]:head[COEF_OFFSET] + 2]
-    a_off, z_off = wsl[l - 1, A_OFFSET], wsl[l - 1, Z_OFFSET]
-    code, alpha = layout[l - 1, ACTIVATION], act_param[l - 1]
+    wbuf, wv_off = layer_weights(net, ws, wsl, l, training)
     if wsl[l - 1, SPLIT] == COLUMN_SPLIT:
+        r0, r1 = 0, rows
         i0, i1 = share(fan_in, t, n_threads)
-        width = i1 - i0
-        gemm(False, True, rows, width, fan_out, coef, ws, d_off, fan_out,
-             params, w_off + i0 * fan_out, fan_out, ws, up_off + i0, fan_in)
-        for r in range(rows):
-            at = r * fan_in + i0
-            backward_block(code, block_view(ws, up_off + at, 1, width),
-                           block_view(ws, a_off + at, 1, width),
-                           block_view(ws, z_off + at if z_off >= 0 else 0,
-                                      1 if z_off >= 0 else 0, width), alpha)
-        return
-    r0, r1 = share(rows, t, n_threads)
-    gemm(False, True, r1 - r0, fan_in, fan_out, coef, ws, d_off + r0 * fan_out, fan_out,
-         params, w_off, fan_out, ws, up_off + r0 * fan_in, fan_in)
-    backward_block(code, block_view(ws, up_off + r0 * fan_in, r1 - r0, fan_in),
-                   block_view(ws, a_off + r0 * fan_in, r1 - r0, fan_in),
-                   block_view(ws, (z_off if z_off >= 0 else 0) + r0 * fan_in,
-                              r1 - r0 if z_off >= 0 else 0, fan_in), alpha)
+        gemm(False, True, rows, i1 - i0, fan_out, coef, ws, d_off, fan_out,
+             wbuf, wv_off + i0 * fan_out, fan_out, ws, up_off + i0, fan_in)
+    else:
+        r0, r1 = share(rows, t, n_threads)
+        i0, i1 = 0, fan_in
+        gemm(False, True, r1 - r0, fan_in, fan_out, coef, ws, d_off + r0 * fan_out, fan_out,
+             wbuf, wv_off, fan_out, ws, up_off + r0 * fan_in, fan_in)
+    _activation_backward_rows(net, ws, wsl, l - 1, up_off, fan_in, r0, r1, i0, i1, noise)
+    g = layout[l - 1, G_OFFSET]
+    if g >= 0:  # (r0, r1) is every row here: batch norm forces the column split
+        _norm.backward(ws, up_off, rows, fan_in, i0, i1, ws, wsl[l - 1, ZH_OFFSET],
+                       params[g:g + fan_in], ws, wsl[l - 1, S_OFFSET], grad[g:g + fan_in],
+                       grad[layout[l - 1, B_OFFSET]:layout[l - 1, B_OFFSET] + fan_in], training)
 
 
 @jit
@@ -283,13 +426,14 @@ def chunk_input(X, index, c0, ws, wsl, n_layers):
 
 
 @jit(parallel=True)
-def predict(params, layout, act_param, X, out, ws, wsl, n_threads):
+def predict(net, X, out, ws, wsl, n_threads):
     """Network output for every row of X into ``out`` (n, n_out), block by block.
 
-    Each block of max_rows rows is split between the threads; the output
-    layer writes straight into ``out``.
+    Inference mode (no dropout, running batch-norm statistics).  Each block
+    of max_rows rows is split between the threads; the output layer writes
+    straight into ``out``.
     """
-    n_layers = layout.shape[0]
+    n_layers = net[1].shape[0]
     max_rows = wsl[n_layers, MAX_ROWS]
     n, n_in = X.shape
     n_out = out.shape[1]
@@ -300,15 +444,15 @@ def predict(params, layout, act_param, X, out, ws, wsl, n_threads):
         for t in prange(n_threads):
             r0, r1 = share(rows, t, n_threads)
             if r1 > r0:
-                forward_rows(params, layout, act_param, Xf, c0 * n_in, ws, wsl, r0, r1, of,
-                             c0 * n_out, False)
-                finish_output(params, layout, act_param, of, c0 * n_out, r0, r1)
+                forward_rows(net, Xf, c0 * n_in, ws, wsl, r0, r1, of, c0 * n_out, False,
+                             INFERENCE)
+                finish_output(net, of, c0 * n_out, r0, r1)
 
 
 @jit(parallel=True)
-def evaluate(params, layout, act_param, loss_code, X, T, ws, wsl, stats, n_threads):
+def evaluate(net, loss_code, X, T, ws, wsl, stats, n_threads):
     """Loss and metrics of X against T, accumulated into ``stats`` (n_threads, 3 + n_out)."""
-    n_layers = layout.shape[0]
+    n_layers = net[1].shape[0]
     head = wsl[n_layers]
     max_rows = head[MAX_ROWS]
     n, n_in = X.shape
@@ -320,5 +464,5 @@ def evaluate(params, layout, act_param, loss_code, X, T, ws, wsl, stats, n_threa
         rows = min(n, c0 + max_rows) - c0
         for t in prange(n_threads):
             r0, r1 = share(rows, t, n_threads)
-            forward_loss_rows(params, layout, act_param, loss_code, Xf, c0 * n_in, Tf,
-                              c0 * n_out, ws, wsl, r0, r1, zero, stats[t])
+            forward_loss_rows(net, loss_code, Xf, c0 * n_in, Tf, c0 * n_out, ws, wsl, r0, r1,
+                              zero, stats[t])

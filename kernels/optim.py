@@ -210,7 +210,7 @@ def adagrad_range(p, g, state, c, lo, hi):
     G <- G + g^2;  p <- p - lr / (1 + (t - 1) lr_decay) * g / (sqrt(G) + eps)
     (the accumulator starts at initial_accumulator_value)
     """
-    clr, eps, init = like(c[0], p), like(c[1], p), like(c[2], p)
+    clr, eps = like(c[0], p), like(c[1], p)
     scale, clip, l2, l1, decay = _transforms(c, p)
     total = state[0]
     for i in range(np.uint64(lo), np.uint64(hi)):

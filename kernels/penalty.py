@@ -2,7 +2,8 @@
 
     loss <- loss + 1/2 l2 sum w^2 + l1 sum |w|        grad <- grad + l2 w + l1 sign(w)
 
-over the weights, and the biases too when asked.  ``reg`` (float64) is
+over the weights, and the biases (with batch normalisation's gamma and
+beta) too when asked.  ``reg`` (float64) is
 ``[l2, l1, penalize_biases]``.  Work is split between threads by contiguous
 shares of each layer's weights and biases.
 """
@@ -11,7 +12,7 @@ import numpy as np
 
 from .config import jit
 from .mathfun import like
-from .network import B_OFFSET, FAN_IN, FAN_OUT, W_OFFSET, share
+from .network import B_OFFSET, FAN_IN, FAN_OUT, G_OFFSET, W_OFFSET, share
 
 L2 = 0
 L1 = 1
@@ -44,9 +45,10 @@ def value_share(params, layout, reg, t, n_threads):
         lo, hi = share(n_w, t, n_threads)
         total += _ranges_value(params, w + lo, w + hi, reg[L2], reg[L1])
         if reg[BIASES] != 0.0:
-            b = layout[l, B_OFFSET]
             lo, hi = share(layout[l, FAN_OUT], t, n_threads)
-            total += _ranges_value(params, b + lo, b + hi, reg[L2], reg[L1])
+            for b in (layout[l, B_OFFSET], layout[l, G_OFFSET]):
+                if b >= 0:
+                    total += _ranges_value(params, b + lo, b + hi, reg[L2], reg[L1])
     return total
 
 
@@ -69,9 +71,10 @@ def add_gradient_share(params, grad, layout, reg, t, n_threads):
         lo, hi = share(n_w, t, n_threads)
         _add_ranges(params, grad, w + lo, w + hi, l2, l1)
         if reg[BIASES] != 0.0:
-            b = layout[l, B_OFFSET]
             lo, hi = share(layout[l, FAN_OUT], t, n_threads)
-            _add_ranges(params, grad, b + lo, b + hi, l2, l1)
+            for b in (layout[l, B_OFFSET], layout[l, G_OFFSET]):
+                if b >= 0:
+                    _add_ranges(params, grad, b + lo, b + hi, l2, l1)
 
 
 @jit

@@ -5,59 +5,83 @@ thread's number, ``n_threads`` the team size) and returns after the same
 sequence of barriers on all of them.  The work splits are those of
 :mod:`fastmlp.kernels.network`: rows or columns of each layer's GEMM,
 slices of each weight gradient; the barriers (:mod:`fastmlp.kernels.sync`)
-stand where a phase needs the whole result of the one before.
+stand where a phase needs the whole result of the one before.  ``net`` is
+the network tuple described in :mod:`fastmlp.kernels.network`, ``reg`` the
+objective's penalties (:mod:`fastmlp.kernels.penalty`), ``seed`` the seed
+of the dropout and DropConnect masks.
 
 Optimizer updates are fused into the backward pass: a thread updates the
-slice of W_l (and b_l) whose gradient it has just computed, after the
-barrier that ends layer l's backward share -- the first moment nobody reads
-W_l any more (the upstream D_l W_l^T is done).  The gradient slice is still
-in that core's cache and there is no separate pass over the whole buffer.
-The arithmetic per element is the optimizer's own, so the result is
-bit-for-bit that of a separate step.
+slice of W_l (and b_l, and gamma_l) whose gradient it has just computed,
+after the barrier that ends layer l's backward share -- the first moment
+nobody reads W_l any more (the upstream D_l W_l^T is done).  The gradient
+slice is still in that core's cache and there is no separate pass over the
+whole buffer.  The arithmetic per element is the optimizer's own, so the
+result is bit-for-bit that of a separate step.
 """
 
 import numpy as np
 
 from .config import jit
 from .memory import prefetch_rows
-from .network import (A_OFFSET, B_OFFSET, COLUMN_SPLIT, FAN_IN, FAN_OUT, MAX_ROWS, ROW_SPLIT,
-                      SPLIT, T_OFFSET, W_OFFSET, X_OFFSET, backward_share, chunk_input, gather,
-                      layer_forward, layer_input, output_loss_rows, share, weight_slice)
 from .mathfun import like
-from .penalty import active, add_gradient_share, value_share, with_penalty
+from .network import (A_OFFSET, B_OFFSET, COLUMN_SPLIT, DROPOUT, FAN_IN, FAN_OUT,
+                      G_OFFSET, MAX_ROWS, ROW_SPLIT, SPLIT, T_OFFSET, W_OFFSET, WT_OFFSET, X_OFFSET,
+                      backward_share, chunk_input, drop_rows, gather, layer_forward, layer_input,
+                      TRAINING_UPDATE, output_loss_rows, prepare_dropconnect, share,
+                      weight_slice)
 from .optim import (CLIP_NORM, advance_scalars, clip_scale, step_scalars, sum_of_squares,
                     update_range)
+from .penalty import active, add_gradient_share, value_share, with_penalty
 from .sync import barrier
 
 
 @jit
-def forward(params, layout, act_param, loss_code, X, T, index, c0, rows, ws, wsl, scale, stats,
-            t, n_threads, sync):
+def uses_dropconnect(wsl, n_layers):
+    """Whether the workspace holds DropConnect weights for any layer."""
+    for l in range(n_layers):
+        if wsl[l, WT_OFFSET] >= 0:
+            return True
+    return False
+
+
+@jit
+def forward(net, loss_code, X, T, index, c0, rows, ws, wsl, scale, stats, t, n_threads, sync,
+            noise):
     """Thread t's part of the forward pass and loss of chunk c0 (``rows`` rows).
 
-    Consecutive row-split layers (and the output layer with its loss) need
-    no barrier between them; a column-split layer is followed by one, as the
-    next layer needs all of its units.  Ends with a barrier.
+    In training mode (``noise[2]``) masked weights for DropConnect first;
+    then the gathered inputs (dropped out, if asked).  Consecutive row-split layers (and the output layer with
+    its loss) need no barrier between them; a column-split layer is followed
+    by one, as the next layer needs all of its units.  Ends with a barrier.
     """
+    layout, layer_f = net[1], net[3]
     n_layers = layout.shape[0]
     head = wsl[n_layers]
+    training = noise[2] != 0
+    if training and uses_dropconnect(wsl, n_layers):
+        prepare_dropconnect(net, ws, wsl, noise, t, n_threads)
+        barrier(sync, n_threads)
     gathered = index.size > 0
     xin, x_off = chunk_input(X, index, c0, ws, wsl, n_layers)
     tin = ws if gathered else T.reshape(-1)
     t_off = head[T_OFFSET] if gathered else c0 * T.shape[1]
     r0, r1 = share(rows, t, n_threads)
     if gathered:
+        n_in = X.shape[1]
         gather(X, index, c0, r0, r1, ws, head[X_OFFSET])
         gather(T, index, c0, r0, r1, ws, head[T_OFFSET])
+        if training and layer_f[0, DROPOUT] > 0.0:
+            drop_rows(ws, head[X_OFFSET], head[X_OFFSET], n_in, r0, r1, 0, n_in,
+                      layer_f[0, DROPOUT], noise, 0, noise[3])
         if wsl[0, SPLIT] == COLUMN_SPLIT:
             barrier(sync, n_threads)
     l = 0
     while l < n_layers:
         if l < n_layers - 1 and wsl[l, SPLIT] == COLUMN_SPLIT:
             lo, hi = share(layout[l, FAN_OUT], t, n_threads)
-            src, s_off = layer_input(xin, x_off, ws, wsl, l)
-            layer_forward(params, layout, act_param, l, src, s_off, ws, wsl, 0, rows, lo, hi,
-                          ws, wsl[l, A_OFFSET], True, True)
+            src, s_off = layer_input(xin, x_off, ws, wsl, l, training)
+            layer_forward(net, l, src, s_off, ws, wsl, 0, rows, lo, hi, ws, wsl[l, A_OFFSET],
+                          True, True, noise)
             barrier(sync, n_threads)
             l += 1
             continue
@@ -65,12 +89,11 @@ def forward(params, layout, act_param, loss_code, X, T, index, c0, rows, ws, wsl
         while end < n_layers and (end == n_layers - 1 or wsl[end, SPLIT] == ROW_SPLIT):
             end += 1
         for k in range(l, end):
-            src, s_off = layer_input(xin, x_off, ws, wsl, k)
-            layer_forward(params, layout, act_param, k, src, s_off, ws, wsl, r0, r1, 0,
-                          layout[k, FAN_OUT], ws, wsl[k, A_OFFSET], True, k < n_layers - 1)
+            src, s_off = layer_input(xin, x_off, ws, wsl, k, training)
+            layer_forward(net, k, src, s_off, ws, wsl, r0, r1, 0, layout[k, FAN_OUT], ws,
+                          wsl[k, A_OFFSET], True, k < n_layers - 1, noise)
         if end == n_layers:
-            output_loss_rows(params, layout, act_param, loss_code, tin, t_off, ws, wsl, r0, r1,
-                             scale, stats[t])
+            output_loss_rows(net, loss_code, tin, t_off, ws, wsl, r0, r1, scale, stats[t])
         else:
             barrier(sync, n_threads)
         l = end
@@ -78,14 +101,15 @@ def forward(params, layout, act_param, loss_code, X, T, index, c0, rows, ws, wsl
 
 
 @jit
-def update_layer_share(params, grad, layout, reg, l, t, n_threads, kind, state, c):
-    """Optimizer update of the part of W_l, b_l whose gradient thread t computed.
+def update_layer_share(net, grad, reg, l, t, n_threads, kind, state, c):
+    """Optimizer update of the part of W_l, b_l (and gamma_l) whose gradient thread t computed.
 
     ``c``: the step's constants (:func:`fastmlp.kernels.optim.step_scalars`);
     the objective's penalty gradient (``reg``) joins the update per element.
     """
+    params, layout = net[0], net[1]
     fan_in, fan_out = layout[l, FAN_IN], layout[l, FAN_OUT]
-    w, b = layout[l, W_OFFSET], layout[l, B_OFFSET]
+    w, b, g = layout[l, W_OFFSET], layout[l, B_OFFSET], layout[l, G_OFFSET]
     cw = with_penalty(c, reg, False)
     by_rows, lo, hi = weight_slice(fan_in, fan_out, t, n_threads)
     if by_rows or (lo == 0 and hi == fan_out):  # contiguous rows of W
@@ -96,34 +120,37 @@ def update_layer_share(params, grad, layout, reg, l, t, n_threads, kind, state, 
             update_range(kind, params, grad, state, cw, w + i * fan_out + lo,
                          w + i * fan_out + hi)
     j0, j1 = share(fan_out, t, n_threads)
-    update_range(kind, params, grad, state, with_penalty(c, reg, True), b + j0, b + j1)
+    cb = with_penalty(c, reg, True)
+    update_range(kind, params, grad, state, cb, b + j0, b + j1)
+    if g >= 0:
+        update_range(kind, params, grad, state, cb, g + j0, g + j1)
 
 
 @jit
-def backward(params, grad, layout, act_param, reg, X, index, c0, rows, ws, wsl, t, n_threads,
-             sync, accumulate, fused, kind, state, c):
+def backward(net, grad, reg, X, index, c0, rows, ws, wsl, t, n_threads, sync, accumulate, fused,
+             kind, state, c, noise):
     """Thread t's part of the backward pass of chunk c0, layer after layer.
 
     With ``fused``, each layer's slices are also updated by optimizer
     ``kind`` with the step's constants ``c`` once the next barrier has
     passed.  Ends with a barrier.
     """
-    n_layers = layout.shape[0]
+    n_layers = net[1].shape[0]
     xin, x_off = chunk_input(X, index, c0, ws, wsl, n_layers)
     for l in range(n_layers - 1, -1, -1):
         if fused and l < n_layers - 1:
-            update_layer_share(params, grad, layout, reg, l + 1, t, n_threads, kind, state, c)
-        backward_share(params, grad, layout, act_param, xin, x_off, ws, wsl, l, rows,
-                       (n_layers - 1 - l) % 2, t, n_threads, accumulate)
+            update_layer_share(net, grad, reg, l + 1, t, n_threads, kind, state, c)
+        backward_share(net, grad, xin, x_off, ws, wsl, l, rows, (n_layers - 1 - l) % 2, t,
+                       n_threads, accumulate, noise)
         barrier(sync, n_threads)
     if fused:
-        update_layer_share(params, grad, layout, reg, 0, t, n_threads, kind, state, c)
+        update_layer_share(net, grad, reg, 0, t, n_threads, kind, state, c)
         barrier(sync, n_threads)
 
 
 @jit
-def batch_loss(params, grad, layout, act_param, reg, loss_code, X, T, index, start, stop, ws,
-               wsl, stats, partial, t, n_threads, sync, fused, kind, state, c):
+def batch_loss(net, grad, reg, loss_code, X, T, index, start, stop, ws, wsl, stats, partial, t,
+               n_threads, sync, fused, kind, state, c, noise):
     """Mean loss of rows start..stop and, if it is finite, its gradient (thread t's part).
 
     The objective is the mean data loss plus the penalty (``reg``).  Chunks
@@ -131,8 +158,10 @@ def batch_loss(params, grad, layout, act_param, reg, loss_code, X, T, index, sta
     only) the optimizer update (``kind``, ``state``, constants ``c``)
     happens on the way, otherwise ``grad`` ends up holding the objective's
     whole gradient.  ``partial`` (one float64 per thread) carries each
-    thread's share of the loss.  Every thread returns the same loss.
+    thread's share of the loss.  ``noise`` = (seed, step, mode, 0) (see
+    :mod:`fastmlp.kernels.network`).  Every thread returns the same loss.
     """
+    params, layout = net[0], net[1]
     n_layers = layout.shape[0]
     max_rows = wsl[n_layers, MAX_ROWS]
     n = stop - start
@@ -141,8 +170,9 @@ def batch_loss(params, grad, layout, act_param, reg, loss_code, X, T, index, sta
     penalty = value_share(params, layout, reg, t, n_threads) if active(reg) else 0.0
     for c0 in range(start, stop, max_rows):
         rows = min(stop, c0 + max_rows) - c0
-        forward(params, layout, act_param, loss_code, X, T, index, c0, rows, ws, wsl, scale,
-                stats, t, n_threads, sync)
+        chunk_noise = (noise[0], noise[1], noise[2], c0 - start)
+        forward(net, loss_code, X, T, index, c0, rows, ws, wsl, scale, stats, t, n_threads, sync,
+                chunk_noise)
         if c0 == start:
             # Decide on the first chunk whether to go on: a NaN loss must not
             # reach the weights (with a fused update, the first chunk is all).
@@ -153,14 +183,14 @@ def batch_loss(params, grad, layout, act_param, reg, loss_code, X, T, index, sta
                 return first
             if rows == n:  # one chunk: the loss is known already
                 stats[t, 0] += penalty * n
-                backward(params, grad, layout, act_param, reg, X, index, c0, rows, ws, wsl, t,
-                         n_threads, sync, False, fused, kind, state, c)
+                backward(net, grad, reg, X, index, c0, rows, ws, wsl, t, n_threads, sync, False,
+                         fused, kind, state, c, chunk_noise)
                 if not fused and active(reg):
                     add_gradient_share(params, grad, layout, reg, t, n_threads)
                     barrier(sync, n_threads)
                 return first
-        backward(params, grad, layout, act_param, reg, X, index, c0, rows, ws, wsl, t, n_threads,
-                 sync, c0 != start, False, kind, state, c)
+        backward(net, grad, reg, X, index, c0, rows, ws, wsl, t, n_threads, sync, c0 != start,
+                 False, kind, state, c, chunk_noise)
     partial[t] = (stats[t, 0] - mine) / n + penalty
     stats[t, 0] += penalty * n
     if active(reg):
@@ -192,17 +222,19 @@ def update_share(params, grad, kind, opt, step_no, lr, partial, t, n_threads, sy
 
 
 @jit
-def train_member(params, grad, layout, act_param, reg, X, T, order, batch_size, first, end,
-                 loss_code, ws, wsl, kind, opt, stats, partial, t, n_threads, sync, result):
-    """Thread t's part of training batches first..end-1 of the epoch order.
+def train_member(net, grad, reg, X, T, order, run, ws, wsl, opt, stats, partial, t, n_threads,
+                 sync, result):
+    """Thread t's part of training batches run[1] .. run[2]-1 of the epoch order.
 
-    ``opt`` = (state, hyper, scalar state, step count, learning rates): the
-    optimizer's arrays; ``lrs[b - first]`` is batch b's learning rate, or
-    ``hyper[0]`` for all when ``lrs`` is empty.
+    ``run`` = [batch size, first batch, end batch, loss code, optimizer kind,
+    mask seed]; ``opt`` = (state, hyper, scalar state, step count, learning
+    rates): the optimizer's arrays; ``lrs[b - first]`` is batch b's learning
+    rate, or ``hyper[0]`` for all when ``lrs`` is empty.
     """
+    batch_size, first, end, loss_code, kind, seed = run[0], run[1], run[2], run[3], run[4], run[5]
     state, hyper, sstate, count, lrs = opt
     n = X.shape[0]
-    max_rows = wsl[layout.shape[0], MAX_ROWS]
+    max_rows = wsl[net[1].shape[0], MAX_ROWS]
     step_no = count[0]
     for b in range(first, end):
         start = b * batch_size
@@ -214,15 +246,15 @@ def train_member(params, grad, layout, act_param, reg, X, T, order, batch_size, 
         # Clipping by global norm needs the whole gradient before any update.
         fused = stop - start <= max_rows and hyper[CLIP_NORM] <= 0.0
         c = step_scalars(kind, hyper, step_no + 1, lr, sstate, 1.0)
-        loss = batch_loss(params, grad, layout, act_param, reg, loss_code, X, T, order, start,
-                          stop, ws, wsl, stats, partial, t, n_threads, sync, fused, kind, state,
-                          c)
+        loss = batch_loss(net, grad, reg, loss_code, X, T, order, start, stop, ws, wsl, stats,
+                          partial, t, n_threads, sync, fused, kind, state, c,
+                          (seed, step_no + 1, TRAINING_UPDATE, 0))
         if not np.isfinite(loss):
             if t == 0:
                 result[0] = b
             break
         if not fused:
-            update_share(params, grad, kind, opt, step_no + 1, lr, partial, t, n_threads, sync)
+            update_share(net[0], grad, kind, opt, step_no + 1, lr, partial, t, n_threads, sync)
         step_no += 1
         if t == 0:  # read by the others only after the next batch's forward barrier
             advance_scalars(kind, hyper, step_no, sstate)
@@ -231,12 +263,11 @@ def train_member(params, grad, layout, act_param, reg, X, T, order, batch_size, 
 
 
 @jit
-def loss_grad_member(params, grad, layout, act_param, reg, loss_code, X, T, index, start, stop,
-                     ws, wsl, stats, partial, t, n_threads, sync, result):
+def loss_grad_member(net, grad, reg, loss_code, X, T, index, start, stop, ws, wsl, stats,
+                     partial, t, n_threads, sync, result, noise):
     """Thread t's part of the objective and its gradient over rows start..stop."""
     c = (0.0,) * 16
-    loss = batch_loss(params, grad, layout, act_param, reg, loss_code, X, T, index, start, stop,
-                      ws, wsl, stats, partial, t, n_threads, sync, False, 0,
-                      grad[:0].reshape(0, 0), c)
+    loss = batch_loss(net, grad, reg, loss_code, X, T, index, start, stop, ws, wsl, stats,
+                      partial, t, n_threads, sync, False, 0, grad[:0].reshape(0, 0), c, noise)
     if t == 0:
         result[0] = loss

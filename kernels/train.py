@@ -29,19 +29,21 @@ RUN_FIRST_BATCH = 1
 RUN_END_BATCH = 2
 RUN_LOSS = 3
 RUN_OPTIMIZER = 4
-RUN_FIELDS = 5
+RUN_SEED = 5
+RUN_FIELDS = 6
 
 
 @jit
-def train_batches(params, grad, layout, act_param, reg, X, T, order, run, ws, wsl, opt, stats,
-                  n_threads, sync):
+def train_batches(net, grad, reg, X, T, order, run, ws, wsl, opt, stats, n_threads, sync):
     """Train on batches ``run[1] .. run[2]-1`` of the epoch order ``order``.
 
-    Shapes: params, grad (n_params,); X (n, n_in); T (n, n_out); order (n,)
-    int64, a permutation of the rows (batch b is order[b*bs : (b+1)*bs], the
-    last one possibly shorter); ``opt`` the optimizer's arrays (state
-    (slots, n_params), hyper float64 (HYPER_SIZE,), scalar state float64,
-    step count (1,) int64, learning rate per batch float64 or empty: see
+    Shapes: ``net`` the network tuple (:mod:`fastmlp.kernels.network`);
+    grad (n_params,); ``reg`` the penalties (:mod:`fastmlp.kernels.penalty`);
+    X (n, n_in); T (n, n_out); order (n,) int64, a permutation of the rows
+    (batch b is order[b*bs : (b+1)*bs], the last one possibly shorter);
+    ``run`` as RUN_* above; ``opt`` the optimizer's arrays (state (slots,
+    n_params), hyper float64 (HYPER_SIZE,), scalar state float64, step count
+    (1,) int64, learning rate per batch float64 or empty: see
     :mod:`fastmlp.kernels.optim`); stats (n_threads, 3 + n_out) float64 as
     in :mod:`fastmlp.kernels.losses`; ``sync`` a barrier state
     (:func:`fastmlp.kernels.sync.new_state`).
@@ -55,51 +57,50 @@ def train_batches(params, grad, layout, act_param, reg, X, T, order, run, ws, ws
     result = np.full(1, -1, dtype=np.int64)
     partial = np.zeros(n_threads)
     if n_threads > 1:
-        _train_team(params, grad, layout, act_param, reg, X, T, order, run, ws, wsl, opt, stats,
-                    n_threads, sync, partial, result)
-        return result[0]
-    train_member(params, grad, layout, act_param, reg, X, T, order, run[RUN_BATCH_SIZE],
-                 run[RUN_FIRST_BATCH], run[RUN_END_BATCH], run[RUN_LOSS], ws, wsl,
-                 run[RUN_OPTIMIZER], opt, stats, partial, 0, 1, sync, result)
+        _train_team(net, grad, reg, X, T, order, run, ws, wsl, opt, stats, n_threads, sync,
+                    partial, result)
+    else:
+        train_member(net, grad, reg, X, T, order, run, ws, wsl, opt, stats, partial, 0, 1, sync,
+                     result)
     return result[0]
 
 
 @jit(parallel=True)
-def _train_team(params, grad, layout, act_param, reg, X, T, order, run, ws, wsl, opt, stats,
-                n_threads, sync, partial, result):
+def _train_team(net, grad, reg, X, T, order, run, ws, wsl, opt, stats, n_threads, sync, partial,
+                result):
     for t in prange(n_threads):
-        train_member(params, grad, layout, act_param, reg, X, T, order, run[RUN_BATCH_SIZE],
-                     run[RUN_FIRST_BATCH], run[RUN_END_BATCH], run[RUN_LOSS], ws, wsl,
-                     run[RUN_OPTIMIZER], opt, stats, partial, t, n_threads, sync, result)
+        train_member(net, grad, reg, X, T, order, run, ws, wsl, opt, stats, partial, t,
+                     n_threads, sync, result)
 
 
 @jit
-def loss_grad(params, grad, layout, act_param, reg, loss_code, X, T, index, start, stop, ws, wsl,
-              stats, n_threads, sync):
+def loss_grad(net, grad, reg, loss_code, X, T, index, start, stop, ws, wsl, stats, n_threads,
+              sync, noise):
     """The objective (mean loss + penalty ``reg``) and its gradient over rows start..stop.
 
-    Rows are processed in chunks of max_rows rows.
-
-    Shapes: X (n, n_in), T (n, n_out); ``index`` (n,) int64 maps positions
-    to rows of X and T (empty: positions are rows); ``stats`` (n_threads,
-    3 + n_out) float64 is accumulated.  The gradient of the mean loss is
-    written to ``grad`` (chunks after the first are added in by BLAS with
-    beta = 1).  A NaN or infinite loss is returned without a gradient.
+    Rows are processed in chunks of max_rows rows.  Shapes: X (n, n_in), T
+    (n, n_out); ``index`` (n,) int64 maps positions to rows of X and T
+    (empty: positions are rows); ``stats`` (n_threads, 3 + n_out) float64 is
+    accumulated; ``noise`` = (seed, 0, mode, 0) (mode 0: dropout off, batch
+    norm on its running statistics; 1: training mode).  The gradient of the
+    objective is written to ``grad`` (chunks after the first are added in by
+    BLAS with beta = 1).  A NaN or infinite loss is returned without a
+    gradient.
     """
     result = np.zeros(1)
     partial = np.zeros(n_threads)
     if n_threads > 1:
-        _loss_grad_team(params, grad, layout, act_param, reg, loss_code, X, T, index, start, stop,
-                        ws, wsl, stats, n_threads, sync, partial, result)
-        return result[0]
-    loss_grad_member(params, grad, layout, act_param, reg, loss_code, X, T, index, start, stop,
-                     ws, wsl, stats, partial, 0, 1, sync, result)
+        _loss_grad_team(net, grad, reg, loss_code, X, T, index, start, stop, ws, wsl, stats,
+                        n_threads, sync, partial, result, noise)
+    else:
+        loss_grad_member(net, grad, reg, loss_code, X, T, index, start, stop, ws, wsl, stats,
+                         partial, 0, 1, sync, result, noise)
     return result[0]
 
 
 @jit(parallel=True)
-def _loss_grad_team(params, grad, layout, act_param, reg, loss_code, X, T, index, start, stop,
-                    ws, wsl, stats, n_threads, sync, partial, result):
+def _loss_grad_team(net, grad, reg, loss_code, X, T, index, start, stop, ws, wsl, stats,
+                    n_threads, sync, partial, result, noise):
     for t in prange(n_threads):
-        loss_grad_member(params, grad, layout, act_param, reg, loss_code, X, T, index, start,
-                         stop, ws, wsl, stats, partial, t, n_threads, sync, result)
+        loss_grad_member(net, grad, reg, loss_code, X, T, index, start, stop, ws, wsl, stats,
+                         partial, t, n_threads, sync, result, noise)

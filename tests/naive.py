@@ -279,3 +279,81 @@ def rprop_step(p, g, s, t, lr=1e-2, etas=(0.5, 1.2), step_sizes=(1e-6, 50.0)):
 def clip_by_global_norm(g, max_norm):
     """torch.nn.utils.clip_grad_norm_'s scaling."""
     return g * min(1.0, max_norm / (np.linalg.norm(g) + 1e-6))
+
+
+# ------------------------------------------------------- regularised forward
+# Dropout/DropConnect masks: the documented hash of kernels/noise.py
+# (SplitMix64's finaliser over seed, step, stream, row, column), in NumPy.
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+_MIX1 = np.uint64(0xBF58476D1CE4E5B9)
+_MIX2 = np.uint64(0x94D049BB133111EB)
+_K_STEP = np.uint64(0xD1B54A32D192ED03)
+_K_STREAM = np.uint64(0xABC98388FB8FAC03)
+_K_ROW = np.uint64(0x8CB92BA72F3D8DD7)
+
+
+def _splitmix(z):
+    with np.errstate(over="ignore"):
+        z = np.asarray(z, dtype=np.uint64) + _GOLDEN
+        z = (z ^ (z >> np.uint64(30))) * _MIX1
+        z = (z ^ (z >> np.uint64(27))) * _MIX2
+    return z ^ (z >> np.uint64(31))
+
+
+def mask_uniforms(seed, step, stream, rows, cols):
+    """(rows, cols) uniform numbers in [0, 1) of one mask."""
+    with np.errstate(over="ignore"):
+        k = _splitmix(np.uint64(seed))
+        k = _splitmix(k ^ (np.uint64(step) * _K_STEP))
+        k = _splitmix(k ^ (np.uint64(stream) * _K_STREAM))
+        keys = _splitmix(k ^ (np.arange(rows, dtype=np.uint64) * _K_ROW))
+    bits = _splitmix(keys[:, None] ^ np.arange(cols, dtype=np.uint64)[None, :])
+    return (bits >> np.uint64(40)).astype(np.float64) / float(1 << 24)
+
+
+def inverted_mask(seed, step, stream, shape, rate):
+    """Kept elements 1/(1 - rate), dropped ones 0."""
+    keep = 1.0 - rate
+    return np.where(mask_uniforms(seed, step, stream, *shape) < keep, 1.0 / keep, 0.0)
+
+
+def regularised_forward(model, X, training, seed=0, step=0, eps=None):
+    """Pre-activation and output of the last layer, and each layer's batch (mean, var).
+
+    Training mode: dropout on each layer's input, DropConnect on its
+    weights, batch normalisation with the batch's (biased) statistics;
+    inference: none of the masks, the running statistics.
+    """
+    eps = model.bn_eps if eps is None else eps
+    A = np.asarray(X, np.float64)
+    stats = []
+    n_layers = len(model.weights)
+    for l in range(n_layers):
+        W = np.asarray(model.weights[l], np.float64)
+        if training and model.dropout[l] > 0:
+            A = A * inverted_mask(seed, step, 2 * l, A.shape, model.dropout[l])
+        if training and model.dropconnect[l] > 0:
+            W = W * inverted_mask(seed, step, 2 * l + 1, W.shape, model.dropconnect[l])
+        Z = A @ W
+        beta = np.asarray(model.biases[l], np.float64)
+        gamma = model.gammas[l]
+        if gamma is None:
+            Z = Z + beta
+            stats.append(None)
+        else:
+            if training:
+                mean, var = Z.mean(axis=0), Z.var(axis=0)
+            else:
+                mean = np.asarray(model.running_means[l], np.float64)
+                var = np.asarray(model.running_vars[l], np.float64)
+            stats.append((Z.mean(axis=0), Z.var(axis=0)))
+            Z = np.asarray(gamma, np.float64) * (Z - mean) / np.sqrt(var + eps) + beta
+        act = model.activations[l]
+        A = activation(act.name, Z, act.param)
+    return Z, A, stats
+
+
+def regularised_loss(model, X, T, training, seed=0, step=0):
+    """Mean loss of the regularised forward pass (no penalty)."""
+    Z, A, _ = regularised_forward(model, X, training, seed, step)
+    return per_sample_loss(model.loss, model.output, Z, A, np.asarray(T, np.float64)).mean()

@@ -1,0 +1,132 @@
+"""Batch normalisation between a layer's affine map and its activation.
+
+Training, for each unit j over the rows of the batch (Ioffe & Szegedy, 2015;
+PyTorch's ``BatchNorm1d``)::
+
+    mu_j = mean_r z_rj      var_j = mean_r (z_rj - mu_j)^2      s_j = 1 / sqrt(var_j + eps)
+    zhat_rj = (z_rj - mu_j) s_j       y_rj = gamma_j zhat_rj + beta_j
+    running_mean <- (1 - m) running_mean + m mu
+    running_var  <- (1 - m) running_var  + m var n / (n - 1)        (unbiased)
+
+Inference: ``y = gamma (z - running_mean) / sqrt(running_var + eps) + beta``.
+Backward, from dL/dy (``D``)::
+
+    dbeta_j = sum_r D_rj      dgamma_j = sum_r D_rj zhat_rj
+    dL/dz_rj = gamma_j s_j (D_rj - dbeta_j / n - zhat_rj dgamma_j / n)
+
+Each function handles the columns c0..c1 of a (rows, width) block stored
+row-major at an offset of a flat buffer: a thread that owns a set of units
+(column split) sees all their rows, which is what the statistics need.
+The batch statistics live in a workspace slot ``stats`` of 2 x width
+values: the means, then the inverse standard deviations s_j.
+"""
+
+import numpy as np
+
+from .config import jit
+from .mathfun import like
+
+
+@jit
+def forward_train(buf, off, rows, width, c0, c1, gamma, beta, eps, momentum, zhat, z_off,
+                  stats, s_off, running, r_off, update_running):
+    """Normalise columns c0..c1 in place (``buf`` receives y, ``zhat`` receives zhat).
+
+    ``gamma``/``beta`` are the layer's full-width parameter vectors;
+    ``running`` holds the running mean at ``r_off`` and the running variance
+    at ``r_off + width``, updated when ``update_running``.
+    """
+    n = c1 - c0
+    mean = stats[s_off + c0:s_off + c1]
+    inv = stats[s_off + width + c0:s_off + width + c1]
+    mean[:] = 0
+    inv[:] = 0
+    for r in range(rows):
+        row = buf[off + r * width + c0:off + r * width + c1]
+        for j in range(n):
+            mean[j] += row[j]
+    scale = like(1.0 / rows, buf)
+    for j in range(n):
+        mean[j] *= scale
+    for r in range(rows):  # second pass: the squares of the deviations (no cancellation)
+        row = buf[off + r * width + c0:off + r * width + c1]
+        for j in range(n):
+            d = row[j] - mean[j]
+            inv[j] += d * d
+    keep = like(1.0 - momentum, running)
+    m = like(momentum, running)
+    for j in range(n):
+        var = float(inv[j]) / rows
+        if update_running:
+            unbiased = float(inv[j]) / (rows - 1) if rows > 1 else var
+            k = r_off + c0 + j
+            running[k] = keep * running[k] + m * like(float(mean[j]), running)
+            running[k + width] = keep * running[k + width] + m * like(unbiased, running)
+        inv[j] = like(1.0 / np.sqrt(var + eps), buf)
+    for r in range(rows):
+        at = r * width + c0
+        row = buf[off + at:off + at + n]
+        zrow = zhat[z_off + at:z_off + at + n]
+        for j in range(n):
+            zh = (row[j] - mean[j]) * inv[j]
+            zrow[j] = zh
+            row[j] = gamma[c0 + j] * zh + beta[c0 + j]
+
+
+@jit
+def forward_infer(buf, off, rows, width, gamma, beta, eps, running, r_off, zhat, z_off, stats,
+                  s_off):
+    """y = gamma (z - running_mean) / sqrt(running_var + eps) + beta over a whole-row block.
+
+    When ``z_off >= 0`` also keeps zhat = (z - running_mean) s and the s_j
+    in ``stats`` for the backward pass (the objective's gradient in
+    inference mode, e.g. for checks).
+    """
+    keep = z_off >= 0
+    for j in range(width):
+        inv = 1.0 / np.sqrt(float(running[r_off + width + j]) + eps)
+        s = float(gamma[j]) * inv
+        shift = float(beta[j]) - s * float(running[r_off + j])
+        sj = like(s, buf)
+        tj = like(shift, buf)
+        mu = like(float(running[r_off + j]), buf)
+        iv = like(inv, buf)
+        if keep:
+            stats[s_off + width + j] = iv
+        for r in range(rows):
+            at = off + r * width + j
+            if keep:
+                zhat[z_off + r * width + j] = (buf[at] - mu) * iv
+            buf[at] = sj * buf[at] + tj
+
+
+@jit
+def backward(D, d_off, rows, width, c0, c1, zhat, z_off, gamma, stats, s_off, dgamma, dbeta,
+             batch_stats):
+    """dL/dy -> dL/dz in place for columns c0..c1; writes dgamma and dbeta there.
+
+    ``batch_stats``: the forward pass normalised with the batch's statistics
+    (training), so they depend on z too; otherwise (inference statistics)
+    the map is affine, ``dL/dz = gamma s dL/dy``.
+    """
+    n = c1 - c0
+    sum_d = dbeta[c0:c1]
+    sum_dz = dgamma[c0:c1]
+    sum_d[:] = 0
+    sum_dz[:] = 0
+    for r in range(rows):
+        at = r * width + c0
+        drow = D[d_off + at:d_off + at + n]
+        zrow = zhat[z_off + at:z_off + at + n]
+        for j in range(n):
+            sum_d[j] += drow[j]
+            sum_dz[j] += drow[j] * zrow[j]
+    scale = like(1.0 / rows, D) if batch_stats else like(0, D)
+    inv = stats[s_off + width + c0:s_off + width + c1]
+    for r in range(rows):
+        at = r * width + c0
+        drow = D[d_off + at:d_off + at + n]
+        zrow = zhat[z_off + at:z_off + at + n]
+        for j in range(n):
+            drow[j] = gamma[c0 + j] * inv[j] * (drow[j] - sum_d[j] * scale
+                                                - zrow[j] * sum_dz[j] * scale)
