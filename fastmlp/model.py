@@ -1,5 +1,6 @@
 """The network: architecture, the flat parameter buffer, predict and gradients."""
 
+import copy
 import numbers
 
 import numpy as np
@@ -7,7 +8,7 @@ import numpy as np
 from . import initializers as _init
 from ._validation import (check_array, check_dtype, check_lengths, check_nonnegative_float,
                           check_positive_float, check_seed, check_unit_interval)
-from .activations import get_activation
+from .activations import Activation, get_activation
 from .kernels import network as _kn
 from .kernels import penalty as _kp
 from .kernels import sync as _ksync
@@ -15,6 +16,7 @@ from .kernels import train as _kt
 from .layout import ParamLayout, Workspace
 from .losses import encode_targets, get_loss, loss_code
 from .parallel import kernel_threads, single_threaded_blas
+from .preprocessing import get_preprocessing
 
 __all__ = ["Model"]
 
@@ -82,6 +84,11 @@ class Model:
         Weight of the batch statistics in the running-statistics update.
     bn_eps : float, default 1e-5
         Added to the variance before the square root.
+    preprocessing : None, "standardize", "whiten" or a transform, default None
+        An input transform stored with the model (:mod:`fastmlp.preprocessing`):
+        :meth:`fastmlp.Trainer.fit` fits it on the training data the first
+        time, and ``predict``, ``evaluate`` and ``loss_and_grad`` apply it to
+        every input, so raw features go in everywhere.
 
     Attributes
     ----------
@@ -112,7 +119,7 @@ class Model:
     def __init__(self, layer_sizes, activation="relu", output="softmax", loss=None,
                  dtype="float32", init="auto", seed=None, l2=0.0, l1=0.0,
                  penalize_biases=False, dropout=0.0, dropconnect=0.0, batch_norm=False,
-                 bn_momentum=0.1, bn_eps=1e-5):
+                 bn_momentum=0.1, bn_eps=1e-5, preprocessing=None):
         sizes = _check_sizes(layer_sizes)
         n_hidden = len(sizes) - 2
         if isinstance(activation, (list, tuple)):
@@ -142,7 +149,94 @@ class Model:
         self._make_views()
         self._reg = np.zeros(3)
         self.l2, self.l1, self.penalize_biases = l2, l1, penalize_biases
+        self.preprocessing = get_preprocessing(preprocessing)
+        if self.preprocessing is not None and self.preprocessing.is_fitted \
+                and self.preprocessing.n_features != sizes[0]:
+            raise ValueError(f"the preprocessing was fitted on {self.preprocessing.n_features} "
+                             f"features but the model takes {sizes[0]} inputs")
         self.reinitialize(seed)
+
+    # ------------------------------------------------------------- config
+    def get_config(self):
+        """The architecture and settings as plain JSON-able values.
+
+        ``Model.from_config(model.get_config())`` builds a model of the same
+        shape and behaviour (fresh weights: copy ``params`` and
+        ``running_stats`` over, and the preprocessing's state, to clone it).
+        """
+        layout = self._layout
+        return {
+            "layer_sizes": self.layer_sizes,
+            "activation": [[a.name, a.param] for a in layout.activations[:-1]],
+            "output": [layout.activations[-1].name, layout.activations[-1].param],
+            "loss": self.loss,
+            "dtype": self.dtype.name,
+            "l2": self.l2, "l1": self.l1, "penalize_biases": self.penalize_biases,
+            "dropout": self.dropout, "dropconnect": self.dropconnect,
+            "batch_norm": self.batch_norm, "bn_momentum": self.bn_momentum,
+            "bn_eps": self.bn_eps,
+            "preprocessing": None if self.preprocessing is None else self.preprocessing.kind,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        """A model built from :meth:`get_config` output (weights freshly initialised).
+
+        Raises
+        ------
+        ValueError
+            A missing or malformed entry (named in the message).
+        """
+        if not isinstance(config, dict):
+            raise ValueError(f"a model config is a dict, got {type(config).__name__}")
+        try:
+            kwargs = {key: config[key] for key in _CONFIG_KEYS}
+            kwargs["activation"] = [Activation(str(n), float(p)) for n, p in config["activation"]]
+            name, param = config["output"]
+            kwargs["output"] = Activation(str(name), float(param))
+        except KeyError as err:
+            raise ValueError(f"model config lacks the entry {err.args[0]!r}") from None
+        except (TypeError, ValueError):
+            raise ValueError("model config: 'activation' must list [name, parameter] pairs "
+                             "and 'output' be one such pair") from None
+        if not kwargs["activation"]:
+            kwargs["activation"] = "relu"  # no hidden layer: the value is unused
+        return cls(**kwargs)
+
+    def __getstate__(self):
+        # the per-layer views are rebuilt on unpickling, so they stay views
+        state = dict(self.__dict__)
+        for key in ("weights", "biases", "gammas", "running_means", "running_vars"):
+            state.pop(key, None)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._make_views()
+
+    def fit_preprocessing(self, X):
+        """Fit the model's preprocessing on (training) inputs ``X``; returns self.
+
+        :meth:`fastmlp.Trainer.fit` calls this on its training data when the
+        preprocessing is not fitted yet.
+        """
+        if self.preprocessing is None:
+            raise ValueError("this model has no preprocessing (Model(..., preprocessing=...))")
+        X = check_array(X, np.float64, self.n_inputs)
+        self.preprocessing.fit(X)
+        return self
+
+    def _inputs(self, X, what="X"):
+        """Checked inputs in the model's dtype, with the preprocessing applied."""
+        X = check_array(X, self.dtype, self.n_inputs, what)
+        prep = self.preprocessing
+        if prep is None:
+            return X
+        if not prep.is_fitted:
+            raise RuntimeError(f"the model's {prep.kind} preprocessing is not fitted yet: train "
+                               "the model (Trainer.fit fits it on the training data) or call "
+                               "model.fit_preprocessing(X_train)")
+        return prep.transform(X, self.dtype)
 
     # ------------------------------------------------------------ structure
     @property
@@ -314,8 +408,7 @@ class Model:
         ndarray of shape (n_samples, n_outputs), in the model's dtype
             Class probabilities for softmax/sigmoid outputs, values otherwise.
         """
-        X = check_array(X, self.dtype, self.n_inputs)
-        return self._predict_checked(X)
+        return self._predict_checked(self._inputs(X))
 
     def _predict_checked(self, X):
         out = np.empty((X.shape[0], self.n_outputs), dtype=self.dtype)
@@ -360,7 +453,7 @@ class Model:
         grad : ndarray of shape (n_params,)
             Same layout as ``params`` (``out`` when given).
         """
-        X = check_array(X, self.dtype, self.n_inputs)
+        X = self._inputs(X)
         T = encode_targets(Y, self.loss, self.n_outputs, self.dtype, what="Y")
         check_lengths(X, T, ("X", "Y"))
         grad = self._grad_buffer(out)
@@ -427,7 +520,7 @@ class Model:
             ``{"loss": ..., "accuracy": ...}`` for classification losses,
             ``{"loss": ..., "r2": ...}`` for squared error.
         """
-        X = check_array(X, self.dtype, self.n_inputs)
+        X = self._inputs(X)
         T = encode_targets(Y, self.loss, self.n_outputs, self.dtype, what="Y")
         check_lengths(X, T, ("X", "Y"))
         return self._evaluate_checked(X, T)
@@ -453,8 +546,15 @@ class Model:
         clone.running_stats = self.running_stats.copy()
         clone._reg = self._reg.copy()
         clone._layer_f = self._layer_f.copy()
+        if self.preprocessing is not None:
+            clone.preprocessing = copy.deepcopy(self.preprocessing)
         clone._make_views()
         return clone
+
+
+#: Constructor arguments that :meth:`Model.get_config` stores as they are.
+_CONFIG_KEYS = ("layer_sizes", "loss", "dtype", "l2", "l1", "penalize_biases", "dropout",
+                "dropconnect", "batch_norm", "bn_momentum", "bn_eps", "preprocessing")
 
 
 def _check_flag(value, what):

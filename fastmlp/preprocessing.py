@@ -1,8 +1,15 @@
-"""Preprocessing and data discipline: standardisation and data splits.
+"""Preprocessing and data discipline: standardisation, PCA whitening, data splits.
 
 The lecture notes (004): zero-centre and scale every input feature,
 ``x_i <- (x_i - mu_i) / sigma_i``, with statistics from the training split
-only, and apply the same transform at test time.
+only, and "be sure to apply the same transformation at training and test
+time! Save training set statistics and apply to test data."  A model made
+with ``Model(..., preprocessing="standardize")`` (or ``"whiten"``) does
+exactly that: :meth:`fastmlp.Trainer.fit` fits the transform on the training
+data the first time, and ``predict``, ``evaluate`` and ``loss_and_grad``
+apply it to every input.  A transform exposes ``kind``, ``fit``,
+``transform``, ``is_fitted`` and ``state_dict``/``load_state_dict`` (plain
+arrays, so model files can store it without pickle).
 """
 
 import numbers
@@ -11,10 +18,67 @@ import numpy as np
 
 from ._validation import check_array, check_seed
 
-__all__ = ["StandardScaler", "train_test_split"]
+__all__ = ["StandardScaler", "PCAWhitening", "get_preprocessing", "train_test_split",
+           "train_val_test_split", "PREPROCESSING"]
 
 
-class StandardScaler:
+class _Transform:
+    """What the fitted transforms share: fitted check, state as plain arrays."""
+
+    kind = ""
+    _state = ()
+
+    @property
+    def is_fitted(self):
+        """Whether :meth:`fit` (or :meth:`load_state_dict`) has set the statistics."""
+        return getattr(self, self._state[0]) is not None
+
+    def _check_fitted(self):
+        if not self.is_fitted:
+            raise RuntimeError(f"{type(self).__name__} is not fitted; call fit(X_train) first "
+                               "(Trainer.fit does it for a model's own preprocessing)")
+
+    def fit_transform(self, X, dtype=None):
+        """``fit(X)`` then ``transform(X)``."""
+        return self.fit(X).transform(X, dtype)
+
+    def state_dict(self):
+        """The fitted statistics: a dict of float64 arrays."""
+        self._check_fitted()
+        return {name: getattr(self, name).copy() for name in self._state}
+
+    def load_state_dict(self, state):
+        """Set the statistics from :meth:`state_dict` output (shapes are checked)."""
+        missing = [name for name in self._state if name not in state]
+        if missing:
+            raise ValueError(f"{self.kind} state lacks {missing}")
+        arrays = {name: np.asarray(state[name], dtype=np.float64) for name in self._state}
+        n = arrays[self._state[0]].shape[-1]
+        for name, a in arrays.items():
+            if a.ndim not in (1, 2) or a.shape[-1] != n or not np.isfinite(a).all():
+                raise ValueError(f"{self.kind} state {name!r} has shape {a.shape} or non-finite "
+                                 f"values; expected finite arrays over {n} features")
+        for name, a in arrays.items():
+            setattr(self, name, a)
+        return self
+
+    @property
+    def n_features(self):
+        """Number of input features seen by :meth:`fit` (None before)."""
+        return None if not self.is_fitted else getattr(self, self._state[0]).shape[-1]
+
+    def _input(self, X, dtype):
+        self._check_fitted()
+        arr = np.asarray(X)
+        if dtype is None:
+            dtype = arr.dtype if arr.dtype in (np.float32, np.float64) else np.float64
+        return check_array(arr, dtype, self.n_features), np.dtype(dtype)
+
+    def __repr__(self):
+        return f"{type(self).__name__}({'fitted' if self.is_fitted else 'not fitted'})"
+
+
+class StandardScaler(_Transform):
     """Per-feature standardisation ``(x - mean) / std`` fitted on training data.
 
     Features with zero variance get std 1 (they are only centred), so no
@@ -24,6 +88,9 @@ class StandardScaler:
     ----------
     mean_, scale_ : ndarray (n_features,) float64
     """
+
+    kind = "standardize"
+    _state = ("mean_", "scale_")
 
     def __init__(self):
         self.mean_ = None
@@ -39,22 +106,119 @@ class StandardScaler:
 
     def transform(self, X, dtype=None):
         """Standardise ``X`` with the fitted statistics (result in ``dtype``, default X's float type)."""
-        if self.mean_ is None:
-            raise RuntimeError("StandardScaler is not fitted; call fit(X_train) first")
-        arr = np.asarray(X)
-        if dtype is None:
-            dtype = arr.dtype if arr.dtype in (np.float32, np.float64) else np.float64
-        X = check_array(arr, dtype, self.mean_.size)
+        X, dtype = self._input(X, dtype)
         return ((X - self.mean_.astype(dtype)) / self.scale_.astype(dtype)).astype(dtype, copy=False)
-
-    def fit_transform(self, X, dtype=None):
-        """``fit(X)`` then ``transform(X)``."""
-        return self.fit(X).transform(X, dtype)
 
     def inverse_transform(self, X):
         """Undo :meth:`transform`."""
+        self._check_fitted()
         X = np.asarray(X)
         return X * self.scale_.astype(X.dtype) + self.mean_.astype(X.dtype)
+
+
+class PCAWhitening(_Transform):
+    """PCA whitening: decorrelate the features and give each component unit variance.
+
+    The lecture notes (004) write it with an SVD::
+
+        X <- X - mean(X, axis=0),   [U, S, V] = svd(X^T X),   X_white = X U S^(-1/2)
+
+    Here the SVD is of the covariance ``C = X^T X / n`` (the same U, and S
+    divided by n, so that each whitened component has variance 1), and
+    ``eps`` is added to S before the square root::
+
+        X_white = (X - mean) U (S/n + eps)^(-1/2)
+
+    The output keeps all ``n_features`` columns (so a model's input size
+    does not change).  Rank-deficient data -- fewer samples than features,
+    or linearly dependent features -- leave eigenvalues at 0; the epsilon
+    bounds their scale by ``1/sqrt(eps)`` so those directions, in which the
+    training data do not vary, stay near 0 instead of dividing by zero.
+    The epsilon also damps components whose variance is near or below it
+    (features on a scale much smaller than ``sqrt(eps)`` should be rescaled
+    first).
+
+    Parameters
+    ----------
+    eps : float, default 1e-5
+
+    Attributes
+    ----------
+    mean_ : ndarray (n_features,) float64
+    components_ : ndarray (n_features, n_features) float64
+        U: the principal directions, as columns, by decreasing variance.
+    explained_variance_ : ndarray (n_features,) float64
+        S/n: the variance along each direction.
+    """
+
+    kind = "whiten"
+    _state = ("mean_", "components_", "explained_variance_")
+
+    def __init__(self, eps=1e-5):
+        if not (isinstance(eps, (int, float)) and np.isfinite(eps) and eps > 0):
+            raise ValueError(f"eps must be a positive number, got {eps!r}")
+        self.eps = float(eps)
+        self.mean_ = self.components_ = self.explained_variance_ = None
+
+    def fit(self, X):
+        """Mean, principal directions and variances of ``X`` (n_samples, n_features)."""
+        X = check_array(X, np.float64)
+        self.mean_ = X.mean(axis=0)
+        centred = X - self.mean_
+        cov = centred.T @ centred / X.shape[0]
+        U, S, _ = np.linalg.svd(cov, hermitian=True)
+        self.components_, self.explained_variance_ = U, S
+        return self
+
+    def transform(self, X, dtype=None):
+        """Whitened ``X`` (result in ``dtype``, default X's float type)."""
+        X, dtype = self._input(X, dtype)
+        W = self.components_ / np.sqrt(self.explained_variance_ + self.eps)
+        return ((X - self.mean_) @ W).astype(dtype, copy=False)
+
+    def state_dict(self):
+        state = super().state_dict()
+        state["eps"] = np.array([self.eps])
+        return state
+
+    def load_state_dict(self, state):
+        if "eps" in state:
+            self.eps = float(np.asarray(state["eps"], dtype=np.float64).ravel()[0])
+        return super().load_state_dict({k: v for k, v in state.items() if k != "eps"})
+
+
+#: Names accepted by ``Model(preprocessing=...)``.
+PREPROCESSING = {"standardize": StandardScaler, "whiten": PCAWhitening}
+
+
+def get_preprocessing(spec):
+    """A transform instance from a name, an instance, or None.
+
+    Parameters
+    ----------
+    spec : None, {"standardize", "whiten"} or a transform instance
+        Names also accept "standardise" and "pca_whiten".
+    """
+    if spec is None:
+        return None
+    if isinstance(spec, str):
+        name = {"standardise": "standardize", "pca_whiten": "whiten",
+                "whitening": "whiten"}.get(spec.lower(), spec.lower())
+        if name not in PREPROCESSING:
+            raise ValueError(f"unknown preprocessing {spec!r}; valid: None, "
+                             + ", ".join(repr(k) for k in PREPROCESSING))
+        return PREPROCESSING[name]()
+    if isinstance(spec, _Transform):
+        return spec
+    raise TypeError("preprocessing must be None, 'standardize', 'whiten', a StandardScaler or a "
+                    f"PCAWhitening, got {type(spec).__name__}")
+
+
+def from_state_dict(kind, state):
+    """Rebuild a fitted transform from its ``kind`` and :meth:`state_dict` (model files)."""
+    if kind not in PREPROCESSING:
+        raise ValueError(f"unknown preprocessing kind {kind!r}; valid: {sorted(PREPROCESSING)}")
+    return PREPROCESSING[kind]().load_state_dict(state)
 
 
 def train_test_split(*arrays, test_size=0.25, stratify=None, seed=None):
@@ -92,6 +256,46 @@ def train_test_split(*arrays, test_size=0.25, stratify=None, seed=None):
     out = []
     for a in arrays:
         out += [a[train_idx], a[test_idx]]
+    return out
+
+
+def train_val_test_split(*arrays, val_size=0.15, test_size=0.15, stratify=None, seed=None):
+    """Split arrays into training, validation and test parts.
+
+    The lecture's data discipline: fit on the training part, choose
+    hyper-parameters (and stop early) on the validation part, and report the
+    test part once at the end.
+
+    Parameters
+    ----------
+    *arrays : array-like
+    val_size, test_size : float in (0, 1) or int
+        Fractions of the whole data (or sample counts) for validation and test.
+    stratify : array-like of labels, optional
+        Keep each label's proportion in all three parts.
+    seed : int, numpy Generator or None
+
+    Returns
+    -------
+    list
+        ``[a_train, a_val, a_test, b_train, b_val, b_test, ...]``.
+    """
+    if not arrays:
+        raise ValueError("train_val_test_split needs at least one array")
+    rng = np.random.default_rng(check_seed(seed))
+    n = np.asarray(arrays[0]).shape[0]
+    n_test, n_val = _n_test(test_size, n), _n_test(val_size, n)
+    if n_test + n_val >= n:
+        raise ValueError(f"val_size={val_size!r} and test_size={test_size!r} leave no training "
+                         f"samples out of {n}")
+    labels = [] if stratify is None else [stratify]
+    first = train_test_split(*arrays, *labels, test_size=n_test, stratify=stratify, seed=rng)
+    rest, tests = first[0::2], first[1::2]
+    second = train_test_split(*rest[:len(arrays)], test_size=n_val,
+                              stratify=rest[-1] if labels else None, seed=rng)
+    out = []
+    for i in range(len(arrays)):
+        out += [second[2 * i], second[2 * i + 1], tests[i]]
     return out
 
 

@@ -155,6 +155,7 @@ class Trainer:
                           "nothing to do with the loss surface); use batch_size=None",
                           UserWarning, stacklevel=2)
 
+        X, val = self._preprocess(X, val)
         callbacks = list(self.callbacks)
         if self.verbose:
             callbacks.append(ProgressLogger(in_epoch=self.verbose >= 2))
@@ -186,6 +187,18 @@ class Trainer:
                     f"batch normalisation needs at least 2 samples in every training batch, "
                     f"but batch_size={self.batch_size} on {n} samples leaves a batch of 1; "
                     "choose another batch_size")
+
+    def _preprocess(self, X, val):
+        """Fit the model's preprocessing on the training data (first fit only), apply it."""
+        prep, dtype = self.model.preprocessing, self.model.dtype
+        if prep is None:
+            return X, val
+        if not prep.is_fitted:
+            prep.fit(X)
+        X = prep.transform(X, dtype)
+        if val is not None:
+            val = (prep.transform(val[0], dtype),) + tuple(val[1:])
+        return X, val
 
     def _record(self, logs, this_fit):
         for key, value in logs.items():
