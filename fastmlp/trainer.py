@@ -62,6 +62,13 @@ class Trainer:
         Threads for BLAS and Numba during :meth:`fit` (None: leave as is).
     schedule : Schedule or str, optional
         Learning-rate schedule (see :mod:`fastmlp.schedules`).
+    checkpoint_dir : str or path, optional
+        Write a checkpoint (parameters, optimizer and schedule state, random
+        generator state, epoch counter, history) into this directory every
+        ``checkpoint_every`` epochs, keeping the last ``keep_checkpoints``;
+        :meth:`from_checkpoint` resumes from it exactly.
+    checkpoint_every : int, default 1
+    keep_checkpoints : int, default 3
 
     Attributes
     ----------
@@ -76,7 +83,8 @@ class Trainer:
     """
 
     def __init__(self, model, optimizer=None, batch_size=_DEFAULT_BATCH, epochs=10, shuffle=True,
-                 seed=None, callbacks=(), verbose=1, n_threads=None, schedule=None):
+                 seed=None, callbacks=(), verbose=1, n_threads=None, schedule=None,
+                 checkpoint_dir=None, checkpoint_every=1, keep_checkpoints=3):
         self.model = model
         self.optimizer = Adam() if optimizer is None else get_optimizer(optimizer)
         lbfgs = isinstance(self.optimizer, LBFGS)
@@ -105,6 +113,34 @@ class Trainer:
         self.epoch = 0
         self.steps = 0
         self._epochs_this_fit = 0
+        # The epoch the running fit ends at, and (after a resume) how many
+        # epochs the next fit still owes the interrupted one.
+        self._fit_end_epoch = 0
+        self._pending_epochs = None
+        self.checkpoint_dir = checkpoint_dir
+        if checkpoint_dir is not None:
+            from .checkpoint import Checkpoint
+
+            self.callbacks.append(Checkpoint(checkpoint_dir, every=checkpoint_every,
+                                             keep=keep_checkpoints))
+
+    @classmethod
+    def from_checkpoint(cls, checkpoint_dir, callbacks=()):
+        """Rebuild a trainer, with its model, from the newest checkpoint in a directory.
+
+        Calling :meth:`fit` with the same data then finishes the interrupted
+        fit: the remaining epochs, with the same shuffling order, masks and
+        optimizer state, ending bit-identical to an uninterrupted run.
+
+        Parameters
+        ----------
+        checkpoint_dir : str or path
+        callbacks : sequence, optional
+            Callbacks (not stored in checkpoints) for the resumed trainer.
+        """
+        from .checkpoint import load_trainer
+
+        return load_trainer(checkpoint_dir, callbacks=callbacks)
 
     # ------------------------------------------------------------------ fit
     def fit(self, X, y, validation_data=None, epochs=None):
@@ -145,6 +181,8 @@ class Trainer:
         check_lengths(X, T)
         val = self._check_validation(validation_data)
         n_epochs = self.epochs if epochs is None else check_positive_int(epochs, "epochs")
+        if epochs is None and self._pending_epochs is not None:
+            n_epochs = self._pending_epochs  # finish the fit a checkpoint interrupted
         self._epochs_this_fit = n_epochs
         opt = self.optimizer
         self._check_regularisation(X.shape[0])
@@ -156,6 +194,8 @@ class Trainer:
                           UserWarning, stacklevel=2)
 
         X, val = self._preprocess(X, val)
+        self._pending_epochs = None
+        self._fit_end_epoch = self.epoch + n_epochs
         callbacks = list(self.callbacks)
         if self.verbose:
             callbacks.append(ProgressLogger(in_epoch=self.verbose >= 2))
