@@ -21,6 +21,7 @@ from fastmlp.kernels import network as kn
 from fastmlp.kernels import sync as ksync
 from fastmlp.kernels import train as kt
 from fastmlp.kernels import optim as ko
+from fastmlp._validation import NO_WEIGHTS
 from fastmlp.layout import Workspace
 from fastmlp.parallel import kernel_threads, single_threaded_blas
 
@@ -44,7 +45,8 @@ def setup(request):
 
 def _loss_grad(s, grad, stats):
     m, w = s["model"], s["w"]
-    return kt.loss_grad(m._net(), grad, m._reg, 1, s["X"], s["T"], s["order"], 0, w.batch_size,
+    return kt.loss_grad(m._net(), grad, m._reg, 1, s["X"], s["T"], NO_WEIGHTS, s["order"], 0,
+                        w.batch_size,
                         s["ws"].buffer, s["ws"].table, stats, s["n_threads"], s["sync"],
                         kn.INFERENCE)
 

@@ -85,6 +85,38 @@ def check_array(X, dtype, n_features=None, what="X"):
     return out
 
 
+#: What the kernels take for "no sample weights".
+NO_WEIGHTS = np.empty(0, dtype=np.float64)
+
+
+def check_sample_weight(sample_weight, n, what="sample_weight"):
+    """Per-sample weights as a float64 array of length ``n`` (NO_WEIGHTS for None).
+
+    Weights must be finite and >= 0 with a positive sum (scikit-learn's
+    rule); the loss becomes the weighted mean ``sum w_i L_i / sum w_i``.
+    """
+    if sample_weight is None:
+        return NO_WEIGHTS
+    try:
+        w = np.asarray(sample_weight)
+    except Exception as exc:
+        raise ValueError(f"{what} could not be converted to an array: {exc}") from None
+    if w.ndim == 0:
+        w = np.full(n, w)
+    if w.dtype.kind not in "biuf":
+        raise TypeError(f"{what} must be numbers, got dtype {w.dtype}")
+    if w.shape != (n,):
+        raise ValueError(f"{what} must have shape ({n},), one weight per sample, got {w.shape}")
+    w = np.ascontiguousarray(w, dtype=np.float64)
+    if not np.isfinite(w).all():
+        raise ValueError(f"{what} contains NaN or inf")
+    if (w < 0).any():
+        raise ValueError(f"{what} must be >= 0 (first negative at index {np.argmax(w < 0)})")
+    if not w.sum() > 0:
+        raise ValueError(f"{what} sums to 0: at least one sample needs a positive weight")
+    return w
+
+
 def check_lengths(X, Y, what=("X", "y")):
     """Raise if X and Y do not have the same number of rows."""
     if X.shape[0] != Y.shape[0]:

@@ -68,9 +68,14 @@ def r2_score(y_true, y_pred):
     return _r2_from_sse(sse, _total_sum_of_squares(y_true))
 
 
-def _total_sum_of_squares(T):
+def _total_sum_of_squares(T, sample_weight=None):
+    """Per-output (weighted) sum of squares about the (weighted) mean."""
     T = np.asarray(T, np.float64)
-    return ((T - T.mean(axis=0)) ** 2).sum(axis=0)
+    if sample_weight is None or len(sample_weight) == 0:
+        return ((T - T.mean(axis=0)) ** 2).sum(axis=0)
+    w = np.asarray(sample_weight, np.float64)[:, None]
+    mean = (w * T).sum(axis=0) / w.sum()
+    return (w * (T - mean) ** 2).sum(axis=0)
 
 
 def _r2_from_sse(sse, sst):
@@ -80,17 +85,18 @@ def _r2_from_sse(sse, sst):
     return float(np.mean(per_output))
 
 
-def metrics_from_stats(stats, loss, T, sst=None):
+def metrics_from_stats(stats, loss, T, sst=None, sample_weight=None):
     """Turn the kernels' running ``stats`` into ``{"loss", "accuracy" | "r2"}``.
 
     ``sst`` (per-output total sum of squares of ``T``) may be passed to
-    avoid recomputing it every epoch.
+    avoid recomputing it every epoch.  With ``sample_weight`` the stats are
+    weighted sums and every figure is the weighted one.
     """
     count = stats[STAT_COUNT]
     result = {"loss": float(stats[STAT_LOSS] / count)}
     if is_classification(loss):
         result["accuracy"] = float(stats[STAT_CORRECT] / count)
     else:
-        sst = _total_sum_of_squares(T) if sst is None else sst
+        sst = _total_sum_of_squares(T, sample_weight) if sst is None else sst
         result["r2"] = _r2_from_sse(stats[STAT_SSE:], sst)
     return result

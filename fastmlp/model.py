@@ -6,8 +6,9 @@ import numbers
 import numpy as np
 
 from . import initializers as _init
-from ._validation import (check_array, check_dtype, check_lengths, check_nonnegative_float,
-                          check_positive_float, check_seed, check_unit_interval)
+from ._validation import (NO_WEIGHTS, check_array, check_dtype, check_lengths,
+                          check_nonnegative_float, check_positive_float, check_sample_weight,
+                          check_seed, check_unit_interval)
 from .activations import Activation, get_activation
 from .kernels import network as _kn
 from .kernels import penalty as _kp
@@ -425,7 +426,7 @@ class Model:
         n_threads = kernel_threads(min(flops, flops // max(n_rows, 1) * ROWS_PER_THREAD))
         return n_threads, max(1, min(n_rows, ROWS_PER_THREAD * n_threads))
 
-    def loss_and_grad(self, X, Y, out=None, training=False, seed=0):
+    def loss_and_grad(self, X, Y, out=None, training=False, seed=0, sample_weight=None):
         """The objective -- mean loss over the samples plus the penalty -- and its gradient.
 
         By default in inference mode (no dropout, batch normalisation with
@@ -446,6 +447,8 @@ class Model:
             Training-mode objective (see above).
         seed : int, default 0
             Seed of the dropout and DropConnect masks in training mode.
+        sample_weight : array-like of shape (n_samples,), optional
+            Weights of the samples: the loss is ``sum w_i L_i / sum w_i``.
 
         Returns
         -------
@@ -456,15 +459,16 @@ class Model:
         X = self._inputs(X)
         T = encode_targets(Y, self.loss, self.n_outputs, self.dtype, what="Y")
         check_lengths(X, T, ("X", "Y"))
+        sw = check_sample_weight(sample_weight, X.shape[0])
         grad = self._grad_buffer(out)
         if not training:
-            return self._loss_and_grad_checked(X, T, grad), grad
+            return self._loss_and_grad_checked(X, T, grad, sw=sw), grad
         seed = check_seed(seed)
         if not isinstance(seed, int):
             raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
         self._check_batch_norm_rows(X.shape[0], "X")
-        return self._loss_and_grad_checked(X, T, grad, (seed & _SEED_MASK, 0, _kn.TRAINING, 0)), \
-            grad
+        noise = (seed & _SEED_MASK, 0, _kn.TRAINING, 0)
+        return self._loss_and_grad_checked(X, T, grad, noise, sw), grad
 
     def _check_batch_norm_rows(self, rows, what):
         if rows < 2 and any(self.batch_norm):
@@ -481,7 +485,7 @@ class Model:
                              f"shape {self.params.shape}")
         return out
 
-    def _loss_and_grad_checked(self, X, T, grad, noise=_kn.INFERENCE):
+    def _loss_and_grad_checked(self, X, T, grad, noise=_kn.INFERENCE, sw=NO_WEIGHTS):
         n_threads, rows = self._plan(X.shape[0])
         training = noise[2] != 0
         if training and self._needs_whole_batch():
@@ -491,7 +495,8 @@ class Model:
         # the input's dropout is applied where the rows are gathered
         gather = training and self._layer_f[0, _kn.DROPOUT] > 0
         index = np.arange(X.shape[0]) if gather else np.empty(0, dtype=np.int64)
-        return self._objective(self.params, grad, X, T, index, ws, stats, n_threads, noise)
+        return self._objective(self.params, grad, X, T, index, ws, stats, n_threads, noise,
+                               sw=sw)
 
     def _needs_whole_batch(self):
         """Batch norm and DropConnect gradients need a training batch in one chunk."""
@@ -503,16 +508,19 @@ class Model:
                          layer_f=self._layer_f if training else None)
 
     def _objective(self, params, grad, X, T, index, ws, stats, n_threads, noise=_kn.INFERENCE,
-                   layer_f=None):
+                   layer_f=None, sw=NO_WEIGHTS):
         """Objective and gradient at ``params`` (the model's own buffer or a stand-in)."""
         with single_threaded_blas():
             return float(_kt.loss_grad(self._net(params, layer_f), grad, self._reg,
-                                       loss_code(self.loss), X, T, index, 0, X.shape[0],
+                                       loss_code(self.loss), X, T, sw, index, 0, X.shape[0],
                                        ws.buffer, ws.table, stats, n_threads,
                                        _ksync.new_state(), noise))
 
-    def evaluate(self, X, Y):
+    def evaluate(self, X, Y, sample_weight=None):
         """Objective (mean loss plus penalty) and the task's metric on (X, Y).
+
+        With ``sample_weight``, the weighted mean loss and the weighted
+        accuracy or R^2.
 
         Returns
         -------
@@ -523,18 +531,18 @@ class Model:
         X = self._inputs(X)
         T = encode_targets(Y, self.loss, self.n_outputs, self.dtype, what="Y")
         check_lengths(X, T, ("X", "Y"))
-        return self._evaluate_checked(X, T)
+        return self._evaluate_checked(X, T, sw=check_sample_weight(sample_weight, X.shape[0]))
 
-    def _evaluate_checked(self, X, T, sst=None):
+    def _evaluate_checked(self, X, T, sst=None, sw=NO_WEIGHTS):
         from .metrics import metrics_from_stats
 
         n_threads, rows = self._plan(X.shape[0])
         ws = Workspace(self._layout, rows, self.dtype, training=True)
         stats = np.zeros((n_threads, 3 + self.n_outputs))
         with single_threaded_blas():
-            _kn.evaluate(self._net(), loss_code(self.loss), X, T, ws.buffer, ws.table, stats,
+            _kn.evaluate(self._net(), loss_code(self.loss), X, T, sw, ws.buffer, ws.table, stats,
                          n_threads)
-        result = metrics_from_stats(stats.sum(axis=0), self.loss, T, sst)
+        result = metrics_from_stats(stats.sum(axis=0), self.loss, T, sst, sw)
         result["loss"] += self.penalty()
         return result
 

@@ -17,6 +17,14 @@ The logit forms (log-sum-exp with the max subtracted, softplus) never take
 log(0) and never overflow.  ``stats`` accumulates, in float64:
 [0] summed loss, [1] correctly classified rows, [2] rows seen,
 [3:3+k] per-output sum of squared errors (for R^2).
+
+Sample weights (scikit-learn's ``sample_weight``): row i's loss, its
+sensitivity and its share of every statistic are multiplied by w_i, and
+the batch's ``scale`` is ``1 / sum(w)`` instead of ``1 / rows``, so the
+batch loss is the weighted mean ``sum_i w_i L_i / sum_i w_i``.  ``sw``
+holds one weight per row of X (float64; empty: every weight is 1, and the
+arithmetic is exactly the unweighted one); the weight of block row r is
+``sw[index[p0 + r]]``, or ``sw[p0 + r]`` without an index.
 """
 
 import numpy as np
@@ -45,12 +53,32 @@ def _argmax(row):
 
 
 @jit
-def _cross_entropy_rows(A, b, T, scale, D):
-    """Softmax of A + b in place, and its cross-entropy; returns (loss, correct)."""
-    loss = 0.0
-    correct = 0
+def row_weight(sw, index, p):
+    """Weight of the row at position p (1.0 without weights)."""
+    if sw.size == 0:
+        return 1.0
+    if index.size > 0:
+        return sw[index[p]]
+    return sw[p]
+
+
+@jit
+def row_scale(scale, w, weighted):
+    """The sensitivity scale of a row of weight w (``scale`` itself when unweighted)."""
+    if weighted:
+        return like(w, scale) * scale
+    return scale
+
+
+@jit
+def _cross_entropy_rows(A, b, T, scale, D, sw, index, p0, stats):
+    """Softmax of A + b in place, and its cross-entropy; returns the weighted loss."""
+    weighted = sw.size > 0
+    total = 0.0
     for r in range(A.shape[0]):
         a, t, d = A[r], T[r], D[r]
+        w = row_weight(sw, index, p0 + r)
+        rs = row_scale(scale, w, weighted)
         for j in range(a.size):
             a[j] = a[j] + b[j]
         # sum_k t_k (lse - z_k) with lse = m + log s, before a is overwritten
@@ -59,77 +87,89 @@ def _cross_entropy_rows(A, b, T, scale, D):
         for j in range(a.size):
             tz += float(t[j]) * float(a[j])
             mass += t[j]
-        top, total = softmax_inplace(a)
-        loss += float(mass) * (float(top) + np.log(float(total))) - tz
+        top, norm = softmax_inplace(a)
+        loss = float(mass) * (float(top) + np.log(float(norm))) - tz
         for j in range(a.size):
-            d[j] = scale * (a[j] * mass - t[j])
-        correct += _argmax(a) == _argmax(t)
-    return loss, correct
+            d[j] = rs * (a[j] * mass - t[j])
+        total += w * loss
+        stats[STAT_CORRECT] += w * (_argmax(a) == _argmax(t))
+        stats[STAT_COUNT] += w
+    return total
 
 
 @jit
-def _binary_cross_entropy_rows(A, b, T, scale, D):
-    """Sigmoid of A + b in place, and its binary cross-entropy; returns (loss, correct)."""
+def _binary_cross_entropy_rows(A, b, T, scale, D, sw, index, p0, stats):
+    """Sigmoid of A + b in place, and its binary cross-entropy; returns the weighted loss."""
     zero = like(0, scale)
     half = like(0.5, scale)
-    loss = 0.0
-    correct = 0
+    weighted = sw.size > 0
+    total = 0.0
     for r in range(A.shape[0]):
         a, t, d = A[r], T[r], D[r]
+        w = row_weight(sw, index, p0 + r)
+        rs = row_scale(scale, w, weighted)
+        loss = 0.0
         row_ok = True
         for j in range(a.size):
             z = a[j] + b[j]
             loss += float((z if z > zero else zero) - t[j] * z) + np.log1p(float(exp(-abs(z))))
             s = sigmoid(z)
             a[j] = s
-            d[j] = scale * (s - t[j])
+            d[j] = rs * (s - t[j])
             row_ok = row_ok and ((s >= half) == (t[j] >= half))
-        correct += row_ok
-    return loss, correct
+        total += w * loss
+        stats[STAT_CORRECT] += w * row_ok
+        stats[STAT_COUNT] += w
+    return total
 
 
 @jit
-def _squared_error_rows(code, A, b, T, scale, alpha, D, Zs, sse):
-    """Output activation of A + b in place, and 1/2 ||a - t||^2; returns the loss."""
+def _squared_error_rows(code, A, b, T, scale, alpha, D, Zs, sw, index, p0, stats):
+    """Output activation of A + b in place, and 1/2 ||a - t||^2; returns the weighted loss."""
     forward_block(code, A, b, alpha, Zs)
-    loss = 0.0
+    weighted = sw.size > 0
+    sse = stats[STAT_SSE:]
+    total = 0.0
     for r in range(A.shape[0]):
         a, t, d = A[r], T[r], D[r]
+        w = row_weight(sw, index, p0 + r)
+        rs = row_scale(scale, w, weighted)
+        loss = 0.0
         for j in range(a.size):
             e = a[j] - t[j]
             loss += 0.5 * float(e) * float(e)
-            sse[j] += float(e) * float(e)
-            d[j] = scale * e
+            sse[j] += w * (float(e) * float(e))
+            d[j] = rs * e
         if code == SOFTMAX:
             dot = like(0, scale)
             for j in range(a.size):
                 dot += a[j] * d[j]
             for j in range(a.size):
                 d[j] = a[j] * (d[j] - dot)
+        total += w * loss
+        stats[STAT_COUNT] += w
     if code != SOFTMAX:
         backward_block(code, D, A, Zs, alpha)
-    return loss
+    return total
 
 
 @jit
-def output_loss(loss_code, out_code, A, b, alpha, T, scale, D, Zs, stats):
+def output_loss(loss_code, out_code, A, b, alpha, T, scale, D, Zs, sw, index, p0, stats):
     """Finish the output layer on a block and compute its loss.
 
     Shapes: A (rows, k) holds the output GEMM result and receives the
     network output; b (k,) the output bias; T targets and D (sensitivity,
     dL/dz * scale) (rows, k); Zs (rows, k) scratch for the pre-activation
-    (needed by squared error with a GELU/swish output); stats (3 + k,)
-    float64 is accumulated.  Returns the summed (not averaged) loss of the
+    (needed by squared error with a GELU/swish output); sw, index, p0 the
+    row weights (see the module docstring); stats (3 + k,) float64 is
+    accumulated.  Returns the summed (not averaged) weighted loss of the
     rows.  Evaluation passes ``scale = 0``.
     """
     if loss_code == CROSS_ENTROPY:
-        loss, correct = _cross_entropy_rows(A, b, T, scale, D)
+        loss = _cross_entropy_rows(A, b, T, scale, D, sw, index, p0, stats)
     elif loss_code == BINARY_CROSS_ENTROPY:
-        loss, correct = _binary_cross_entropy_rows(A, b, T, scale, D)
+        loss = _binary_cross_entropy_rows(A, b, T, scale, D, sw, index, p0, stats)
     else:
-        loss = _squared_error_rows(out_code, A, b, T, scale, alpha, D, Zs, stats[STAT_SSE:])
-        correct = 0
+        loss = _squared_error_rows(out_code, A, b, T, scale, alpha, D, Zs, sw, index, p0, stats)
     stats[STAT_LOSS] += loss
-    stats[STAT_CORRECT] += correct
-    stats[STAT_COUNT] += A.shape[0]
     return loss

@@ -49,6 +49,7 @@ splits the same way, so results are bit-reproducible for a fixed thread
 count.
 """
 
+import numpy as np
 from numba import prange
 
 from . import noise as _noise
@@ -291,11 +292,12 @@ def finish_output(net, out, out_off, r0, r1):
 
 
 @jit
-def output_loss_rows(net, loss_code, tin, t_off, ws, wsl, r0, r1, scale, stats):
+def output_loss_rows(net, loss_code, tin, t_off, ws, wsl, r0, r1, scale, sw, index, c0, stats):
     """Bias, output activation and loss of rows r0..r1 of the output GEMM result.
 
     ``tin[t_off + r * n_out ...]`` is target row r; the sensitivity lands in
-    D0.  Returns the summed loss.
+    D0.  Row r is at position c0 + r of the data (``index``) for its weight
+    in ``sw`` (:mod:`fastmlp.kernels.losses`).  Returns the summed loss.
     """
     params, layout, act_param = net[0], net[1], net[2]
     n_layers = layout.shape[0]
@@ -310,15 +312,18 @@ def output_loss_rows(net, loss_code, tin, t_off, ws, wsl, r0, r1, scale, stats):
                        block_view(ws, a_out + r0 * n_out, rows, n_out), params[b:b + n_out],
                        act_param[last], block_view(tin, t_off + r0 * n_out, rows, n_out), scale,
                        block_view(ws, head[D0_OFFSET] + r0 * n_out, rows, n_out),
-                       block_view(ws, z_off + r0 * n_out, rows, n_out), stats)
+                       block_view(ws, z_off + r0 * n_out, rows, n_out), sw, index, c0 + r0,
+                       stats)
 
 
 @jit
-def forward_loss_rows(net, loss_code, xin, x_off, tin, t_off, ws, wsl, r0, r1, scale, stats):
-    """Inference forward pass and loss of rows r0..r1 (evaluation)."""
+def forward_loss_rows(net, loss_code, xin, x_off, tin, t_off, ws, wsl, r0, r1, scale, sw, index,
+                      c0, stats):
+    """Inference forward pass and loss of rows r0..r1 of the chunk at c0 (evaluation)."""
     last = net[1].shape[0] - 1
     forward_rows(net, xin, x_off, ws, wsl, r0, r1, ws, wsl[last, A_OFFSET], False, INFERENCE)
-    return output_loss_rows(net, loss_code, tin, t_off, ws, wsl, r0, r1, scale, stats)
+    return output_loss_rows(net, loss_code, tin, t_off, ws, wsl, r0, r1, scale, sw, index, c0,
+                            stats)
 
 
 @jit
@@ -450,8 +455,11 @@ def predict(net, X, out, ws, wsl, n_threads):
 
 
 @jit(parallel=True)
-def evaluate(net, loss_code, X, T, ws, wsl, stats, n_threads):
-    """Loss and metrics of X against T, accumulated into ``stats`` (n_threads, 3 + n_out)."""
+def evaluate(net, loss_code, X, T, sw, ws, wsl, stats, n_threads):
+    """Loss and metrics of X against T, accumulated into ``stats`` (n_threads, 3 + n_out).
+
+    ``sw`` (n,) float64 weighs the rows (empty: unweighted).
+    """
     n_layers = net[1].shape[0]
     head = wsl[n_layers]
     max_rows = head[MAX_ROWS]
@@ -460,9 +468,10 @@ def evaluate(net, loss_code, X, T, ws, wsl, stats, n_threads):
     zero = like(0, ws)
     Xf = X.reshape(-1)
     Tf = T.reshape(-1)
+    no_index = np.empty(0, dtype=np.int64)
     for c0 in range(0, n, max_rows):
         rows = min(n, c0 + max_rows) - c0
         for t in prange(n_threads):
             r0, r1 = share(rows, t, n_threads)
             forward_loss_rows(net, loss_code, Xf, c0 * n_in, Tf, c0 * n_out, ws, wsl, r0, r1,
-                              zero, stats[t])
+                              zero, sw, no_index, c0, stats[t])

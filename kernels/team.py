@@ -22,6 +22,7 @@ result is bit-for-bit that of a separate step.
 import numpy as np
 
 from .config import jit
+from .losses import row_weight
 from .memory import prefetch_rows
 from .mathfun import like
 from .network import (A_OFFSET, B_OFFSET, COLUMN_SPLIT, DROPOUT, FAN_IN, FAN_OUT,
@@ -45,8 +46,8 @@ def uses_dropconnect(wsl, n_layers):
 
 
 @jit
-def forward(net, loss_code, X, T, index, c0, rows, ws, wsl, scale, stats, t, n_threads, sync,
-            noise):
+def forward(net, loss_code, X, T, sw, index, c0, rows, ws, wsl, scale, stats, t, n_threads,
+            sync, noise):
     """Thread t's part of the forward pass and loss of chunk c0 (``rows`` rows).
 
     In training mode (``noise[2]``) masked weights for DropConnect first;
@@ -93,7 +94,8 @@ def forward(net, loss_code, X, T, index, c0, rows, ws, wsl, scale, stats, t, n_t
             layer_forward(net, k, src, s_off, ws, wsl, r0, r1, 0, layout[k, FAN_OUT], ws,
                           wsl[k, A_OFFSET], True, k < n_layers - 1, noise)
         if end == n_layers:
-            output_loss_rows(net, loss_code, tin, t_off, ws, wsl, r0, r1, scale, stats[t])
+            output_loss_rows(net, loss_code, tin, t_off, ws, wsl, r0, r1, scale, sw, index, c0,
+                             stats[t])
         else:
             barrier(sync, n_threads)
         l = end
@@ -149,11 +151,12 @@ def backward(net, grad, reg, X, index, c0, rows, ws, wsl, t, n_threads, sync, ac
 
 
 @jit
-def batch_loss(net, grad, reg, loss_code, X, T, index, start, stop, ws, wsl, stats, partial, t,
-               n_threads, sync, fused, kind, state, c, noise):
+def batch_loss(net, grad, reg, loss_code, X, T, sw, index, start, stop, ws, wsl, stats, partial,
+               t, n_threads, sync, fused, kind, state, c, noise):
     """Mean loss of rows start..stop and, if it is finite, its gradient (thread t's part).
 
-    The objective is the mean data loss plus the penalty (``reg``).  Chunks
+    The objective is the mean data loss (weighted by ``sw`` when it is not
+    empty: ``sum w_i L_i / sum w_i``) plus the penalty (``reg``).  Chunks
     of max_rows rows accumulate into ``grad``; with ``fused`` (one chunk
     only) the optimizer update (``kind``, ``state``, constants ``c``)
     happens on the way, otherwise ``grad`` ends up holding the objective's
@@ -165,24 +168,25 @@ def batch_loss(net, grad, reg, loss_code, X, T, index, start, stop, ws, wsl, sta
     n_layers = layout.shape[0]
     max_rows = wsl[n_layers, MAX_ROWS]
     n = stop - start
-    scale = like(1.0 / n, grad)
+    weight = batch_weight(sw, index, start, stop)
+    scale = like(1.0 / weight, grad)
     mine = stats[t, 0]
     penalty = value_share(params, layout, reg, t, n_threads) if active(reg) else 0.0
     for c0 in range(start, stop, max_rows):
         rows = min(stop, c0 + max_rows) - c0
         chunk_noise = (noise[0], noise[1], noise[2], c0 - start)
-        forward(net, loss_code, X, T, index, c0, rows, ws, wsl, scale, stats, t, n_threads, sync,
-                chunk_noise)
+        forward(net, loss_code, X, T, sw, index, c0, rows, ws, wsl, scale, stats, t, n_threads,
+                sync, chunk_noise)
         if c0 == start:
             # Decide on the first chunk whether to go on: a NaN loss must not
             # reach the weights (with a fused update, the first chunk is all).
-            partial[t] = (stats[t, 0] - mine) / rows + penalty
+            partial[t] = (stats[t, 0] - mine) / weight + penalty
             barrier(sync, n_threads)
             first = partial.sum()
             if not np.isfinite(first):
                 return first
             if rows == n:  # one chunk: the loss is known already
-                stats[t, 0] += penalty * n
+                stats[t, 0] += penalty * weight
                 backward(net, grad, reg, X, index, c0, rows, ws, wsl, t, n_threads, sync, False,
                          fused, kind, state, c, chunk_noise)
                 if not fused and active(reg):
@@ -191,14 +195,29 @@ def batch_loss(net, grad, reg, loss_code, X, T, index, start, stop, ws, wsl, sta
                 return first
         backward(net, grad, reg, X, index, c0, rows, ws, wsl, t, n_threads, sync, c0 != start,
                  False, kind, state, c, chunk_noise)
-    partial[t] = (stats[t, 0] - mine) / n + penalty
-    stats[t, 0] += penalty * n
+    partial[t] = (stats[t, 0] - mine) / weight + penalty
+    stats[t, 0] += penalty * weight
     if active(reg):
         add_gradient_share(params, grad, layout, reg, t, n_threads)
     barrier(sync, n_threads)
     total = partial.sum()
     barrier(sync, n_threads)  # nobody may overwrite partial before all have read it
     return total
+
+
+@jit
+def batch_weight(sw, index, start, stop):
+    """Total weight of the rows at positions start..stop (their number without weights).
+
+    A batch whose weights are all 0 counts as 1: its loss and gradient are
+    then 0 rather than 0/0.
+    """
+    if sw.size == 0:
+        return float(stop - start)
+    total = 0.0
+    for p in range(start, stop):
+        total += row_weight(sw, index, p)
+    return total if total > 0.0 else 1.0
 
 
 @jit
@@ -222,8 +241,8 @@ def update_share(params, grad, kind, opt, step_no, lr, partial, t, n_threads, sy
 
 
 @jit
-def train_member(net, grad, reg, X, T, order, run, ws, wsl, opt, stats, partial, t, n_threads,
-                 sync, result):
+def train_member(net, grad, reg, X, T, sw, order, run, ws, wsl, opt, stats, partial, t,
+                 n_threads, sync, result):
     """Thread t's part of training batches run[1] .. run[2]-1 of the epoch order.
 
     ``run`` = [batch size, first batch, end batch, loss code, optimizer kind,
@@ -246,7 +265,7 @@ def train_member(net, grad, reg, X, T, order, run, ws, wsl, opt, stats, partial,
         # Clipping by global norm needs the whole gradient before any update.
         fused = stop - start <= max_rows and hyper[CLIP_NORM] <= 0.0
         c = step_scalars(kind, hyper, step_no + 1, lr, sstate, 1.0)
-        loss = batch_loss(net, grad, reg, loss_code, X, T, order, start, stop, ws, wsl, stats,
+        loss = batch_loss(net, grad, reg, loss_code, X, T, sw, order, start, stop, ws, wsl, stats,
                           partial, t, n_threads, sync, fused, kind, state, c,
                           (seed, step_no + 1, TRAINING_UPDATE, 0))
         if not np.isfinite(loss):
@@ -263,11 +282,11 @@ def train_member(net, grad, reg, X, T, order, run, ws, wsl, opt, stats, partial,
 
 
 @jit
-def loss_grad_member(net, grad, reg, loss_code, X, T, index, start, stop, ws, wsl, stats,
+def loss_grad_member(net, grad, reg, loss_code, X, T, sw, index, start, stop, ws, wsl, stats,
                      partial, t, n_threads, sync, result, noise):
     """Thread t's part of the objective and its gradient over rows start..stop."""
     c = (0.0,) * 16
-    loss = batch_loss(net, grad, reg, loss_code, X, T, index, start, stop, ws, wsl, stats,
+    loss = batch_loss(net, grad, reg, loss_code, X, T, sw, index, start, stop, ws, wsl, stats,
                       partial, t, n_threads, sync, False, 0, grad[:0].reshape(0, 0), c, noise)
     if t == 0:
         result[0] = loss

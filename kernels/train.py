@@ -34,12 +34,13 @@ RUN_FIELDS = 6
 
 
 @jit
-def train_batches(net, grad, reg, X, T, order, run, ws, wsl, opt, stats, n_threads, sync):
+def train_batches(net, grad, reg, X, T, sw, order, run, ws, wsl, opt, stats, n_threads, sync):
     """Train on batches ``run[1] .. run[2]-1`` of the epoch order ``order``.
 
     Shapes: ``net`` the network tuple (:mod:`fastmlp.kernels.network`);
     grad (n_params,); ``reg`` the penalties (:mod:`fastmlp.kernels.penalty`);
-    X (n, n_in); T (n, n_out); order (n,) int64, a permutation of the rows
+    X (n, n_in); T (n, n_out); sw (n,) float64 sample weights or empty
+    (:mod:`fastmlp.kernels.losses`); order (n,) int64, a permutation of the rows
     (batch b is order[b*bs : (b+1)*bs], the last one possibly shorter);
     ``run`` as RUN_* above; ``opt`` the optimizer's arrays (state (slots,
     n_params), hyper float64 (HYPER_SIZE,), scalar state float64, step count
@@ -57,29 +58,29 @@ def train_batches(net, grad, reg, X, T, order, run, ws, wsl, opt, stats, n_threa
     result = np.full(1, -1, dtype=np.int64)
     partial = np.zeros(n_threads)
     if n_threads > 1:
-        _train_team(net, grad, reg, X, T, order, run, ws, wsl, opt, stats, n_threads, sync,
+        _train_team(net, grad, reg, X, T, sw, order, run, ws, wsl, opt, stats, n_threads, sync,
                     partial, result)
     else:
-        train_member(net, grad, reg, X, T, order, run, ws, wsl, opt, stats, partial, 0, 1, sync,
+        train_member(net, grad, reg, X, T, sw, order, run, ws, wsl, opt, stats, partial, 0, 1, sync,
                      result)
     return result[0]
 
 
 @jit(parallel=True)
-def _train_team(net, grad, reg, X, T, order, run, ws, wsl, opt, stats, n_threads, sync, partial,
+def _train_team(net, grad, reg, X, T, sw, order, run, ws, wsl, opt, stats, n_threads, sync, partial,
                 result):
     for t in prange(n_threads):
-        train_member(net, grad, reg, X, T, order, run, ws, wsl, opt, stats, partial, t,
+        train_member(net, grad, reg, X, T, sw, order, run, ws, wsl, opt, stats, partial, t,
                      n_threads, sync, result)
 
 
 @jit
-def loss_grad(net, grad, reg, loss_code, X, T, index, start, stop, ws, wsl, stats, n_threads,
+def loss_grad(net, grad, reg, loss_code, X, T, sw, index, start, stop, ws, wsl, stats, n_threads,
               sync, noise):
     """The objective (mean loss + penalty ``reg``) and its gradient over rows start..stop.
 
     Rows are processed in chunks of max_rows rows.  Shapes: X (n, n_in), T
-    (n, n_out); ``index`` (n,) int64 maps positions to rows of X and T
+    (n, n_out); sw (n,) float64 sample weights or empty; ``index`` (n,) int64 maps positions to rows of X and T
     (empty: positions are rows); ``stats`` (n_threads, 3 + n_out) float64 is
     accumulated; ``noise`` = (seed, 0, mode, 0) (mode 0: dropout off, batch
     norm on its running statistics; 1: training mode).  The gradient of the
@@ -90,17 +91,17 @@ def loss_grad(net, grad, reg, loss_code, X, T, index, start, stop, ws, wsl, stat
     result = np.zeros(1)
     partial = np.zeros(n_threads)
     if n_threads > 1:
-        _loss_grad_team(net, grad, reg, loss_code, X, T, index, start, stop, ws, wsl, stats,
+        _loss_grad_team(net, grad, reg, loss_code, X, T, sw, index, start, stop, ws, wsl, stats,
                         n_threads, sync, partial, result, noise)
     else:
-        loss_grad_member(net, grad, reg, loss_code, X, T, index, start, stop, ws, wsl, stats,
+        loss_grad_member(net, grad, reg, loss_code, X, T, sw, index, start, stop, ws, wsl, stats,
                          partial, 0, 1, sync, result, noise)
     return result[0]
 
 
 @jit(parallel=True)
-def _loss_grad_team(net, grad, reg, loss_code, X, T, index, start, stop, ws, wsl, stats,
+def _loss_grad_team(net, grad, reg, loss_code, X, T, sw, index, start, stop, ws, wsl, stats,
                     n_threads, sync, partial, result, noise):
     for t in prange(n_threads):
-        loss_grad_member(net, grad, reg, loss_code, X, T, index, start, stop, ws, wsl, stats,
+        loss_grad_member(net, grad, reg, loss_code, X, T, sw, index, start, stop, ws, wsl, stats,
                          partial, t, n_threads, sync, result, noise)

@@ -116,15 +116,19 @@ def output_delta(loss, out_name, out_param, Z, A, T):
     return G * activation_derivative(out_name, Z, out_param)
 
 
-def loss_and_grad(weights, biases, names, params, loss, X, T):
-    """Mean loss and per-layer gradients (lists of dW, db) in float64."""
+def loss_and_grad(weights, biases, names, params, loss, X, T, sample_weight=None):
+    """Mean loss and per-layer gradients (lists of dW, db) in float64.
+
+    With ``sample_weight``: the weighted mean sum(w_i L_i) / sum(w_i).
+    """
     X = np.asarray(X, np.float64)
     T = np.asarray(T, np.float64)
     n = X.shape[0]
+    w = np.ones(n) if sample_weight is None else np.asarray(sample_weight, np.float64)
     Zs, As = forward(weights, biases, names, params, X)
     L = len(weights)
-    value = per_sample_loss(loss, names[-1], Zs[-1], As[-1], T).mean()
-    delta = output_delta(loss, names[-1], params[-1], Zs[-1], As[-1], T) / n
+    value = np.dot(w, per_sample_loss(loss, names[-1], Zs[-1], As[-1], T)) / w.sum()
+    delta = output_delta(loss, names[-1], params[-1], Zs[-1], As[-1], T) * (w / w.sum())[:, None]
     dWs, dbs = [None] * L, [None] * L
     for l in range(L - 1, -1, -1):
         prev = X if l == 0 else As[l - 1]
