@@ -7,11 +7,14 @@ A plain function ``f(epoch, logs)`` passed in ``callbacks`` is called as
 control about ``chunks_per_epoch`` times per epoch instead of once.
 """
 
+import math
 import sys
+
+import numpy as np
 
 from .optim import LBFGS
 
-__all__ = ["Callback", "ProgressLogger"]
+__all__ = ["Callback", "ProgressLogger", "EarlyStopping"]
 
 
 class Callback:
@@ -100,3 +103,111 @@ class ProgressLogger(Callback):
         prefix = "\r" if self.in_epoch else ""
         self.stream.write(prefix + "  ".join(parts) + "\n")
         self.stream.flush()
+
+
+class EarlyStopping(Callback):
+    """Stop when a monitored metric stops improving; keep the best weights.
+
+    The lecture notes' early stopping: watch the validation error while
+    training and keep the parameters where it was lowest.  Keras'
+    ``EarlyStopping`` semantics: after every epoch the monitored value
+    counts as an improvement when it beats the best so far by more than
+    ``min_delta``; ``patience`` epochs in a row without one stop the fit.
+    With ``restore_best_weights`` the model ends the fit with the
+    parameters (and batch-normalisation running statistics) of its best
+    epoch, bit for bit -- whether the fit stopped early or ran all its
+    epochs (Keras restores only on an early stop).
+
+    Parameters
+    ----------
+    monitor : str, default "val_loss"
+        A key of the epoch's logs: "val_loss", "val_accuracy", "val_r2",
+        or a training one such as "loss" (validation keys need
+        ``validation_data`` or ``Trainer(validation_fraction=...)``).
+    patience : int, default 10
+        Epochs in a row without improvement that stop the fit (0 acts as 1).
+    min_delta : float, default 0
+        Smallest change that counts as an improvement.
+    mode : {"auto", "min", "max"}, default "auto"
+        Whether lower or higher is better; "auto" picks "max" for accuracy
+        and R^2 and "min" otherwise.
+    restore_best_weights : bool, default True
+    baseline : float, optional
+        A value the monitored metric must beat to count as an improvement
+        at all.
+    start_from_epoch : int, default 0
+        Epochs of warm-up (counted in this fit) before monitoring begins.
+
+    Attributes
+    ----------
+    best : float
+        Best monitored value seen.
+    best_epoch : int or None
+        Trainer epoch (from 0) at which it was seen.
+    stopped_epoch : int or None
+        Trainer epoch after which the fit was stopped (None: it was not).
+    """
+
+    def __init__(self, monitor="val_loss", patience=10, min_delta=0.0, mode="auto",
+                 restore_best_weights=True, baseline=None, start_from_epoch=0):
+        if not isinstance(monitor, str):
+            raise TypeError(f"monitor must be a log key such as 'val_loss', got {monitor!r}")
+        for name, value in (("patience", patience), ("start_from_epoch", start_from_epoch)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name} must be an integer >= 0, got {value!r}")
+        if not (isinstance(min_delta, (int, float)) and math.isfinite(min_delta)):
+            raise ValueError(f"min_delta must be a finite number, got {min_delta!r}")
+        if mode not in ("auto", "min", "max"):
+            raise ValueError(f"mode must be 'auto', 'min' or 'max', got {mode!r}")
+        if mode == "auto":
+            mode = "max" if monitor.endswith(("accuracy", "r2")) else "min"
+        self.monitor, self.patience, self.mode = monitor, patience, mode
+        self.min_delta = abs(float(min_delta))
+        self.restore_best_weights = bool(restore_best_weights)
+        self.baseline = None if baseline is None else float(baseline)
+        self.start_from_epoch = start_from_epoch
+        self.best, self.best_epoch, self.stopped_epoch = None, None, None
+
+    def _sign(self):
+        return 1.0 if self.mode == "min" else -1.0
+
+    def on_train_begin(self, trainer):
+        if self.monitor.startswith("val_") and not getattr(trainer, "_validating", True):
+            raise ValueError(f"EarlyStopping monitors {self.monitor!r}, which needs validation "
+                             "data: pass validation_data to fit or set "
+                             "Trainer(validation_fraction=...)")
+        sign = self._sign()
+        self.best = sign * math.inf if self.baseline is None else self.baseline
+        self.best_epoch, self.stopped_epoch = None, None
+        self._wait = 0
+        self._first = trainer.epoch
+        self._best_params = self._best_running = None
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        if self.monitor not in logs:
+            raise ValueError(f"EarlyStopping monitors {self.monitor!r}, which is not among "
+                             f"this epoch's logs: {sorted(logs)}")
+        if epoch - self._first < self.start_from_epoch:
+            return False
+        current = float(logs[self.monitor])
+        sign = self._sign()
+        if np.isfinite(current) and sign * (self.best - current) > self.min_delta:
+            self.best, self.best_epoch, self._wait = current, epoch, 0
+            if self.restore_best_weights:
+                model = trainer.model
+                if self._best_params is None:
+                    self._best_params = np.empty_like(model.params)
+                    self._best_running = np.empty_like(model.running_stats)
+                self._best_params[...] = model.params
+                self._best_running[...] = model.running_stats
+            return False
+        self._wait += 1
+        if self._wait >= max(self.patience, 1):
+            self.stopped_epoch = epoch
+            return True
+        return False
+
+    def on_train_end(self, trainer, history):
+        if self.restore_best_weights and self._best_params is not None:
+            trainer.model.params[...] = self._best_params
+            trainer.model.running_stats[...] = self._best_running

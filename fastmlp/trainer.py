@@ -14,7 +14,8 @@ import warnings
 
 import numpy as np
 
-from ._validation import check_array, check_lengths, check_positive_int, check_seed
+from ._validation import (check_array, check_lengths, check_positive_int, check_sample_weight,
+                          check_seed)
 from .callbacks import ProgressLogger, as_callback, wants_chunks
 from .exceptions import DivergenceError
 from .kernels import network as _kn
@@ -69,6 +70,11 @@ class Trainer:
         :meth:`from_checkpoint` resumes from it exactly.
     checkpoint_every : int, default 1
     keep_checkpoints : int, default 3
+    validation_fraction : float in (0, 1), optional
+        When :meth:`fit` gets no ``validation_data``, hold out this fraction
+        of the training data for validation (stratified by class for a
+        cross-entropy loss; the same split on every fit call of this
+        trainer), e.g. for :class:`~fastmlp.callbacks.EarlyStopping`.
 
     Attributes
     ----------
@@ -84,7 +90,8 @@ class Trainer:
 
     def __init__(self, model, optimizer=None, batch_size=_DEFAULT_BATCH, epochs=10, shuffle=True,
                  seed=None, callbacks=(), verbose=1, n_threads=None, schedule=None,
-                 checkpoint_dir=None, checkpoint_every=1, keep_checkpoints=3):
+                 checkpoint_dir=None, checkpoint_every=1, keep_checkpoints=3,
+                 validation_fraction=None):
         self.model = model
         self.optimizer = Adam() if optimizer is None else get_optimizer(optimizer)
         lbfgs = isinstance(self.optimizer, LBFGS)
@@ -99,6 +106,12 @@ class Trainer:
         seed = check_seed(seed)
         self._rng = np.random.default_rng(seed)
         self._mask_seed = _mask_seed(seed)
+        if validation_fraction is not None and not (
+                isinstance(validation_fraction, float) and 0 < validation_fraction < 1):
+            raise ValueError(f"validation_fraction must be a float in (0, 1) or None, got "
+                             f"{validation_fraction!r}")
+        self.validation_fraction = validation_fraction
+        self._split_seed = self._mask_seed ^ 0x76616C69  # "vali": its own stream
         self.callbacks = [as_callback(c) for c in callbacks]
         if verbose not in (0, 1, 2, False, True):
             raise ValueError(f"verbose must be 0, 1 or 2, got {verbose!r}")
@@ -117,6 +130,7 @@ class Trainer:
         # epochs the next fit still owes the interrupted one.
         self._fit_end_epoch = 0
         self._pending_epochs = None
+        self._validating = False
         self.checkpoint_dir = checkpoint_dir
         if checkpoint_dir is not None:
             from .checkpoint import Checkpoint
@@ -143,7 +157,7 @@ class Trainer:
         return load_trainer(checkpoint_dir, callbacks=callbacks)
 
     # ------------------------------------------------------------------ fit
-    def fit(self, X, y, validation_data=None, epochs=None):
+    def fit(self, X, y, validation_data=None, epochs=None, sample_weight=None):
         """Train for ``epochs`` epochs, continuing from the current weights.
 
         Parameters
@@ -151,10 +165,15 @@ class Trainer:
         X : array-like of shape (n_samples, n_inputs)
         y : array-like
             Targets in a form the model's loss accepts (see :mod:`fastmlp.losses`).
-        validation_data : (X_val, y_val), optional
-            Evaluated after every epoch ("val_loss" and "val_" metrics).
+        validation_data : (X_val, y_val) or (X_val, y_val, w_val), optional
+            Evaluated after every epoch ("val_loss" and "val_" metrics),
+            weighted by ``w_val`` when given.
         epochs : int, optional
             Overrides the trainer's ``epochs`` for this call.
+        sample_weight : array-like of shape (n_samples,), optional
+            Non-negative weights of the training samples: each batch's loss
+            is the weighted mean ``sum w_i L_i / sum w_i`` (scikit-learn's
+            definition), and so is its gradient.
 
         Returns
         -------
@@ -179,7 +198,10 @@ class Trainer:
         X = check_array(X, model.dtype, model.n_inputs, "X")
         T = encode_targets(y, model.loss, model.n_outputs, model.dtype, "y")
         check_lengths(X, T)
+        sw = check_sample_weight(sample_weight, X.shape[0])
         val = self._check_validation(validation_data)
+        if val is None and self.validation_fraction is not None:
+            X, T, sw, val = self._hold_out(X, T, sw)
         n_epochs = self.epochs if epochs is None else check_positive_int(epochs, "epochs")
         if epochs is None and self._pending_epochs is not None:
             n_epochs = self._pending_epochs  # finish the fit a checkpoint interrupted
@@ -196,6 +218,7 @@ class Trainer:
         X, val = self._preprocess(X, val)
         self._pending_epochs = None
         self._fit_end_epoch = self.epoch + n_epochs
+        self._validating = val is not None
         callbacks = list(self.callbacks)
         if self.verbose:
             callbacks.append(ProgressLogger(in_epoch=self.verbose >= 2))
@@ -204,9 +227,9 @@ class Trainer:
             for cb in callbacks:
                 cb.on_train_begin(self)
             if isinstance(opt, LBFGS):
-                self._fit_lbfgs(X, T, val, callbacks, this_fit)
+                self._fit_lbfgs(X, T, sw, val, callbacks, this_fit)
             else:
-                self._fit_epochs(X, T, val, n_epochs, callbacks, this_fit)
+                self._fit_epochs(X, T, sw, val, n_epochs, callbacks, this_fit)
             for cb in callbacks:
                 cb.on_train_end(self, this_fit)
         return this_fit
@@ -228,6 +251,34 @@ class Trainer:
                     f"but batch_size={self.batch_size} on {n} samples leaves a batch of 1; "
                     "choose another batch_size")
 
+    def _hold_out(self, X, T, sw):
+        """Split off ``validation_fraction`` of (X, T, sw) as validation data."""
+        from .preprocessing import _n_test, _stratified
+
+        n = X.shape[0]
+        try:
+            n_val = _n_test(self.validation_fraction, n)
+        except ValueError:
+            raise ValueError(f"validation_fraction={self.validation_fraction} of {n} samples "
+                             "leaves no training or no validation sample") from None
+        rng = np.random.default_rng(self._split_seed)
+        if self.model.loss == "cross_entropy":
+            val_idx, train_idx = _stratified(T.argmax(axis=1), n_val, rng)
+        else:
+            perm = rng.permutation(n)
+            val_idx, train_idx = perm[:n_val], perm[n_val:]
+        val_idx.sort()
+        train_idx.sort()
+        T_val = T[val_idx]
+        sw_val = sw[val_idx] if sw.size else sw
+        if sw.size and not sw_val.sum() > 0:
+            raise ValueError("the validation split got only samples of weight 0")
+        sst = _total_sum_of_squares(T_val, sw_val) if self.model.loss == "squared_error" else None
+        train_sw = sw[train_idx] if sw.size else sw
+        if sw.size and not train_sw.sum() > 0:
+            raise ValueError("the training split got only samples of weight 0")
+        return X[train_idx], T[train_idx], train_sw, (X[val_idx], T_val, sst, sw_val)
+
     def _preprocess(self, X, val):
         """Fit the model's preprocessing on the training data (first fit only), apply it."""
         prep, dtype = self.model.preprocessing, self.model.dtype
@@ -247,15 +298,15 @@ class Trainer:
 
     def _validate(self, logs, val):
         if val is not None:
-            X_val, T_val, sst = val
-            logs.update({f"val_{k}": v
-                         for k, v in self.model._evaluate_checked(X_val, T_val, sst=sst).items()})
+            X_val, T_val, sst, sw_val = val
+            logs.update({f"val_{k}": v for k, v in
+                         self.model._evaluate_checked(X_val, T_val, sst, sw_val).items()})
 
-    def _fit_epochs(self, X, T, val, n_epochs, callbacks, this_fit):
+    def _fit_epochs(self, X, T, sw, val, n_epochs, callbacks, this_fit):
         model, opt, schedule = self.model, self.optimizer, self.schedule
         chunked = any(wants_chunks(c) for c in self.callbacks) or (
             self.verbose >= 2 and callbacks[-1].in_epoch)
-        loop = _EpochLoop(model, opt, X, T, self.batch_size, self._mask_seed,
+        loop = _EpochLoop(model, opt, X, T, sw, self.batch_size, self._mask_seed,
                           keep_state=isinstance(schedule, BoldDriver) and schedule.reject)
         if schedule is not None:
             schedule.start(opt.lr)
@@ -288,7 +339,7 @@ class Trainer:
             if stop:
                 break
 
-    def _fit_lbfgs(self, X, T, val, callbacks, this_fit):
+    def _fit_lbfgs(self, X, T, sw, val, callbacks, this_fit):
         model, opt = self.model, self.optimizer
         sizes = model.layer_sizes
         # With batch norm the objective is the training-mode one (batch
@@ -306,7 +357,8 @@ class Trainer:
 
         def objective(params, grad):
             stats[:] = 0
-            return model._objective(params, grad, X, T, no_index, ws, stats, n_threads, noise)
+            return model._objective(params, grad, X, T, no_index, ws, stats, n_threads, noise,
+                                    sw=sw)
 
         def on_iteration(iteration, loss, elapsed):
             logs = {"loss": float(loss)}
@@ -316,8 +368,10 @@ class Trainer:
             previous[0] = elapsed
             self._record(logs, this_fit)
             self.epoch += 1
+            stop = False
             for cb in callbacks:
-                cb.on_epoch_end(self, self.epoch - 1, logs)
+                stop = bool(cb.on_epoch_end(self, self.epoch - 1, logs)) or stop
+            return stop
 
         try:
             opt.minimize(objective, model.params, on_iteration, _stacklevel=4)
@@ -327,7 +381,7 @@ class Trainer:
                 layer_f = model._layer_f.copy()
                 layer_f[:, _kn.BN_MOMENTUM] = 1.0
                 model._objective(model.params, np.empty_like(model.params), X, T, no_index, ws,
-                                 stats, n_threads, (0, 0, _kn.TRAINING_UPDATE, 0), layer_f)
+                                 stats, n_threads, (0, 0, _kn.TRAINING_UPDATE, 0), layer_f, sw)
         except BaseException:
             model.params[...] = start_params
             model.running_stats[...] = start_running
@@ -343,15 +397,21 @@ class Trainer:
         if validation_data is None:
             return None
         try:
-            X_val, y_val = validation_data
+            X_val, y_val, *rest = validation_data
         except (TypeError, ValueError):
-            raise ValueError("validation_data must be a pair (X_val, y_val)") from None
+            raise ValueError("validation_data must be a pair (X_val, y_val) or a triple "
+                             "(X_val, y_val, sample_weight_val)") from None
+        if len(rest) > 1:
+            raise ValueError("validation_data must be a pair (X_val, y_val) or a triple "
+                             f"(X_val, y_val, sample_weight_val), got {len(rest) + 2} items")
         model = self.model
         X_val = check_array(X_val, model.dtype, model.n_inputs, "X_val")
         T_val = encode_targets(y_val, model.loss, model.n_outputs, model.dtype, "y_val")
         check_lengths(X_val, T_val, ("X_val", "y_val"))
-        sst = _total_sum_of_squares(T_val) if model.loss == "squared_error" else None
-        return X_val, T_val, sst
+        sw_val = check_sample_weight(rest[0] if rest else None, X_val.shape[0],
+                                     "validation sample_weight")
+        sst = _total_sum_of_squares(T_val, sw_val) if model.loss == "squared_error" else None
+        return X_val, T_val, sst, sw_val
 
 
 def _mask_seed(seed):
@@ -371,9 +431,9 @@ def _mask_seed(seed):
 class _EpochLoop:
     """Buffers for one fit and the call into the compiled loop, epoch by epoch."""
 
-    def __init__(self, model, optimizer, X, T, batch_size, mask_seed, keep_state=False):
+    def __init__(self, model, optimizer, X, T, sw, batch_size, mask_seed, keep_state=False):
         n = X.shape[0]
-        self.model, self.optimizer, self.X, self.T = model, optimizer, X, T
+        self.model, self.optimizer, self.X, self.T, self.sw = model, optimizer, X, T, sw
         self.batch_size = n if batch_size is None else min(batch_size, n)
         self.n_batches = math.ceil(n / self.batch_size)
         rows = self.batch_size
@@ -392,7 +452,7 @@ class _EpochLoop:
         self.run[_kt.RUN_OPTIMIZER] = optimizer.kind
         self.run[_kt.RUN_SEED] = mask_seed
         self.identity = np.arange(n, dtype=np.int64)
-        self.sst = None if model.loss != "squared_error" else _total_sum_of_squares(T)
+        self.sst = None if model.loss != "squared_error" else _total_sum_of_squares(T, sw)
         self.last_time = 0.0
         # Parameters at the start of the epoch (recovery); the optimizer's
         # state too when an epoch may be rejected (bold driver).
@@ -408,7 +468,7 @@ class _EpochLoop:
         self.run[_kt.RUN_END_BATCH] = end
         lrs = None if rates is None else rates[first:end]
         return _kt.train_batches(self.model._net(), self.grad, self.model._reg, self.X, self.T,
-                                 order, self.run, self.ws.buffer, self.ws.table,
+                                 self.sw, order, self.run, self.ws.buffer, self.ws.table,
                                  self.optimizer.kernel_args(lrs), self.stats, self.n_threads,
                                  self.sync)
 
@@ -464,4 +524,5 @@ class _EpochLoop:
             model.running_stats[...] = self.running_snapshot
             raise
         self.last_time = time.perf_counter() - start
-        return metrics_from_stats(self.stats.sum(axis=0), model.loss, self.T, self.sst), stop
+        return metrics_from_stats(self.stats.sum(axis=0), model.loss, self.T, self.sst,
+                                  self.sw), stop

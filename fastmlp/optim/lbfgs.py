@@ -68,7 +68,8 @@ class LBFGS:
         params : ndarray (n,)
             The model's parameter buffer; holds the solution afterwards.
         callback : callable ``f(iteration, loss, seconds)``, optional
-            Called after every iteration.
+            Called after every iteration; returning True stops the
+            minimisation there (early stopping).
 
         Returns
         -------
@@ -98,7 +99,8 @@ class LBFGS:
             iteration[0] += 1
             if callback is not None:
                 params[...] = xk  # once per iteration, so the callback sees the iterate
-                callback(iteration[0], last["loss"], time.perf_counter() - start)
+                if callback(iteration[0], last["loss"], time.perf_counter() - start):
+                    raise StopIteration  # scipy ends the run at this iterate
 
         x0 = params.astype(np.float64, copy=True)
         result = minimize(fun, x0, method="L-BFGS-B", jac=True, callback=on_iteration,
