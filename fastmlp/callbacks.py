@@ -91,8 +91,8 @@ class ProgressLogger(Callback):
         unit = "Iteration" if isinstance(trainer.optimizer, LBFGS) else "Epoch"
         parts = [f"{unit} {epoch - self._first + 1}/{self._total_epochs}"]
         for key, value in logs.items():
-            if key in ("time", "samples_per_sec", "lr") or isinstance(value, bool):
-                continue
+            if key in ("time", "samples_per_sec", "lr") or isinstance(value, (bool, list)):
+                continue  # per-layer diagnostics are lists: for the history, not the line
             parts.append(f"{key} {value:.4f}")
         if "lr" in logs:
             parts.append(f"lr {logs['lr']:.3g}")

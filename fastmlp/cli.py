@@ -67,6 +67,21 @@ def _parser():
     compare.add_argument("--plot", default="fastmlp-compare", metavar="PREFIX",
                          help="file name prefix of the plots (default fastmlp-compare; '' for "
                               "none)")
+    diagnose = sub.add_parser(
+        "diagnose", help="the lecture's initialisation and vanishing-gradient experiments",
+        description="Forward a 6-layer, 4096-wide network with tanh (sigma 0.01, 0.05, "
+                    "1/sqrt(fan_in)) and ReLU (1/sqrt(fan_in), He) weights and print the "
+                    "activation statistics per layer; then compare per-layer gradient norms of "
+                    "a deep sigmoid net and a ReLU/He net on the digits.")
+    diagnose.add_argument("--width", type=int, default=4096, help="units per layer (4096)")
+    diagnose.add_argument("--depth", type=int, default=6, help="layers (6)")
+    diagnose.add_argument("--samples", type=int, default=16, help="input rows (16)")
+    diagnose.add_argument("--grad-depth", type=int, default=8,
+                          help="hidden layers of the gradient experiment's nets (8)")
+    diagnose.add_argument("--seed", type=int, default=0)
+    diagnose.add_argument("--plot", default="fastmlp-diagnose", metavar="PREFIX",
+                          help="file name prefix of the plots (default fastmlp-diagnose; '' "
+                               "for none)")
     return parser
 
 
@@ -199,6 +214,34 @@ def compare_command(args, out=None):
     return rows
 
 
+def diagnose_command(args, out=None):
+    """Run ``fastmlp diagnose``: the lecture's experiments on initialisation and gradients."""
+    from .diagnostics import (format_experiment, gradient_experiment, init_experiment,
+                              plot_experiments)
+
+    out = sys.stdout if out is None else out
+    for name in ("width", "depth", "samples", "grad_depth"):
+        if getattr(args, name) < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be a positive integer")
+    print(f"Forward pass, {args.depth} layers of {args.width} units, x = randn({args.samples}, "
+          f"{args.width}), W = sigma * randn, no bias:", file=out)
+    init = init_experiment(args.width, args.depth, args.samples, args.seed)
+    print(format_experiment(init, ["act_mean", "act_std", "saturated", "dead"]), file=out)
+    print("(saturated: share of |tanh| > 0.99; dead: share of ReLU units that are 0 for "
+          "every input row)\n", file=out)
+    print(f"Gradients at initialisation, digits, {args.grad_depth} hidden layers of 64 units, "
+          "||dL/dW|| per layer (layer 1 next to the input):", file=out)
+    grads = gradient_experiment(args.grad_depth, seed=args.seed)
+    print(format_experiment(grads, ["grad_norm"]), file=out)
+    if args.plot:
+        files = plot_experiments(init, grads, args.plot)
+        if files is None:
+            print("(no plots: install matplotlib, e.g. pip install 'fastmlp[plot]')", file=out)
+        else:
+            print(f"plots: {', '.join(files)}", file=out)
+    return init, grads
+
+
 def main(argv=None):
     """Entry point of the ``fastmlp`` console script and ``python -m fastmlp``."""
     parser = _parser()
@@ -212,6 +255,8 @@ def main(argv=None):
             train_command(args)
         elif args.command == "compare":
             compare_command(args)
+        elif args.command == "diagnose":
+            diagnose_command(args)
     except (ValueError, TypeError) as exc:
         print(f"fastmlp: error: {exc}", file=sys.stderr)
         return 2

@@ -75,6 +75,12 @@ class Trainer:
         of the training data for validation (stratified by class for a
         cross-entropy loss; the same split on every fit call of this
         trainer), e.g. for :class:`~fastmlp.callbacks.EarlyStopping`.
+    diagnostics : bool or int, default False
+        Record per-layer statistics in the history after every epoch:
+        "weight_norm", "grad_norm", "act_mean", "act_std", "saturated",
+        "dead" (lists, one value per weight layer; see
+        :mod:`fastmlp.diagnostics`), measured on a fixed sample of the
+        training data (512 rows, or this many when an int).
 
     Attributes
     ----------
@@ -91,7 +97,7 @@ class Trainer:
     def __init__(self, model, optimizer=None, batch_size=_DEFAULT_BATCH, epochs=10, shuffle=True,
                  seed=None, callbacks=(), verbose=1, n_threads=None, schedule=None,
                  checkpoint_dir=None, checkpoint_every=1, keep_checkpoints=3,
-                 validation_fraction=None):
+                 validation_fraction=None, diagnostics=False):
         self.model = model
         self.optimizer = Adam() if optimizer is None else get_optimizer(optimizer)
         lbfgs = isinstance(self.optimizer, LBFGS)
@@ -111,6 +117,10 @@ class Trainer:
             raise ValueError(f"validation_fraction must be a float in (0, 1) or None, got "
                              f"{validation_fraction!r}")
         self.validation_fraction = validation_fraction
+        if not isinstance(diagnostics, (bool, np.bool_)):
+            check_positive_int(diagnostics, "diagnostics (True, False or a sample size)")
+        self.diagnostics = diagnostics
+        self._diagnostic_sample = None
         self._split_seed = self._mask_seed ^ 0x76616C69  # "vali": its own stream
         self.callbacks = [as_callback(c) for c in callbacks]
         if verbose not in (0, 1, 2, False, True):
@@ -216,6 +226,7 @@ class Trainer:
                           UserWarning, stacklevel=2)
 
         X, val = self._preprocess(X, val)
+        self._pick_diagnostic_sample(X, T)
         self._pending_epochs = None
         self._fit_end_epoch = self.epoch + n_epochs
         self._validating = val is not None
@@ -250,6 +261,28 @@ class Trainer:
                     f"batch normalisation needs at least 2 samples in every training batch, "
                     f"but batch_size={self.batch_size} on {n} samples leaves a batch of 1; "
                     "choose another batch_size")
+
+    def _pick_diagnostic_sample(self, X, T):
+        self._diagnostic_sample = None
+        if self.diagnostics is False:
+            return
+        size = 512 if self.diagnostics is True else int(self.diagnostics)
+        rows = np.random.default_rng(self._split_seed + 1).permutation(X.shape[0])[:size]
+        rows.sort()
+        self._diagnostic_sample = (X[rows], T[rows])
+
+    def _diagnose(self, logs):
+        """Add the per-layer statistics of the diagnostic sample to ``logs``."""
+        if self._diagnostic_sample is None:
+            return
+        from .diagnostics import _gradient_encoded, layer_statistics
+
+        Xs, Ts = self._diagnostic_sample
+        stats = layer_statistics(self.model, Xs, preprocessed=True)
+        grad = _gradient_encoded(self.model, Xs, Ts)
+        stats["grad_norm"] = [float(np.linalg.norm(g.astype(np.float64)))
+                              for g in self.model.layout.weight_views(grad)]
+        logs.update(stats)
 
     def _hold_out(self, X, T, sw):
         """Split off ``validation_fraction`` of (X, T, sw) as validation data."""
@@ -325,6 +358,7 @@ class Trainer:
             logs["lr"] = float(rates[-1]) if rates is not None else opt.lr
             logs["time"] = loop.last_time
             logs["samples_per_sec"] = X.shape[0] / max(loop.last_time, 1e-12)
+            self._diagnose(logs)
             if schedule is not None:
                 opt.lr = logs["lr"]
                 rejected = schedule.end_epoch(self.epoch, logs) == "reject"
@@ -366,6 +400,7 @@ class Trainer:
             logs["time"] = elapsed - previous[0]
             logs["samples_per_sec"] = X.shape[0] / max(logs["time"], 1e-12)
             previous[0] = elapsed
+            self._diagnose(logs)
             self._record(logs, this_fit)
             self.epoch += 1
             stop = False
