@@ -38,6 +38,15 @@ class Callback:
     def on_train_end(self, trainer, history):
         """Called once when :meth:`Trainer.fit` ends (also after an early stop)."""
 
+    def on_divergence(self, trainer, error):
+        """Called when the loss or weights became NaN/inf (``error``: DivergenceError).
+
+        The weights are already those of the last good epoch.  Return True
+        to end the fit quietly instead of raising (see
+        :class:`fastmlp.TerminateOnNaN`).
+        """
+        return False
+
 
 def wants_chunks(callback):
     """Whether a callback overrides :meth:`Callback.on_chunk_end`."""

@@ -237,10 +237,17 @@ class Trainer:
         with threads(self.n_threads), single_threaded_blas():
             for cb in callbacks:
                 cb.on_train_begin(self)
-            if isinstance(opt, LBFGS):
-                self._fit_lbfgs(X, T, sw, val, callbacks, this_fit)
-            else:
-                self._fit_epochs(X, T, sw, val, n_epochs, callbacks, this_fit)
+            try:
+                if isinstance(opt, LBFGS):
+                    self._fit_lbfgs(X, T, sw, val, callbacks, this_fit)
+                else:
+                    self._fit_epochs(X, T, sw, val, n_epochs, callbacks, this_fit)
+            except DivergenceError as error:
+                # the weights are back at the last good epoch; a callback
+                # (TerminateOnNaN) may take the error and end the fit quietly
+                handled = [bool(cb.on_divergence(self, error)) for cb in callbacks]
+                if not any(handled):
+                    raise
             for cb in callbacks:
                 cb.on_train_end(self, this_fit)
         return this_fit
