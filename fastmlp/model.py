@@ -418,7 +418,21 @@ class Model:
         ws = Workspace(self._layout, rows, self.dtype, training=False)
         with single_threaded_blas():
             _kn.predict(self._net(), X, out, ws.buffer, ws.table, n_threads)
+        if not np.isfinite(out).all():
+            self._explain_non_finite(X, out)
         return out
+
+    def _explain_non_finite(self, X, out):
+        """Raise the error for a NaN/inf prediction, with what most likely caused it."""
+        rows = np.flatnonzero(~np.isfinite(out).all(axis=1))
+        if not np.isfinite(self.params).all():
+            cause = "the model's parameters contain NaN or inf"
+        else:
+            cause = (f"the inputs overflow {self.dtype.name} inside the network (largest "
+                     f"|x| in those rows: {float(np.abs(X[rows]).max()):.3g}); standardise "
+                     "the features (Model(preprocessing='standardize')) or use float64")
+        raise FloatingPointError(f"predict produced NaN or inf for {rows.size} of "
+                                 f"{out.shape[0]} rows (first: row {rows[0]}): {cause}")
 
     def _plan(self, n_rows):
         """(threads, rows per block) for a pass over ``n_rows`` rows."""

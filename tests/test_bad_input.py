@@ -126,3 +126,15 @@ def test_too_many_threads_is_refused():
     with pytest.raises(ValueError, match="exceeds"):
         with fm.threads(fm.max_threads() + 1):
             pass
+
+
+@pytest.mark.parametrize("output", ["softmax", "identity"])
+def test_overflowing_inputs_raise_instead_of_predicting_nan(output):
+    model = fm.Model([4, 8, 3], output=output, seed=0)
+    X = np.full((3, 4), 1.0, dtype=np.float32)
+    X[1] = 3e38  # finite in float32, but X @ W overflows
+    with pytest.raises(FloatingPointError, match="row 1.*standardise"):
+        model.predict(X)
+    # the same rows in float64 stay finite
+    wide = fm.Model([4, 8, 3], output=output, dtype="float64", seed=0)
+    assert np.isfinite(wide.predict(X.astype(np.float64))).all()
