@@ -9,7 +9,9 @@
 from . import (activations, callbacks, datasets, initializers, losses, metrics, optim,
                preprocessing, schedules)
 from .callbacks import Callback
+from .divergence import TerminateOnNaN
 from .exceptions import ConvergenceWarning, DivergenceError
+from .io import load, save
 from .model import Model
 from .parallel import get_num_threads, max_threads, threads
 from .trainer import Trainer
@@ -19,5 +21,5 @@ __all__ = [
     "Model", "Trainer", "Callback", "optim", "schedules", "activations", "initializers", "losses",
     "metrics",
     "preprocessing", "datasets", "callbacks", "threads", "get_num_threads", "max_threads",
-    "DivergenceError", "ConvergenceWarning", "__version__",
+    "DivergenceError", "ConvergenceWarning", "__version__", "save", "load", "TerminateOnNaN",
 ]

@@ -151,12 +151,20 @@ def check_nonnegative_float(value, what):
 
 def check_unit_interval(value, what, closed_right=False):
     """A real in [0, 1) (or [0, 1] when ``closed_right``)."""
+    interval = "[0, 1]" if closed_right else "[0, 1)"
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{what} must be a number in {interval}, got {value!r}")
     upper_ok = value <= 1 if closed_right else value < 1
-    if (isinstance(value, bool) or not isinstance(value, numbers.Real)
-            or not np.isfinite(value) or value < 0 or not upper_ok):
-        interval = "[0, 1]" if closed_right else "[0, 1)"
+    if not np.isfinite(value) or value < 0 or not upper_ok:
         raise ValueError(f"{what} must be in {interval}, got {value!r}")
     return float(value)
+
+
+def check_flag(value, what):
+    """True or False (numpy bools too); anything else, even if truthy, is refused."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{what} must be True or False, got {value!r}")
+    return bool(value)
 
 
 def check_seed(seed):

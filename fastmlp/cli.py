@@ -15,6 +15,7 @@ from . import __version__
 from .activations import NAMES as ACTIVATIONS
 from .data_io import infer_task, load_table
 from .datasets import load_digits
+from .exceptions import DivergenceError
 from .model import Model
 from .optim import NAMES as OPTIMIZERS
 from .optim import get_optimizer
@@ -257,7 +258,7 @@ def main(argv=None):
             compare_command(args)
         elif args.command == "diagnose":
             diagnose_command(args)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, OSError, DivergenceError, FloatingPointError) as exc:
         print(f"fastmlp: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

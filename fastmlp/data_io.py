@@ -8,6 +8,8 @@ target array, or one 1-D array per column.  NPZ files are read with
 
 import csv
 
+import zipfile
+
 import numpy as np
 
 __all__ = ["load_table", "infer_task"]
@@ -83,7 +85,7 @@ def _load_csv(path, target):
 def _load_npz(path, target):
     try:
         data = np.load(path, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as exc:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise ValueError(f"cannot read {path} as an NPZ file: {exc}") from None
     with data:
         try:

@@ -129,9 +129,16 @@ def encode_targets(y, loss, n_outputs, dtype, what="y"):
     if loss == "binary_cross_entropy" and y.size and (y.min() < 0 or y.max() > 1):
         raise ValueError(f"{what} must lie in [0, 1] for binary_cross_entropy, "
                          f"found values in [{y.min()}, {y.max()}]")
-    if loss == "cross_entropy" and y.size and y.min() < 0:
-        raise ValueError(f"{what} rows must be probabilities (>= 0) for cross_entropy, "
-                         f"found {y.min()}")
+    if loss == "cross_entropy" and y.size:
+        if y.min() < 0:
+            raise ValueError(f"{what} rows must be probabilities (>= 0) for cross_entropy, "
+                             f"found {y.min()}")
+        # probability rows sum to 1 (a float32 one-hot or soft label to rounding)
+        sums = y.sum(axis=1, dtype=np.float64)
+        off = np.flatnonzero(np.abs(sums - 1) > 1e-4)
+        if off.size:
+            raise ValueError(f"{what} rows must be probabilities summing to 1 for cross_entropy "
+                             f"(one-hot or soft labels); row {off[0]} sums to {sums[off[0]]:g}")
     return np.ascontiguousarray(y, dtype=dtype)
 
 

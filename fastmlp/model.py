@@ -7,7 +7,8 @@ import numpy as np
 
 from . import initializers as _init
 from ._validation import (NO_WEIGHTS, check_array, check_dtype, check_lengths,
-                          check_nonnegative_float, check_positive_float, check_sample_weight,
+                          check_flag, check_nonnegative_float, check_positive_float,
+                          check_sample_weight,
                           check_seed, check_unit_interval)
 from .activations import Activation, get_activation
 from .kernels import network as _kn
@@ -135,7 +136,7 @@ class Model:
         self.dtype = check_dtype(dtype)
         self.init = _init.get_initializer(init)
         n_layers = len(sizes) - 1
-        norm = _per_layer(batch_norm, n_hidden, "batch_norm", _check_flag) + [False]
+        norm = _per_layer(batch_norm, n_hidden, "batch_norm", check_flag) + [False]
         self._layer_f = np.zeros((n_layers, _kn.LAYER_F_COLUMNS))
         self._layer_f[:, _kn.DROPOUT] = _dropout_rates(dropout, n_layers)
         self._layer_f[:, _kn.DROPCONNECT] = _per_layer(
@@ -212,6 +213,11 @@ class Model:
         return state
 
     def __setstate__(self, state):
+        # joblib may hand back read-only memory maps; the kernels write into
+        # params and running_stats (and take only writeable arrays)
+        for key, value in state.items():
+            if isinstance(value, np.ndarray) and not value.flags.writeable:
+                state[key] = np.array(value)
         self.__dict__.update(state)
         self._make_views()
 
@@ -345,7 +351,7 @@ class Model:
 
     @penalize_biases.setter
     def penalize_biases(self, value):
-        self._reg[_kp.BIASES] = float(bool(value))
+        self._reg[_kp.BIASES] = float(check_flag(value, "penalize_biases"))
 
     def penalty(self):
         """The penalty term of the objective at the current parameters."""
@@ -425,14 +431,18 @@ class Model:
     def _explain_non_finite(self, X, out):
         """Raise the error for a NaN/inf prediction, with what most likely caused it."""
         rows = np.flatnonzero(~np.isfinite(out).all(axis=1))
-        if not np.isfinite(self.params).all():
-            cause = "the model's parameters contain NaN or inf"
-        else:
-            cause = (f"the inputs overflow {self.dtype.name} inside the network (largest "
-                     f"|x| in those rows: {float(np.abs(X[rows]).max()):.3g}); standardise "
-                     "the features (Model(preprocessing='standardize')) or use float64")
         raise FloatingPointError(f"predict produced NaN or inf for {rows.size} of "
-                                 f"{out.shape[0]} rows (first: row {rows[0]}): {cause}")
+                                 f"{out.shape[0]} rows (first: row {rows[0]}): "
+                                 + self._overflow_cause(X[rows]))
+
+    def _overflow_cause(self, X):
+        """The likely reason a pass over (finite) ``X`` gave NaN or inf, for messages."""
+        if not np.isfinite(self.params).all():
+            return "the model's parameters contain NaN or inf"
+        return (f"the values overflow {self.dtype.name} inside the network (largest |x|: "
+                f"{float(np.abs(X).max()):.3g}, largest |parameter|: "
+                f"{float(np.abs(self.params).max()):.3g}); standardise the features "
+                "(Model(preprocessing='standardize')) or use float64")
 
     def _plan(self, n_rows):
         """(threads, rows per block) for a pass over ``n_rows`` rows."""
@@ -475,14 +485,19 @@ class Model:
         check_lengths(X, T, ("X", "Y"))
         sw = check_sample_weight(sample_weight, X.shape[0])
         grad = self._grad_buffer(out)
-        if not training:
-            return self._loss_and_grad_checked(X, T, grad, sw=sw), grad
-        seed = check_seed(seed)
-        if not isinstance(seed, int):
-            raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-        self._check_batch_norm_rows(X.shape[0], "X")
-        noise = (seed & _SEED_MASK, 0, _kn.TRAINING, 0)
-        return self._loss_and_grad_checked(X, T, grad, noise, sw), grad
+        noise = _kn.INFERENCE
+        if training:
+            seed = check_seed(seed)
+            if not isinstance(seed, int):
+                raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+            self._check_batch_norm_rows(X.shape[0], "X")
+            noise = (seed & _SEED_MASK, 0, _kn.TRAINING, 0)
+        loss = self._loss_and_grad_checked(X, T, grad, noise, sw)
+        if not (np.isfinite(loss) and np.isfinite(grad).all()):
+            what = "loss" if not np.isfinite(loss) else "gradient"
+            raise FloatingPointError(f"loss_and_grad: the {what} is NaN or inf: "
+                                     + self._overflow_cause(X))
+        return loss, grad
 
     def _check_batch_norm_rows(self, rows, what):
         if rows < 2 and any(self.batch_norm):
@@ -558,7 +573,16 @@ class Model:
                          n_threads)
         result = metrics_from_stats(stats.sum(axis=0), self.loss, T, sst, sw)
         result["loss"] += self.penalty()
+        if not np.isfinite(result["loss"]):
+            raise FloatingPointError("evaluate: the loss is NaN or inf: "
+                                     + self._overflow_cause(X))
         return result
+
+    def save(self, path):
+        """Write the model to one .npz file, atomically (see :func:`fastmlp.io.save_model`)."""
+        from .io import save_model
+
+        save_model(self, path)
 
     def copy(self):
         """An independent model with the same architecture and parameter values."""
@@ -577,12 +601,6 @@ class Model:
 #: Constructor arguments that :meth:`Model.get_config` stores as they are.
 _CONFIG_KEYS = ("layer_sizes", "loss", "dtype", "l2", "l1", "penalize_biases", "dropout",
                 "dropconnect", "batch_norm", "bn_momentum", "bn_eps", "preprocessing")
-
-
-def _check_flag(value, what):
-    if not isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"{what} must be True or False, got {value!r}")
-    return bool(value)
 
 
 def _per_layer(value, n, what, check, hidden_only=True):

@@ -14,8 +14,8 @@ import warnings
 
 import numpy as np
 
-from ._validation import (check_array, check_lengths, check_positive_int, check_sample_weight,
-                          check_seed)
+from ._validation import (check_array, check_flag, check_lengths, check_positive_int,
+                          check_sample_weight, check_seed)
 from .callbacks import ProgressLogger, as_callback, wants_chunks
 from .exceptions import DivergenceError
 from .kernels import network as _kn
@@ -24,7 +24,7 @@ from .kernels import train as _kt
 from .losses import encode_targets, loss_code
 from .metrics import _total_sum_of_squares, metrics_from_stats
 from .optim import LBFGS, Adam, get_optimizer
-from .parallel import kernel_threads, single_threaded_blas, threads
+from .parallel import kernel_threads, max_threads, single_threaded_blas, threads
 from .schedules import BoldDriver, InvScaling, get_schedule
 
 __all__ = ["Trainer"]
@@ -98,6 +98,10 @@ class Trainer:
                  seed=None, callbacks=(), verbose=1, n_threads=None, schedule=None,
                  checkpoint_dir=None, checkpoint_every=1, keep_checkpoints=3,
                  validation_fraction=None, diagnostics=False):
+        from .model import Model
+
+        if not isinstance(model, Model):
+            raise TypeError(f"model must be a fastmlp.Model, got {type(model).__name__}")
         self.model = model
         self.optimizer = Adam() if optimizer is None else get_optimizer(optimizer)
         lbfgs = isinstance(self.optimizer, LBFGS)
@@ -108,7 +112,7 @@ class Trainer:
                              "iteration evaluates the whole training set)")
         self.batch_size = check_positive_int(batch_size, "batch_size", allow_none=True)
         self.epochs = check_positive_int(epochs, "epochs")
-        self.shuffle = bool(shuffle)
+        self.shuffle = check_flag(shuffle, "shuffle")
         seed = check_seed(seed)
         self._rng = np.random.default_rng(seed)
         self._mask_seed = _mask_seed(seed)
@@ -128,6 +132,9 @@ class Trainer:
         self.verbose = int(verbose)
         if n_threads is not None:
             check_positive_int(n_threads, "n_threads")
+            if n_threads > max_threads():
+                raise ValueError(f"n_threads={n_threads} exceeds the {max_threads()} threads "
+                                 "this machine offers (fastmlp.max_threads())")
         self.n_threads = n_threads
         if lbfgs and schedule is not None:
             raise ValueError("L-BFGS picks its own steps; it takes no learning-rate schedule")
@@ -142,6 +149,9 @@ class Trainer:
         self._pending_epochs = None
         self._validating = False
         self.checkpoint_dir = checkpoint_dir
+        if checkpoint_dir is not None and lbfgs:
+            raise ValueError("checkpoints cannot resume L-BFGS exactly (scipy keeps its state "
+                             "internally); train it without checkpoint_dir")
         if checkpoint_dir is not None:
             from .checkpoint import Checkpoint
 
@@ -361,7 +371,18 @@ class Trainer:
                 rates = schedule.rates(self.epoch, self.steps, loop.n_batches, loop.n_batches)
             logs, stop = loop.run_epoch(order, rates, self.epoch, chunked, callbacks, self)
             self.steps += loop.n_batches
-            self._validate(logs, val)
+            try:
+                self._validate(logs, val)
+            except FloatingPointError as exc:
+                # finite but huge weights overflow on the validation data:
+                # the same divergence, caught one step later
+                loop.restore()
+                opt.reset()
+                raise DivergenceError(
+                    f"the validation loss became NaN or infinite in epoch {self.epoch + 1}; "
+                    "the weights were restored to the end of the previous epoch. Likely "
+                    "causes: a learning rate too high, or unscaled inputs "
+                    f"(standardise the features). ({exc})") from None
             logs["lr"] = float(rates[-1]) if rates is not None else opt.lr
             logs["time"] = loop.last_time
             logs["samples_per_sec"] = X.shape[0] / max(loop.last_time, 1e-12)

@@ -1,0 +1,385 @@
+"""Crash-proof checkpoints of a training run, and exact resume from them.
+
+``Trainer(..., checkpoint_dir=d)`` adds a :class:`Checkpoint` callback that
+writes, every ``every`` epochs, one file ``d/checkpoint-<epoch>.npz`` with
+everything the rest of the run depends on:
+
+- the model (architecture, parameters, batch-norm running statistics,
+  fitted preprocessing), as in a model file (:mod:`fastmlp.io`);
+- the optimizer: its class, hyper-parameters, gradient transforms, step
+  count and state buffers (moments, velocities, ...);
+- the learning-rate schedule: its class, constructor arguments and state;
+- the trainer: epoch and step counters, history, batch size, epochs,
+  shuffling, thread count, validation fraction, diagnostics, the shuffling
+  generator's exact state, the dropout-mask and hold-out keys, and the epoch
+  at which the running ``fit`` ends.
+
+``Trainer.from_checkpoint(d)`` (:func:`load_trainer`) rebuilds the trainer
+from the newest readable checkpoint; ``fit`` with the same data then runs
+the epochs the interrupted fit still owed and ends with weights
+bit-identical to an uninterrupted run with the same seeds and thread count:
+the shuffling order, the masks (a function of the key and the optimizer's
+step count) and every update are replayed exactly.
+
+Each file is written atomically (:func:`fastmlp.io.write_archive`), so a
+run killed at any moment -- even mid-write -- leaves the previous checkpoints
+intact; the last ``keep`` are kept.  No pickle is involved: classes are
+looked up by name among fastmlp's own optimizers and schedules.
+
+Not supported: L-BFGS (scipy keeps its curvature pairs internally, so a
+resumed run could not continue exactly; the callback refuses it), and
+optimizers or schedules defined outside fastmlp.  Callbacks are not stored
+(pass them again to :func:`load_trainer`; an :class:`~fastmlp.callbacks.EarlyStopping`
+starts counting afresh), nor is the training data: ``fit`` needs the same
+data again.  One directory belongs to one run.
+"""
+
+import inspect
+import os
+import re
+import warnings
+
+import numpy as np
+
+from . import optim as _optim
+from . import schedules as _schedules
+from ._validation import check_positive_int
+from .callbacks import Callback
+from .io import model_from_record, model_record, read_archive, write_archive
+
+__all__ = ["Checkpoint", "load_trainer", "list_checkpoints", "CHECKPOINT_FORMAT"]
+
+CHECKPOINT_FORMAT = "fastmlp.checkpoint"
+
+_FILE = "checkpoint-{:08d}.npz"
+_FILE_RE = re.compile(r"^checkpoint-(\d{8,})\.npz$")
+# temporary files of write_archive for our checkpoints, left behind by a kill
+_TMP_RE = re.compile(r"^\.checkpoint-\d{8,}\.npz\.[0-9a-f]+\.tmp$")
+
+#: Bit generators whose state a checkpoint can hold (NumPy's own).
+_BIT_GENERATORS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
+
+
+def _registry(module, base):
+    """fastmlp's own classes in ``module`` deriving from ``base``, by class name."""
+    return {obj.__name__: obj for obj in vars(module).values()
+            if isinstance(obj, type) and issubclass(obj, base) and obj is not base}
+
+
+_OPTIMIZERS = _registry(_optim, _optim.Optimizer)
+_SCHEDULES = _registry(_schedules, _schedules.Schedule)
+
+
+class Checkpoint(Callback):
+    """Write a checkpoint every ``every`` epochs into ``directory``, keeping the last ``keep``.
+
+    Usually made by ``Trainer(checkpoint_dir=..., checkpoint_every=...,
+    keep_checkpoints=...)``.  The epoch count is the trainer's (over all
+    fits), so the files line up across resumes.  When a fit ends, its final
+    state is written too (also after an early stop, which marks the fit as
+    finished: resuming does not continue it).
+
+    Parameters
+    ----------
+    directory : str or path
+        Created when training starts if it does not exist.
+    every : int, default 1
+    keep : int, default 3
+
+    Raises
+    ------
+    ValueError
+        ``every`` or ``keep`` not a positive integer, or ``directory`` is an
+        existing file; when training starts, an optimizer or schedule that
+        cannot be resumed exactly (L-BFGS, classes defined outside fastmlp).
+    """
+
+    def __init__(self, directory, every=1, keep=3):
+        self.directory = os.fspath(directory)
+        if os.path.exists(self.directory) and not os.path.isdir(self.directory):
+            raise ValueError(f"checkpoint_dir {self.directory!r} exists and is not a directory")
+        self.every = check_positive_int(every, "checkpoint_every")
+        self.keep = check_positive_int(keep, "keep_checkpoints")
+        self._last_saved = None
+
+    def on_train_begin(self, trainer):
+        check_resumable(trainer)
+        os.makedirs(self.directory, exist_ok=True)
+        for name in os.listdir(self.directory):
+            if _TMP_RE.match(name):  # a write cut short by a crash: never a valid file
+                _remove(os.path.join(self.directory, name))
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        if trainer.epoch % self.every == 0:
+            self.save(trainer)
+
+    def on_train_end(self, trainer, history):
+        if self._last_saved != trainer.epoch or trainer._fit_end_epoch != trainer.epoch:
+            self.save(trainer, fit_finished=True)
+
+    def save(self, trainer, fit_finished=False):
+        """Write the trainer's state now; returns the file's path."""
+        header, arrays = trainer_record(trainer, fit_finished)
+        header["checkpoint"] = {"every": self.every, "keep": self.keep}
+        path = os.path.join(self.directory, _FILE.format(trainer.epoch))
+        write_archive(path, header, arrays)
+        self._last_saved = trainer.epoch
+        self._prune()
+        return path
+
+    def _prune(self):
+        # only once the new file is durable: the old ones are the fallback
+        for _, path in list_checkpoints(self.directory)[:-self.keep]:
+            _remove(path)
+
+    def __repr__(self):
+        return f"Checkpoint({self.directory!r}, every={self.every}, keep={self.keep})"
+
+
+def list_checkpoints(directory):
+    """``[(epoch, path), ...]`` of the checkpoint files in ``directory``, oldest first."""
+    directory = os.fspath(directory)
+    found = []
+    for name in os.listdir(directory):
+        match = _FILE_RE.match(name)
+        if match:
+            found.append((int(match.group(1)), os.path.join(directory, name)))
+    return sorted(found)
+
+
+def load_trainer(path, callbacks=()):
+    """Rebuild a trainer, with its model, from a checkpoint.
+
+    Parameters
+    ----------
+    path : str or path
+        A checkpoint directory (its newest readable checkpoint is used; an
+        unreadable newer one is skipped with a warning) or one checkpoint file.
+    callbacks : sequence, optional
+        Callbacks for the resumed trainer (they are not stored).  Unless one
+        of them is a :class:`Checkpoint`, the trainer goes on writing
+        checkpoints into the checkpoint's directory with the saved settings.
+
+    Returns
+    -------
+    Trainer
+        Its next ``fit`` without ``epochs`` runs the epochs the interrupted
+        fit still owed (a finished fit: the trainer's ``epochs``, as usual).
+
+    Raises
+    ------
+    FileNotFoundError
+        No such directory or file, or no checkpoint in the directory.
+    ValueError
+        No readable checkpoint (each one's problem is in the message).
+    """
+    path = os.fspath(path)
+    if not os.path.isdir(path):
+        return _load_file(path, os.path.dirname(os.path.abspath(path)), callbacks)
+    candidates = list_checkpoints(path)[::-1]
+    if not candidates:
+        raise FileNotFoundError(f"no checkpoint (checkpoint-<epoch>.npz) in {path!r}")
+    problems = []
+    for _, file in candidates:
+        try:
+            trainer = _load_file(file, path, callbacks)
+        except ValueError as exc:
+            problems.append(str(exc))
+            continue
+        if problems:
+            warnings.warn("skipped unreadable checkpoints: " + "; ".join(problems),
+                          RuntimeWarning, stacklevel=3)
+        return trainer
+    raise ValueError(f"no readable checkpoint in {path!r}: " + "; ".join(problems))
+
+
+# ------------------------------------------------------------------ what is saved
+def check_resumable(trainer):
+    """Raise ValueError if the trainer's optimizer or schedule cannot be checkpointed."""
+    opt = trainer.optimizer
+    if isinstance(opt, _optim.LBFGS):
+        raise ValueError("checkpoints cannot resume L-BFGS exactly (scipy keeps its curvature "
+                         "history internally); train without checkpoint_dir, or use a "
+                         "first-order optimizer")
+    if _OPTIMIZERS.get(type(opt).__name__) is not type(opt):
+        raise ValueError(f"checkpoints store fastmlp's own optimizers only, not "
+                         f"{type(opt).__name__}")
+    _describe_schedule(trainer.schedule)  # raises for schedules from elsewhere
+
+
+def trainer_record(trainer, fit_finished=False):
+    """Header entries and arrays of a checkpoint of ``trainer`` (see the module docstring)."""
+    check_resumable(trainer)
+    header, arrays = model_record(trainer.model)
+    opt = trainer.optimizer.state_dict()
+    arrays["optimizer.scalar_state"] = np.asarray(opt["scalar_state"], dtype=np.float64)
+    if opt["state"] is not None:
+        arrays["optimizer.state"] = opt["state"]
+    header["format"] = CHECKPOINT_FORMAT
+    header["optimizer"] = {"class": opt["name"], "hyper": opt["hyper"], "step": opt["step"],
+                           "transforms": [list(t) for t in opt["transforms"]]}
+    header["schedule"] = _describe_schedule(trainer.schedule)
+    header["trainer"] = {
+        "epoch": trainer.epoch, "steps": trainer.steps, "history": trainer.history,
+        "batch_size": trainer.batch_size, "epochs": trainer.epochs, "shuffle": trainer.shuffle,
+        "verbose": trainer.verbose, "n_threads": trainer.n_threads,
+        "fit_end_epoch": trainer.epoch if fit_finished else trainer._fit_end_epoch,
+        "mask_seed": trainer._mask_seed, "split_seed": trainer._split_seed,
+        "rng": _encode_rng(trainer._rng),
+        "validation_fraction": trainer.validation_fraction, "diagnostics": trainer.diagnostics,
+    }
+    return header, arrays
+
+
+def _load_file(file, directory, callbacks):
+    from .trainer import Trainer
+
+    header, arrays = read_archive(file, (CHECKPOINT_FORMAT,))
+    model = model_from_record(header, arrays, file)
+    opt = _restore_optimizer(header.get("optimizer"), arrays, model, file)
+    schedule = _restore_schedule(header.get("schedule"), file)
+    state = header.get("trainer")
+    saved = header.get("checkpoint") or {}
+    callbacks = list(callbacks)
+    writes = not any(isinstance(c, Checkpoint) for c in callbacks)
+    try:
+        trainer = Trainer(model, optimizer=opt, batch_size=state["batch_size"],
+                          epochs=state["epochs"], shuffle=state["shuffle"],
+                          callbacks=callbacks, verbose=state["verbose"],
+                          n_threads=state["n_threads"], schedule=schedule,
+                          checkpoint_dir=directory if writes else None,
+                          checkpoint_every=saved.get("every", 1),
+                          keep_checkpoints=saved.get("keep", 3),
+                          validation_fraction=state["validation_fraction"],
+                          diagnostics=state["diagnostics"])
+        _restore_counters(trainer, state)
+    except (TypeError, ValueError, KeyError) as exc:
+        raise ValueError(f"{file}: the saved trainer state is invalid ({exc})") from None
+    return trainer
+
+
+def _restore_counters(trainer, state):
+    for key in ("epoch", "steps", "fit_end_epoch", "mask_seed", "split_seed"):
+        if isinstance(state[key], bool) or not isinstance(state[key], int) or state[key] < 0:
+            raise ValueError(f"{key} must be an integer >= 0, got {state[key]!r}")
+    history = state["history"]
+    if not isinstance(history, dict) or not all(isinstance(v, list) for v in history.values()):
+        raise ValueError("history must map names to lists")
+    trainer.epoch, trainer.steps = state["epoch"], state["steps"]
+    trainer.history = history
+    trainer._mask_seed = state["mask_seed"]
+    trainer._split_seed = state["split_seed"]  # the validation_fraction hold-out
+    trainer._rng = _decode_rng(state["rng"])
+    trainer._fit_end_epoch = state["fit_end_epoch"]
+    remaining = state["fit_end_epoch"] - state["epoch"]
+    trainer._pending_epochs = remaining if remaining > 0 else None
+
+
+# ------------------------------------------------------------------ optimizer
+def _restore_optimizer(info, arrays, model, file):
+    if not isinstance(info, dict) or info.get("class") not in _OPTIMIZERS:
+        found = info.get("class") if isinstance(info, dict) else None
+        raise ValueError(f"{file}: unknown optimizer {found!r}")
+    opt = _OPTIMIZERS[info["class"]]()
+    state = arrays.get("optimizer.state")
+    try:
+        opt.load_state_dict({"name": info["class"], "hyper": info["hyper"],
+                             "transforms": info.get("transforms", ()), "step": info["step"],
+                             "scalar_state": arrays["optimizer.scalar_state"], "state": state})
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+        raise ValueError(f"{file}: the saved optimizer is invalid ({exc})") from None
+    # a state that bind() would not accept would be silently replaced by zeros
+    if state is not None and (state.dtype != model.dtype or state.ndim != 2
+                              or state.shape[1] != model.n_params
+                              or state.shape[0] < opt.n_slots):
+        raise ValueError(f"{file}: the optimizer state has shape {state.shape} "
+                         f"({state.dtype}); the model needs ({opt.n_slots}, {model.n_params}) "
+                         f"{model.dtype.name}")
+    return opt
+
+
+# ------------------------------------------------------------------ schedule
+def _describe_schedule(schedule):
+    """Class name, constructor arguments and state of a schedule, JSON-able."""
+    if schedule is None:
+        return None
+    cls = type(schedule)
+    if _SCHEDULES.get(cls.__name__) is not cls:
+        raise ValueError(f"checkpoints store fastmlp's own schedules only, not {cls.__name__}")
+    args = {}
+    # every fastmlp schedule keeps each constructor argument under its own name
+    for name in _init_arguments(cls):
+        value = getattr(schedule, name)
+        if isinstance(value, _schedules.Schedule):
+            value = {"schedule": _describe_schedule(value)}
+        elif isinstance(value, tuple):
+            value = list(value)
+        args[name] = value
+    return {"class": cls.__name__, "args": args, "state": schedule.state_dict()}
+
+
+def _init_arguments(cls):
+    """Names of the constructor's named arguments (none for a class without __init__)."""
+    named = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    parameters = list(inspect.signature(cls.__init__).parameters.values())[1:]
+    return [p.name for p in parameters if p.kind in named]
+
+
+def _restore_schedule(info, file):
+    if info is None:
+        return None
+    try:
+        cls = _SCHEDULES[info["class"]]
+        kwargs = {name: _restore_schedule(value["schedule"], file)
+                  if isinstance(value, dict) else value for name, value in info["args"].items()}
+        schedule = cls(**kwargs)
+        # constructor arguments are already set, checked and normalised (a tuple
+        # stays a tuple); a nested schedule's state stays for load_state_dict
+        state = {key: value for key, value in info["state"].items()
+                 if key not in kwargs or isinstance(value, dict)}
+        allowed = set(schedule.state_dict()) | {"base_lr"}
+        unknown = set(state) - allowed
+        if unknown:
+            raise ValueError(f"unknown state entries {sorted(unknown)}")
+        schedule.load_state_dict(state)
+    except (TypeError, ValueError, KeyError) as exc:
+        raise ValueError(f"{file}: the saved schedule is invalid ({exc})") from None
+    return schedule
+
+
+# ------------------------------------------------------------------ random generator
+def _encode_rng(rng):
+    """The generator's exact state as JSON (arrays tagged, Python ints kept whole)."""
+    def encode(value):
+        if isinstance(value, dict):
+            return {k: encode(v) for k, v in value.items()}
+        if isinstance(value, np.ndarray):
+            return {"ndarray": value.tolist(), "dtype": value.dtype.name}
+        return value.item() if isinstance(value, np.generic) else value
+
+    return encode(rng.bit_generator.state)
+
+
+def _decode_rng(state):
+    def decode(value):
+        if isinstance(value, dict) and set(value) == {"ndarray", "dtype"}:
+            if value["dtype"] not in ("uint32", "uint64"):
+                raise ValueError(f"generator state dtype {value['dtype']!r}")
+            return np.array(value["ndarray"], dtype=value["dtype"])
+        if isinstance(value, dict):
+            return {k: decode(v) for k, v in value.items()}
+        return value
+
+    name = state.get("bit_generator") if isinstance(state, dict) else None
+    if name not in _BIT_GENERATORS:
+        raise ValueError(f"unsupported random generator {name!r}")
+    bit_generator = getattr(np.random, name)()
+    bit_generator.state = decode(state)
+    return np.random.Generator(bit_generator)
+
+
+def _remove(path):
+    try:
+        os.remove(path)
+    except OSError:
+        pass

@@ -1,0 +1,123 @@
+"""Several Python threads at once: training, predicting, saving.
+
+The kernels release the GIL (``nogil=True``), so these really run in
+parallel; each call allocates its own workspace, so nothing is shared but
+the (read-only) parameters.  Results must equal the serial ones bit for bit.
+"""
+
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+import fastmlp as fm
+
+
+def _data(seed, n=400, d=16, k=4):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d))
+    return X, (X[:, 0] + X[:, 1] > 0).astype(int) + 2 * (X[:, 2] > 0.5)
+
+
+#: Wide enough that a batch of 128 rows (and predict on 512) is split over
+#: Numba's threads by the team kernels (see fastmlp.parallel.kernel_threads).
+WIDE = [16, 128, 32, 4]
+
+
+def _train(seed, n_threads, dropout=0.0, sizes=(16, 32, 4), batch_size=20):
+    X, y = _data(seed)
+    model = fm.Model(list(sizes), seed=seed, dropout=dropout, batch_norm=seed % 2 == 1)
+    fm.Trainer(model, fm.optim.Adam(lr=0.01), batch_size=batch_size, epochs=4, seed=seed,
+               verbose=0, n_threads=n_threads).fit(X, y)
+    return model
+
+
+def _in_threads(func, args):
+    """Run ``func(*a)`` for every a in ``args``, all at once, each in its own thread."""
+    barrier = threading.Barrier(len(args))
+
+    def start(a):
+        barrier.wait()  # line them up, so they overlap
+        return func(*a)
+
+    with ThreadPoolExecutor(len(args)) as pool:
+        return list(pool.map(start, args))
+
+
+@pytest.mark.parametrize("n_threads, sizes, batch_size", [(1, (16, 32, 4), 20),
+                                                         (None, WIDE, 128)],
+                         ids=["one_thread_each", "default_threads_team_kernels"])
+def test_models_trained_at_once_equal_models_trained_in_turn(n_threads, sizes, batch_size):
+    jobs = [(seed, n_threads, 0.2 * (seed == 2), sizes, batch_size) for seed in (1, 2, 3)]
+    serial = [_train(*job) for job in jobs]
+    parallel = _in_threads(_train, jobs)
+    for a, b in zip(serial, parallel):
+        assert np.array_equal(a.params, b.params)
+        assert np.array_equal(a.running_stats, b.running_stats)
+
+
+@pytest.fixture(scope="module")
+def trained():
+    model = _train(3, 1, sizes=WIDE)
+    if fm.max_threads() > 1:
+        assert model._plan(3000)[0] > 1  # the large batches really use the team kernels
+    return model
+
+
+@pytest.mark.parametrize("rows", [7, 3000], ids=["small_batch", "large_batch_team_kernels"])
+def test_predict_from_many_threads_equals_serial(trained, rows):
+    batches = [_data(seed, n=rows)[0] for seed in range(8)]
+    serial = [trained.predict(X) for X in batches]
+    for _ in range(3):
+        parallel = _in_threads(trained.predict, [(X,) for X in batches])
+        for a, b in zip(serial, parallel):
+            assert np.array_equal(a, b)
+
+
+def test_evaluate_and_gradients_from_many_threads_equal_serial(trained):
+    jobs = [_data(seed, n=300) for seed in range(6)]
+    serial = [(trained.evaluate(X, y), trained.loss_and_grad(X, y)) for X, y in jobs]
+    parallel = _in_threads(lambda X, y: (trained.evaluate(X, y), trained.loss_and_grad(X, y)),
+                           jobs)
+    for (ev_a, (loss_a, grad_a)), (ev_b, (loss_b, grad_b)) in zip(serial, parallel):
+        assert ev_a == ev_b and loss_a == loss_b and np.array_equal(grad_a, grad_b)
+
+
+def test_predict_while_another_model_trains(trained):
+    X = _data(9, n=500)[0]
+    expected = trained.predict(X)
+    results = _in_threads(lambda job: _train(4, None) if job == "train" else
+                          [trained.predict(X) for _ in range(20)], [("train",), ("predict",)])
+    assert all(np.array_equal(p, expected) for p in results[1])
+
+
+def test_checkpointing_runs_in_parallel_threads(tmp_path):
+    def run(seed):
+        X, y = _data(seed, n=120)
+        model = fm.Model([16, 8, 4], seed=seed)
+        trainer = fm.Trainer(model, batch_size=16, epochs=3, seed=seed, verbose=0, n_threads=1,
+                             checkpoint_dir=tmp_path / str(seed))
+        trainer.fit(X, y)
+        return model
+
+    models = _in_threads(run, [(s,) for s in range(4)])
+    for seed, model in enumerate(models):
+        resumed = fm.Trainer.from_checkpoint(tmp_path / str(seed))
+        assert resumed.epoch == 3
+        assert np.array_equal(resumed.model.params, model.params)
+
+
+def test_concurrent_saves_to_one_path_leave_one_complete_model(tmp_path):
+    models = [fm.Model([5, 8, 3], seed=s) for s in range(6)]
+    path = tmp_path / "m.npz"
+
+    def save(model):
+        for _ in range(5):
+            fm.save(model, path)
+
+    _in_threads(save, [(m,) for m in models])
+    loaded = fm.load(path)
+    assert any(np.array_equal(loaded.params, m.params) for m in models)
+    assert os.listdir(tmp_path) == ["m.npz"]  # every temporary file renamed or removed
