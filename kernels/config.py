@@ -13,6 +13,14 @@ All kernels are compiled through :func:`jit` so the flags live in one place:
   with those two LLVM may fold ``x != x`` to false and NaN detection (the
   divergence checks) would silently stop working.
 * ``nogil=True``: two models can train in two Python threads at once.
+
+One rule for calls between kernels: never pass a Python literal (``0``,
+``True``, a module constant, a tuple of them) where another call site of the
+same function passes a variable.  Numba types a literal argument as
+``Literal[int](0)`` and compiles a separate specialisation of the callee --
+and of everything it calls -- for it; the literals of the single-thread
+paths had tripled the cold compile time.  Write ``np.int64(0)`` and
+``np.bool_(True)`` instead: plain int64 and bool.
 """
 
 import numba

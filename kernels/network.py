@@ -104,6 +104,13 @@ TRAINING_UPDATE = 2
 
 
 @jit
+def inference_noise():
+    """INFERENCE as plain int64s (the module constant would be typed as literals)."""
+    zero = np.int64(0)
+    return (zero, zero, zero, zero)
+
+
+@jit
 def share(n, t, n_threads):
     """Bounds of thread t's contiguous share of n items."""
     return (n * t) // n_threads, (n * (t + 1)) // n_threads
@@ -274,7 +281,7 @@ def forward_rows(net, xin, x_off, ws, wsl, r0, r1, out, out_off, save, noise):
     for l in range(n_layers):
         src, s_off = layer_input(xin, x_off, ws, wsl, l, noise[2] != 0)
         last = l == n_layers - 1
-        layer_forward(net, l, src, s_off, ws, wsl, r0, r1, 0, layout[l, FAN_OUT],
+        layer_forward(net, l, src, s_off, ws, wsl, r0, r1, np.int64(0), layout[l, FAN_OUT],
                       out if last else ws, out_off if last else wsl[l, A_OFFSET], save,
                       not last, noise)
 
@@ -321,7 +328,8 @@ def forward_loss_rows(net, loss_code, xin, x_off, tin, t_off, ws, wsl, r0, r1, s
                       c0, stats):
     """Inference forward pass and loss of rows r0..r1 of the chunk at c0 (evaluation)."""
     last = net[1].shape[0] - 1
-    forward_rows(net, xin, x_off, ws, wsl, r0, r1, ws, wsl[last, A_OFFSET], False, INFERENCE)
+    forward_rows(net, xin, x_off, ws, wsl, r0, r1, ws, wsl[last, A_OFFSET], np.bool_(False),
+                 inference_noise())
     return output_loss_rows(net, loss_code, tin, t_off, ws, wsl, r0, r1, scale, sw, index, c0,
                             stats)
 
@@ -388,7 +396,7 @@ def backward_share(net, grad, xin, x_off, ws, wsl, l, rows, cur, t, n_threads, a
     if training and wsl[l, WT_OFFSET] >= 0:  # DropConnect: only kept weights had a gradient
         i0, i1, j0, j1 = (lo, hi, 0, fan_out) if by_rows else (0, fan_in, lo, hi)
         drop_rows(grad, w_off, w_off, fan_out, i0, i1, j0, j1, layer_f[l, DROPCONNECT], noise,
-                  2 * l + 1, 0)
+                  2 * l + 1, np.int64(0))
     j0, j1 = share(fan_out, t, n_threads)
     if layout[l, G_OFFSET] < 0:  # db slice: column sums of D_l over the columns j0..j1
         db = grad[b_off + j0:b_off + j1]
@@ -447,10 +455,10 @@ def predict(net, X, out, ws, wsl, n_threads):
     for c0 in range(0, n, max_rows):
         rows = min(n, c0 + max_rows) - c0
         for t in prange(n_threads):
-            r0, r1 = share(rows, t, n_threads)
+            r0, r1 = share(rows, np.int64(t), n_threads)
             if r1 > r0:
-                forward_rows(net, Xf, c0 * n_in, ws, wsl, r0, r1, of, c0 * n_out, False,
-                             INFERENCE)
+                forward_rows(net, Xf, c0 * n_in, ws, wsl, r0, r1, of, c0 * n_out,
+                             np.bool_(False), inference_noise())
                 finish_output(net, of, c0 * n_out, r0, r1)
 
 
@@ -472,6 +480,6 @@ def evaluate(net, loss_code, X, T, sw, ws, wsl, stats, n_threads):
     for c0 in range(0, n, max_rows):
         rows = min(n, c0 + max_rows) - c0
         for t in prange(n_threads):
-            r0, r1 = share(rows, t, n_threads)
+            r0, r1 = share(rows, np.int64(t), n_threads)
             forward_loss_rows(net, loss_code, Xf, c0 * n_in, Tf, c0 * n_out, ws, wsl, r0, r1,
                               zero, sw, no_index, c0, stats[t])

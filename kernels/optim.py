@@ -418,8 +418,8 @@ def step(kind, p, g, state, hyper, count, sstate, lr):
     """One optimizer step over the whole buffer on this thread; ``count[0] += 1``."""
     count[0] += 1
     scale = clip_scale(hyper, sum_of_squares(g, 0, g.size)) if hyper[CLIP_NORM] > 0.0 else 1.0
-    update_range(kind, p, g, state, step_scalars(kind, hyper, count[0], lr, sstate, scale), 0,
-                 p.size)
+    update_range(kind, p, g, state, step_scalars(kind, hyper, count[0], lr, sstate, scale),
+                 np.int64(0), p.size)
     advance_scalars(kind, hyper, count[0], sstate)
 
 

@@ -72,17 +72,17 @@ def forward(net, loss_code, X, T, sw, index, c0, rows, ws, wsl, scale, stats, t,
         gather(X, index, c0, r0, r1, ws, head[X_OFFSET])
         gather(T, index, c0, r0, r1, ws, head[T_OFFSET])
         if training and layer_f[0, DROPOUT] > 0.0:
-            drop_rows(ws, head[X_OFFSET], head[X_OFFSET], n_in, r0, r1, 0, n_in,
-                      layer_f[0, DROPOUT], noise, 0, noise[3])
+            drop_rows(ws, head[X_OFFSET], head[X_OFFSET], n_in, r0, r1, np.int64(0), n_in,
+                      layer_f[0, DROPOUT], noise, np.int64(0), noise[3])
         if wsl[0, SPLIT] == COLUMN_SPLIT:
             barrier(sync, n_threads)
-    l = 0
+    l = np.int64(0)
     while l < n_layers:
         if l < n_layers - 1 and wsl[l, SPLIT] == COLUMN_SPLIT:
             lo, hi = share(layout[l, FAN_OUT], t, n_threads)
             src, s_off = layer_input(xin, x_off, ws, wsl, l, training)
-            layer_forward(net, l, src, s_off, ws, wsl, 0, rows, lo, hi, ws, wsl[l, A_OFFSET],
-                          True, True, noise)
+            layer_forward(net, l, src, s_off, ws, wsl, np.int64(0), rows, lo, hi, ws,
+                          wsl[l, A_OFFSET], np.bool_(True), np.bool_(True), noise)
             barrier(sync, n_threads)
             l += 1
             continue
@@ -91,8 +91,8 @@ def forward(net, loss_code, X, T, sw, index, c0, rows, ws, wsl, scale, stats, t,
             end += 1
         for k in range(l, end):
             src, s_off = layer_input(xin, x_off, ws, wsl, k, training)
-            layer_forward(net, k, src, s_off, ws, wsl, r0, r1, 0, layout[k, FAN_OUT], ws,
-                          wsl[k, A_OFFSET], True, k < n_layers - 1, noise)
+            layer_forward(net, k, src, s_off, ws, wsl, r0, r1, np.int64(0), layout[k, FAN_OUT],
+                          ws, wsl[k, A_OFFSET], np.bool_(True), k < n_layers - 1, noise)
         if end == n_layers:
             output_loss_rows(net, loss_code, tin, t_off, ws, wsl, r0, r1, scale, sw, index, c0,
                              stats[t])
@@ -112,7 +112,7 @@ def update_layer_share(net, grad, reg, l, t, n_threads, kind, state, c):
     params, layout = net[0], net[1]
     fan_in, fan_out = layout[l, FAN_IN], layout[l, FAN_OUT]
     w, b, g = layout[l, W_OFFSET], layout[l, B_OFFSET], layout[l, G_OFFSET]
-    cw = with_penalty(c, reg, False)
+    cw = with_penalty(c, reg, np.bool_(False))
     by_rows, lo, hi = weight_slice(fan_in, fan_out, t, n_threads)
     if by_rows or (lo == 0 and hi == fan_out):  # contiguous rows of W
         r0, r1 = (lo, hi) if by_rows else (0, fan_in)
@@ -122,7 +122,7 @@ def update_layer_share(net, grad, reg, l, t, n_threads, kind, state, c):
             update_range(kind, params, grad, state, cw, w + i * fan_out + lo,
                          w + i * fan_out + hi)
     j0, j1 = share(fan_out, t, n_threads)
-    cb = with_penalty(c, reg, True)
+    cb = with_penalty(c, reg, np.bool_(True))
     update_range(kind, params, grad, state, cb, b + j0, b + j1)
     if g >= 0:
         update_range(kind, params, grad, state, cb, g + j0, g + j1)
@@ -146,7 +146,7 @@ def backward(net, grad, reg, X, index, c0, rows, ws, wsl, t, n_threads, sync, ac
                        n_threads, accumulate, noise)
         barrier(sync, n_threads)
     if fused:
-        update_layer_share(net, grad, reg, 0, t, n_threads, kind, state, c)
+        update_layer_share(net, grad, reg, np.int64(0), t, n_threads, kind, state, c)
         barrier(sync, n_threads)
 
 
@@ -187,14 +187,14 @@ def batch_loss(net, grad, reg, loss_code, X, T, sw, index, start, stop, ws, wsl,
                 return first
             if rows == n:  # one chunk: the loss is known already
                 stats[t, 0] += penalty * weight
-                backward(net, grad, reg, X, index, c0, rows, ws, wsl, t, n_threads, sync, False,
-                         fused, kind, state, c, chunk_noise)
+                backward(net, grad, reg, X, index, c0, rows, ws, wsl, t, n_threads, sync,
+                         np.bool_(False), fused, kind, state, c, chunk_noise)
                 if not fused and active(reg):
                     add_gradient_share(params, grad, layout, reg, t, n_threads)
                     barrier(sync, n_threads)
                 return first
         backward(net, grad, reg, X, index, c0, rows, ws, wsl, t, n_threads, sync, c0 != start,
-                 False, kind, state, c, chunk_noise)
+                 np.bool_(False), kind, state, c, chunk_noise)
     partial[t] = (stats[t, 0] - mine) / weight + penalty
     stats[t, 0] += penalty * weight
     if active(reg):
@@ -267,7 +267,7 @@ def train_member(net, grad, reg, X, T, sw, order, run, ws, wsl, opt, stats, part
         c = step_scalars(kind, hyper, step_no + 1, lr, sstate, 1.0)
         loss = batch_loss(net, grad, reg, loss_code, X, T, sw, order, start, stop, ws, wsl, stats,
                           partial, t, n_threads, sync, fused, kind, state, c,
-                          (seed, step_no + 1, TRAINING_UPDATE, 0))
+                          (seed, step_no + 1, np.int64(TRAINING_UPDATE), np.int64(0)))
         if not np.isfinite(loss):
             if t == 0:
                 result[0] = b
@@ -287,6 +287,7 @@ def loss_grad_member(net, grad, reg, loss_code, X, T, sw, index, start, stop, ws
     """Thread t's part of the objective and its gradient over rows start..stop."""
     c = (0.0,) * 16
     loss = batch_loss(net, grad, reg, loss_code, X, T, sw, index, start, stop, ws, wsl, stats,
-                      partial, t, n_threads, sync, False, 0, grad[:0].reshape(0, 0), c, noise)
+                      partial, t, n_threads, sync, np.bool_(False), np.int64(0),
+                      grad[:0].reshape(0, 0), c, noise)
     if t == 0:
         result[0] = loss

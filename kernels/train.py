@@ -61,8 +61,8 @@ def train_batches(net, grad, reg, X, T, sw, order, run, ws, wsl, opt, stats, n_t
         _train_team(net, grad, reg, X, T, sw, order, run, ws, wsl, opt, stats, n_threads, sync,
                     partial, result)
     else:
-        train_member(net, grad, reg, X, T, sw, order, run, ws, wsl, opt, stats, partial, 0, 1, sync,
-                     result)
+        train_member(net, grad, reg, X, T, sw, order, run, ws, wsl, opt, stats, partial,
+                     np.int64(0), n_threads, sync, result)
     return result[0]
 
 
@@ -70,8 +70,9 @@ def train_batches(net, grad, reg, X, T, sw, order, run, ws, wsl, opt, stats, n_t
 def _train_team(net, grad, reg, X, T, sw, order, run, ws, wsl, opt, stats, n_threads, sync, partial,
                 result):
     for t in prange(n_threads):
-        train_member(net, grad, reg, X, T, sw, order, run, ws, wsl, opt, stats, partial, t,
-                     n_threads, sync, result)
+        # prange counts in uint64: as int64, the serial path's compiled code serves
+        train_member(net, grad, reg, X, T, sw, order, run, ws, wsl, opt, stats, partial,
+                     np.int64(t), n_threads, sync, result)
 
 
 @jit
@@ -95,7 +96,7 @@ def loss_grad(net, grad, reg, loss_code, X, T, sw, index, start, stop, ws, wsl, 
                         n_threads, sync, partial, result, noise)
     else:
         loss_grad_member(net, grad, reg, loss_code, X, T, sw, index, start, stop, ws, wsl, stats,
-                         partial, 0, 1, sync, result, noise)
+                         partial, np.int64(0), n_threads, sync, result, noise)
     return result[0]
 
 
@@ -104,4 +105,4 @@ def _loss_grad_team(net, grad, reg, loss_code, X, T, sw, index, start, stop, ws,
                     n_threads, sync, partial, result, noise):
     for t in prange(n_threads):
         loss_grad_member(net, grad, reg, loss_code, X, T, sw, index, start, stop, ws, wsl, stats,
-                         partial, t, n_threads, sync, result, noise)
+                         partial, np.int64(t), n_threads, sync, result, noise)
