@@ -14,7 +14,10 @@ at once on its own thread, which Numba's OpenMP layer gives when
 ``n_threads`` equals ``numba.get_num_threads()``; :mod:`fastmlp.parallel`
 calls with more than one thread only then.  The parallel entry points are
 separate functions because a parallel-compiled function costs ~3 us more
-per call even when it runs one thread, 10% of a small batch.
+per call even when it runs one thread, 10% of a small batch; and the choice
+between them is made here, in Python, so that only the variant a program
+uses is compiled (each one compiles the whole network code, tens of
+seconds on a cold cache).
 """
 
 import numpy as np
@@ -33,7 +36,6 @@ RUN_SEED = 5
 RUN_FIELDS = 6
 
 
-@jit
 def train_batches(net, grad, reg, X, T, sw, order, run, ws, wsl, opt, stats, n_threads, sync):
     """Train on batches ``run[1] .. run[2]-1`` of the epoch order ``order``.
 
@@ -61,9 +63,9 @@ def train_batches(net, grad, reg, X, T, sw, order, run, ws, wsl, opt, stats, n_t
         _train_team(net, grad, reg, X, T, sw, order, run, ws, wsl, opt, stats, n_threads, sync,
                     partial, result)
     else:
-        train_member(net, grad, reg, X, T, sw, order, run, ws, wsl, opt, stats, partial,
-                     np.int64(0), n_threads, sync, result)
-    return result[0]
+        train_member(net, grad, reg, X, T, sw, order, run, ws, wsl, opt, stats, partial, 0,
+                     n_threads, sync, result)
+    return int(result[0])
 
 
 @jit(parallel=True)
@@ -75,14 +77,13 @@ def _train_team(net, grad, reg, X, T, sw, order, run, ws, wsl, opt, stats, n_thr
                      np.int64(t), n_threads, sync, result)
 
 
-@jit
 def loss_grad(net, grad, reg, loss_code, X, T, sw, index, start, stop, ws, wsl, stats, n_threads,
               sync, noise):
     """The objective (mean loss + penalty ``reg``) and its gradient over rows start..stop.
 
     Rows are processed in chunks of max_rows rows.  Shapes: X (n, n_in), T
-    (n, n_out); sw (n,) float64 sample weights or empty; ``index`` (n,) int64 maps positions to rows of X and T
-    (empty: positions are rows); ``stats`` (n_threads, 3 + n_out) float64 is
+    (n, n_out); sw (n,) float64 sample weights or empty; ``index`` (n,)
+    int64 maps positions to rows of X and T (empty: positions are rows); ``stats`` (n_threads, 3 + n_out) float64 is
     accumulated; ``noise`` = (seed, 0, mode, 0) (mode 0: dropout off, batch
     norm on its running statistics; 1: training mode).  The gradient of the
     objective is written to ``grad`` (chunks after the first are added in by
@@ -96,8 +97,8 @@ def loss_grad(net, grad, reg, loss_code, X, T, sw, index, start, stop, ws, wsl, 
                         n_threads, sync, partial, result, noise)
     else:
         loss_grad_member(net, grad, reg, loss_code, X, T, sw, index, start, stop, ws, wsl, stats,
-                         partial, np.int64(0), n_threads, sync, result, noise)
-    return result[0]
+                         partial, 0, n_threads, sync, result, noise)
+    return float(result[0])
 
 
 @jit(parallel=True)

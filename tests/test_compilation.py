@@ -4,12 +4,14 @@ memory layout, never adds a signature (a recompilation costs seconds)."""
 import numpy as np
 
 import fastmlp as fm
-from fastmlp.kernels import network, optim, train
+from fastmlp.kernels import network, optim, team, train
 
 
 def _signature_counts():
-    kernels = [network.predict, train.loss_grad, network.evaluate, train.train_batches,
-               optim.step_parallel]
+    # the compiled entry points (train.train_batches and train.loss_grad are
+    # Python functions choosing between the single-thread and team variants)
+    kernels = [network.predict, network.evaluate, team.train_member, train._train_team,
+               team.loss_grad_member, train._loss_grad_team, optim.step_parallel]
     return {k.__name__: len(k.signatures) for k in kernels}
 
 
@@ -24,6 +26,11 @@ def _exercise(dtype, rng, n):
     model.loss_and_grad(X.astype(np.int64), y)
     model.evaluate(X, y)
     fm.Trainer(model, "sgd", batch_size=7, epochs=1, verbose=0).fit(X, y, validation_data=(X, y))
+    if fm.max_threads() > 1:  # the team variants (the threshold is on the work's size)
+        big = rng.standard_normal((600, 6))
+        team_model = fm.Model([6, 512, 3], dtype=dtype, seed=0)
+        fm.Trainer(team_model, batch_size=600, epochs=1, verbose=0).fit(big, np.arange(600) % 3)
+        team_model.loss_and_grad(big, np.arange(600) % 3)
     fm.optim.Adam().step(model.params, np.ones_like(model.params))
 
 
