@@ -97,9 +97,22 @@ def layer_statistics(model, X, y=None, preprocessed=False):
     dict of lists
         One float per weight layer under each key of :data:`STATISTICS`.
     """
+    X = model._inputs(X) if not preprocessed else np.ascontiguousarray(X, dtype=model.dtype)
+    T = None
+    if y is not None:
+        from ._validation import check_lengths
+        from .losses import encode_targets
+
+        T = encode_targets(y, model.loss, model.n_outputs, model.dtype, what="y")
+        check_lengths(X, T)
+    return _statistics(model, X, T)
+
+
+def _statistics(model, X, T):
+    """:func:`layer_statistics` of preprocessed inputs and encoded targets (or None)."""
     stats = {key: [] for key in STATISTICS}
     names = [a.name for a in model.layout.activations]
-    for (z, a), W, name in zip(layer_outputs(model, X, preprocessed), model.weights, names):
+    for (z, a), W, name in zip(layer_outputs(model, X, True), model.weights, names):
         a64 = a.astype(np.float64)
         stats["weight_norm"].append(float(np.linalg.norm(W.astype(np.float64))))
         stats["act_mean"].append(float(a64.mean()))
@@ -108,29 +121,14 @@ def layer_statistics(model, X, y=None, preprocessed=False):
         stats["saturated"].append(float(tail(a64).mean()) if tail else float("nan"))
         stats["dead"].append(float((z <= 0).all(axis=0).mean()) if name in _RELU_FAMILY
                              else float("nan"))
-    if y is None:
+    if T is None:
         del stats["grad_norm"]
         return stats
-    grad = _gradient(model, X, y, preprocessed)
+    grad = np.empty_like(model.params)
+    model._loss_and_grad_checked(X, T, grad)
     stats["grad_norm"] = [float(np.linalg.norm(g.astype(np.float64)))
                           for g in model.layout.weight_views(grad)]
     return stats
-
-
-def _gradient(model, X, y, preprocessed):
-    from ._validation import check_lengths
-    from .losses import encode_targets
-
-    X = model._inputs(X) if not preprocessed else np.ascontiguousarray(X, dtype=model.dtype)
-    T = encode_targets(y, model.loss, model.n_outputs, model.dtype, what="y")
-    check_lengths(X, T)
-    return _gradient_encoded(model, X, T)
-
-
-def _gradient_encoded(model, X, T):
-    grad = np.empty_like(model.params)
-    model._loss_and_grad_checked(X, T, grad)
-    return grad
 
 
 # --------------------------------------------------------------- experiments

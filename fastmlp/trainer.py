@@ -292,14 +292,9 @@ class Trainer:
         """Add the per-layer statistics of the diagnostic sample to ``logs``."""
         if self._diagnostic_sample is None:
             return
-        from .diagnostics import _gradient_encoded, layer_statistics
+        from .diagnostics import _statistics
 
-        Xs, Ts = self._diagnostic_sample
-        stats = layer_statistics(self.model, Xs, preprocessed=True)
-        grad = _gradient_encoded(self.model, Xs, Ts)
-        stats["grad_norm"] = [float(np.linalg.norm(g.astype(np.float64)))
-                              for g in self.model.layout.weight_views(grad)]
-        logs.update(stats)
+        logs.update(_statistics(self.model, *self._diagnostic_sample))
 
     def _hold_out(self, X, T, sw):
         """Split off ``validation_fraction`` of (X, T, sw) as validation data."""

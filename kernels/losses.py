@@ -63,22 +63,21 @@ def row_weight(sw, index, p):
 
 
 @jit
-def row_scale(scale, w, weighted):
-    """The sensitivity scale of a row of weight w (``scale`` itself when unweighted)."""
-    if weighted:
-        return like(w, scale) * scale
-    return scale
+def weighted_row(sw, index, p, scale):
+    """(weight, sensitivity scale) of the row at position p: (1.0, ``scale``) unweighted."""
+    if sw.size == 0:
+        return 1.0, scale
+    w = row_weight(sw, index, p)
+    return w, like(w, scale) * scale
 
 
 @jit
 def _cross_entropy_rows(A, b, T, scale, D, sw, index, p0, stats):
     """Softmax of A + b in place, and its cross-entropy; returns the weighted loss."""
-    weighted = sw.size > 0
     total = 0.0
     for r in range(A.shape[0]):
         a, t, d = A[r], T[r], D[r]
-        w = row_weight(sw, index, p0 + r)
-        rs = row_scale(scale, w, weighted)
+        w, rs = weighted_row(sw, index, p0 + r, scale)
         for j in range(a.size):
             a[j] = a[j] + b[j]
         # sum_k t_k (lse - z_k) with lse = m + log s, before a is overwritten
@@ -102,12 +101,10 @@ def _binary_cross_entropy_rows(A, b, T, scale, D, sw, index, p0, stats):
     """Sigmoid of A + b in place, and its binary cross-entropy; returns the weighted loss."""
     zero = like(0, scale)
     half = like(0.5, scale)
-    weighted = sw.size > 0
     total = 0.0
     for r in range(A.shape[0]):
         a, t, d = A[r], T[r], D[r]
-        w = row_weight(sw, index, p0 + r)
-        rs = row_scale(scale, w, weighted)
+        w, rs = weighted_row(sw, index, p0 + r, scale)
         loss = 0.0
         row_ok = True
         for j in range(a.size):
@@ -127,13 +124,11 @@ def _binary_cross_entropy_rows(A, b, T, scale, D, sw, index, p0, stats):
 def _squared_error_rows(code, A, b, T, scale, alpha, D, Zs, sw, index, p0, stats):
     """Output activation of A + b in place, and 1/2 ||a - t||^2; returns the weighted loss."""
     forward_block(code, A, b, alpha, Zs)
-    weighted = sw.size > 0
     sse = stats[STAT_SSE:]
     total = 0.0
     for r in range(A.shape[0]):
         a, t, d = A[r], T[r], D[r]
-        w = row_weight(sw, index, p0 + r)
-        rs = row_scale(scale, w, weighted)
+        w, rs = weighted_row(sw, index, p0 + r, scale)
         loss = 0.0
         for j in range(a.size):
             e = a[j] - t[j]
