@@ -20,6 +20,7 @@ import fastmlp as fm
 from fastmlp.kernels import network as kn
 from fastmlp.kernels import sync as ksync
 from fastmlp.kernels import train as kt
+from fastmlp.kernels import ops as kops
 from fastmlp.kernels import optim as ko
 from fastmlp._validation import NO_WEIGHTS
 from fastmlp.layout import Workspace
@@ -45,8 +46,8 @@ def setup(request):
 
 def _loss_grad(s, grad, stats):
     m, w = s["model"], s["w"]
-    return kt.loss_grad(m._net(), grad, m._reg, 1, s["X"], s["T"], NO_WEIGHTS, s["order"], 0,
-                        w.batch_size,
+    return kt.loss_grad(m._net(), m._ops(), grad, m._reg, 1, s["X"], s["T"], NO_WEIGHTS,
+                        s["order"], 0, w.batch_size,
                         s["ws"].buffer, s["ws"].table, stats, s["n_threads"], s["sync"],
                         kn.INFERENCE)
 
@@ -71,14 +72,15 @@ def test_adam_step(benchmark, setup):
     state = opt.bind(m.params)
     hyper = opt.hyper()
     n = setup["n_threads"]
+    fns = kops.optimizer_ops("float32", opt.kind)
 
     def step():
         if n == 1:
-            ko.step(opt.kind, m.params, grad, state, hyper, opt.step_count, opt.scalar_state,
-                    opt.lr)
+            ko.step(fns.update, fns.constants, opt.kind, m.params, grad, state, hyper,
+                    opt.step_count, opt.scalar_state, opt.lr)
         else:
-            ko.step_parallel(opt.kind, m.params, grad, state, hyper, opt.step_count,
-                             opt.scalar_state, opt.lr, 4 * n)
+            ko.step_parallel(fns.update, fns.constants, opt.kind, m.params, grad, state, hyper,
+                             opt.step_count, opt.scalar_state, opt.lr, 4 * n)
 
     step()
     benchmark(step)

@@ -21,6 +21,7 @@ from .optim import NAMES as OPTIMIZERS
 from .optim import get_optimizer
 from .preprocessing import StandardScaler, train_test_split
 from .trainer import Trainer
+from .warmup import warm_up
 
 __all__ = ["main"]
 
@@ -83,7 +84,27 @@ def _parser():
     diagnose.add_argument("--plot", default="fastmlp-diagnose", metavar="PREFIX",
                           help="file name prefix of the plots (default fastmlp-diagnose; '' "
                                "for none)")
+    warmup = sub.add_parser(
+        "warmup", help="compile the kernels of common configurations ahead of time",
+        description="Compile (or load from Numba's cache) the kernels of the common "
+                    "configurations -- relu with softmax, identity and sigmoid outputs and Adam, "
+                    "tanh with SGD -- for training, gradients, evaluation and prediction, so "
+                    "that later runs start without compiling. Run it where the cache will "
+                    "live: while building a Docker image or on each node of a cluster.")
+    warmup.add_argument("--dtype", type=_dtypes, default=("float32", "float64"),
+                        help="comma-separated dtypes (default float32,float64)")
+    warmup.add_argument("--threads", type=int, default=None,
+                        help="threads the later runs will use (default: all cores)")
     return parser
+
+
+def _dtypes(text):
+    names = tuple(t for t in text.replace(" ", "").split(",") if t)
+    bad = [t for t in names if t not in ("float32", "float64")]
+    if bad or not names:
+        raise argparse.ArgumentTypeError(f"--dtype takes float32 and/or float64, "
+                                         f"comma-separated, got {text!r}")
+    return names
 
 
 def _data_options(cmd):
@@ -258,6 +279,8 @@ def main(argv=None):
             compare_command(args)
         elif args.command == "diagnose":
             diagnose_command(args)
+        elif args.command == "warmup":
+            warm_up(args.dtype, args.threads)
     except (ValueError, TypeError, OSError, DivergenceError, FloatingPointError) as exc:
         print(f"fastmlp: error: {exc}", file=sys.stderr)
         return 2

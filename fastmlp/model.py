@@ -11,7 +11,9 @@ from ._validation import (NO_WEIGHTS, check_array, check_dtype, check_lengths,
                           check_sample_weight,
                           check_seed, check_unit_interval)
 from .activations import Activation, get_activation
+from .compiling import COMPILE_SECONDS, first_use
 from .kernels import network as _kn
+from .kernels import ops as _kops
 from .kernels import penalty as _kp
 from .kernels import sync as _ksync
 from .kernels import train as _kt
@@ -320,6 +322,26 @@ class Model:
         self.running_means = [None if r is None else r[0] for r in running]
         self.running_vars = [None if r is None else r[1] for r in running]
 
+    def _ops(self, optimizer_kind=None):
+        """The configuration's compiled functions (:class:`fastmlp.kernels.ops.Ops`)."""
+        return _kops.operations(self.dtype.name, self._layout.table[:, _kn.ACTIVATION],
+                                loss_code(self.loss), optimizer_kind)
+
+    def _first_use(self, what, n_threads, optimizer=None):
+        """Announce a first call of the kernels for ``what`` that compiles (see
+        :func:`fastmlp.compiling.first_use`)."""
+        names = "/".join(dict.fromkeys(a.name for a in self._layout.activations))
+        variant = "threads" if n_threads > 1 else "one thread"
+        key = (what, self.dtype.name, names, self.loss, optimizer, n_threads > 1)
+        opt = f"/{optimizer}" if optimizer else ""
+        return first_use(key, f"{self.dtype.name} {names}{opt} {what} ({variant})",
+                         COMPILE_SECONDS[what])
+
+    def _forward_ops(self):
+        """The forward functions of the model's activations, by code (for predict)."""
+        return _kops.activation_table(self.dtype.name,
+                                      self._layout.table[:, _kn.ACTIVATION]).forward
+
     def _net(self, params=None, layer_f=None):
         """The network tuple the kernels take (:mod:`fastmlp.kernels.network`)."""
         return (self.params if params is None else params, self._layout.table, self._act_param,
@@ -422,8 +444,8 @@ class Model:
         n_threads, rows = self._plan(X.shape[0])
         # A workspace per call keeps concurrent predicts on one model safe.
         ws = Workspace(self._layout, rows, self.dtype, training=False)
-        with single_threaded_blas():
-            _kn.predict(self._net(), X, out, ws.buffer, ws.table, n_threads)
+        with single_threaded_blas(), self._first_use("prediction", n_threads):
+            _kn.predict(self._net(), self._forward_ops(), X, out, ws.buffer, ws.table, n_threads)
         if not np.isfinite(out).all():
             self._explain_non_finite(X, out)
         return out
@@ -539,8 +561,8 @@ class Model:
     def _objective(self, params, grad, X, T, index, ws, stats, n_threads, noise=_kn.INFERENCE,
                    layer_f=None, sw=NO_WEIGHTS):
         """Objective and gradient at ``params`` (the model's own buffer or a stand-in)."""
-        with single_threaded_blas():
-            return float(_kt.loss_grad(self._net(params, layer_f), grad, self._reg,
+        with single_threaded_blas(), self._first_use("gradients", n_threads):
+            return float(_kt.loss_grad(self._net(params, layer_f), self._ops(), grad, self._reg,
                                        loss_code(self.loss), X, T, sw, index, 0, X.shape[0],
                                        ws.buffer, ws.table, stats, n_threads,
                                        _ksync.new_state(), noise))
@@ -568,8 +590,9 @@ class Model:
         n_threads, rows = self._plan(X.shape[0])
         ws = Workspace(self._layout, rows, self.dtype, training=True)
         stats = np.zeros((n_threads, 3 + self.n_outputs))
-        with single_threaded_blas():
-            _kn.evaluate(self._net(), loss_code(self.loss), X, T, sw, ws.buffer, ws.table, stats,
+        with single_threaded_blas(), self._first_use("evaluation", n_threads):
+            _kn.evaluate(self._net(), self._ops(), loss_code(self.loss), X, T, sw, ws.buffer,
+                         ws.table, stats,
                          n_threads)
         result = metrics_from_stats(stats.sum(axis=0), self.loss, T, sst, sw)
         result["loss"] += self.penalty()

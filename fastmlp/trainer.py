@@ -519,13 +519,17 @@ class _EpochLoop:
         self.keep_state = keep_state
         self.state_snapshot = None
         optimizer.bind(model.params)
-        self._call(self.identity, None, 0, 0)  # compile (or load from cache) before timing
+        self.ops = model._ops(optimizer.kind)
+        # compile (or load from cache) before timing
+        with model._first_use("training", self.n_threads, type(optimizer).__name__.lower()):
+            self._call(self.identity, None, 0, 0)
 
     def _call(self, order, rates, first, end):
         self.run[_kt.RUN_FIRST_BATCH] = first
         self.run[_kt.RUN_END_BATCH] = end
         lrs = None if rates is None else rates[first:end]
-        return _kt.train_batches(self.model._net(), self.grad, self.model._reg, self.X, self.T,
+        return _kt.train_batches(self.model._net(), self.ops, self.grad, self.model._reg, self.X,
+                                 self.T,
                                  self.sw, order, self.run, self.ws.buffer, self.ws.table,
                                  self.optimizer.kernel_args(lrs), self.stats, self.n_threads,
                                  self.sync)

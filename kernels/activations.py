@@ -41,6 +41,10 @@ GELU_TANH = 9
 SWISH = 10
 SOFTMAX = 11
 
+#: The name of every code, in code order.
+NAMES = ("identity", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "selu", "softplus", "gelu",
+         "gelu_tanh", "swish", "softmax")
+
 #: Codes whose derivative needs the saved pre-activation z.
 NEEDS_PREACTIVATION = frozenset({GELU, GELU_TANH, SWISH})
 
@@ -81,83 +85,149 @@ def _gelu_tanh_inner(z):
 
 
 # ------------------------------------------------------------------ forward
-@jit
-def forward_block(code, Z, b, alpha, Zs):
-    """Bias + activation over a block, in place.
+# One function per activation: each is compiled only when a model uses it
+# (as a function pointer, see :mod:`fastmlp.kernels.ops`).  Shapes, for all:
+# Z (rows, n) the GEMM output, overwritten by f(Z + b); b (n,); ``alpha``
+# the activation parameter (leaky slope, ELU alpha) in the block's dtype;
+# Zs (rows, n) receives z = Z + b when the backward pass needs it, else
+# (0, n).
 
-    Shapes: Z (rows, n); b (n,); Zs (rows, n) to also receive z = Z + b, or
-    (0, n); ``alpha`` is the activation parameter (leaky slope, ELU alpha)
-    in the block's dtype.
-    """
-    rows, n = Z.shape
+
+@jit
+def save_preactivation(Z, b, Zs):
+    """Zs <- Z + b when Zs has rows (GELU/swish layers keep z for the backward pass)."""
     if Zs.shape[0] > 0:
-        for r in range(rows):
-            for j in range(n):
+        for r in range(Z.shape[0]):
+            for j in range(Z.shape[1]):
                 Zs[r, j] = Z[r, j] + b[j]
+
+
+@jit
+def identity_forward(Z, b, alpha, Zs):
+    """Z <- Z + b."""
+    save_preactivation(Z, b, Zs)
+    for r in range(Z.shape[0]):
+        for j in range(Z.shape[1]):
+            Z[r, j] = Z[r, j] + b[j]
+
+
+@jit
+def relu_forward(Z, b, alpha, Zs):
+    """Z <- max(Z + b, 0)."""
+    save_preactivation(Z, b, Zs)
     zero = like(0, alpha)
+    for r in range(Z.shape[0]):
+        for j in range(Z.shape[1]):
+            v = Z[r, j] + b[j]
+            Z[r, j] = v if v > zero else zero
+
+
+@jit
+def leaky_relu_forward(Z, b, alpha, Zs):
+    """Z <- v if v > 0 else alpha v, v = Z + b."""
+    save_preactivation(Z, b, Zs)
+    zero = like(0, alpha)
+    for r in range(Z.shape[0]):
+        for j in range(Z.shape[1]):
+            v = Z[r, j] + b[j]
+            Z[r, j] = v if v > zero else alpha * v
+
+
+@jit
+def sigmoid_forward(Z, b, alpha, Zs):
+    """Z <- 1 / (1 + e^-(Z + b))."""
+    save_preactivation(Z, b, Zs)
+    for r in range(Z.shape[0]):
+        for j in range(Z.shape[1]):
+            Z[r, j] = sigmoid(Z[r, j] + b[j])
+
+
+@jit
+def tanh_forward(Z, b, alpha, Zs):
+    """Z <- tanh(Z + b)."""
+    save_preactivation(Z, b, Zs)
+    for r in range(Z.shape[0]):
+        for j in range(Z.shape[1]):
+            Z[r, j] = tanh(Z[r, j] + b[j])
+
+
+@jit
+def elu_forward(Z, b, alpha, Zs):
+    """Z <- v if v > 0 else alpha (e^v - 1), v = Z + b."""
+    save_preactivation(Z, b, Zs)
+    zero = like(0, alpha)
+    for r in range(Z.shape[0]):
+        for j in range(Z.shape[1]):
+            v = Z[r, j] + b[j]
+            Z[r, j] = v if v > zero else alpha * expm1(v)
+
+
+@jit
+def selu_forward(Z, b, alpha, Zs):
+    """Z <- lambda v if v > 0 else lambda alpha (e^v - 1), the SELU constants."""
+    save_preactivation(Z, b, Zs)
+    zero = like(0, alpha)
+    lam = like(SELU_LAMBDA, alpha)
+    lam_alpha = like(SELU_LAMBDA * SELU_ALPHA, alpha)
+    for r in range(Z.shape[0]):
+        for j in range(Z.shape[1]):
+            v = Z[r, j] + b[j]
+            Z[r, j] = lam * v if v > zero else lam_alpha * expm1(v)
+
+
+@jit
+def softplus_forward(Z, b, alpha, Zs):
+    """Z <- log(1 + e^(Z + b))."""
+    save_preactivation(Z, b, Zs)
+    for r in range(Z.shape[0]):
+        for j in range(Z.shape[1]):
+            Z[r, j] = softplus(Z[r, j] + b[j])
+
+
+@jit
+def gelu_forward(Z, b, alpha, Zs):
+    """Z <- v Phi(v), v = Z + b (exact, with erf)."""
+    save_preactivation(Z, b, Zs)
     one = like(1, alpha)
-    if code == IDENTITY:
-        for r in range(rows):
-            for j in range(n):
-                Z[r, j] = Z[r, j] + b[j]
-    elif code == RELU:
-        for r in range(rows):
-            for j in range(n):
-                v = Z[r, j] + b[j]
-                Z[r, j] = v if v > zero else zero
-    elif code == LEAKY_RELU:
-        for r in range(rows):
-            for j in range(n):
-                v = Z[r, j] + b[j]
-                Z[r, j] = v if v > zero else alpha * v
-    elif code == SIGMOID:
-        for r in range(rows):
-            for j in range(n):
-                Z[r, j] = sigmoid(Z[r, j] + b[j])
-    elif code == TANH:
-        for r in range(rows):
-            for j in range(n):
-                Z[r, j] = tanh(Z[r, j] + b[j])
-    elif code == ELU:
-        for r in range(rows):
-            for j in range(n):
-                v = Z[r, j] + b[j]
-                Z[r, j] = v if v > zero else alpha * expm1(v)
-    elif code == SELU:
-        lam = like(SELU_LAMBDA, alpha)
-        lam_alpha = like(SELU_LAMBDA * SELU_ALPHA, alpha)
-        for r in range(rows):
-            for j in range(n):
-                v = Z[r, j] + b[j]
-                Z[r, j] = lam * v if v > zero else lam_alpha * expm1(v)
-    elif code == SOFTPLUS:
-        for r in range(rows):
-            for j in range(n):
-                Z[r, j] = softplus(Z[r, j] + b[j])
-    elif code == GELU:
-        half = like(0.5, alpha)
-        c = like(_INV_SQRT_2, alpha)
-        for r in range(rows):
-            for j in range(n):
-                v = Z[r, j] + b[j]
-                Z[r, j] = half * v * (one + math.erf(v * c))
-    elif code == GELU_TANH:
-        half = like(0.5, alpha)
-        for r in range(rows):
-            for j in range(n):
-                v = Z[r, j] + b[j]
-                Z[r, j] = half * v * (one + tanh(_gelu_tanh_inner(v)))
-    elif code == SWISH:
-        for r in range(rows):
-            for j in range(n):
-                v = Z[r, j] + b[j]
-                Z[r, j] = v * sigmoid(v)
-    elif code == SOFTMAX:
-        for r in range(rows):
-            row = Z[r]
-            for j in range(n):
-                row[j] = row[j] + b[j]
-            softmax_inplace(row)
+    half = like(0.5, alpha)
+    c = like(_INV_SQRT_2, alpha)
+    for r in range(Z.shape[0]):
+        for j in range(Z.shape[1]):
+            v = Z[r, j] + b[j]
+            Z[r, j] = half * v * (one + math.erf(v * c))
+
+
+@jit
+def gelu_tanh_forward(Z, b, alpha, Zs):
+    """Z <- v/2 (1 + tanh(sqrt(2/pi) (v + 0.044715 v^3))), v = Z + b."""
+    save_preactivation(Z, b, Zs)
+    one = like(1, alpha)
+    half = like(0.5, alpha)
+    for r in range(Z.shape[0]):
+        for j in range(Z.shape[1]):
+            v = Z[r, j] + b[j]
+            Z[r, j] = half * v * (one + tanh(_gelu_tanh_inner(v)))
+
+
+@jit
+def swish_forward(Z, b, alpha, Zs):
+    """Z <- v sigmoid(v), v = Z + b."""
+    save_preactivation(Z, b, Zs)
+    for r in range(Z.shape[0]):
+        for j in range(Z.shape[1]):
+            v = Z[r, j] + b[j]
+            Z[r, j] = v * sigmoid(v)
+
+
+@jit
+def softmax_forward(Z, b, alpha, Zs):
+    """Each row of Z <- softmax(row + b) (stable)."""
+    save_preactivation(Z, b, Zs)
+    for r in range(Z.shape[0]):
+        row = Z[r]
+        for j in range(Z.shape[1]):
+            row[j] = row[j] + b[j]
+        softmax_inplace(row)
 
 
 @jit
@@ -179,69 +249,183 @@ def softmax_inplace(z):
 
 
 # ----------------------------------------------------------------- backward
-@jit
-def backward_block(code, D, A, Zs, alpha):
-    """``D <- D * f'`` over a block, in place.
+# D <- D * f'(z), one function per activation.  Shapes, for all: D, A
+# (rows, n) the upstream sensitivity and the layer's output; Zs (rows, n)
+# holding z for GELU/swish, else anything (unused).  Softmax has no
+# element-wise derivative: the losses handle it.
 
-    Shapes: D, A (rows, n); Zs (rows, n) holding z for GELU/swish, else
-    anything (unused).  Softmax is not handled here (see losses).
-    """
-    rows, n = D.shape
+
+@jit
+def identity_backward(D, A, Zs, alpha):
+    """f' = 1: D unchanged."""
+
+
+@jit
+def relu_backward(D, A, Zs, alpha):
+    """f' = 1 where a > 0, else 0."""
     zero = like(0, alpha)
+    for r in range(D.shape[0]):
+        for j in range(D.shape[1]):
+            D[r, j] = D[r, j] if A[r, j] > zero else zero
+
+
+@jit
+def leaky_relu_backward(D, A, Zs, alpha):
+    """f' = 1 where a > 0, else alpha."""
+    zero = like(0, alpha)
+    for r in range(D.shape[0]):
+        for j in range(D.shape[1]):
+            D[r, j] = D[r, j] if A[r, j] > zero else alpha * D[r, j]
+
+
+@jit
+def sigmoid_backward(D, A, Zs, alpha):
+    """f' = a (1 - a)."""
     one = like(1, alpha)
+    for r in range(D.shape[0]):
+        for j in range(D.shape[1]):
+            D[r, j] = D[r, j] * A[r, j] * (one - A[r, j])
+
+
+@jit
+def tanh_backward(D, A, Zs, alpha):
+    """f' = 1 - a^2."""
+    one = like(1, alpha)
+    for r in range(D.shape[0]):
+        for j in range(D.shape[1]):
+            D[r, j] = D[r, j] * (one - A[r, j] * A[r, j])
+
+
+@jit
+def elu_backward(D, A, Zs, alpha):
+    """f' = 1 where a > 0, else a + alpha."""
+    zero = like(0, alpha)
+    for r in range(D.shape[0]):
+        for j in range(D.shape[1]):
+            D[r, j] = D[r, j] if A[r, j] > zero else D[r, j] * (A[r, j] + alpha)
+
+
+@jit
+def selu_backward(D, A, Zs, alpha):
+    """f' = lambda where a > 0, else a + lambda alpha."""
+    zero = like(0, alpha)
+    lam = like(SELU_LAMBDA, alpha)
+    lam_alpha = like(SELU_LAMBDA * SELU_ALPHA, alpha)
+    for r in range(D.shape[0]):
+        for j in range(D.shape[1]):
+            D[r, j] = D[r, j] * lam if A[r, j] > zero else D[r, j] * (A[r, j] + lam_alpha)
+
+
+@jit
+def softplus_backward(D, A, Zs, alpha):
+    """f' = sigmoid(z) = 1 - e^-a."""
+    for r in range(D.shape[0]):
+        for j in range(D.shape[1]):
+            D[r, j] = -D[r, j] * expm1(-A[r, j])
+
+
+@jit
+def gelu_backward(D, A, Zs, alpha):
+    """f' = Phi(z) + z phi(z), from the saved z."""
+    one = like(1, alpha)
+    half = like(0.5, alpha)
+    c = like(_INV_SQRT_2, alpha)
+    k = like(_INV_SQRT_2PI, alpha)
+    for r in range(D.shape[0]):
+        for j in range(D.shape[1]):
+            v = Zs[r, j]
+            cdf = half * (one + math.erf(v * c))
+            D[r, j] = D[r, j] * (cdf + v * k * exp(-half * v * v))
+
+
+@jit
+def gelu_tanh_backward(D, A, Zs, alpha):
+    """The derivative of the tanh form of GELU, from the saved z."""
+    one = like(1, alpha)
+    half = like(0.5, alpha)
+    c = like(_SQRT_2_OVER_PI, alpha)
+    c3 = like(3 * _GELU_CUBIC, alpha)
+    for r in range(D.shape[0]):
+        for j in range(D.shape[1]):
+            v = Zs[r, j]
+            t = tanh(_gelu_tanh_inner(v))
+            D[r, j] = D[r, j] * (half * (one + t)
+                                 + half * v * (one - t * t) * c * (one + c3 * v * v))
+
+
+@jit
+def swish_backward(D, A, Zs, alpha):
+    """f' = s + a (1 - s), s = sigmoid(z) from the saved z."""
+    one = like(1, alpha)
+    for r in range(D.shape[0]):
+        for j in range(D.shape[1]):
+            s = sigmoid(Zs[r, j])
+            D[r, j] = D[r, j] * (s + A[r, j] * (one - s))
+
+
+#: The forward and backward function of every activation code (softmax's
+#: backward is the identity: the losses apply its Jacobian themselves).
+FORWARD = (identity_forward, sigmoid_forward, tanh_forward, relu_forward, leaky_relu_forward,
+           elu_forward, selu_forward, softplus_forward, gelu_forward, gelu_tanh_forward,
+           swish_forward, softmax_forward)
+BACKWARD = (identity_backward, sigmoid_backward, tanh_backward, relu_backward,
+            leaky_relu_backward, elu_backward, selu_backward, softplus_backward, gelu_backward,
+            gelu_tanh_backward, swish_backward, identity_backward)
+
+
+@jit(from_python=True)
+def forward_block(code, Z, b, alpha, Zs):
+    """Bias + activation ``code`` over a block, in place (every code; for tests and tools).
+
+    The training and inference kernels call the one function a layer needs
+    through :mod:`fastmlp.kernels.ops` instead, which compiles only those.
+    """
     if code == IDENTITY:
-        pass
+        identity_forward(Z, b, alpha, Zs)
     elif code == RELU:
-        for r in range(rows):
-            for j in range(n):
-                D[r, j] = D[r, j] if A[r, j] > zero else zero
+        relu_forward(Z, b, alpha, Zs)
     elif code == LEAKY_RELU:
-        for r in range(rows):
-            for j in range(n):
-                D[r, j] = D[r, j] if A[r, j] > zero else alpha * D[r, j]
+        leaky_relu_forward(Z, b, alpha, Zs)
     elif code == SIGMOID:
-        for r in range(rows):
-            for j in range(n):
-                D[r, j] = D[r, j] * A[r, j] * (one - A[r, j])
+        sigmoid_forward(Z, b, alpha, Zs)
     elif code == TANH:
-        for r in range(rows):
-            for j in range(n):
-                D[r, j] = D[r, j] * (one - A[r, j] * A[r, j])
+        tanh_forward(Z, b, alpha, Zs)
     elif code == ELU:
-        for r in range(rows):
-            for j in range(n):
-                D[r, j] = D[r, j] if A[r, j] > zero else D[r, j] * (A[r, j] + alpha)
+        elu_forward(Z, b, alpha, Zs)
     elif code == SELU:
-        lam = like(SELU_LAMBDA, alpha)
-        lam_alpha = like(SELU_LAMBDA * SELU_ALPHA, alpha)
-        for r in range(rows):
-            for j in range(n):
-                D[r, j] = D[r, j] * lam if A[r, j] > zero else D[r, j] * (A[r, j] + lam_alpha)
+        selu_forward(Z, b, alpha, Zs)
     elif code == SOFTPLUS:
-        for r in range(rows):
-            for j in range(n):
-                D[r, j] = -D[r, j] * expm1(-A[r, j])
+        softplus_forward(Z, b, alpha, Zs)
     elif code == GELU:
-        half = like(0.5, alpha)
-        c = like(_INV_SQRT_2, alpha)
-        k = like(_INV_SQRT_2PI, alpha)
-        for r in range(rows):
-            for j in range(n):
-                v = Zs[r, j]
-                cdf = half * (one + math.erf(v * c))
-                D[r, j] = D[r, j] * (cdf + v * k * exp(-half * v * v))
+        gelu_forward(Z, b, alpha, Zs)
     elif code == GELU_TANH:
-        half = like(0.5, alpha)
-        c = like(_SQRT_2_OVER_PI, alpha)
-        c3 = like(3 * _GELU_CUBIC, alpha)
-        for r in range(rows):
-            for j in range(n):
-                v = Zs[r, j]
-                t = tanh(_gelu_tanh_inner(v))
-                D[r, j] = D[r, j] * (half * (one + t)
-                                     + half * v * (one - t * t) * c * (one + c3 * v * v))
+        gelu_tanh_forward(Z, b, alpha, Zs)
     elif code == SWISH:
-        for r in range(rows):
-            for j in range(n):
-                s = sigmoid(Zs[r, j])
-                D[r, j] = D[r, j] * (s + A[r, j] * (one - s))
+        swish_forward(Z, b, alpha, Zs)
+    elif code == SOFTMAX:
+        softmax_forward(Z, b, alpha, Zs)
+
+
+@jit(from_python=True)
+def backward_block(code, D, A, Zs, alpha):
+    """``D <- D * f'`` for activation ``code`` over a block, in place (every code)."""
+    if code == RELU:
+        relu_backward(D, A, Zs, alpha)
+    elif code == LEAKY_RELU:
+        leaky_relu_backward(D, A, Zs, alpha)
+    elif code == SIGMOID:
+        sigmoid_backward(D, A, Zs, alpha)
+    elif code == TANH:
+        tanh_backward(D, A, Zs, alpha)
+    elif code == ELU:
+        elu_backward(D, A, Zs, alpha)
+    elif code == SELU:
+        selu_backward(D, A, Zs, alpha)
+    elif code == SOFTPLUS:
+        softplus_backward(D, A, Zs, alpha)
+    elif code == GELU:
+        gelu_backward(D, A, Zs, alpha)
+    elif code == GELU_TANH:
+        gelu_tanh_backward(D, A, Zs, alpha)
+    elif code == SWISH:
+        swish_backward(D, A, Zs, alpha)

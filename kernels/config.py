@@ -35,13 +35,22 @@ STRICT_FASTMATH = frozenset({"contract"})
 
 _BASE = dict(cache=True, error_model="numpy", nogil=True)
 
+#: Options of the functions compiled as pointers (:mod:`fastmlp.kernels.ops`):
+#: the same cache, error model and fast-math flags as every kernel.
+CFUNC_OPTIONS = dict(cache=True, error_model="numpy", fastmath=set(FASTMATH))
 
-def jit(func=None, *, parallel=False, fastmath=FASTMATH, **options):
+
+def jit(func=None, *, parallel=False, fastmath=FASTMATH, from_python=False, **options):
     """Compile ``func`` with the project's Numba settings.
 
     Usable bare (``@jit``) or with options (``@jit(parallel=True)``).
+    Kernels are called from other kernels only, unless ``from_python``:
+    the others get no CPython or C wrapper (Numba would otherwise generate
+    and optimise both for every function; measured: a tenth of the compile
+    time of a training step).
     """
-    settings = dict(_BASE, parallel=parallel, fastmath=set(fastmath), **options)
+    wrappers = {} if from_python else dict(no_cpython_wrapper=True, no_cfunc_wrapper=True)
+    settings = dict(_BASE, parallel=parallel, fastmath=set(fastmath), **wrappers, **options)
     if func is None:
         return lambda f: numba.njit(**settings)(f)
     return numba.njit(**settings)(func)

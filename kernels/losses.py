@@ -29,7 +29,7 @@ arithmetic is exactly the unweighted one); the weight of block row r is
 
 import numpy as np
 
-from .activations import SOFTMAX, backward_block, forward_block, sigmoid, softmax_inplace
+from .activations import SOFTMAX, sigmoid, softmax_inplace
 from .config import jit
 from .mathfun import exp, like
 
@@ -71,9 +71,18 @@ def weighted_row(sw, index, p, scale):
     return w, like(w, scale) * scale
 
 
+# Every loss below has one signature, so the kernels can call the one a
+# model uses through a function pointer (:mod:`fastmlp.kernels.ops`):
+# A (rows, k) the output GEMM result (squared error: already the network
+# output); b (k,) the output bias; T targets and D sensitivities (rows, k);
+# ``scale`` the batch's sensitivity factor; sw, index, p0 the row weights
+# (module docstring); stats (3 + k,) float64, accumulated; ``out_code`` the
+# output activation.  Each returns the summed (not averaged) weighted loss.
+
+
 @jit
-def _cross_entropy_rows(A, b, T, scale, D, sw, index, p0, stats):
-    """Softmax of A + b in place, and its cross-entropy; returns the weighted loss."""
+def cross_entropy_rows(A, b, T, scale, D, sw, index, p0, stats, out_code):
+    """Softmax of A + b in place, and its cross-entropy."""
     total = 0.0
     for r in range(A.shape[0]):
         a, t, d = A[r], T[r], D[r]
@@ -97,8 +106,8 @@ def _cross_entropy_rows(A, b, T, scale, D, sw, index, p0, stats):
 
 
 @jit
-def _binary_cross_entropy_rows(A, b, T, scale, D, sw, index, p0, stats):
-    """Sigmoid of A + b in place, and its binary cross-entropy; returns the weighted loss."""
+def binary_cross_entropy_rows(A, b, T, scale, D, sw, index, p0, stats, out_code):
+    """Sigmoid of A + b in place, and its binary cross-entropy."""
     zero = like(0, scale)
     half = like(0.5, scale)
     total = 0.0
@@ -121,9 +130,12 @@ def _binary_cross_entropy_rows(A, b, T, scale, D, sw, index, p0, stats):
 
 
 @jit
-def _squared_error_rows(code, A, b, T, scale, alpha, D, Zs, sw, index, p0, stats):
-    """Output activation of A + b in place, and 1/2 ||a - t||^2; returns the weighted loss."""
-    forward_block(code, A, b, alpha, Zs)
+def squared_error_rows(A, b, T, scale, D, sw, index, p0, stats, out_code):
+    """1/2 ||a - t||^2 of the network output A, and dL/da (dL/dz through a softmax).
+
+    The caller has applied the output activation to A and multiplies D by
+    f'(z) afterwards for an element-wise output activation.
+    """
     sse = stats[STAT_SSE:]
     total = 0.0
     for r in range(A.shape[0]):
@@ -135,7 +147,7 @@ def _squared_error_rows(code, A, b, T, scale, alpha, D, Zs, sw, index, p0, stats
             loss += 0.5 * float(e) * float(e)
             sse[j] += w * (float(e) * float(e))
             d[j] = rs * e
-        if code == SOFTMAX:
+        if out_code == SOFTMAX:
             dot = like(0, scale)
             for j in range(a.size):
                 dot += a[j] * d[j]
@@ -143,28 +155,8 @@ def _squared_error_rows(code, A, b, T, scale, alpha, D, Zs, sw, index, p0, stats
                 d[j] = a[j] * (d[j] - dot)
         total += w * loss
         stats[STAT_COUNT] += w
-    if code != SOFTMAX:
-        backward_block(code, D, A, Zs, alpha)
     return total
 
 
-@jit
-def output_loss(loss_code, out_code, A, b, alpha, T, scale, D, Zs, sw, index, p0, stats):
-    """Finish the output layer on a block and compute its loss.
-
-    Shapes: A (rows, k) holds the output GEMM result and receives the
-    network output; b (k,) the output bias; T targets and D (sensitivity,
-    dL/dz * scale) (rows, k); Zs (rows, k) scratch for the pre-activation
-    (needed by squared error with a GELU/swish output); sw, index, p0 the
-    row weights (see the module docstring); stats (3 + k,) float64 is
-    accumulated.  Returns the summed (not averaged) weighted loss of the
-    rows.  Evaluation passes ``scale = 0``.
-    """
-    if loss_code == CROSS_ENTROPY:
-        loss = _cross_entropy_rows(A, b, T, scale, D, sw, index, p0, stats)
-    elif loss_code == BINARY_CROSS_ENTROPY:
-        loss = _binary_cross_entropy_rows(A, b, T, scale, D, sw, index, p0, stats)
-    else:
-        loss = _squared_error_rows(out_code, A, b, T, scale, alpha, D, Zs, sw, index, p0, stats)
-    stats[STAT_LOSS] += loss
-    return loss
+#: The row function of every loss code.
+ROWS = (squared_error_rows, cross_entropy_rows, binary_cross_entropy_rows)

@@ -54,11 +54,12 @@ from numba import prange
 
 from . import noise as _noise
 from . import norm as _norm
-from .activations import backward_block, forward_block
+from .activations import SOFTMAX
 from .blas import gemm
 from .config import jit
-from .losses import output_loss
+from .losses import SQUARED_ERROR, STAT_LOSS
 from .mathfun import like
+from .ops import Ops, unit
 
 # layout columns
 FAN_IN = 0
@@ -208,8 +209,8 @@ def prepare_dropconnect(net, ws, wsl, noise, t, n_threads):
 
 
 @jit
-def layer_forward(net, l, src, s_off, ws, wsl, r0, r1, c0, c1, dst, d_off, save, epilogue,
-                  noise):
+def layer_forward(net, forward, l, src, s_off, ws, wsl, r0, r1, c0, c1, dst, d_off, save,
+                  epilogue, noise):
     """Rows r0..r1 x units c0..c1 of layer l: GEMM, then the epilogue.
 
     ``src[s_off + r * fan_in ...]`` is input row r, ``dst[d_off + r * fan_out
@@ -218,7 +219,8 @@ def layer_forward(net, l, src, s_off, ws, wsl, r0, r1, c0, c1, dst, d_off, save,
     input buffer.  ``save``: keep what the backward pass needs.
     ``epilogue`` False leaves the raw GEMM result (output layer, finished by
     the loss or :func:`finish_output`).  Batch normalisation in training
-    needs r0..r1 to be all the rows.
+    needs r0..r1 to be all the rows.  ``forward``: the activation functions
+    by code (:class:`fastmlp.kernels.ops.Ops`).
     """
     params, layout, act_param, layer_f, running = net
     training = noise[2] != 0
@@ -251,23 +253,23 @@ def layer_forward(net, l, src, s_off, ws, wsl, r0, r1, c0, c1, dst, d_off, save,
                                 layer_f[l, BN_EPS], running, layout[l, R_OFFSET], ws,
                                 zh + r0 * fan_out if zh >= 0 else -1, ws, wsl[l, S_OFFSET])
         bias = ws[head[ZERO_OFFSET]:head[ZERO_OFFSET] + width]
-    code, alpha = layout[l, ACTIVATION], act_param[l]
+    activate, alpha = forward[layout[l, ACTIVATION]], act_param[l]
     if width == fan_out:  # whole rows: one contiguous block
-        forward_block(code, block_view(dst, d_off + r0 * fan_out, rows, fan_out), bias, alpha,
-                      block_view(ws, z_off + r0 * fan_out if keep_z else 0, rows if keep_z else 0,
-                                 fan_out))
+        activate(block_view(dst, d_off + r0 * fan_out, rows, fan_out), bias, alpha,
+                 block_view(ws, z_off + r0 * fan_out if keep_z else 0, rows if keep_z else 0,
+                            fan_out))
     else:
         for r in range(r0, r1):  # a column block: row segment by row segment
-            forward_block(code, block_view(dst, d_off + r * fan_out + c0, 1, width), bias, alpha,
-                          block_view(ws, z_off + r * fan_out + c0 if keep_z else 0,
-                                     1 if keep_z else 0, width))
+            activate(block_view(dst, d_off + r * fan_out + c0, 1, width), bias, alpha,
+                     block_view(ws, z_off + r * fan_out + c0 if keep_z else 0,
+                                1 if keep_z else 0, width))
     if training and wsl[l, DA_OFFSET] >= 0:
         drop_rows(ws, d_off, wsl[l, DA_OFFSET], fan_out, r0, r1, c0, c1,
                   layer_f[l + 1, DROPOUT], noise, 2 * (l + 1), noise[3])
 
 
 @jit
-def forward_rows(net, xin, x_off, ws, wsl, r0, r1, out, out_off, save, noise):
+def forward_rows(net, forward, xin, x_off, ws, wsl, r0, r1, out, out_off, save, noise):
     """Rows r0..r1 of a block through every layer but the last's epilogue.
 
     ``xin[x_off + r * n_in ...]`` is input row r of the block.  Hidden
@@ -281,30 +283,34 @@ def forward_rows(net, xin, x_off, ws, wsl, r0, r1, out, out_off, save, noise):
     for l in range(n_layers):
         src, s_off = layer_input(xin, x_off, ws, wsl, l, noise[2] != 0)
         last = l == n_layers - 1
-        layer_forward(net, l, src, s_off, ws, wsl, r0, r1, np.int64(0), layout[l, FAN_OUT],
-                      out if last else ws, out_off if last else wsl[l, A_OFFSET], save,
-                      not last, noise)
+        layer_forward(net, forward, l, src, s_off, ws, wsl, r0, r1, np.int64(0),
+                      layout[l, FAN_OUT], out if last else ws,
+                      out_off if last else wsl[l, A_OFFSET], save, not last, noise)
 
 
 @jit
-def finish_output(net, out, out_off, r0, r1):
+def finish_output(net, forward, out, out_off, r0, r1):
     """Bias and output activation on rows r0..r1 of the output block (predict)."""
     params, layout, act_param = net[0], net[1], net[2]
     last = layout.shape[0] - 1
     n_out = layout[last, FAN_OUT]
     b = layout[last, B_OFFSET]
     A = block_view(out, out_off + r0 * n_out, r1 - r0, n_out)
-    forward_block(layout[last, ACTIVATION], A, params[b:b + n_out], act_param[last],
-                  block_view(out, 0, 0, n_out))
+    forward[layout[last, ACTIVATION]](A, params[b:b + n_out], act_param[last],
+                                      block_view(out, 0, 0, n_out))
 
 
 @jit
-def output_loss_rows(net, loss_code, tin, t_off, ws, wsl, r0, r1, scale, sw, index, c0, stats):
+def output_loss_rows(net, ops, loss_code, tin, t_off, ws, wsl, r0, r1, scale, sw, index, c0,
+                     stats):
     """Bias, output activation and loss of rows r0..r1 of the output GEMM result.
 
     ``tin[t_off + r * n_out ...]`` is target row r; the sensitivity lands in
     D0.  Row r is at position c0 + r of the data (``index``) for its weight
-    in ``sw`` (:mod:`fastmlp.kernels.losses`).  Returns the summed loss.
+    in ``sw`` (:mod:`fastmlp.kernels.losses`).  Cross-entropies apply their
+    output activation themselves; squared error goes through the output
+    activation's own forward and backward functions.  Returns the summed
+    loss, also added to ``stats``.
     """
     params, layout, act_param = net[0], net[1], net[2]
     n_layers = layout.shape[0]
@@ -315,34 +321,42 @@ def output_loss_rows(net, loss_code, tin, t_off, ws, wsl, r0, r1, scale, sw, ind
     rows = r1 - r0
     b = layout[last, B_OFFSET]
     z_off = wsl[last, Z_OFFSET]
-    return output_loss(loss_code, layout[last, ACTIVATION],
-                       block_view(ws, a_out + r0 * n_out, rows, n_out), params[b:b + n_out],
-                       act_param[last], block_view(tin, t_off + r0 * n_out, rows, n_out), scale,
-                       block_view(ws, head[D0_OFFSET] + r0 * n_out, rows, n_out),
-                       block_view(ws, z_off + r0 * n_out, rows, n_out), sw, index, c0 + r0,
-                       stats)
+    code, alpha = layout[last, ACTIVATION], act_param[last]
+    A = block_view(ws, a_out + r0 * n_out, rows, n_out)
+    bias = params[b:b + n_out]
+    D = block_view(ws, head[D0_OFFSET] + r0 * n_out, rows, n_out)
+    Zs = block_view(ws, z_off + r0 * n_out, rows, n_out)
+    squared = loss_code == SQUARED_ERROR
+    if squared:
+        ops.forward[code](A, bias, alpha, Zs)
+    loss = ops.loss(A, bias, block_view(tin, t_off + r0 * n_out, rows, n_out), scale, D, sw,
+                    index, c0 + r0, stats, code)
+    if squared and code != SOFTMAX:
+        ops.backward[code](D, A, Zs, alpha)
+    stats[STAT_LOSS] += loss
+    return loss
 
 
 @jit
-def forward_loss_rows(net, loss_code, xin, x_off, tin, t_off, ws, wsl, r0, r1, scale, sw, index,
-                      c0, stats):
+def forward_loss_rows(net, ops, loss_code, xin, x_off, tin, t_off, ws, wsl, r0, r1, scale, sw,
+                      index, c0, stats):
     """Inference forward pass and loss of rows r0..r1 of the chunk at c0 (evaluation)."""
     last = net[1].shape[0] - 1
-    forward_rows(net, xin, x_off, ws, wsl, r0, r1, ws, wsl[last, A_OFFSET], np.bool_(False),
-                 inference_noise())
-    return output_loss_rows(net, loss_code, tin, t_off, ws, wsl, r0, r1, scale, sw, index, c0,
-                            stats)
+    forward_rows(net, ops.forward, xin, x_off, ws, wsl, r0, r1, ws, wsl[last, A_OFFSET],
+                 np.bool_(False), inference_noise())
+    return output_loss_rows(net, ops, loss_code, tin, t_off, ws, wsl, r0, r1, scale, sw, index,
+                            c0, stats)
 
 
 @jit
-def _activation_backward_rows(net, ws, wsl, l, up_off, width, r0, r1, c0, c1, noise):
+def _activation_backward_rows(net, backward, ws, wsl, l, up_off, width, r0, r1, c0, c1, noise):
     """D <- D (* dropout mask / keep) * f'(z_l) on rows r0..r1, columns c0..c1 of layer l.
 
     ``D`` is the (rows, width) upstream block at ``up_off``; ``width`` is
     layer l's fan_out.  Row segment by row segment unless whole rows.
     """
     layout, act_param, layer_f = net[1], net[2], net[3]
-    code, alpha = layout[l, ACTIVATION], act_param[l]
+    derive, alpha = backward[layout[l, ACTIVATION]], act_param[l]
     a_off, z_off = wsl[l, A_OFFSET], wsl[l, Z_OFFSET]
     rate = layer_f[l + 1, DROPOUT] if wsl[l, DA_OFFSET] >= 0 else 0.0
     if rate > 0.0 and noise[2] != 0:
@@ -350,21 +364,20 @@ def _activation_backward_rows(net, ws, wsl, l, up_off, width, r0, r1, c0, c1, no
     n = c1 - c0
     if n == width:
         rows = r1 - r0
-        backward_block(code, block_view(ws, up_off + r0 * width, rows, width),
-                       block_view(ws, a_off + r0 * width, rows, width),
-                       block_view(ws, (z_off if z_off >= 0 else 0) + r0 * width,
-                                  rows if z_off >= 0 else 0, width), alpha)
+        derive(block_view(ws, up_off + r0 * width, rows, width),
+               block_view(ws, a_off + r0 * width, rows, width),
+               block_view(ws, (z_off if z_off >= 0 else 0) + r0 * width,
+                          rows if z_off >= 0 else 0, width), alpha)
         return
     for r in range(r0, r1):
         at = r * width + c0
-        backward_block(code, block_view(ws, up_off + at, 1, n), block_view(ws, a_off + at, 1, n),
-                       block_view(ws, z_off + at if z_off >= 0 else 0, 1 if z_off >= 0 else 0, n),
-                       alpha)
+        derive(block_view(ws, up_off + at, 1, n), block_view(ws, a_off + at, 1, n),
+               block_view(ws, z_off + at if z_off >= 0 else 0, 1 if z_off >= 0 else 0, n), alpha)
 
 
 @jit
-def backward_share(net, grad, xin, x_off, ws, wsl, l, rows, cur, t, n_threads, accumulate,
-                   noise):
+def backward_share(net, backward, grad, xin, x_off, ws, wsl, l, rows, cur, t, n_threads,
+                   accumulate, noise):
     """Thread t's share of layer l's backward step for a chunk of ``rows`` rows.
 
     D_l (rows, fan_out) -- the sensitivity of layer l's pre-activation, or
@@ -422,7 +435,8 @@ def backward_share(net, grad, xin, x_off, ws, wsl, l, rows, cur, t, n_threads, a
         i0, i1 = 0, fan_in
         gemm(False, True, r1 - r0, fan_in, fan_out, coef, ws, d_off + r0 * fan_out, fan_out,
              wbuf, wv_off, fan_out, ws, up_off + r0 * fan_in, fan_in)
-    _activation_backward_rows(net, ws, wsl, l - 1, up_off, fan_in, r0, r1, i0, i1, noise)
+    _activation_backward_rows(net, backward, ws, wsl, l - 1, up_off, fan_in, r0, r1, i0, i1,
+                              noise)
     g = layout[l - 1, G_OFFSET]
     if g >= 0:  # (r0, r1) is every row here: batch norm forces the column split
         _norm.backward(ws, up_off, rows, fan_in, i0, i1, ws, wsl[l - 1, ZH_OFFSET],
@@ -438,48 +452,70 @@ def chunk_input(X, index, c0, ws, wsl, n_layers):
     return X.reshape(-1), c0 * X.shape[1]
 
 
-@jit(parallel=True)
-def predict(net, X, out, ws, wsl, n_threads):
+def predict(net, forward, X, out, ws, wsl, n_threads):
     """Network output for every row of X into ``out`` (n, n_out), block by block.
 
     Inference mode (no dropout, running batch-norm statistics).  Each block
     of max_rows rows is split between the threads; the output layer writes
-    straight into ``out``.
+    straight into ``out``.  ``forward``: the activation functions by code
+    (:class:`fastmlp.kernels.ops.Ops`).
     """
-    n_layers = net[1].shape[0]
-    max_rows = wsl[n_layers, MAX_ROWS]
+    args = (net, forward, X, out, ws, wsl, np.int64(0), np.int64(0), np.int64(n_threads))
+    _predict_blocks(unit(predict_member, args), *args)
+
+
+@jit
+def predict_member(net, forward, X, out, ws, wsl, c0, t, n_threads):
+    """Thread t's rows of the block of rows that starts at row c0 (see :func:`predict`)."""
+    max_rows = wsl[net[1].shape[0], MAX_ROWS]
     n, n_in = X.shape
     n_out = out.shape[1]
-    Xf = X.reshape(-1)
-    of = out.reshape(-1)
-    for c0 in range(0, n, max_rows):
-        rows = min(n, c0 + max_rows) - c0
-        for t in prange(n_threads):
-            r0, r1 = share(rows, np.int64(t), n_threads)
-            if r1 > r0:
-                forward_rows(net, Xf, c0 * n_in, ws, wsl, r0, r1, of, c0 * n_out,
-                             np.bool_(False), inference_noise())
-                finish_output(net, of, c0 * n_out, r0, r1)
+    rows = min(n, c0 + max_rows) - c0
+    r0, r1 = share(rows, t, n_threads)
+    if r1 > r0:
+        of = out.reshape(-1)
+        forward_rows(net, forward, X.reshape(-1), c0 * n_in, ws, wsl, r0, r1, of, c0 * n_out,
+                     np.bool_(False), inference_noise())
+        finish_output(net, forward, of, c0 * n_out, r0, r1)
 
 
-@jit(parallel=True)
-def evaluate(net, loss_code, X, T, sw, ws, wsl, stats, n_threads):
+@jit(parallel=True, from_python=True)
+def _predict_blocks(member, net, forward, X, out, ws, wsl, c0, t, n_threads):
+    max_rows = wsl[net[1].shape[0], MAX_ROWS]
+    for start in range(0, X.shape[0], max_rows):
+        for member_no in prange(n_threads):
+            member(net, forward, X, out, ws, wsl, start, np.int64(member_no), n_threads)
+
+
+def evaluate(net, ops, loss_code, X, T, sw, ws, wsl, stats, n_threads):
     """Loss and metrics of X against T, accumulated into ``stats`` (n_threads, 3 + n_out).
 
     ``sw`` (n,) float64 weighs the rows (empty: unweighted).
     """
-    n_layers = net[1].shape[0]
-    head = wsl[n_layers]
-    max_rows = head[MAX_ROWS]
+    args = (net, ops, np.int64(loss_code), X, T, sw, ws, wsl, stats, np.int64(0), np.int64(0),
+            np.int64(n_threads))
+    _evaluate_blocks(unit(evaluate_member, args), ops.forward, ops.backward, ops.loss, ops.update,
+                     ops.constants, *args)
+
+
+@jit
+def evaluate_member(net, ops, loss_code, X, T, sw, ws, wsl, stats, c0, t, n_threads):
+    """Thread t's rows of the block of rows that starts at row c0 (see :func:`evaluate`)."""
+    max_rows = wsl[net[1].shape[0], MAX_ROWS]
     n, n_in = X.shape
     n_out = T.shape[1]
-    zero = like(0, ws)
-    Xf = X.reshape(-1)
-    Tf = T.reshape(-1)
-    no_index = np.empty(0, dtype=np.int64)
-    for c0 in range(0, n, max_rows):
-        rows = min(n, c0 + max_rows) - c0
-        for t in prange(n_threads):
-            r0, r1 = share(rows, np.int64(t), n_threads)
-            forward_loss_rows(net, loss_code, Xf, c0 * n_in, Tf, c0 * n_out, ws, wsl, r0, r1,
-                              zero, sw, no_index, c0, stats[t])
+    rows = min(n, c0 + max_rows) - c0
+    r0, r1 = share(rows, t, n_threads)
+    forward_loss_rows(net, ops, loss_code, X.reshape(-1), c0 * n_in, T.reshape(-1), c0 * n_out,
+                      ws, wsl, r0, r1, like(0, ws), sw, np.empty(0, dtype=np.int64), c0, stats[t])
+
+
+@jit(parallel=True, from_python=True)
+def _evaluate_blocks(member, forward, backward, loss, update, constants, net, ops, loss_code, X, T,
+                     sw, ws, wsl, stats, c0, t, n_threads):
+    # the functions of ``ops`` one by one (see fastmlp.kernels.train._train_team)
+    max_rows = wsl[net[1].shape[0], MAX_ROWS]
+    for start in range(0, X.shape[0], max_rows):
+        for member_no in prange(n_threads):
+            member(net, Ops(forward, backward, loss, update, constants), loss_code, X, T, sw, ws,
+                   wsl, stats, start, np.int64(member_no), n_threads)

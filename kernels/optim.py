@@ -3,12 +3,15 @@
 Every optimizer is a function ``<name>_range(p, g, state, c, lo, hi)`` that
 updates elements ``lo..hi`` of ``p`` in place from the gradient ``g``, its
 state rows ``state[i]`` (flat buffers of the same length) and the step's
-constants ``c``, which :func:`step_scalars` derives once per step from the
-hyper-parameters ``hyper`` (float64, layout below), the 1-based step number,
-the learning rate in effect and the optimizer's scalar state.  Adding an
-optimizer: write its ``_range`` function, give it a code, add a branch to
-:func:`step_scalars`, :func:`advance_scalars` (if it keeps scalar state) and
-:func:`update_range`.
+constants ``c``, which its ``<name>_constants(hyper, t, lr, sstate, scale)``
+derives once per step from the hyper-parameters ``hyper`` (float64, layout
+below), the 1-based step number, the learning rate in effect and the
+optimizer's scalar state.  Adding an optimizer: write both functions, give
+it a code, put them in :data:`CONSTANTS` and :data:`RANGES` at that code,
+and add a branch to :func:`advance_scalars` if it keeps scalar state (and
+one to :func:`update_range`, the dispatcher tests use).  The training
+kernels receive the two functions of the optimizer in use as pointers
+(:mod:`fastmlp.kernels.ops`), so only those are compiled.
 
 Before its own rule, every optimizer passes the gradient through the same
 element-wise transforms, in this order (each off at its neutral value):
@@ -66,55 +69,100 @@ SCALAR_STATE = 4
 PARALLEL_MIN_SIZE = 1 << 16
 
 
-@jit
-def step_scalars(kind, hyper, t, lr, sstate, scale):
-    """The constants of step t (a float64 16-tuple).
+# The constants of step t, one function per optimizer (a float64 16-tuple).
+# ``lr`` is the learning rate in effect, ``sstate`` the optimizer's scalar
+# state before this step, ``scale`` the global-norm clipping factor (1 when
+# off).  Computed once per step, not once per range: a step may update a
+# layer in many small slices (a column block of W is one range per row).
+# Slots 0..7 are the optimizer's own; slots 8..12 (:func:`_transform_constants`):
+# gradient scale, clip value (inf when off), l2, l1 and the decoupled decay
+# factor 1 - lr * wd.
 
-    ``lr`` is the learning rate in effect, ``sstate`` the optimizer's scalar
-    state before this step, ``scale`` the global-norm clipping factor (1 when
-    off).  Computed once per step, not once per range: a step may update a
-    layer in many small slices (a column block of W is one range per row).
-    Slots 8..12: gradient scale, clip value (inf when off), l2, l1 and the
-    decoupled decay factor 1 - lr * wd.
-    """
+
+@jit
+def _transform_constants(hyper, lr, scale):
     clip = hyper[CLIP_VALUE] if hyper[CLIP_VALUE] > 0.0 else np.inf
-    tail = (scale, clip, hyper[L2], hyper[L1], 1.0 - lr * hyper[DECOUPLED], 0.0, 0.0, 0.0)
-    if kind == ADAM:
-        b1, b2 = hyper[1], hyper[2]
-        core = (lr / (1.0 - b1 ** t), 1.0 / np.sqrt(1.0 - b2 ** t), 1.0 - b1, b2, 1.0 - b2,
-                hyper[3], hyper[4], 0.0)
-    elif kind == ADAGRAD:
-        core = (lr / (1.0 + (t - 1) * hyper[1]), hyper[2], hyper[3], 0.0, 0.0, 0.0, 0.0, 0.0)
-    elif kind == RMSPROP:
-        core = (lr, hyper[1], 1.0 - hyper[1], hyper[2], hyper[3], hyper[4], 0.0, 0.0)
-    elif kind == ADADELTA:
-        core = (lr, hyper[1], 1.0 - hyper[1], hyper[2], 0.0, 0.0, 0.0, 0.0)
-    elif kind == ADAMAX:
-        b1 = hyper[1]
-        core = (lr / (1.0 - b1 ** t), 1.0 - b1, hyper[2], hyper[3], 0.0, 0.0, 0.0, 0.0)
-    elif kind == NADAM:
-        b1, b2, psi = hyper[1], hyper[2], hyper[4]
-        mu = b1 * (1.0 - 0.5 * 0.96 ** (t * psi))
-        mu_next = b1 * (1.0 - 0.5 * 0.96 ** ((t + 1) * psi))
-        product = sstate[0] * mu  # sstate[0]: product of mu up to step t-1 (1 at start)
-        core = (-lr * (1.0 - mu) / (1.0 - product), -lr * mu_next / (1.0 - product * mu_next),
-                1.0 - b1, b2, 1.0 - b2, 1.0 / (1.0 - b2 ** t), hyper[3], 0.0)
-    elif kind == RADAM:
-        b1, b2 = hyper[1], hyper[2]
-        bc1, bc2 = 1.0 - b1 ** t, 1.0 - b2 ** t
-        rho_inf = 2.0 / (1.0 - b2) - 1.0
-        rho_t = rho_inf - 2.0 * t * b2 ** t / bc2
-        rect = 0.0
-        if rho_t > 5.0:
-            rect = np.sqrt((rho_t - 4.0) * (rho_t - 2.0) * rho_inf
-                           / ((rho_inf - 4.0) * (rho_inf - 2.0) * rho_t))
-        core = (lr / bc1, rect * np.sqrt(bc2), 1.0 - b1, b2, 1.0 - b2, hyper[3],
-                1.0 if rho_t > 5.0 else 0.0, 0.0)
-    elif kind == RPROP:
-        core = (lr, hyper[1], hyper[2], hyper[3], hyper[4], 1.0 if t == 1 else 0.0, 0.0, 0.0)
-    else:  # SGD: lr, momentum, 1 - dampening, nesterov, first step
-        core = (lr, hyper[1], 1.0 - hyper[2], hyper[3], 1.0 if t == 1 else 0.0, 0.0, 0.0, 0.0)
-    return core + tail
+    return (scale, clip, hyper[L2], hyper[L1], 1.0 - lr * hyper[DECOUPLED], 0.0, 0.0, 0.0)
+
+
+@jit
+def sgd_constants(hyper, t, lr, sstate, scale):
+    """lr, momentum, 1 - dampening, nesterov, first step."""
+    core = (lr, hyper[1], 1.0 - hyper[2], hyper[3], 1.0 if t == 1 else 0.0, 0.0, 0.0, 0.0)
+    return core + _transform_constants(hyper, lr, scale)
+
+
+@jit
+def adam_constants(hyper, t, lr, sstate, scale):
+    """lr / (1 - b1^t), 1 / sqrt(1 - b2^t), 1 - b1, b2, 1 - b2, eps, amsgrad."""
+    b1, b2 = hyper[1], hyper[2]
+    core = (lr / (1.0 - b1 ** t), 1.0 / np.sqrt(1.0 - b2 ** t), 1.0 - b1, b2, 1.0 - b2,
+            hyper[3], hyper[4], 0.0)
+    return core + _transform_constants(hyper, lr, scale)
+
+
+@jit
+def adagrad_constants(hyper, t, lr, sstate, scale):
+    """lr / (1 + (t - 1) lr_decay), eps."""
+    core = (lr / (1.0 + (t - 1) * hyper[1]), hyper[2], hyper[3], 0.0, 0.0, 0.0, 0.0, 0.0)
+    return core + _transform_constants(hyper, lr, scale)
+
+
+@jit
+def rmsprop_constants(hyper, t, lr, sstate, scale):
+    """lr, alpha, 1 - alpha, eps, momentum, centered."""
+    core = (lr, hyper[1], 1.0 - hyper[1], hyper[2], hyper[3], hyper[4], 0.0, 0.0)
+    return core + _transform_constants(hyper, lr, scale)
+
+
+@jit
+def adadelta_constants(hyper, t, lr, sstate, scale):
+    """lr, rho, 1 - rho, eps."""
+    core = (lr, hyper[1], 1.0 - hyper[1], hyper[2], 0.0, 0.0, 0.0, 0.0)
+    return core + _transform_constants(hyper, lr, scale)
+
+
+@jit
+def adamax_constants(hyper, t, lr, sstate, scale):
+    """lr / (1 - b1^t), 1 - b1, b2, eps."""
+    b1 = hyper[1]
+    core = (lr / (1.0 - b1 ** t), 1.0 - b1, hyper[2], hyper[3], 0.0, 0.0, 0.0, 0.0)
+    return core + _transform_constants(hyper, lr, scale)
+
+
+@jit
+def nadam_constants(hyper, t, lr, sstate, scale):
+    """The step sizes of the gradient and momentum terms, 1 - b1, b2, 1 - b2, 1 / (1 - b2^t), eps."""
+    b1, b2, psi = hyper[1], hyper[2], hyper[4]
+    mu = b1 * (1.0 - 0.5 * 0.96 ** (t * psi))
+    mu_next = b1 * (1.0 - 0.5 * 0.96 ** ((t + 1) * psi))
+    product = sstate[0] * mu  # sstate[0]: product of mu up to step t-1 (1 at start)
+    core = (-lr * (1.0 - mu) / (1.0 - product), -lr * mu_next / (1.0 - product * mu_next),
+            1.0 - b1, b2, 1.0 - b2, 1.0 / (1.0 - b2 ** t), hyper[3], 0.0)
+    return core + _transform_constants(hyper, lr, scale)
+
+
+@jit
+def radam_constants(hyper, t, lr, sstate, scale):
+    """lr / (1 - b1^t), rectification * sqrt(1 - b2^t), 1 - b1, b2, 1 - b2, eps, rectified."""
+    b1, b2 = hyper[1], hyper[2]
+    bc1, bc2 = 1.0 - b1 ** t, 1.0 - b2 ** t
+    rho_inf = 2.0 / (1.0 - b2) - 1.0
+    rho_t = rho_inf - 2.0 * t * b2 ** t / bc2
+    rect = 0.0
+    if rho_t > 5.0:
+        rect = np.sqrt((rho_t - 4.0) * (rho_t - 2.0) * rho_inf
+                       / ((rho_inf - 4.0) * (rho_inf - 2.0) * rho_t))
+    core = (lr / bc1, rect * np.sqrt(bc2), 1.0 - b1, b2, 1.0 - b2, hyper[3],
+            1.0 if rho_t > 5.0 else 0.0, 0.0)
+    return core + _transform_constants(hyper, lr, scale)
+
+
+@jit
+def rprop_constants(hyper, t, lr, sstate, scale):
+    """lr, eta-, eta+, smallest and largest step, first step."""
+    core = (lr, hyper[1], hyper[2], hyper[3], hyper[4], 1.0 if t == 1 else 0.0, 0.0, 0.0)
+    return core + _transform_constants(hyper, lr, scale)
 
 
 @jit
@@ -373,8 +421,31 @@ def rprop_range(p, g, state, c, lo, hi):
 
 
 @jit
+def no_update(p, g, state, c, lo, hi):
+    """The update of passes that only compute gradients (evaluation, ``loss_and_grad``)."""
+
+
+@jit
+def no_constants(hyper, t, lr, sstate, scale):
+    """The step constants of passes that update nothing: zeros."""
+    return (0.0,) * 16
+
+
+#: Per optimizer code: the function of its step constants and its update.
+CONSTANTS = (sgd_constants, adam_constants, adagrad_constants, rmsprop_constants,
+             adadelta_constants, adamax_constants, nadam_constants, radam_constants,
+             rprop_constants)
+RANGES = (sgd_range, adam_range, adagrad_range, rmsprop_range, adadelta_range, adamax_range,
+          nadam_range, radam_range, rprop_range)
+
+
+@jit(from_python=True)
 def update_range(kind, p, g, state, c, lo, hi):
-    """Dispatch to the optimizer ``kind`` over p[lo:hi] (``c``: :func:`step_scalars`)."""
+    """Dispatch to the optimizer ``kind`` over p[lo:hi] (every optimizer; for tests and tools).
+
+    The training kernels call the one update a run uses through
+    :mod:`fastmlp.kernels.ops`, which compiles only that one.
+    """
     if kind == ADAM:
         adam_range(p, g, state, c, lo, hi)
     elif kind == SGD:
@@ -413,18 +484,21 @@ def clip_scale(hyper, squares):
     return min(1.0, hyper[CLIP_NORM] / (np.sqrt(squares) + 1e-6))
 
 
-@jit
-def step(kind, p, g, state, hyper, count, sstate, lr):
-    """One optimizer step over the whole buffer on this thread; ``count[0] += 1``."""
+@jit(from_python=True)
+def step(update, constants, kind, p, g, state, hyper, count, sstate, lr):
+    """One optimizer step over the whole buffer on this thread; ``count[0] += 1``.
+
+    ``update`` and ``constants`` are the optimizer's functions (pointers
+    from :mod:`fastmlp.kernels.ops`), ``kind`` its code.
+    """
     count[0] += 1
     scale = clip_scale(hyper, sum_of_squares(g, 0, g.size)) if hyper[CLIP_NORM] > 0.0 else 1.0
-    update_range(kind, p, g, state, step_scalars(kind, hyper, count[0], lr, sstate, scale),
-                 np.int64(0), p.size)
+    update(p, g, state, constants(hyper, count[0], lr, sstate, scale), np.int64(0), p.size)
     advance_scalars(kind, hyper, count[0], sstate)
 
 
-@jit(parallel=True)
-def step_parallel(kind, p, g, state, hyper, count, sstate, lr, n_chunks):
+@jit(parallel=True, from_python=True)
+def step_parallel(update, constants, kind, p, g, state, hyper, count, sstate, lr, n_chunks):
     """One optimizer step split in ``n_chunks`` contiguous chunks over the Numba threads.
 
     (The caller passes ``n_chunks``: calling ``numba.get_num_threads()`` in
@@ -432,7 +506,7 @@ def step_parallel(kind, p, g, state, hyper, count, sstate, lr, n_chunks):
     """
     n = p.size
     if n < PARALLEL_MIN_SIZE or n_chunks < 2:
-        step(kind, p, g, state, hyper, count, sstate, lr)
+        step(update, constants, kind, p, g, state, hyper, count, sstate, lr)
         return
     count[0] += 1
     size = (n + n_chunks - 1) // n_chunks
@@ -442,7 +516,7 @@ def step_parallel(kind, p, g, state, hyper, count, sstate, lr, n_chunks):
         for k in prange(n_chunks):
             squares += sum_of_squares(g, k * size, min(n, (k + 1) * size))
         scale = clip_scale(hyper, squares)
-    c = step_scalars(kind, hyper, count[0], lr, sstate, scale)
+    c = constants(hyper, count[0], lr, sstate, scale)
     for k in prange(n_chunks):
-        update_range(kind, p, g, state, c, k * size, min(n, (k + 1) * size))
+        update(p, g, state, c, k * size, min(n, (k + 1) * size))
     advance_scalars(kind, hyper, count[0], sstate)

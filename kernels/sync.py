@@ -139,7 +139,7 @@ def barrier(state, n_threads):
             _sched_yield()
 
 
-@jit(parallel=True)
+@jit(parallel=True, from_python=True)
 def probe_parallel(out):
     """A trivial parallel loop: runs once so that Numba picks its threading layer."""
     for i in prange(out.size):

@@ -30,8 +30,7 @@ from .network import (A_OFFSET, B_OFFSET, COLUMN_SPLIT, DROPOUT, FAN_IN, FAN_OUT
                       backward_share, chunk_input, drop_rows, gather, layer_forward, layer_input,
                       TRAINING_UPDATE, output_loss_rows, prepare_dropconnect, share,
                       weight_slice)
-from .optim import (CLIP_NORM, advance_scalars, clip_scale, step_scalars, sum_of_squares,
-                    update_range)
+from .optim import CLIP_NORM, advance_scalars, clip_scale, sum_of_squares
 from .penalty import active, add_gradient_share, value_share, with_penalty
 from .sync import barrier
 
@@ -46,7 +45,7 @@ def uses_dropconnect(wsl, n_layers):
 
 
 @jit
-def forward(net, loss_code, X, T, sw, index, c0, rows, ws, wsl, scale, stats, t, n_threads,
+def forward(net, ops, loss_code, X, T, sw, index, c0, rows, ws, wsl, scale, stats, t, n_threads,
             sync, noise):
     """Thread t's part of the forward pass and loss of chunk c0 (``rows`` rows).
 
@@ -81,8 +80,8 @@ def forward(net, loss_code, X, T, sw, index, c0, rows, ws, wsl, scale, stats, t,
         if l < n_layers - 1 and wsl[l, SPLIT] == COLUMN_SPLIT:
             lo, hi = share(layout[l, FAN_OUT], t, n_threads)
             src, s_off = layer_input(xin, x_off, ws, wsl, l, training)
-            layer_forward(net, l, src, s_off, ws, wsl, np.int64(0), rows, lo, hi, ws,
-                          wsl[l, A_OFFSET], np.bool_(True), np.bool_(True), noise)
+            layer_forward(net, ops.forward, l, src, s_off, ws, wsl, np.int64(0), rows, lo, hi,
+                          ws, wsl[l, A_OFFSET], np.bool_(True), np.bool_(True), noise)
             barrier(sync, n_threads)
             l += 1
             continue
@@ -91,11 +90,12 @@ def forward(net, loss_code, X, T, sw, index, c0, rows, ws, wsl, scale, stats, t,
             end += 1
         for k in range(l, end):
             src, s_off = layer_input(xin, x_off, ws, wsl, k, training)
-            layer_forward(net, k, src, s_off, ws, wsl, r0, r1, np.int64(0), layout[k, FAN_OUT],
-                          ws, wsl[k, A_OFFSET], np.bool_(True), k < n_layers - 1, noise)
+            layer_forward(net, ops.forward, k, src, s_off, ws, wsl, r0, r1, np.int64(0),
+                          layout[k, FAN_OUT], ws, wsl[k, A_OFFSET], np.bool_(True),
+                          k < n_layers - 1, noise)
         if end == n_layers:
-            output_loss_rows(net, loss_code, tin, t_off, ws, wsl, r0, r1, scale, sw, index, c0,
-                             stats[t])
+            output_loss_rows(net, ops, loss_code, tin, t_off, ws, wsl, r0, r1, scale, sw, index,
+                             c0, stats[t])
         else:
             barrier(sync, n_threads)
         l = end
@@ -103,11 +103,12 @@ def forward(net, loss_code, X, T, sw, index, c0, rows, ws, wsl, scale, stats, t,
 
 
 @jit
-def update_layer_share(net, grad, reg, l, t, n_threads, kind, state, c):
+def update_layer_share(net, update, grad, reg, l, t, n_threads, state, c):
     """Optimizer update of the part of W_l, b_l (and gamma_l) whose gradient thread t computed.
 
-    ``c``: the step's constants (:func:`fastmlp.kernels.optim.step_scalars`);
-    the objective's penalty gradient (``reg``) joins the update per element.
+    ``update``: the optimizer's update function, ``c``: the step's constants
+    (:mod:`fastmlp.kernels.optim`); the objective's penalty gradient
+    (``reg``) joins the update per element.
     """
     params, layout = net[0], net[1]
     fan_in, fan_out = layout[l, FAN_IN], layout[l, FAN_OUT]
@@ -116,49 +117,48 @@ def update_layer_share(net, grad, reg, l, t, n_threads, kind, state, c):
     by_rows, lo, hi = weight_slice(fan_in, fan_out, t, n_threads)
     if by_rows or (lo == 0 and hi == fan_out):  # contiguous rows of W
         r0, r1 = (lo, hi) if by_rows else (0, fan_in)
-        update_range(kind, params, grad, state, cw, w + r0 * fan_out, w + r1 * fan_out)
+        update(params, grad, state, cw, w + r0 * fan_out, w + r1 * fan_out)
     else:  # a column block: one range per row
         for i in range(fan_in):
-            update_range(kind, params, grad, state, cw, w + i * fan_out + lo,
-                         w + i * fan_out + hi)
+            update(params, grad, state, cw, w + i * fan_out + lo, w + i * fan_out + hi)
     j0, j1 = share(fan_out, t, n_threads)
     cb = with_penalty(c, reg, np.bool_(True))
-    update_range(kind, params, grad, state, cb, b + j0, b + j1)
+    update(params, grad, state, cb, b + j0, b + j1)
     if g >= 0:
-        update_range(kind, params, grad, state, cb, g + j0, g + j1)
+        update(params, grad, state, cb, g + j0, g + j1)
 
 
 @jit
-def backward(net, grad, reg, X, index, c0, rows, ws, wsl, t, n_threads, sync, accumulate, fused,
-             kind, state, c, noise):
+def backward(net, ops, grad, reg, X, index, c0, rows, ws, wsl, t, n_threads, sync, accumulate,
+             fused, state, c, noise):
     """Thread t's part of the backward pass of chunk c0, layer after layer.
 
     With ``fused``, each layer's slices are also updated by optimizer
-    ``kind`` with the step's constants ``c`` once the next barrier has
+    ``ops.update`` with the step's constants ``c`` once the next barrier has
     passed.  Ends with a barrier.
     """
     n_layers = net[1].shape[0]
     xin, x_off = chunk_input(X, index, c0, ws, wsl, n_layers)
     for l in range(n_layers - 1, -1, -1):
         if fused and l < n_layers - 1:
-            update_layer_share(net, grad, reg, l + 1, t, n_threads, kind, state, c)
-        backward_share(net, grad, xin, x_off, ws, wsl, l, rows, (n_layers - 1 - l) % 2, t,
-                       n_threads, accumulate, noise)
+            update_layer_share(net, ops.update, grad, reg, l + 1, t, n_threads, state, c)
+        backward_share(net, ops.backward, grad, xin, x_off, ws, wsl, l, rows,
+                       (n_layers - 1 - l) % 2, t, n_threads, accumulate, noise)
         barrier(sync, n_threads)
     if fused:
-        update_layer_share(net, grad, reg, np.int64(0), t, n_threads, kind, state, c)
+        update_layer_share(net, ops.update, grad, reg, np.int64(0), t, n_threads, state, c)
         barrier(sync, n_threads)
 
 
 @jit
-def batch_loss(net, grad, reg, loss_code, X, T, sw, index, start, stop, ws, wsl, stats, partial,
-               t, n_threads, sync, fused, kind, state, c, noise):
+def batch_loss(net, ops, grad, reg, loss_code, X, T, sw, index, start, stop, ws, wsl, stats,
+               partial, t, n_threads, sync, fused, state, c, noise):
     """Mean loss of rows start..stop and, if it is finite, its gradient (thread t's part).
 
     The objective is the mean data loss (weighted by ``sw`` when it is not
     empty: ``sum w_i L_i / sum w_i``) plus the penalty (``reg``).  Chunks
     of max_rows rows accumulate into ``grad``; with ``fused`` (one chunk
-    only) the optimizer update (``kind``, ``state``, constants ``c``)
+    only) the optimizer update (``ops.update``, ``state``, constants ``c``)
     happens on the way, otherwise ``grad`` ends up holding the objective's
     whole gradient.  ``partial`` (one float64 per thread) carries each
     thread's share of the loss.  ``noise`` = (seed, step, mode, 0) (see
@@ -175,8 +175,8 @@ def batch_loss(net, grad, reg, loss_code, X, T, sw, index, start, stop, ws, wsl,
     for c0 in range(start, stop, max_rows):
         rows = min(stop, c0 + max_rows) - c0
         chunk_noise = (noise[0], noise[1], noise[2], c0 - start)
-        forward(net, loss_code, X, T, sw, index, c0, rows, ws, wsl, scale, stats, t, n_threads,
-                sync, chunk_noise)
+        forward(net, ops, loss_code, X, T, sw, index, c0, rows, ws, wsl, scale, stats, t,
+                n_threads, sync, chunk_noise)
         if c0 == start:
             # Decide on the first chunk whether to go on: a NaN loss must not
             # reach the weights (with a fused update, the first chunk is all).
@@ -187,14 +187,14 @@ def batch_loss(net, grad, reg, loss_code, X, T, sw, index, start, stop, ws, wsl,
                 return first
             if rows == n:  # one chunk: the loss is known already
                 stats[t, 0] += penalty * weight
-                backward(net, grad, reg, X, index, c0, rows, ws, wsl, t, n_threads, sync,
-                         np.bool_(False), fused, kind, state, c, chunk_noise)
+                backward(net, ops, grad, reg, X, index, c0, rows, ws, wsl, t, n_threads, sync,
+                         np.bool_(False), fused, state, c, chunk_noise)
                 if not fused and active(reg):
                     add_gradient_share(params, grad, layout, reg, t, n_threads)
                     barrier(sync, n_threads)
                 return first
-        backward(net, grad, reg, X, index, c0, rows, ws, wsl, t, n_threads, sync, c0 != start,
-                 np.bool_(False), kind, state, c, chunk_noise)
+        backward(net, ops, grad, reg, X, index, c0, rows, ws, wsl, t, n_threads, sync,
+                 c0 != start, np.bool_(False), state, c, chunk_noise)
     partial[t] = (stats[t, 0] - mine) / weight + penalty
     stats[t, 0] += penalty * weight
     if active(reg):
@@ -221,7 +221,7 @@ def batch_weight(sw, index, start, stop):
 
 
 @jit
-def update_share(params, grad, kind, opt, step_no, lr, partial, t, n_threads, sync):
+def update_share(params, grad, ops, opt, step_no, lr, partial, t, n_threads, sync):
     """Thread t's share of an optimizer step over the whole buffer (unfused path).
 
     Handles clipping by global norm: the threads first sum the squares of
@@ -235,13 +235,12 @@ def update_share(params, grad, kind, opt, step_no, lr, partial, t, n_threads, sy
         barrier(sync, n_threads)
         scale = clip_scale(hyper, partial.sum())
         barrier(sync, n_threads)
-    update_range(kind, params, grad, state, step_scalars(kind, hyper, step_no, lr, sstate, scale),
-                 lo, hi)
+    ops.update(params, grad, state, ops.constants(hyper, step_no, lr, sstate, scale), lo, hi)
     barrier(sync, n_threads)
 
 
 @jit
-def train_member(net, grad, reg, X, T, sw, order, run, ws, wsl, opt, stats, partial, t,
+def train_member(net, ops, grad, reg, X, T, sw, order, run, ws, wsl, opt, stats, partial, t,
                  n_threads, sync, result):
     """Thread t's part of training batches run[1] .. run[2]-1 of the epoch order.
 
@@ -264,16 +263,16 @@ def train_member(net, grad, reg, X, T, sw, order, run, ws, wsl, opt, stats, part
         lr = lrs[b - first] if lrs.size > 0 else hyper[0]
         # Clipping by global norm needs the whole gradient before any update.
         fused = stop - start <= max_rows and hyper[CLIP_NORM] <= 0.0
-        c = step_scalars(kind, hyper, step_no + 1, lr, sstate, 1.0)
-        loss = batch_loss(net, grad, reg, loss_code, X, T, sw, order, start, stop, ws, wsl, stats,
-                          partial, t, n_threads, sync, fused, kind, state, c,
+        c = ops.constants(hyper, step_no + 1, lr, sstate, 1.0)
+        loss = batch_loss(net, ops, grad, reg, loss_code, X, T, sw, order, start, stop, ws, wsl,
+                          stats, partial, t, n_threads, sync, fused, state, c,
                           (seed, step_no + 1, np.int64(TRAINING_UPDATE), np.int64(0)))
         if not np.isfinite(loss):
             if t == 0:
                 result[0] = b
             break
         if not fused:
-            update_share(net[0], grad, kind, opt, step_no + 1, lr, partial, t, n_threads, sync)
+            update_share(net[0], grad, ops, opt, step_no + 1, lr, partial, t, n_threads, sync)
         step_no += 1
         if t == 0:  # read by the others only after the next batch's forward barrier
             advance_scalars(kind, hyper, step_no, sstate)
@@ -282,12 +281,12 @@ def train_member(net, grad, reg, X, T, sw, order, run, ws, wsl, opt, stats, part
 
 
 @jit
-def loss_grad_member(net, grad, reg, loss_code, X, T, sw, index, start, stop, ws, wsl, stats,
-                     partial, t, n_threads, sync, result, noise):
+def loss_grad_member(net, ops, grad, reg, loss_code, X, T, sw, index, start, stop, ws, wsl,
+                     stats, partial, t, n_threads, sync, result, noise):
     """Thread t's part of the objective and its gradient over rows start..stop."""
     c = (0.0,) * 16
-    loss = batch_loss(net, grad, reg, loss_code, X, T, sw, index, start, stop, ws, wsl, stats,
-                      partial, t, n_threads, sync, np.bool_(False), np.int64(0),
+    loss = batch_loss(net, ops, grad, reg, loss_code, X, T, sw, index, start, stop, ws, wsl,
+                      stats, partial, t, n_threads, sync, np.bool_(False),
                       grad[:0].reshape(0, 0), c, noise)
     if t == 0:
         result[0] = loss

@@ -24,6 +24,7 @@ import numpy as np
 from numba import prange
 
 from .config import jit
+from .ops import Ops, unit
 from .team import loss_grad_member, train_member
 
 #: ``run`` layout (int64)
@@ -36,10 +37,11 @@ RUN_SEED = 5
 RUN_FIELDS = 6
 
 
-def train_batches(net, grad, reg, X, T, sw, order, run, ws, wsl, opt, stats, n_threads, sync):
+def train_batches(net, ops, grad, reg, X, T, sw, order, run, ws, wsl, opt, stats, n_threads, sync):
     """Train on batches ``run[1] .. run[2]-1`` of the epoch order ``order``.
 
     Shapes: ``net`` the network tuple (:mod:`fastmlp.kernels.network`);
+    ``ops`` the configuration's functions (:class:`fastmlp.kernels.ops.Ops`);
     grad (n_params,); ``reg`` the penalties (:mod:`fastmlp.kernels.penalty`);
     X (n, n_in); T (n, n_out); sw (n,) float64 sample weights or empty
     (:mod:`fastmlp.kernels.losses`); order (n,) int64, a permutation of the rows
@@ -59,51 +61,81 @@ def train_batches(net, grad, reg, X, T, sw, order, run, ws, wsl, opt, stats, n_t
     # body is privatised by Numba, and the writes are lost.
     result = np.full(1, -1, dtype=np.int64)
     partial = np.zeros(n_threads)
+    args = (net, ops, grad, reg, X, T, sw, order, run, ws, wsl, opt, stats, partial, np.int64(0),
+            n_threads, sync, result)
+    member = unit(train_member, args)
     if n_threads > 1:
-        _train_team(net, grad, reg, X, T, sw, order, run, ws, wsl, opt, stats, n_threads, sync,
-                    partial, result)
+        _train_team(member, ops.forward, ops.backward, ops.loss, ops.update, ops.constants,
+                    *args)
     else:
-        train_member(net, grad, reg, X, T, sw, order, run, ws, wsl, opt, stats, partial, 0,
-                     n_threads, sync, result)
+        _train_alone(member, *args)
     return int(result[0])
 
 
-@jit(parallel=True)
-def _train_team(net, grad, reg, X, T, sw, order, run, ws, wsl, opt, stats, n_threads, sync, partial,
-                result):
-    for t in prange(n_threads):
-        # prange counts in uint64: as int64, the serial path's compiled code serves
-        train_member(net, grad, reg, X, T, sw, order, run, ws, wsl, opt, stats, partial,
-                     np.int64(t), n_threads, sync, result)
+# The member runs through a pointer (:func:`fastmlp.kernels.ops.unit`): compiled
+# once, it serves the one-thread and the team variant, and the parallel
+# region's own compiled code stays small instead of re-optimising the whole
+# training step again.
+
+@jit(from_python=True)
+def _train_alone(member, net, ops, grad, reg, X, T, sw, order, run, ws, wsl, opt, stats, partial, t,
+                 n_threads, sync, result):
+    member(net, ops, grad, reg, X, T, sw, order, run, ws, wsl, opt, stats, partial, t, n_threads,
+           sync, result)
 
 
-def loss_grad(net, grad, reg, loss_code, X, T, sw, index, start, stop, ws, wsl, stats, n_threads,
-              sync, noise):
+@jit(parallel=True, from_python=True)
+def _train_team(member, forward, backward, loss, update, constants, net, ops, grad, reg, X, T, sw,
+                order, run, ws, wsl, opt, stats, partial, t, n_threads, sync, result):
+    # The parallel region gets the functions of ``ops`` one by one, as
+    # arguments: Numba's parfor lowering passes a tuple nested in a tuple
+    # as one argument it cannot load, and rebuilds a named tuple only from
+    # an argument or a constructor call.
+    for member_no in prange(n_threads):
+        member(net, Ops(forward, backward, loss, update, constants), grad, reg, X, T, sw, order,
+               run, ws, wsl, opt, stats, partial, np.int64(member_no), n_threads, sync, result)
+
+
+def loss_grad(net, ops, grad, reg, loss_code, X, T, sw, index, start, stop, ws, wsl, stats,
+              n_threads, sync, noise):
     """The objective (mean loss + penalty ``reg``) and its gradient over rows start..stop.
 
     Rows are processed in chunks of max_rows rows.  Shapes: X (n, n_in), T
     (n, n_out); sw (n,) float64 sample weights or empty; ``index`` (n,)
-    int64 maps positions to rows of X and T (empty: positions are rows); ``stats`` (n_threads, 3 + n_out) float64 is
-    accumulated; ``noise`` = (seed, 0, mode, 0) (mode 0: dropout off, batch
-    norm on its running statistics; 1: training mode).  The gradient of the
-    objective is written to ``grad`` (chunks after the first are added in by
-    BLAS with beta = 1).  A NaN or infinite loss is returned without a
-    gradient.
+    int64 maps positions to rows of X and T (empty: positions are rows);
+    ``stats`` (n_threads, 3 + n_out) float64 is accumulated; ``noise`` =
+    (seed, 0, mode, 0) (mode 0: dropout off, batch norm on its running
+    statistics; 1: training mode).  The gradient of the objective is
+    written to ``grad`` (chunks after the first are added in by BLAS with
+    beta = 1).  A NaN or infinite loss is returned without a gradient.
     """
     result = np.zeros(1)
     partial = np.zeros(n_threads)
+    args = (net, ops, grad, reg, np.int64(loss_code), X, T, sw, index, np.int64(start),
+            np.int64(stop), ws, wsl, stats, partial, np.int64(0), n_threads, sync, result,
+            tuple(np.int64(v) for v in noise))
+    member = unit(loss_grad_member, args)
     if n_threads > 1:
-        _loss_grad_team(net, grad, reg, loss_code, X, T, sw, index, start, stop, ws, wsl, stats,
-                        n_threads, sync, partial, result, noise)
+        _loss_grad_team(member, ops.forward, ops.backward, ops.loss, ops.update, ops.constants,
+                        *args)
     else:
-        loss_grad_member(net, grad, reg, loss_code, X, T, sw, index, start, stop, ws, wsl, stats,
-                         partial, 0, n_threads, sync, result, noise)
+        _loss_grad_alone(member, *args)
     return float(result[0])
 
 
-@jit(parallel=True)
-def _loss_grad_team(net, grad, reg, loss_code, X, T, sw, index, start, stop, ws, wsl, stats,
-                    n_threads, sync, partial, result, noise):
-    for t in prange(n_threads):
-        loss_grad_member(net, grad, reg, loss_code, X, T, sw, index, start, stop, ws, wsl, stats,
-                         partial, np.int64(t), n_threads, sync, result, noise)
+@jit(from_python=True)
+def _loss_grad_alone(member, net, ops, grad, reg, loss_code, X, T, sw, index, start, stop, ws, wsl,
+                     stats, partial, t, n_threads, sync, result, noise):
+    member(net, ops, grad, reg, loss_code, X, T, sw, index, start, stop, ws, wsl, stats, partial,
+           t, n_threads, sync, result, noise)
+
+
+@jit(parallel=True, from_python=True)
+def _loss_grad_team(member, forward, backward, loss, update, constants, net, ops, grad, reg,
+                    loss_code, X, T, sw, index, start, stop, ws, wsl, stats, partial, t, n_threads,
+                    sync, result, noise):
+    # the functions of ``ops`` one by one: see _train_team
+    for member_no in prange(n_threads):
+        member(net, Ops(forward, backward, loss, update, constants), grad, reg, loss_code, X, T,
+               sw, index, start, stop, ws, wsl, stats, partial, np.int64(member_no), n_threads,
+               sync, result, noise)

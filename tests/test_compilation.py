@@ -4,15 +4,21 @@ memory layout, never adds a signature (a recompilation costs seconds)."""
 import numpy as np
 
 import fastmlp as fm
-from fastmlp.kernels import network, optim, team, train
+from fastmlp.kernels import network, ops, optim, train
 
 
 def _signature_counts():
-    # the compiled entry points (train.train_batches and train.loss_grad are
-    # Python functions choosing between the single-thread and team variants)
-    kernels = [network.predict, network.evaluate, team.train_member, train._train_team,
-               team.loss_grad_member, train._loss_grad_team, optim.step_parallel]
-    return {k.__name__: len(k.signatures) for k in kernels}
+    # the compiled entry points (train.train_batches, train.loss_grad,
+    # network.predict and network.evaluate are Python functions choosing
+    # between the single-thread and team variants), and every function
+    # compiled as a pointer, by kind and name
+    kernels = [network._predict_blocks, network._evaluate_blocks, train._train_alone,
+               train._train_team, train._loss_grad_alone, train._loss_grad_team,
+               optim.step_parallel]
+    counts = {k.__name__: len(k.signatures) for k in kernels}
+    for kind, name, _ in ops.compiled():
+        counts[kind, name] = counts.get((kind, name), 0) + 1
+    return counts
 
 
 def _exercise(dtype, rng, n):

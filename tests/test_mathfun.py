@@ -7,13 +7,13 @@ from fastmlp.kernels.config import jit
 from fastmlp.kernels.mathfun import exp, expm1
 
 
-@jit
+@jit(from_python=True)
 def _apply_exp(a, out):
     for i in range(a.size):
         out[i] = exp(a[i])
 
 
-@jit
+@jit(from_python=True)
 def _apply_expm1(a, out):
     for i in range(a.size):
         out[i] = expm1(a[i])

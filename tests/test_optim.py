@@ -5,6 +5,7 @@ import pytest
 
 import fastmlp as fm
 import naive
+from fastmlp.kernels import ops as kops
 from fastmlp.kernels import optim as kopt
 
 O = fm.optim
@@ -162,7 +163,9 @@ def test_parallel_step_equals_serial_step(name, cls, kind, kwargs, rng):
     for _ in range(3):
         g = rng.standard_normal(n).astype(np.float32)
         a.step(p1, g)
-        kopt.step(b.kind, p2, g, b.bind(p2), b.hyper(), b.step_count, b.scalar_state, b.lr)
+        fns = kops.optimizer_ops("float32", b.kind)
+        kopt.step(fns.update, fns.constants, b.kind, p2, g, b.bind(p2), b.hyper(), b.step_count,
+                  b.scalar_state, b.lr)
     np.testing.assert_array_equal(p1, p2)
 
 

@@ -6,6 +6,7 @@ import numba
 import numpy as np
 
 from .._validation import check_positive_float
+from ..kernels import ops as _ops
 from ..kernels import optim as _k
 
 __all__ = ["Optimizer"]
@@ -126,7 +127,9 @@ class Optimizer:
         """
         _check_flat_pair(params, grad)
         state = self.bind(params)
-        _k.step_parallel(self.kind, params, grad, state, self.hyper(), self.step_count,
+        kernels = _ops.optimizer_ops(params.dtype.name, self.kind)
+        _k.step_parallel(kernels.update, kernels.constants, self.kind, params, grad, state,
+                         self.hyper(), self.step_count,
                          self.scalar_state, self.lr, 4 * numba.get_num_threads())
 
     def state_dict(self):

@@ -1,0 +1,136 @@
+"""Cold start: seconds from interpreter start to the end of a first epoch plus one predict.
+
+Every run is a fresh ``python`` process with an empty ``NUMBA_CACHE_DIR``
+(cold) -- or, for the warm column, a second process on the cache the cold
+one left.  Cases:
+
+(a) the README's main job, ``fastmlp train`` (30 epochs on the digits);
+(b) 784-256-256-10 ReLU, softmax cross-entropy, Adam, batch 128, float32,
+    all cores, one epoch of 4,096 rows then ``predict``;
+(c) the same in float64;
+(d) ``fastmlp.sklearn.MLPClassifier().fit`` + ``predict_proba`` on the digits;
+(jax) JAX's cold jit of (b): one ``lax.scan`` epoch with hand-written Adam and a
+    jitted predict, when JAX is installed.
+
+Cases run interleaved, round after round, and the medians are reported with
+(b)'s ratio to JAX.  Usage::
+
+    python bench/cold_start.py [--rounds 3] [--cases a,b,c,d,jax]
+"""
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+CHILD = {
+    "b": """
+import numpy as np, fastmlp as fm
+rng = np.random.default_rng(0)
+X = rng.standard_normal((4096, 784)).astype("{dtype}"); y = rng.integers(0, 10, 4096)
+model = fm.Model([784, 256, 256, 10], activation="relu", dtype="{dtype}", seed=0)
+fm.Trainer(model, fm.optim.Adam(1e-3), batch_size=128, epochs=1, seed=0, verbose=0).fit(X, y)
+model.predict(X[:256])
+""",
+    "d": """
+from fastmlp.datasets import load_digits
+from fastmlp.sklearn import MLPClassifier
+X, y = load_digits()
+MLPClassifier(max_iter=1).fit(X, y).predict_proba(X)
+""",
+    "jax": """
+import numpy as np, jax, jax.numpy as jnp
+rng = np.random.default_rng(0)
+X = rng.standard_normal((4096, 784)).astype(np.float32); y = rng.integers(0, 10, 4096)
+sizes = [784, 256, 256, 10]
+params = [(jnp.asarray(rng.standard_normal((a, b)).astype(np.float32) * np.sqrt(2 / a)),
+           jnp.zeros(b, jnp.float32)) for a, b in zip(sizes, sizes[1:])]
+def forward(p, x):
+    for W, b in p[:-1]:
+        x = jax.nn.relu(x @ W + b)
+    return x @ p[-1][0] + p[-1][1]
+def loss(p, x, t):
+    return -jnp.mean(jnp.take_along_axis(jax.nn.log_softmax(forward(p, x)), t[:, None], 1))
+@jax.jit
+def epoch(p, m, v, Xs, ys):
+    def step(carry, batch):
+        p, m, v, t = carry
+        g = jax.grad(loss)(p, *batch)
+        t = t + 1
+        m = jax.tree_util.tree_map(lambda m, g: 0.9 * m + 0.1 * g, m, g)
+        v = jax.tree_util.tree_map(lambda v, g: 0.999 * v + 0.001 * g * g, v, g)
+        a = 1e-3 / (1 - 0.9 ** t)
+        c = 1 / jnp.sqrt(1 - 0.999 ** t)
+        p = jax.tree_util.tree_map(lambda p, m, v: p - a * m / (jnp.sqrt(v) * c + 1e-8), p, m, v)
+        return (p, m, v, t), None
+    (p, m, v, _), _ = jax.lax.scan(step, (p, m, v, 0.0), (Xs, ys))
+    return p, m, v
+zeros = jax.tree_util.tree_map(jnp.zeros_like, params)
+order = rng.permutation(4096)
+p, m, v = epoch(params, zeros, zeros, X[order].reshape(32, 128, 784), y[order].reshape(32, 128))
+jax.block_until_ready(jax.jit(forward)(p, X[:256]))
+""",
+}
+
+
+def _command(case):
+    if case == "a":
+        return [sys.executable, "-m", "fastmlp", "train", "--quiet"]
+    code = CHILD["b"].format(dtype="float64" if case == "c" else "float32") if case in "bc" \
+        else CHILD[case]
+    return [sys.executable, "-c", code]
+
+
+def run(case, cache_dir):
+    """Wall seconds of one process of ``case`` using ``cache_dir`` as Numba's cache."""
+    env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir)
+    start = time.perf_counter()
+    done = subprocess.run(_command(case), env=env, capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    if done.returncode != 0:
+        raise RuntimeError(f"case {case} failed:\n{done.stderr[-2000:]}")
+    return seconds
+
+
+def has_jax():
+    return subprocess.run([sys.executable, "-c", "import jax"], capture_output=True).returncode == 0
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--cases", default="a,b,c,d,jax")
+    args = parser.parse_args(argv)
+    cases = [c for c in args.cases.split(",") if c]
+    if "jax" in cases and not has_jax():
+        print("(JAX not installed: no JAX column)")
+        cases.remove("jax")
+    cold = {c: [] for c in cases}
+    warm = {c: [] for c in cases}
+    for r in range(args.rounds):
+        for case in cases:
+            cache = tempfile.mkdtemp(prefix="fastmlp-cold-")
+            try:
+                cold[case].append(run(case, cache))
+                warm[case].append(run(case, cache))
+            finally:
+                shutil.rmtree(cache, ignore_errors=True)
+            print(f"round {r + 1} {case}: cold {cold[case][-1]:.1f} s, warm {warm[case][-1]:.1f} s",
+                  flush=True)
+    print(f"\nmedians of {args.rounds} rounds (fresh process, empty NUMBA_CACHE_DIR):")
+    print(f"{'case':<6}{'cold s':>9}{'warm s':>9}")
+    for case in cases:
+        print(f"{case:<6}{statistics.median(cold[case]):>9.1f}{statistics.median(warm[case]):>9.1f}")
+    if "jax" in cases and "b" in cases:
+        ratio = statistics.median(cold["b"]) / statistics.median(cold["jax"])
+        print(f"(b) / JAX cold: {ratio:.1f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,66 @@
+"""A notice while the kernels compile on first use.
+
+fastmlp's kernels are compiled by Numba the first time a configuration
+(dtype, thread variant, activations, loss, optimizer) runs, then loaded
+from Numba's on-disk cache (``NUMBA_CACHE_DIR``, or ``__pycache__`` beside
+the kernel sources) in later processes.  :func:`first_use` prints one line
+to stderr when that first call takes long -- a cache hit never does.
+:mod:`fastmlp.warmup` compiles the common configurations ahead of time.
+"""
+
+import contextlib
+import sys
+import threading
+import time
+
+__all__ = ["first_use", "COMPILE_SECONDS"]
+
+#: Seconds a first call may take before the notice appears: loading from the
+#: cache takes well under this, compiling takes seconds.
+NOTICE_AFTER = 0.75
+
+#: Typical first-run compile time of each kind of pass on the 2-core dev
+#: machine (the kernels of a kind are shared by every configuration of a
+#: dtype; another activation, loss or optimizer adds well under a second).
+COMPILE_SECONDS = {"training": 15, "gradients": 12, "evaluation": 5, "prediction": 3}
+
+_seen = set()
+_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def first_use(key, description, seconds, stream=None):
+    """Announce on ``stream`` (stderr) if the first call for ``key`` compiles.
+
+    Parameters
+    ----------
+    key : hashable
+        What identifies one compiled configuration; later uses of the same
+        key in this process pass silently at no cost.
+    description : str
+        The configuration in words, e.g. ``"float32 relu/softmax/adam"``.
+    seconds : float
+        Typical compile time on a 2-core machine, for the message.
+    stream : file, optional
+        Where the line goes (default ``sys.stderr``).
+    """
+    with _lock:
+        known = key in _seen
+    if known:
+        yield
+        return
+    out = sys.stderr if stream is None else stream
+
+    def announce():
+        print(f"compiling fastmlp kernels for {description} -- first run only, "
+              f"about {seconds:.0f} s", file=out, flush=True)
+
+    timer = threading.Timer(NOTICE_AFTER, announce)
+    timer.daemon = True
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
+    with _lock:
+        _seen.add(key)
