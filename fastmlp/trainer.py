@@ -520,6 +520,7 @@ class _EpochLoop:
         self.state_snapshot = None
         optimizer.bind(model.params)
         self.ops = model._ops(optimizer.kind)
+        self.compiled = None
         # compile (or load from cache) before timing
         with model._first_use("training", self.n_threads, type(optimizer).__name__.lower()):
             self._call(self.identity, None, 0, 0)
@@ -528,11 +529,12 @@ class _EpochLoop:
         self.run[_kt.RUN_FIRST_BATCH] = first
         self.run[_kt.RUN_END_BATCH] = end
         lrs = None if rates is None else rates[first:end]
-        return _kt.train_batches(self.model._net(), self.ops, self.grad, self.model._reg, self.X,
-                                 self.T,
-                                 self.sw, order, self.run, self.ws.buffer, self.ws.table,
-                                 self.optimizer.kernel_args(lrs), self.stats, self.n_threads,
-                                 self.sync)
+        args = (self.model._net(), self.ops, self.grad, self.model._reg, self.X, self.T, self.sw,
+                order, self.run, self.ws.buffer, self.ws.table, self.optimizer.kernel_args(lrs),
+                self.stats, self.n_threads, self.sync)
+        if self.compiled is None:
+            self.compiled = _kt.training(*args)
+        return _kt.train_batches(self.compiled, *args)
 
     def _chunks(self, chunked, callbacks):
         if not chunked:

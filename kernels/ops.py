@@ -32,11 +32,13 @@ from collections import namedtuple
 
 import numba
 from numba import types
+from numba.core.types import WrapperAddressProtocol
+from numba.extending import typeof_impl
 
 from . import activations, losses, optim
 from .config import CFUNC_OPTIONS
 
-__all__ = ["Ops", "Activations", "ActivationTable", "OptimizerOps", "operations", "optimizer_ops",
+__all__ = ["Ops", "Passes", "Compiled", "Activations", "ActivationTable", "OptimizerOps", "operations", "optimizer_ops",
            "activation_table", "unit", "compiled", "N_ACTIVATIONS"]
 
 #: Number of activation codes (the length of the forward and backward tables).
@@ -61,6 +63,12 @@ ActivationTable = namedtuple("ActivationTable", activations.NAMES)
 #:     The optimizer's ``update(p, g, state, c, lo, hi)`` and ``constants(
 #:     hyper, t, lr, sstate, scale)`` (:mod:`fastmlp.kernels.optim`).
 Ops = namedtuple("Ops", ["forward", "backward", "loss", "update", "constants"])
+
+#: The forward and backward pass of one chunk of a training batch (thread
+#: team members), as pointers: :func:`fastmlp.kernels.team.forward` and
+#: :func:`fastmlp.kernels.team.backward`, compiled once each instead of
+#: inside every function that calls them (see :func:`unit`).
+Passes = namedtuple("Passes", ["forward", "backward"])
 
 #: The forward and backward tables of :class:`Ops`.
 Activations = namedtuple("Activations", ["forward", "backward"])
@@ -92,22 +100,50 @@ def _signatures(dtype):
     }
 
 
+class Compiled(WrapperAddressProtocol):
+    """A kernel compiled as a C-callable function, as the kernels receive it.
+
+    Numba's protocol for first-class functions (an address and a
+    signature), with the Numba type computed once: the kernels are called
+    with several dozen of these per call, and typing each anew (as Numba
+    does for its own ``cfunc`` objects) measured ~8 us apiece.
+    """
+
+    def __init__(self, function, sig):
+        self._cfunc = numba.cfunc(sig, **CFUNC_OPTIONS)(function.py_func)
+        self._sig = sig
+        self.numba_type = types.FunctionType(sig)
+
+    def __wrapper_address__(self):
+        return self._cfunc.address
+
+    def signature(self):
+        return self._sig
+
+
+@typeof_impl.register(Compiled)
+def _typeof_compiled(value, context):
+    return value.numba_type
+
+
 _compiled = {}
 _lock = threading.Lock()
 
 
-def _pointer(kind, dtype, function):
-    """The compiled ``cfunc`` of kernel ``function`` (a Numba dispatcher) for ``dtype``."""
-    if kind == "constants":
-        dtype = "float64"  # scalars only: one function serves both dtypes
-    key = (kind, function.__name__, dtype)
+def _compile(key, function, sig):
     with _lock:
         found = _compiled.get(key)
         if found is None:
-            sig = _signatures(dtype)[kind]
-            found = numba.cfunc(sig, **CFUNC_OPTIONS)(function.py_func)
+            found = Compiled(function, sig)
             _compiled[key] = found
     return found
+
+
+def _pointer(kind, dtype, function):
+    """Kernel ``function`` (a Numba dispatcher) compiled as a :class:`Compiled` for ``dtype``."""
+    if kind == "constants":
+        dtype = "float64"  # scalars only: one function serves both dtypes
+    return _compile((kind, function.__name__, dtype), function, _signatures(dtype)[kind])
 
 
 def unit(function, args):
@@ -120,13 +156,7 @@ def unit(function, args):
     region that calls it (see the module docstring).
     """
     sig = types.void(*(numba.typeof(a) for a in args))
-    key = ("unit", function.__name__, sig)
-    with _lock:
-        found = _compiled.get(key)
-        if found is None:
-            found = numba.cfunc(sig, **CFUNC_OPTIONS)(function.py_func)
-            _compiled[key] = found
-    return found
+    return _compile(("unit", function.__name__, sig), function, sig)
 
 
 def compiled():

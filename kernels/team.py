@@ -151,8 +151,8 @@ def backward(net, ops, grad, reg, X, index, c0, rows, ws, wsl, t, n_threads, syn
 
 
 @jit
-def batch_loss(net, ops, grad, reg, loss_code, X, T, sw, index, start, stop, ws, wsl, stats,
-               partial, t, n_threads, sync, fused, state, c, noise):
+def batch_loss(net, ops, passes, grad, reg, loss_code, X, T, sw, index, start, stop, ws, wsl,
+               stats, partial, t, n_threads, sync, fused, state, c, noise):
     """Mean loss of rows start..stop and, if it is finite, its gradient (thread t's part).
 
     The objective is the mean data loss (weighted by ``sw`` when it is not
@@ -162,7 +162,9 @@ def batch_loss(net, ops, grad, reg, loss_code, X, T, sw, index, start, stop, ws,
     happens on the way, otherwise ``grad`` ends up holding the objective's
     whole gradient.  ``partial`` (one float64 per thread) carries each
     thread's share of the loss.  ``noise`` = (seed, step, mode, 0) (see
-    :mod:`fastmlp.kernels.network`).  Every thread returns the same loss.
+    :mod:`fastmlp.kernels.network`).  ``passes``: :func:`forward` and
+    :func:`backward` as pointers (:class:`fastmlp.kernels.ops.Passes`).
+    Every thread returns the same loss.
     """
     params, layout = net[0], net[1]
     n_layers = layout.shape[0]
@@ -175,8 +177,8 @@ def batch_loss(net, ops, grad, reg, loss_code, X, T, sw, index, start, stop, ws,
     for c0 in range(start, stop, max_rows):
         rows = min(stop, c0 + max_rows) - c0
         chunk_noise = (noise[0], noise[1], noise[2], c0 - start)
-        forward(net, ops, loss_code, X, T, sw, index, c0, rows, ws, wsl, scale, stats, t,
-                n_threads, sync, chunk_noise)
+        passes.forward(net, ops, loss_code, X, T, sw, index, c0, rows, ws, wsl, scale, stats, t,
+                       n_threads, sync, chunk_noise)
         if c0 == start:
             # Decide on the first chunk whether to go on: a NaN loss must not
             # reach the weights (with a fused update, the first chunk is all).
@@ -187,14 +189,14 @@ def batch_loss(net, ops, grad, reg, loss_code, X, T, sw, index, start, stop, ws,
                 return first
             if rows == n:  # one chunk: the loss is known already
                 stats[t, 0] += penalty * weight
-                backward(net, ops, grad, reg, X, index, c0, rows, ws, wsl, t, n_threads, sync,
-                         np.bool_(False), fused, state, c, chunk_noise)
+                passes.backward(net, ops, grad, reg, X, index, c0, rows, ws, wsl, t, n_threads,
+                                sync, np.bool_(False), fused, state, c, chunk_noise)
                 if not fused and active(reg):
                     add_gradient_share(params, grad, layout, reg, t, n_threads)
                     barrier(sync, n_threads)
                 return first
-        backward(net, ops, grad, reg, X, index, c0, rows, ws, wsl, t, n_threads, sync,
-                 c0 != start, np.bool_(False), state, c, chunk_noise)
+        passes.backward(net, ops, grad, reg, X, index, c0, rows, ws, wsl, t, n_threads, sync,
+                        c0 != start, np.bool_(False), state, c, chunk_noise)
     partial[t] = (stats[t, 0] - mine) / weight + penalty
     stats[t, 0] += penalty * weight
     if active(reg):
@@ -240,8 +242,8 @@ def update_share(params, grad, ops, opt, step_no, lr, partial, t, n_threads, syn
 
 
 @jit
-def train_member(net, ops, grad, reg, X, T, sw, order, run, ws, wsl, opt, stats, partial, t,
-                 n_threads, sync, result):
+def train_member(net, ops, passes, grad, reg, X, T, sw, order, run, ws, wsl, opt, stats, partial,
+                 t, n_threads, sync, result):
     """Thread t's part of training batches run[1] .. run[2]-1 of the epoch order.
 
     ``run`` = [batch size, first batch, end batch, loss code, optimizer kind,
@@ -264,8 +266,8 @@ def train_member(net, ops, grad, reg, X, T, sw, order, run, ws, wsl, opt, stats,
         # Clipping by global norm needs the whole gradient before any update.
         fused = stop - start <= max_rows and hyper[CLIP_NORM] <= 0.0
         c = ops.constants(hyper, step_no + 1, lr, sstate, 1.0)
-        loss = batch_loss(net, ops, grad, reg, loss_code, X, T, sw, order, start, stop, ws, wsl,
-                          stats, partial, t, n_threads, sync, fused, state, c,
+        loss = batch_loss(net, ops, passes, grad, reg, loss_code, X, T, sw, order, start, stop, ws,
+                          wsl, stats, partial, t, n_threads, sync, fused, state, c,
                           (seed, step_no + 1, np.int64(TRAINING_UPDATE), np.int64(0)))
         if not np.isfinite(loss):
             if t == 0:
@@ -281,12 +283,12 @@ def train_member(net, ops, grad, reg, X, T, sw, order, run, ws, wsl, opt, stats,
 
 
 @jit
-def loss_grad_member(net, ops, grad, reg, loss_code, X, T, sw, index, start, stop, ws, wsl,
-                     stats, partial, t, n_threads, sync, result, noise):
+def loss_grad_member(net, ops, passes, grad, reg, loss_code, X, T, sw, index, start, stop, ws,
+                     wsl, stats, partial, t, n_threads, sync, result, noise):
     """Thread t's part of the objective and its gradient over rows start..stop."""
     c = (0.0,) * 16
-    loss = batch_loss(net, ops, grad, reg, loss_code, X, T, sw, index, start, stop, ws, wsl,
-                      stats, partial, t, n_threads, sync, np.bool_(False),
+    loss = batch_loss(net, ops, passes, grad, reg, loss_code, X, T, sw, index, start, stop, ws,
+                      wsl, stats, partial, t, n_threads, sync, np.bool_(False),
                       grad[:0].reshape(0, 0), c, noise)
     if t == 0:
         result[0] = loss

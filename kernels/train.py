@@ -20,11 +20,14 @@ uses is compiled (each one compiles the whole network code, tens of
 seconds on a cold cache).
 """
 
+from collections import namedtuple
+
 import numpy as np
 from numba import prange
 
 from .config import jit
-from .ops import Ops, unit
+from .ops import Ops, Passes, unit
+from . import team
 from .team import loss_grad_member, train_member
 
 #: ``run`` layout (int64)
@@ -37,7 +40,27 @@ RUN_SEED = 5
 RUN_FIELDS = 6
 
 
-def train_batches(net, ops, grad, reg, X, T, sw, order, run, ws, wsl, opt, stats, n_threads, sync):
+#: What :func:`train_batches` calls, compiled for one run's argument types:
+#: the team member and the passes it calls (pointers, :mod:`fastmlp.kernels.ops`).
+Training = namedtuple("Training", ["member", "passes"])
+
+
+def training(net, ops, grad, reg, X, T, sw, order, run, ws, wsl, opt, stats, n_threads, sync):
+    """The :class:`Training` of a run: the arguments are those of :func:`train_batches`.
+
+    Compiles (or loads from the cache) what is missing; the result serves
+    every later call with arguments of the same types, and saves retyping
+    them (~1 ms) on every call.
+    """
+    passes = passes_for(net, ops, grad, reg, X, T, sw, order, ws, wsl, stats, n_threads, sync,
+                        opt[0])
+    args = (net, ops, passes, grad, reg, X, T, sw, order, run, ws, wsl, opt, stats,
+            np.zeros(n_threads), np.int64(0), n_threads, sync, np.zeros(1, dtype=np.int64))
+    return Training(unit(train_member, args), passes)
+
+
+def train_batches(compiled, net, ops, grad, reg, X, T, sw, order, run, ws, wsl, opt, stats,
+                  n_threads, sync):
     """Train on batches ``run[1] .. run[2]-1`` of the epoch order ``order``.
 
     Shapes: ``net`` the network tuple (:mod:`fastmlp.kernels.network`);
@@ -46,6 +69,7 @@ def train_batches(net, ops, grad, reg, X, T, sw, order, run, ws, wsl, opt, stats
     X (n, n_in); T (n, n_out); sw (n,) float64 sample weights or empty
     (:mod:`fastmlp.kernels.losses`); order (n,) int64, a permutation of the rows
     (batch b is order[b*bs : (b+1)*bs], the last one possibly shorter);
+    ``compiled`` the :class:`Training` for these argument types;
     ``run`` as RUN_* above; ``opt`` the optimizer's arrays (state (slots,
     n_params), hyper float64 (HYPER_SIZE,), scalar state float64, step count
     (1,) int64, learning rate per batch float64 or empty: see
@@ -61,15 +85,31 @@ def train_batches(net, ops, grad, reg, X, T, sw, order, run, ws, wsl, opt, stats
     # body is privatised by Numba, and the writes are lost.
     result = np.full(1, -1, dtype=np.int64)
     partial = np.zeros(n_threads)
-    args = (net, ops, grad, reg, X, T, sw, order, run, ws, wsl, opt, stats, partial, np.int64(0),
-            n_threads, sync, result)
-    member = unit(train_member, args)
+    args = (net, ops, compiled.passes, grad, reg, X, T, sw, order, run, ws, wsl, opt, stats,
+            partial, np.int64(0), n_threads, sync, result)
     if n_threads > 1:
-        _train_team(member, ops.forward, ops.backward, ops.loss, ops.update, ops.constants,
-                    *args)
+        _train_team(compiled.member, ops.forward, ops.backward, ops.loss, ops.update,
+                    ops.constants, *args)
     else:
-        _train_alone(member, *args)
+        _train_alone(compiled.member, *args)
     return int(result[0])
+
+
+def passes_for(net, ops, grad, reg, X, T, sw, index, ws, wsl, stats, n_threads, sync, state):
+    """The :class:`~fastmlp.kernels.ops.Passes` a member's batches call, compiled for these types.
+
+    The arguments are those of the member; the passes' other arguments
+    (row counts, the scale, the noise key, the step's constants) have fixed
+    types, stood for here by zeros.
+    """
+    zero = np.int64(0)
+    noise = (zero, zero, zero, zero)
+    forward = unit(team.forward, (net, ops, zero, X, T, sw, index, zero, zero, ws, wsl,
+                                  ws.dtype.type(0), stats, zero, np.int64(n_threads), sync, noise))
+    backward = unit(team.backward, (net, ops, grad, reg, X, index, zero, zero, ws, wsl, zero,
+                                    np.int64(n_threads), sync, np.bool_(False), np.bool_(False),
+                                    state, (0.0,) * 16, noise))
+    return Passes(forward, backward)
 
 
 # The member runs through a pointer (:func:`fastmlp.kernels.ops.unit`): compiled
@@ -78,22 +118,23 @@ def train_batches(net, ops, grad, reg, X, T, sw, order, run, ws, wsl, opt, stats
 # training step again.
 
 @jit(from_python=True)
-def _train_alone(member, net, ops, grad, reg, X, T, sw, order, run, ws, wsl, opt, stats, partial, t,
-                 n_threads, sync, result):
-    member(net, ops, grad, reg, X, T, sw, order, run, ws, wsl, opt, stats, partial, t, n_threads,
-           sync, result)
+def _train_alone(member, net, ops, passes, grad, reg, X, T, sw, order, run, ws, wsl, opt, stats,
+                 partial, t, n_threads, sync, result):
+    member(net, ops, passes, grad, reg, X, T, sw, order, run, ws, wsl, opt, stats, partial, t,
+           n_threads, sync, result)
 
 
 @jit(parallel=True, from_python=True)
-def _train_team(member, forward, backward, loss, update, constants, net, ops, grad, reg, X, T, sw,
-                order, run, ws, wsl, opt, stats, partial, t, n_threads, sync, result):
+def _train_team(member, forward, backward, loss, update, constants, net, ops, passes, grad, reg, X,
+                T, sw, order, run, ws, wsl, opt, stats, partial, t, n_threads, sync, result):
     # The parallel region gets the functions of ``ops`` one by one, as
     # arguments: Numba's parfor lowering passes a tuple nested in a tuple
     # as one argument it cannot load, and rebuilds a named tuple only from
     # an argument or a constructor call.
     for member_no in prange(n_threads):
-        member(net, Ops(forward, backward, loss, update, constants), grad, reg, X, T, sw, order,
-               run, ws, wsl, opt, stats, partial, np.int64(member_no), n_threads, sync, result)
+        member(net, Ops(forward, backward, loss, update, constants), passes, grad, reg, X, T, sw,
+               order, run, ws, wsl, opt, stats, partial, np.int64(member_no), n_threads, sync,
+               result)
 
 
 def loss_grad(net, ops, grad, reg, loss_code, X, T, sw, index, start, stop, ws, wsl, stats,
@@ -111,7 +152,9 @@ def loss_grad(net, ops, grad, reg, loss_code, X, T, sw, index, start, stop, ws, 
     """
     result = np.zeros(1)
     partial = np.zeros(n_threads)
-    args = (net, ops, grad, reg, np.int64(loss_code), X, T, sw, index, np.int64(start),
+    passes = passes_for(net, ops, grad, reg, X, T, sw, index, ws, wsl, stats, n_threads, sync,
+                        grad[:0].reshape(0, 0))
+    args = (net, ops, passes, grad, reg, np.int64(loss_code), X, T, sw, index, np.int64(start),
             np.int64(stop), ws, wsl, stats, partial, np.int64(0), n_threads, sync, result,
             tuple(np.int64(v) for v in noise))
     member = unit(loss_grad_member, args)
@@ -124,18 +167,18 @@ def loss_grad(net, ops, grad, reg, loss_code, X, T, sw, index, start, stop, ws, 
 
 
 @jit(from_python=True)
-def _loss_grad_alone(member, net, ops, grad, reg, loss_code, X, T, sw, index, start, stop, ws, wsl,
-                     stats, partial, t, n_threads, sync, result, noise):
-    member(net, ops, grad, reg, loss_code, X, T, sw, index, start, stop, ws, wsl, stats, partial,
-           t, n_threads, sync, result, noise)
+def _loss_grad_alone(member, net, ops, passes, grad, reg, loss_code, X, T, sw, index, start, stop,
+                     ws, wsl, stats, partial, t, n_threads, sync, result, noise):
+    member(net, ops, passes, grad, reg, loss_code, X, T, sw, index, start, stop, ws, wsl, stats,
+           partial, t, n_threads, sync, result, noise)
 
 
 @jit(parallel=True, from_python=True)
-def _loss_grad_team(member, forward, backward, loss, update, constants, net, ops, grad, reg,
-                    loss_code, X, T, sw, index, start, stop, ws, wsl, stats, partial, t, n_threads,
-                    sync, result, noise):
+def _loss_grad_team(member, forward, backward, loss, update, constants, net, ops, passes, grad,
+                    reg, loss_code, X, T, sw, index, start, stop, ws, wsl, stats, partial, t,
+                    n_threads, sync, result, noise):
     # the functions of ``ops`` one by one: see _train_team
     for member_no in prange(n_threads):
-        member(net, Ops(forward, backward, loss, update, constants), grad, reg, loss_code, X, T,
-               sw, index, start, stop, ws, wsl, stats, partial, np.int64(member_no), n_threads,
-               sync, result, noise)
+        member(net, Ops(forward, backward, loss, update, constants), passes, grad, reg, loss_code,
+               X, T, sw, index, start, stop, ws, wsl, stats, partial, np.int64(member_no),
+               n_threads, sync, result, noise)

@@ -12,7 +12,8 @@ def _signature_counts():
     # network.predict and network.evaluate are Python functions choosing
     # between the single-thread and team variants), and every function
     # compiled as a pointer, by kind and name
-    kernels = [network._predict_blocks, network._evaluate_blocks, train._train_alone,
+    kernels = [network._predict_alone, network._predict_blocks, network._evaluate_alone,
+               network._evaluate_blocks, train._train_alone,
                train._train_team, train._loss_grad_alone, train._loss_grad_team,
                optim.step_parallel]
     counts = {k.__name__: len(k.signatures) for k in kernels}
