@@ -37,8 +37,9 @@ def first_use(key, description, seconds, stream=None):
     key : hashable
         What identifies one compiled configuration; later uses of the same
         key in this process pass silently at no cost.
-    description : str
-        The configuration in words, e.g. ``"float32 relu/softmax/adam"``.
+    description : str or callable
+        The configuration in words, e.g. ``"float32 relu/softmax/adam"``, or
+        a function returning them (called only when the line is printed).
     seconds : float
         Typical compile time on a 2-core machine, for the message.
     stream : file, optional
@@ -52,7 +53,8 @@ def first_use(key, description, seconds, stream=None):
     out = sys.stderr if stream is None else stream
 
     def announce():
-        print(f"compiling fastmlp kernels for {description} -- first run only, "
+        what = description() if callable(description) else description
+        print(f"compiling fastmlp kernels for {what} -- first run only, "
               f"about {seconds:.0f} s", file=out, flush=True)
 
     timer = threading.Timer(NOTICE_AFTER, announce)

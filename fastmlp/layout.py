@@ -56,6 +56,11 @@ class ParamLayout:
         self.n_running = running
 
     @property
+    def activation_codes(self):
+        """The activation code of every layer, as the kernels know them."""
+        return tuple(int(a.code) for a in self.activations)
+
+    @property
     def n_layers(self):
         """Number of weight layers (hidden layers + output layer)."""
         return self.table.shape[0]

@@ -12,6 +12,7 @@ from ._validation import (NO_WEIGHTS, check_array, check_dtype, check_lengths,
                           check_seed, check_unit_interval)
 from .activations import Activation, get_activation
 from .compiling import COMPILE_SECONDS, first_use
+from .kernels import inference as _ki
 from .kernels import network as _kn
 from .kernels import ops as _kops
 from .kernels import penalty as _kp
@@ -322,25 +323,29 @@ class Model:
         self.running_means = [None if r is None else r[0] for r in running]
         self.running_vars = [None if r is None else r[1] for r in running]
 
-    def _ops(self, optimizer_kind=None):
-        """The configuration's compiled functions (:class:`fastmlp.kernels.ops.Ops`)."""
-        return _kops.operations(self.dtype.name, self._layout.table[:, _kn.ACTIVATION],
-                                loss_code(self.loss), optimizer_kind)
+    def _ops(self, optimizer_kind=None, inference=False):
+        """The configuration's compiled functions (:class:`fastmlp.kernels.ops.Ops`).
+
+        ``inference``: for prediction only (no loss, no backward functions).
+        """
+        return _kops.operations(self.dtype.name, self._layout.activation_codes,
+                                None if inference else loss_code(self.loss), optimizer_kind,
+                                batch_norm=any(self.batch_norm), dropout=self.stochastic,
+                                penalty=bool(self.l2 or self.l1), backward=not inference)
 
     def _first_use(self, what, n_threads, optimizer=None):
         """Announce a first call of the kernels for ``what`` that compiles (see
         :func:`fastmlp.compiling.first_use`)."""
-        names = "/".join(dict.fromkeys(a.name for a in self._layout.activations))
-        variant = "threads" if n_threads > 1 else "one thread"
-        key = (what, self.dtype.name, names, self.loss, optimizer, n_threads > 1)
-        opt = f"/{optimizer}" if optimizer else ""
-        return first_use(key, f"{self.dtype.name} {names}{opt} {what} ({variant})",
-                         COMPILE_SECONDS[what])
+        key = (what, self.dtype, self._layout.activation_codes, self.loss, optimizer,
+               n_threads > 1)
 
-    def _forward_ops(self):
-        """The forward functions of the model's activations, by code (for predict)."""
-        return _kops.activation_table(self.dtype.name,
-                                      self._layout.table[:, _kn.ACTIVATION]).forward
+        def describe():
+            names = "/".join(dict.fromkeys(a.name for a in self._layout.activations))
+            opt = f"/{optimizer}" if optimizer else ""
+            variant = "threads" if n_threads > 1 else "one thread"
+            return f"{self.dtype.name} {names}{opt} {what} ({variant})"
+
+        return first_use(key, describe, COMPILE_SECONDS[what])
 
     def _net(self, params=None, layer_f=None):
         """The network tuple the kernels take (:mod:`fastmlp.kernels.network`)."""
@@ -445,7 +450,7 @@ class Model:
         # A workspace per call keeps concurrent predicts on one model safe.
         ws = Workspace(self._layout, rows, self.dtype, training=False)
         with single_threaded_blas(), self._first_use("prediction", n_threads):
-            _kn.predict(self._net(), self._forward_ops(), X, out, ws.buffer, ws.table, n_threads)
+            _ki.predict(self._net(), self._ops(inference=True), X, out, ws.buffer, ws.table, n_threads)
         if not np.isfinite(out).all():
             self._explain_non_finite(X, out)
         return out
@@ -591,7 +596,7 @@ class Model:
         ws = Workspace(self._layout, rows, self.dtype, training=True)
         stats = np.zeros((n_threads, 3 + self.n_outputs))
         with single_threaded_blas(), self._first_use("evaluation", n_threads):
-            _kn.evaluate(self._net(), self._ops(), loss_code(self.loss), X, T, sw, ws.buffer,
+            _ki.evaluate(self._net(), self._ops(), loss_code(self.loss), X, T, sw, ws.buffer,
                          ws.table, stats,
                          n_threads)
         result = metrics_from_stats(stats.sum(axis=0), self.loss, T, sst, sw)

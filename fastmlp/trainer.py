@@ -529,6 +529,8 @@ class _EpochLoop:
         self.run[_kt.RUN_FIRST_BATCH] = first
         self.run[_kt.RUN_END_BATCH] = end
         lrs = None if rates is None else rates[first:end]
+        # the model's functions as they are now (a callback may have set a penalty)
+        self.ops = self.model._ops(self.optimizer.kind)
         args = (self.model._net(), self.ops, self.grad, self.model._reg, self.X, self.T, self.sw,
                 order, self.run, self.ws.buffer, self.ws.table, self.optimizer.kernel_args(lrs),
                 self.stats, self.n_threads, self.sync)

@@ -50,16 +50,13 @@ count.
 """
 
 import numpy as np
-from numba import prange
 
 from . import noise as _noise
-from . import norm as _norm
 from .activations import SOFTMAX
 from .blas import gemm
 from .config import jit
 from .losses import SQUARED_ERROR, STAT_LOSS
 from .mathfun import like
-from .ops import Ops, unit
 
 # layout columns
 FAN_IN = 0
@@ -172,6 +169,19 @@ def drop_rows(buf, src_off, dst_off, width, r0, r1, c0, c1, rate, noise, stream,
                          buf[dst_off + at:dst_off + at + c1 - c0], c1 - c0, key, c0, keep, inv)
 
 
+# The same signatures, doing nothing: what models without dropout or
+# DropConnect get (:mod:`fastmlp.kernels.ops`).
+
+@jit
+def no_drop_rows(buf, src_off, dst_off, width, r0, r1, c0, c1, rate, noise, stream, row0):
+    """Stands for :func:`drop_rows` in models without dropout (never called)."""
+
+
+@jit
+def no_prepare_dropconnect(net, ws, wsl, noise, t, n_threads):
+    """Stands for :func:`prepare_dropconnect` in models without DropConnect (never called)."""
+
+
 @jit
 def layer_weights(net, ws, wsl, l, training):
     """(flat array, offset) of the weights layer l multiplies by: W_l, or W_l after DropConnect."""
@@ -209,8 +219,8 @@ def prepare_dropconnect(net, ws, wsl, noise, t, n_threads):
 
 
 @jit
-def layer_forward(net, forward, l, src, s_off, ws, wsl, r0, r1, c0, c1, dst, d_off, save,
-                  epilogue, noise):
+def layer_forward(net, ops, l, src, s_off, ws, wsl, r0, r1, c0, c1, dst, d_off, save, epilogue,
+                  noise):
     """Rows r0..r1 x units c0..c1 of layer l: GEMM, then the epilogue.
 
     ``src[s_off + r * fan_in ...]`` is input row r, ``dst[d_off + r * fan_out
@@ -219,8 +229,8 @@ def layer_forward(net, forward, l, src, s_off, ws, wsl, r0, r1, c0, c1, dst, d_o
     input buffer.  ``save``: keep what the backward pass needs.
     ``epilogue`` False leaves the raw GEMM result (output layer, finished by
     the loss or :func:`finish_output`).  Batch normalisation in training
-    needs r0..r1 to be all the rows.  ``forward``: the activation functions
-    by code (:class:`fastmlp.kernels.ops.Ops`).
+    needs r0..r1 to be all the rows.  ``ops``: the configuration's
+    functions (:class:`fastmlp.kernels.ops.Ops`).
     """
     params, layout, act_param, layer_f, running = net
     training = noise[2] != 0
@@ -243,17 +253,16 @@ def layer_forward(net, forward, l, src, s_off, ws, wsl, r0, r1, c0, c1, dst, d_o
         gamma = params[g:g + fan_out]
         beta = params[b:b + fan_out]
         if training:
-            _norm.forward_train(dst, d_off, rows, fan_out, c0, c1, gamma, beta,
-                                layer_f[l, BN_EPS], layer_f[l, BN_MOMENTUM], ws, wsl[l, ZH_OFFSET],
-                                ws, wsl[l, S_OFFSET], running, layout[l, R_OFFSET],
-                                noise[2] == TRAINING_UPDATE)
+            ops.norm.train(dst, d_off, rows, fan_out, c0, c1, gamma, beta, layer_f[l, BN_EPS],
+                           layer_f[l, BN_MOMENTUM], ws, wsl[l, ZH_OFFSET], ws, wsl[l, S_OFFSET],
+                           running, layout[l, R_OFFSET], noise[2] == TRAINING_UPDATE)
         else:
             zh = wsl[l, ZH_OFFSET] if save else -1
-            _norm.forward_infer(dst, d_off + r0 * fan_out, rows, fan_out, gamma, beta,
-                                layer_f[l, BN_EPS], running, layout[l, R_OFFSET], ws,
-                                zh + r0 * fan_out if zh >= 0 else -1, ws, wsl[l, S_OFFSET])
+            ops.norm.infer(dst, d_off + r0 * fan_out, rows, fan_out, gamma, beta,
+                           layer_f[l, BN_EPS], running, layout[l, R_OFFSET], ws,
+                           zh + r0 * fan_out if zh >= 0 else -1, ws, wsl[l, S_OFFSET])
         bias = ws[head[ZERO_OFFSET]:head[ZERO_OFFSET] + width]
-    activate, alpha = forward[layout[l, ACTIVATION]], act_param[l]
+    activate, alpha = ops.forward[layout[l, ACTIVATION]], act_param[l]
     if width == fan_out:  # whole rows: one contiguous block
         activate(block_view(dst, d_off + r0 * fan_out, rows, fan_out), bias, alpha,
                  block_view(ws, z_off + r0 * fan_out if keep_z else 0, rows if keep_z else 0,
@@ -264,12 +273,12 @@ def layer_forward(net, forward, l, src, s_off, ws, wsl, r0, r1, c0, c1, dst, d_o
                      block_view(ws, z_off + r * fan_out + c0 if keep_z else 0,
                                 1 if keep_z else 0, width))
     if training and wsl[l, DA_OFFSET] >= 0:
-        drop_rows(ws, d_off, wsl[l, DA_OFFSET], fan_out, r0, r1, c0, c1,
-                  layer_f[l + 1, DROPOUT], noise, 2 * (l + 1), noise[3])
+        ops.dropout.rows(ws, d_off, wsl[l, DA_OFFSET], fan_out, r0, r1, c0, c1,
+                         layer_f[l + 1, DROPOUT], noise, 2 * (l + 1), noise[3])
 
 
 @jit
-def forward_rows(net, forward, xin, x_off, ws, wsl, r0, r1, out, out_off, save, noise):
+def forward_rows(net, ops, xin, x_off, ws, wsl, r0, r1, out, out_off, save, noise):
     """Rows r0..r1 of a block through every layer but the last's epilogue.
 
     ``xin[x_off + r * n_in ...]`` is input row r of the block.  Hidden
@@ -283,7 +292,7 @@ def forward_rows(net, forward, xin, x_off, ws, wsl, r0, r1, out, out_off, save, 
     for l in range(n_layers):
         src, s_off = layer_input(xin, x_off, ws, wsl, l, noise[2] != 0)
         last = l == n_layers - 1
-        layer_forward(net, forward, l, src, s_off, ws, wsl, r0, r1, np.int64(0),
+        layer_forward(net, ops, l, src, s_off, ws, wsl, r0, r1, np.int64(0),
                       layout[l, FAN_OUT], out if last else ws,
                       out_off if last else wsl[l, A_OFFSET], save, not last, noise)
 
@@ -342,25 +351,26 @@ def forward_loss_rows(net, ops, loss_code, xin, x_off, tin, t_off, ws, wsl, r0, 
                       index, c0, stats):
     """Inference forward pass and loss of rows r0..r1 of the chunk at c0 (evaluation)."""
     last = net[1].shape[0] - 1
-    forward_rows(net, ops.forward, xin, x_off, ws, wsl, r0, r1, ws, wsl[last, A_OFFSET],
+    forward_rows(net, ops, xin, x_off, ws, wsl, r0, r1, ws, wsl[last, A_OFFSET],
                  np.bool_(False), inference_noise())
     return output_loss_rows(net, ops, loss_code, tin, t_off, ws, wsl, r0, r1, scale, sw, index,
                             c0, stats)
 
 
 @jit
-def _activation_backward_rows(net, backward, ws, wsl, l, up_off, width, r0, r1, c0, c1, noise):
+def _activation_backward_rows(net, ops, ws, wsl, l, up_off, width, r0, r1, c0, c1, noise):
     """D <- D (* dropout mask / keep) * f'(z_l) on rows r0..r1, columns c0..c1 of layer l.
 
     ``D`` is the (rows, width) upstream block at ``up_off``; ``width`` is
     layer l's fan_out.  Row segment by row segment unless whole rows.
     """
     layout, act_param, layer_f = net[1], net[2], net[3]
-    derive, alpha = backward[layout[l, ACTIVATION]], act_param[l]
+    derive, alpha = ops.backward[layout[l, ACTIVATION]], act_param[l]
     a_off, z_off = wsl[l, A_OFFSET], wsl[l, Z_OFFSET]
     rate = layer_f[l + 1, DROPOUT] if wsl[l, DA_OFFSET] >= 0 else 0.0
     if rate > 0.0 and noise[2] != 0:
-        drop_rows(ws, up_off, up_off, width, r0, r1, c0, c1, rate, noise, 2 * (l + 1), noise[3])
+        ops.dropout.rows(ws, up_off, up_off, width, r0, r1, c0, c1, rate, noise, 2 * (l + 1),
+                         noise[3])
     n = c1 - c0
     if n == width:
         rows = r1 - r0
@@ -376,8 +386,8 @@ def _activation_backward_rows(net, backward, ws, wsl, l, up_off, width, r0, r1, 
 
 
 @jit
-def backward_share(net, backward, grad, xin, x_off, ws, wsl, l, rows, cur, t, n_threads,
-                   accumulate, noise):
+def backward_share(net, ops, grad, xin, x_off, ws, wsl, l, rows, cur, t, n_threads, accumulate,
+                   noise):
     """Thread t's share of layer l's backward step for a chunk of ``rows`` rows.
 
     D_l (rows, fan_out) -- the sensitivity of layer l's pre-activation, or
@@ -408,8 +418,8 @@ def backward_share(net, backward, grad, xin, x_off, ws, wsl, l, rows, cur, t, n_
              ws, d_off + lo, fan_out, grad, w_off + lo, fan_out)
     if training and wsl[l, WT_OFFSET] >= 0:  # DropConnect: only kept weights had a gradient
         i0, i1, j0, j1 = (lo, hi, 0, fan_out) if by_rows else (0, fan_in, lo, hi)
-        drop_rows(grad, w_off, w_off, fan_out, i0, i1, j0, j1, layer_f[l, DROPCONNECT], noise,
-                  2 * l + 1, np.int64(0))
+        ops.dropout.rows(grad, w_off, w_off, fan_out, i0, i1, j0, j1, layer_f[l, DROPCONNECT],
+                         noise, 2 * l + 1, np.int64(0))
     j0, j1 = share(fan_out, t, n_threads)
     if layout[l, G_OFFSET] < 0:  # db slice: column sums of D_l over the columns j0..j1
         db = grad[b_off + j0:b_off + j1]
@@ -435,13 +445,13 @@ def backward_share(net, backward, grad, xin, x_off, ws, wsl, l, rows, cur, t, n_
         i0, i1 = 0, fan_in
         gemm(False, True, r1 - r0, fan_in, fan_out, coef, ws, d_off + r0 * fan_out, fan_out,
              wbuf, wv_off, fan_out, ws, up_off + r0 * fan_in, fan_in)
-    _activation_backward_rows(net, backward, ws, wsl, l - 1, up_off, fan_in, r0, r1, i0, i1,
-                              noise)
+    _activation_backward_rows(net, ops, ws, wsl, l - 1, up_off, fan_in, r0, r1, i0, i1, noise)
     g = layout[l - 1, G_OFFSET]
     if g >= 0:  # (r0, r1) is every row here: batch norm forces the column split
-        _norm.backward(ws, up_off, rows, fan_in, i0, i1, ws, wsl[l - 1, ZH_OFFSET],
-                       params[g:g + fan_in], ws, wsl[l - 1, S_OFFSET], grad[g:g + fan_in],
-                       grad[layout[l - 1, B_OFFSET]:layout[l - 1, B_OFFSET] + fan_in], training)
+        ops.norm.backward(ws, up_off, rows, fan_in, i0, i1, ws, wsl[l - 1, ZH_OFFSET],
+                          params[g:g + fan_in], ws, wsl[l - 1, S_OFFSET], grad[g:g + fan_in],
+                          grad[layout[l - 1, B_OFFSET]:layout[l - 1, B_OFFSET] + fan_in],
+                          training)
 
 
 @jit
@@ -450,97 +460,3 @@ def chunk_input(X, index, c0, ws, wsl, n_layers):
     if index.size > 0:
         return ws, wsl[n_layers, X_OFFSET]
     return X.reshape(-1), c0 * X.shape[1]
-
-
-def predict(net, forward, X, out, ws, wsl, n_threads):
-    """Network output for every row of X into ``out`` (n, n_out), block by block.
-
-    Inference mode (no dropout, running batch-norm statistics).  Each block
-    of max_rows rows is split between the threads; the output layer writes
-    straight into ``out``.  ``forward``: the activation functions by code
-    (:class:`fastmlp.kernels.ops.Ops`).
-    """
-    args = (net, forward, X, out, ws, wsl, np.int64(0), np.int64(0), np.int64(n_threads))
-    member = unit(predict_member, args)
-    if n_threads > 1:
-        _predict_blocks(member, *args)
-    else:
-        _predict_alone(member, *args)
-
-
-@jit
-def predict_member(net, forward, X, out, ws, wsl, c0, t, n_threads):
-    """Thread t's rows of the block of rows that starts at row c0 (see :func:`predict`)."""
-    max_rows = wsl[net[1].shape[0], MAX_ROWS]
-    n, n_in = X.shape
-    n_out = out.shape[1]
-    rows = min(n, c0 + max_rows) - c0
-    r0, r1 = share(rows, t, n_threads)
-    if r1 > r0:
-        of = out.reshape(-1)
-        forward_rows(net, forward, X.reshape(-1), c0 * n_in, ws, wsl, r0, r1, of, c0 * n_out,
-                     np.bool_(False), inference_noise())
-        finish_output(net, forward, of, c0 * n_out, r0, r1)
-
-
-# One thread runs without a parallel region: that launcher compiles in a tenth
-# of the time of a parallel one.
-
-@jit(from_python=True)
-def _predict_alone(member, net, forward, X, out, ws, wsl, c0, t, n_threads):
-    max_rows = wsl[net[1].shape[0], MAX_ROWS]
-    for start in range(0, X.shape[0], max_rows):
-        member(net, forward, X, out, ws, wsl, start, t, n_threads)
-
-
-@jit(parallel=True, from_python=True)
-def _predict_blocks(member, net, forward, X, out, ws, wsl, c0, t, n_threads):
-    max_rows = wsl[net[1].shape[0], MAX_ROWS]
-    for start in range(0, X.shape[0], max_rows):
-        for member_no in prange(n_threads):
-            member(net, forward, X, out, ws, wsl, start, np.int64(member_no), n_threads)
-
-
-def evaluate(net, ops, loss_code, X, T, sw, ws, wsl, stats, n_threads):
-    """Loss and metrics of X against T, accumulated into ``stats`` (n_threads, 3 + n_out).
-
-    ``sw`` (n,) float64 weighs the rows (empty: unweighted).
-    """
-    args = (net, ops, np.int64(loss_code), X, T, sw, ws, wsl, stats, np.int64(0), np.int64(0),
-            np.int64(n_threads))
-    member = unit(evaluate_member, args)
-    if n_threads > 1:
-        _evaluate_blocks(member, ops.forward, ops.backward, ops.loss, ops.update, ops.constants,
-                         *args)
-    else:
-        _evaluate_alone(member, *args)
-
-
-@jit
-def evaluate_member(net, ops, loss_code, X, T, sw, ws, wsl, stats, c0, t, n_threads):
-    """Thread t's rows of the block of rows that starts at row c0 (see :func:`evaluate`)."""
-    max_rows = wsl[net[1].shape[0], MAX_ROWS]
-    n, n_in = X.shape
-    n_out = T.shape[1]
-    rows = min(n, c0 + max_rows) - c0
-    r0, r1 = share(rows, t, n_threads)
-    forward_loss_rows(net, ops, loss_code, X.reshape(-1), c0 * n_in, T.reshape(-1), c0 * n_out,
-                      ws, wsl, r0, r1, like(0, ws), sw, np.empty(0, dtype=np.int64), c0, stats[t])
-
-
-@jit(from_python=True)
-def _evaluate_alone(member, net, ops, loss_code, X, T, sw, ws, wsl, stats, c0, t, n_threads):
-    max_rows = wsl[net[1].shape[0], MAX_ROWS]
-    for start in range(0, X.shape[0], max_rows):
-        member(net, ops, loss_code, X, T, sw, ws, wsl, stats, start, t, n_threads)
-
-
-@jit(parallel=True, from_python=True)
-def _evaluate_blocks(member, forward, backward, loss, update, constants, net, ops, loss_code, X, T,
-                     sw, ws, wsl, stats, c0, t, n_threads):
-    # the functions of ``ops`` one by one (see fastmlp.kernels.train._train_team)
-    max_rows = wsl[net[1].shape[0], MAX_ROWS]
-    for start in range(0, X.shape[0], max_rows):
-        for member_no in prange(n_threads):
-            member(net, Ops(forward, backward, loss, update, constants), loss_code, X, T, sw, ws,
-                   wsl, stats, start, np.int64(member_no), n_threads)

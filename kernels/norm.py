@@ -130,3 +130,25 @@ def backward(D, d_off, rows, width, c0, c1, zhat, z_off, gamma, stats, s_off, dg
         for j in range(n):
             drow[j] = gamma[c0 + j] * inv[j] * (drow[j] - sum_d[j] * scale
                                                 - zrow[j] * sum_dz[j] * scale)
+
+
+# The same signatures, doing nothing: what models without batch
+# normalisation get (:mod:`fastmlp.kernels.ops`), so that the functions
+# above compile only for the models that use them.
+
+@jit
+def no_forward_train(buf, off, rows, width, c0, c1, gamma, beta, eps, momentum, zhat, z_off,
+                     stats, s_off, running, r_off, update_running):
+    """Stands for :func:`forward_train` where no layer normalises (never called)."""
+
+
+@jit
+def no_forward_infer(buf, off, rows, width, gamma, beta, eps, running, r_off, zhat, z_off, stats,
+                     s_off):
+    """Stands for :func:`forward_infer` where no layer normalises (never called)."""
+
+
+@jit
+def no_backward(D, d_off, rows, width, c0, c1, zhat, z_off, gamma, stats, s_off, dgamma, dbeta,
+                batch_stats):
+    """Stands for :func:`backward` where no layer normalises (never called)."""

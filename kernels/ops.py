@@ -27,18 +27,21 @@ own signature, the kernels under the (pointer-typed) signature that is the
 same for every configuration.
 """
 
+import functools
 import threading
 from collections import namedtuple
 
 import numba
+import numpy as np
 from numba import types
 from numba.core.types import WrapperAddressProtocol
 from numba.extending import typeof_impl
 
-from . import activations, losses, optim
+from . import activations, losses, network, norm, optim
+from . import penalty as penalties
 from .config import CFUNC_OPTIONS
 
-__all__ = ["Ops", "Passes", "Compiled", "Activations", "ActivationTable", "OptimizerOps", "operations", "optimizer_ops",
+__all__ = ["Ops", "Norm", "Dropout", "Penalty", "Passes", "Compiled", "ops_type", "addresses", "Activations", "ActivationTable", "OptimizerOps", "operations", "optimizer_ops",
            "activation_table", "unit", "compiled", "N_ACTIVATIONS"]
 
 #: Number of activation codes (the length of the forward and backward tables).
@@ -62,7 +65,28 @@ ActivationTable = namedtuple("ActivationTable", activations.NAMES)
 #: update, constants
 #:     The optimizer's ``update(p, g, state, c, lo, hi)`` and ``constants(
 #:     hyper, t, lr, sstate, scale)`` (:mod:`fastmlp.kernels.optim`).
-Ops = namedtuple("Ops", ["forward", "backward", "loss", "update", "constants"])
+#: norm
+#:     :class:`Norm`: batch normalisation's functions, or functions that do
+#:     nothing for a model without it.
+#: dropout
+#:     :class:`Dropout`: the masks of dropout and DropConnect, or functions
+#:     that do nothing for a model without them.
+#: penalty
+#:     :class:`Penalty`: the objective's L2/L1 penalty, or functions giving 0.
+Ops = namedtuple("Ops", ["forward", "backward", "loss", "update", "constants", "norm", "dropout",
+                         "penalty"])
+
+#: :func:`fastmlp.kernels.network.drop_rows` (inverted dropout of a block of
+#: rows) and :func:`fastmlp.kernels.network.prepare_dropconnect`.
+Dropout = namedtuple("Dropout", ["rows", "weights"])
+
+#: The penalty's value and gradient, each thread's share
+#: (:mod:`fastmlp.kernels.penalty`).
+Penalty = namedtuple("Penalty", ["value", "gradient"])
+
+#: Batch normalisation's training and inference forward steps and its
+#: backward step (:mod:`fastmlp.kernels.norm`).
+Norm = namedtuple("Norm", ["train", "infer", "backward"])
 
 #: The forward and backward pass of one chunk of a training batch (thread
 #: team members), as pointers: :func:`fastmlp.kernels.team.forward` and
@@ -85,6 +109,12 @@ def _signatures(dtype):
     block = types.Array(f, 2, "C")
     row = types.Array(f, 1, "C")
     f64_row = types.Array(types.float64, 1, "C")
+    i64 = types.int64
+    table = types.Array(types.int64, 2, "C")
+    noise = types.UniTuple(i64, 4)
+    # the network tuple (params, layout, activation parameters, per-layer
+    # options, running statistics), as :meth:`fastmlp.Model._net` makes it
+    net = types.Tuple((row, table, row, types.Array(types.float64, 2, "C"), row))
     # what the losses only read may be the caller's read-only arrays
     # (targets, weights, a memory map); writeable ones convert to these
     targets = types.Array(f, 2, "C", readonly=True)
@@ -97,6 +127,17 @@ def _signatures(dtype):
                               f64_row, types.int64),
         "update": types.void(row, row, block, _CONSTANTS, types.int64, types.int64),
         "constants": _CONSTANTS(f64_row, types.int64, types.float64, f64_row, types.float64),
+        "norm_train": types.void(row, i64, i64, i64, i64, i64, row, row, types.float64,
+                                 types.float64, row, i64, row, i64, row, i64, types.boolean),
+        "norm_infer": types.void(row, i64, i64, i64, row, row, types.float64, row, i64, row, i64,
+                                 row, i64),
+        "norm_backward": types.void(row, i64, i64, i64, i64, i64, row, i64, row, row, i64, row, row,
+                                    types.boolean),
+        "drop_rows": types.void(row, i64, i64, i64, i64, i64, i64, i64, types.float64, noise, i64,
+                                i64),
+        "drop_weights": types.void(net, row, table, noise, i64, i64),
+        "penalty_value": types.float64(row, table, f64_row, i64, i64),
+        "penalty_gradient": types.void(row, row, table, f64_row, i64, i64),
     }
 
 
@@ -113,6 +154,11 @@ class Compiled(WrapperAddressProtocol):
         self._cfunc = numba.cfunc(sig, **CFUNC_OPTIONS)(function.py_func)
         self._sig = sig
         self.numba_type = types.FunctionType(sig)
+
+    @property
+    def address(self):
+        """The address of the C-callable function."""
+        return self._cfunc.address
 
     def __wrapper_address__(self):
         return self._cfunc.address
@@ -155,8 +201,79 @@ def unit(function, args):
     and is not linked into -- and optimised again inside -- the parallel
     region that calls it (see the module docstring).
     """
-    sig = types.void(*(numba.typeof(a) for a in args))
-    return _compile(("unit", function.__name__, sig), function, sig)
+    # Typing every argument through Numba costs ~15 us an array; the
+    # properties that decide an array's Numba type are read much faster.
+    key = (function, tuple(_fingerprint(a) for a in args))
+    found = _units.get(key)
+    if found is None:
+        sig = types.void(*(_type_of(a) for a in args))
+        found = _units[key] = _compile(("unit", function.__name__, sig), function, sig)
+    return found
+
+
+_units = {}
+
+
+def _fingerprint(value):
+    """What decides the Numba type of a kernel argument (arrays, tuples, scalars, functions)."""
+    if isinstance(value, np.ndarray):
+        flags = value.flags
+        return (value.dtype.num, value.ndim, flags.c_contiguous, flags.f_contiguous,
+                flags.writeable, flags.aligned)
+    if isinstance(value, Ops):
+        return ("ops", value.loss.signature().args[0].dtype.name)
+    if isinstance(value, tuple):
+        return (type(value), tuple(_fingerprint(v) for v in value))
+    if isinstance(value, Compiled):
+        return value.signature()
+    return type(value)
+
+
+def _type_of(value):
+    # an Ops holds ~30 functions: typing it costs ~100 us, its type is known
+    if isinstance(value, Ops):
+        return ops_type(value.loss.signature().args[0].dtype.name)
+    return numba.typeof(value)
+
+
+@functools.lru_cache(maxsize=None)
+def ops_type(dtype):
+    """The Numba type of every :class:`Ops` of float ``dtype`` (what ``numba.typeof`` gives)."""
+    sigs = _signatures(str(dtype))
+
+    def group(cls, kinds):
+        return types.BaseTuple.from_types([types.FunctionType(sigs[k]) for k in kinds], cls)
+
+    table = {kind: group(ActivationTable, [kind] * N_ACTIVATIONS)
+             for kind in ("forward", "backward")}
+    return types.BaseTuple.from_types(
+        [table["forward"], table["backward"], types.FunctionType(sigs["loss"]),
+         types.FunctionType(sigs["update"]), types.FunctionType(sigs["constants"]),
+         group(Norm, ["norm_train", "norm_infer", "norm_backward"]),
+         group(Dropout, ["drop_rows", "drop_weights"]),
+         group(Penalty, ["penalty_value", "penalty_gradient"])], Ops)
+
+
+def addresses(ops):
+    """The addresses of an :class:`Ops`' functions, field after field, as an int64 array.
+
+    How the kernels' entry points receive them (rebuilt inside by
+    :func:`fastmlp.kernels.addresses.unpack_ops`): Numba types and unboxes
+    an array in nanoseconds, a tuple of ~30 functions in ~170 us a call.
+    """
+    found = _addresses.get(ops)
+    if found is None:
+        found = _addresses[ops] = np.array([f.address for f in _flatten(ops)], dtype=np.int64)
+    return found
+
+
+_addresses = {}
+
+
+def _flatten(value):
+    if isinstance(value, tuple):
+        return [f for item in value for f in _flatten(item)]
+    return [value]
 
 
 def compiled():
@@ -165,11 +282,16 @@ def compiled():
         return sorted((key[0], key[1], str(key[2])) for key in _compiled)
 
 
-def activation_table(dtype, codes):
-    """The :class:`Activations` of the activation ``codes`` a model uses."""
+def activation_table(dtype, codes, backward=True):
+    """The :class:`Activations` of the activation ``codes`` a model uses.
+
+    Without ``backward`` (prediction), the backward table holds a function
+    that does nothing.
+    """
     codes = sorted(set(int(c) for c in codes))
     forward = {c: _pointer("forward", dtype, activations.FORWARD[c]) for c in codes}
-    backward = {c: _pointer("backward", dtype, activations.BACKWARD[c]) for c in codes}
+    backward = {c: _pointer("backward", dtype, activations.BACKWARD[c] if backward else
+                            activations.identity_backward) for c in codes}
     filler = codes[0]
     return Activations(
         ActivationTable(*(forward.get(c, forward[filler]) for c in range(N_ACTIVATIONS))),
@@ -188,7 +310,8 @@ def optimizer_ops(dtype, kind):
                         _pointer("constants", str(dtype), constants))
 
 
-def operations(dtype, activation_codes, loss_code, optimizer_kind=None):
+def operations(dtype, activation_codes, loss_code=None, optimizer_kind=None, batch_norm=False,
+               dropout=False, penalty=False, backward=True):
     """The :class:`Ops` of a configuration, compiling (or loading) what it needs.
 
     Parameters
@@ -196,16 +319,52 @@ def operations(dtype, activation_codes, loss_code, optimizer_kind=None):
     dtype : {"float32", "float64"}
     activation_codes : iterable of int
         The activation code of every layer (hidden layers and output).
-    loss_code : int
-        :mod:`fastmlp.kernels.losses` code.
+    loss_code : int or None
+        :mod:`fastmlp.kernels.losses` code; None for prediction.
     optimizer_kind : int or None
         :mod:`fastmlp.kernels.optim` code; None for passes that update
         nothing (gradients, evaluation).
+    batch_norm, dropout, penalty : bool
+        Whether any layer normalises its batch; drops units or weights; the
+        objective has an L2/L1 penalty.
+    backward : bool
+        False for prediction: no backward functions.
     """
-    dtype = str(dtype)
-    acts = activation_table(dtype, activation_codes)
+    key = (str(dtype), tuple(activation_codes), loss_code, optimizer_kind, bool(batch_norm),
+           bool(dropout), bool(penalty), bool(backward))
+    found = _operations.get(key)
+    if found is None:
+        found = _operations[key] = _build(*key)
+    return found
+
+
+_operations = {}
+
+
+def _build(dtype, codes, loss_code, optimizer_kind, batch_norm, dropout, penalty, backward):
+    acts = activation_table(dtype, codes, backward)
     optimizer = optimizer_ops(dtype, optimizer_kind)
-    return Ops(acts.forward, acts.backward, _pointer("loss", dtype, losses.ROWS[loss_code]),
-               optimizer.update, optimizer.constants)
+    loss = losses.no_loss if loss_code is None else losses.ROWS[loss_code]
+    if batch_norm:
+        normalise = (norm.forward_train, norm.forward_infer, norm.backward)
+    else:
+        normalise = (norm.no_forward_train, norm.no_forward_infer, norm.no_backward)
+    if dropout:
+        drop = (network.drop_rows, network.prepare_dropconnect)
+    else:
+        drop = (network.no_drop_rows, network.no_prepare_dropconnect)
+    if penalty:
+        penalise = (penalties.value_share, penalties.add_gradient_share)
+    else:
+        penalise = (penalties.no_value_share, penalties.no_gradient_share)
+    return Ops(acts.forward, acts.backward, _pointer("loss", dtype, loss),
+               optimizer.update, optimizer.constants,
+               Norm(*_pointers(("norm_train", "norm_infer", "norm_backward"), dtype, normalise)),
+               Dropout(*_pointers(("drop_rows", "drop_weights"), dtype, drop)),
+               Penalty(*_pointers(("penalty_value", "penalty_gradient"), dtype, penalise)))
+
+
+def _pointers(kinds, dtype, functions):
+    return [_pointer(kind, dtype, f) for kind, f in zip(kinds, functions)]
 
 

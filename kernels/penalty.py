@@ -88,3 +88,18 @@ def with_penalty(c, reg, bias):
         return c
     return (c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7], c[8], c[9], c[10] + reg[L2],
             c[11] + reg[L1], c[12], c[13], c[14], c[15])
+
+
+# The same signatures, doing nothing: what objectives without a penalty
+# get (:mod:`fastmlp.kernels.ops`), so that the functions above compile only
+# where a penalty is set.
+
+@jit
+def no_value_share(params, layout, reg, t, n_threads):
+    """Stands for :func:`value_share` without a penalty: 0."""
+    return 0.0
+
+
+@jit
+def no_gradient_share(params, grad, layout, reg, t, n_threads):
+    """Stands for :func:`add_gradient_share` without a penalty (never called)."""

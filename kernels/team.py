@@ -25,13 +25,12 @@ from .config import jit
 from .losses import row_weight
 from .memory import prefetch_rows
 from .mathfun import like
-from .network import (A_OFFSET, B_OFFSET, COLUMN_SPLIT, DROPOUT, FAN_IN, FAN_OUT,
-                      G_OFFSET, MAX_ROWS, ROW_SPLIT, SPLIT, T_OFFSET, W_OFFSET, WT_OFFSET, X_OFFSET,
-                      backward_share, chunk_input, drop_rows, gather, layer_forward, layer_input,
-                      TRAINING_UPDATE, output_loss_rows, prepare_dropconnect, share,
-                      weight_slice)
+from .network import (A_OFFSET, B_OFFSET, COLUMN_SPLIT, DROPOUT, FAN_IN, FAN_OUT, G_OFFSET,
+                      MAX_ROWS, ROW_SPLIT, SPLIT, T_OFFSET, TRAINING_UPDATE, W_OFFSET, WT_OFFSET,
+                      X_OFFSET, backward_share, chunk_input, gather, layer_forward, layer_input,
+                      output_loss_rows, share, weight_slice)
 from .optim import CLIP_NORM, advance_scalars, clip_scale, sum_of_squares
-from .penalty import active, add_gradient_share, value_share, with_penalty
+from .penalty import active, with_penalty
 from .sync import barrier
 
 
@@ -59,7 +58,7 @@ def forward(net, ops, loss_code, X, T, sw, index, c0, rows, ws, wsl, scale, stat
     head = wsl[n_layers]
     training = noise[2] != 0
     if training and uses_dropconnect(wsl, n_layers):
-        prepare_dropconnect(net, ws, wsl, noise, t, n_threads)
+        ops.dropout.weights(net, ws, wsl, noise, t, n_threads)
         barrier(sync, n_threads)
     gathered = index.size > 0
     xin, x_off = chunk_input(X, index, c0, ws, wsl, n_layers)
@@ -71,8 +70,8 @@ def forward(net, ops, loss_code, X, T, sw, index, c0, rows, ws, wsl, scale, stat
         gather(X, index, c0, r0, r1, ws, head[X_OFFSET])
         gather(T, index, c0, r0, r1, ws, head[T_OFFSET])
         if training and layer_f[0, DROPOUT] > 0.0:
-            drop_rows(ws, head[X_OFFSET], head[X_OFFSET], n_in, r0, r1, np.int64(0), n_in,
-                      layer_f[0, DROPOUT], noise, np.int64(0), noise[3])
+            ops.dropout.rows(ws, head[X_OFFSET], head[X_OFFSET], n_in, r0, r1, np.int64(0), n_in,
+                             layer_f[0, DROPOUT], noise, np.int64(0), noise[3])
         if wsl[0, SPLIT] == COLUMN_SPLIT:
             barrier(sync, n_threads)
     l = np.int64(0)
@@ -80,7 +79,7 @@ def forward(net, ops, loss_code, X, T, sw, index, c0, rows, ws, wsl, scale, stat
         if l < n_layers - 1 and wsl[l, SPLIT] == COLUMN_SPLIT:
             lo, hi = share(layout[l, FAN_OUT], t, n_threads)
             src, s_off = layer_input(xin, x_off, ws, wsl, l, training)
-            layer_forward(net, ops.forward, l, src, s_off, ws, wsl, np.int64(0), rows, lo, hi,
+            layer_forward(net, ops, l, src, s_off, ws, wsl, np.int64(0), rows, lo, hi,
                           ws, wsl[l, A_OFFSET], np.bool_(True), np.bool_(True), noise)
             barrier(sync, n_threads)
             l += 1
@@ -90,7 +89,7 @@ def forward(net, ops, loss_code, X, T, sw, index, c0, rows, ws, wsl, scale, stat
             end += 1
         for k in range(l, end):
             src, s_off = layer_input(xin, x_off, ws, wsl, k, training)
-            layer_forward(net, ops.forward, k, src, s_off, ws, wsl, r0, r1, np.int64(0),
+            layer_forward(net, ops, k, src, s_off, ws, wsl, r0, r1, np.int64(0),
                           layout[k, FAN_OUT], ws, wsl[k, A_OFFSET], np.bool_(True),
                           k < n_layers - 1, noise)
         if end == n_layers:
@@ -142,7 +141,7 @@ def backward(net, ops, grad, reg, X, index, c0, rows, ws, wsl, t, n_threads, syn
     for l in range(n_layers - 1, -1, -1):
         if fused and l < n_layers - 1:
             update_layer_share(net, ops.update, grad, reg, l + 1, t, n_threads, state, c)
-        backward_share(net, ops.backward, grad, xin, x_off, ws, wsl, l, rows,
+        backward_share(net, ops, grad, xin, x_off, ws, wsl, l, rows,
                        (n_layers - 1 - l) % 2, t, n_threads, accumulate, noise)
         barrier(sync, n_threads)
     if fused:
@@ -173,7 +172,7 @@ def batch_loss(net, ops, passes, grad, reg, loss_code, X, T, sw, index, start, s
     weight = batch_weight(sw, index, start, stop)
     scale = like(1.0 / weight, grad)
     mine = stats[t, 0]
-    penalty = value_share(params, layout, reg, t, n_threads) if active(reg) else 0.0
+    penalty = ops.penalty.value(params, layout, reg, t, n_threads) if active(reg) else 0.0
     for c0 in range(start, stop, max_rows):
         rows = min(stop, c0 + max_rows) - c0
         chunk_noise = (noise[0], noise[1], noise[2], c0 - start)
@@ -192,7 +191,7 @@ def batch_loss(net, ops, passes, grad, reg, loss_code, X, T, sw, index, start, s
                 passes.backward(net, ops, grad, reg, X, index, c0, rows, ws, wsl, t, n_threads,
                                 sync, np.bool_(False), fused, state, c, chunk_noise)
                 if not fused and active(reg):
-                    add_gradient_share(params, grad, layout, reg, t, n_threads)
+                    ops.penalty.gradient(params, grad, layout, reg, t, n_threads)
                     barrier(sync, n_threads)
                 return first
         passes.backward(net, ops, grad, reg, X, index, c0, rows, ws, wsl, t, n_threads, sync,
@@ -200,7 +199,7 @@ def batch_loss(net, ops, passes, grad, reg, loss_code, X, T, sw, index, start, s
     partial[t] = (stats[t, 0] - mine) / weight + penalty
     stats[t, 0] += penalty * weight
     if active(reg):
-        add_gradient_share(params, grad, layout, reg, t, n_threads)
+        ops.penalty.gradient(params, grad, layout, reg, t, n_threads)
     barrier(sync, n_threads)
     total = partial.sum()
     barrier(sync, n_threads)  # nobody may overwrite partial before all have read it

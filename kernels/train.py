@@ -26,7 +26,8 @@ import numpy as np
 from numba import prange
 
 from .config import jit
-from .ops import Ops, Passes, unit
+from .addresses import unpack_ops
+from .ops import Passes, addresses, unit
 from . import team
 from .team import loss_grad_member, train_member
 
@@ -85,13 +86,12 @@ def train_batches(compiled, net, ops, grad, reg, X, T, sw, order, run, ws, wsl, 
     # body is privatised by Numba, and the writes are lost.
     result = np.full(1, -1, dtype=np.int64)
     partial = np.zeros(n_threads)
-    args = (net, ops, compiled.passes, grad, reg, X, T, sw, order, run, ws, wsl, opt, stats,
-            partial, np.int64(0), n_threads, sync, result)
+    args = (net, compiled.passes, grad, reg, X, T, sw, order, run, ws, wsl, opt, stats, partial,
+            np.int64(0), n_threads, sync, result)
     if n_threads > 1:
-        _train_team(compiled.member, ops.forward, ops.backward, ops.loss, ops.update,
-                    ops.constants, *args)
+        _train_team(compiled.member, addresses(ops), *args)
     else:
-        _train_alone(compiled.member, *args)
+        _train_alone(compiled.member, addresses(ops), *args)
     return int(result[0])
 
 
@@ -115,26 +115,22 @@ def passes_for(net, ops, grad, reg, X, T, sw, index, ws, wsl, stats, n_threads, 
 # The member runs through a pointer (:func:`fastmlp.kernels.ops.unit`): compiled
 # once, it serves the one-thread and the team variant, and the parallel
 # region's own compiled code stays small instead of re-optimising the whole
-# training step again.
+# training step again.  The configuration's functions arrive as addresses
+# (:func:`fastmlp.kernels.ops.addresses`), rebuilt where they are used.
 
 @jit(from_python=True)
-def _train_alone(member, net, ops, passes, grad, reg, X, T, sw, order, run, ws, wsl, opt, stats,
-                 partial, t, n_threads, sync, result):
-    member(net, ops, passes, grad, reg, X, T, sw, order, run, ws, wsl, opt, stats, partial, t,
-           n_threads, sync, result)
+def _train_alone(member, functions, net, passes, grad, reg, X, T, sw, order, run, ws, wsl, opt,
+                 stats, partial, t, n_threads, sync, result):
+    member(net, unpack_ops(functions, grad), passes, grad, reg, X, T, sw, order, run, ws, wsl, opt,
+           stats, partial, t, n_threads, sync, result)
 
 
 @jit(parallel=True, from_python=True)
-def _train_team(member, forward, backward, loss, update, constants, net, ops, passes, grad, reg, X,
-                T, sw, order, run, ws, wsl, opt, stats, partial, t, n_threads, sync, result):
-    # The parallel region gets the functions of ``ops`` one by one, as
-    # arguments: Numba's parfor lowering passes a tuple nested in a tuple
-    # as one argument it cannot load, and rebuilds a named tuple only from
-    # an argument or a constructor call.
+def _train_team(member, functions, net, passes, grad, reg, X, T, sw, order, run, ws, wsl, opt,
+                stats, partial, t, n_threads, sync, result):
     for member_no in prange(n_threads):
-        member(net, Ops(forward, backward, loss, update, constants), passes, grad, reg, X, T, sw,
-               order, run, ws, wsl, opt, stats, partial, np.int64(member_no), n_threads, sync,
-               result)
+        member(net, unpack_ops(functions, grad), passes, grad, reg, X, T, sw, order, run, ws, wsl,
+               opt, stats, partial, np.int64(member_no), n_threads, sync, result)
 
 
 def loss_grad(net, ops, grad, reg, loss_code, X, T, sw, index, start, stop, ws, wsl, stats,
@@ -154,31 +150,28 @@ def loss_grad(net, ops, grad, reg, loss_code, X, T, sw, index, start, stop, ws, 
     partial = np.zeros(n_threads)
     passes = passes_for(net, ops, grad, reg, X, T, sw, index, ws, wsl, stats, n_threads, sync,
                         grad[:0].reshape(0, 0))
-    args = (net, ops, passes, grad, reg, np.int64(loss_code), X, T, sw, index, np.int64(start),
+    rest = (passes, grad, reg, np.int64(loss_code), X, T, sw, index, np.int64(start),
             np.int64(stop), ws, wsl, stats, partial, np.int64(0), n_threads, sync, result,
             tuple(np.int64(v) for v in noise))
-    member = unit(loss_grad_member, args)
+    member = unit(loss_grad_member, (net, ops) + rest)
     if n_threads > 1:
-        _loss_grad_team(member, ops.forward, ops.backward, ops.loss, ops.update, ops.constants,
-                        *args)
+        _loss_grad_team(member, addresses(ops), net, *rest)
     else:
-        _loss_grad_alone(member, *args)
+        _loss_grad_alone(member, addresses(ops), net, *rest)
     return float(result[0])
 
 
 @jit(from_python=True)
-def _loss_grad_alone(member, net, ops, passes, grad, reg, loss_code, X, T, sw, index, start, stop,
-                     ws, wsl, stats, partial, t, n_threads, sync, result, noise):
-    member(net, ops, passes, grad, reg, loss_code, X, T, sw, index, start, stop, ws, wsl, stats,
-           partial, t, n_threads, sync, result, noise)
+def _loss_grad_alone(member, functions, net, passes, grad, reg, loss_code, X, T, sw, index, start,
+                     stop, ws, wsl, stats, partial, t, n_threads, sync, result, noise):
+    member(net, unpack_ops(functions, grad), passes, grad, reg, loss_code, X, T, sw, index, start,
+           stop, ws, wsl, stats, partial, t, n_threads, sync, result, noise)
 
 
 @jit(parallel=True, from_python=True)
-def _loss_grad_team(member, forward, backward, loss, update, constants, net, ops, passes, grad,
-                    reg, loss_code, X, T, sw, index, start, stop, ws, wsl, stats, partial, t,
-                    n_threads, sync, result, noise):
-    # the functions of ``ops`` one by one: see _train_team
+def _loss_grad_team(member, functions, net, passes, grad, reg, loss_code, X, T, sw, index, start,
+                    stop, ws, wsl, stats, partial, t, n_threads, sync, result, noise):
     for member_no in prange(n_threads):
-        member(net, Ops(forward, backward, loss, update, constants), passes, grad, reg, loss_code,
-               X, T, sw, index, start, stop, ws, wsl, stats, partial, np.int64(member_no),
-               n_threads, sync, result, noise)
+        member(net, unpack_ops(functions, grad), passes, grad, reg, loss_code, X, T, sw, index,
+               start, stop, ws, wsl, stats, partial, np.int64(member_no), n_threads, sync, result,
+               noise)

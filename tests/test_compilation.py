@@ -4,16 +4,16 @@ memory layout, never adds a signature (a recompilation costs seconds)."""
 import numpy as np
 
 import fastmlp as fm
-from fastmlp.kernels import network, ops, optim, train
+from fastmlp.kernels import inference, ops, optim, train
 
 
 def _signature_counts():
     # the compiled entry points (train.train_batches, train.loss_grad,
-    # network.predict and network.evaluate are Python functions choosing
+    # inference.predict and inference.evaluate are Python functions choosing
     # between the single-thread and team variants), and every function
     # compiled as a pointer, by kind and name
-    kernels = [network._predict_alone, network._predict_blocks, network._evaluate_alone,
-               network._evaluate_blocks, train._train_alone,
+    kernels = [inference._predict_alone, inference._predict_blocks, inference._evaluate_alone,
+               inference._evaluate_blocks, train._train_alone,
                train._train_team, train._loss_grad_alone, train._loss_grad_team,
                optim.step_parallel]
     counts = {k.__name__: len(k.signatures) for k in kernels}
