@@ -13,9 +13,14 @@ one left.  Cases:
     jitted predict, when JAX is installed.
 
 Cases run interleaved, round after round, and the medians are reported with
-(b)'s ratio to JAX.  Usage::
+(b)'s ratio to JAX.  ``--before DIR`` also runs every fastmlp case from
+another checkout (a source tree whose ``fastmlp`` package imports, e.g. a
+``git worktree`` of an older commit), side by side; ``--jax-python`` runs
+the JAX case with another interpreter (a virtual environment with JAX).
+Usage::
 
-    python bench/cold_start.py [--rounds 3] [--cases a,b,c,d,jax]
+    python bench/cold_start.py [--rounds 3] [--cases a,b,c,d,jax] [--before DIR]
+                               [--jax-python PATH]
 """
 
 import argparse
@@ -79,57 +84,78 @@ jax.block_until_ready(jax.jit(forward)(p, X[:256]))
 }
 
 
-def _command(case):
+def _command(case, python):
     if case == "a":
-        return [sys.executable, "-m", "fastmlp", "train", "--quiet"]
+        return [python, "-m", "fastmlp", "train", "--quiet"]
     code = CHILD["b"].format(dtype="float64" if case == "c" else "float32") if case in "bc" \
         else CHILD[case]
-    return [sys.executable, "-c", code]
+    return [python, "-c", code]
 
 
-def run(case, cache_dir):
-    """Wall seconds of one process of ``case`` using ``cache_dir`` as Numba's cache."""
+def run(case, cache_dir, source=None, python=sys.executable):
+    """Wall seconds of one process of ``case`` using ``cache_dir`` as Numba's cache.
+
+    ``source``: a directory put first on the child's path (another checkout).
+    """
     env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir)
+    if source:
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [source, env.get("PYTHONPATH")]))
     start = time.perf_counter()
-    done = subprocess.run(_command(case), env=env, capture_output=True, text=True)
+    done = subprocess.run(_command(case, python), env=env, capture_output=True, text=True,
+                          cwd=source or None)
     seconds = time.perf_counter() - start
     if done.returncode != 0:
         raise RuntimeError(f"case {case} failed:\n{done.stderr[-2000:]}")
     return seconds
 
 
-def has_jax():
-    return subprocess.run([sys.executable, "-c", "import jax"], capture_output=True).returncode == 0
+def has_jax(python):
+    return subprocess.run([python, "-c", "import jax"], capture_output=True).returncode == 0
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--cases", default="a,b,c,d,jax")
+    parser.add_argument("--before", default=None, metavar="DIR",
+                        help="also run the fastmlp cases from this checkout")
+    parser.add_argument("--jax-python", default=sys.executable, metavar="PATH",
+                        help="interpreter for the JAX case (default: this one)")
     args = parser.parse_args(argv)
     cases = [c for c in args.cases.split(",") if c]
-    if "jax" in cases and not has_jax():
+    if "jax" in cases and not has_jax(args.jax_python):
         print("(JAX not installed: no JAX column)")
         cases.remove("jax")
-    cold = {c: [] for c in cases}
-    warm = {c: [] for c in cases}
+    runs = [(c, None) for c in cases]
+    if args.before:
+        runs += [(c, args.before) for c in cases if c != "jax"]
+    cold = {key: [] for key in runs}
+    warm = {key: [] for key in runs}
     for r in range(args.rounds):
-        for case in cases:
+        for key in runs:
+            case, source = key
+            python = args.jax_python if case == "jax" else sys.executable
             cache = tempfile.mkdtemp(prefix="fastmlp-cold-")
             try:
-                cold[case].append(run(case, cache))
-                warm[case].append(run(case, cache))
+                cold[key].append(run(case, cache, source, python))
+                warm[key].append(run(case, cache, source, python))
             finally:
                 shutil.rmtree(cache, ignore_errors=True)
-            print(f"round {r + 1} {case}: cold {cold[case][-1]:.1f} s, warm {warm[case][-1]:.1f} s",
-                  flush=True)
+            print(f"round {r + 1} {_label(key)}: cold {cold[key][-1]:.1f} s, "
+                  f"warm {warm[key][-1]:.1f} s", flush=True)
     print(f"\nmedians of {args.rounds} rounds (fresh process, empty NUMBA_CACHE_DIR):")
-    print(f"{'case':<6}{'cold s':>9}{'warm s':>9}")
-    for case in cases:
-        print(f"{case:<6}{statistics.median(cold[case]):>9.1f}{statistics.median(warm[case]):>9.1f}")
-    if "jax" in cases and "b" in cases:
-        ratio = statistics.median(cold["b"]) / statistics.median(cold["jax"])
+    print(f"{'case':<12}{'cold s':>9}{'warm s':>9}")
+    for key in runs:
+        print(f"{_label(key):<12}{statistics.median(cold[key]):>9.1f}"
+              f"{statistics.median(warm[key]):>9.1f}")
+    if ("jax", None) in cold and ("b", None) in cold:
+        ratio = statistics.median(cold["b", None]) / statistics.median(cold["jax", None])
         print(f"(b) / JAX cold: {ratio:.1f}x")
+
+
+def _label(key):
+    case, source = key
+    return case if source is None else f"{case} before"
 
 
 if __name__ == "__main__":

@@ -286,7 +286,7 @@ def clip_by_global_norm(g, max_norm):
 
 
 # ------------------------------------------------------- regularised forward
-# Dropout/DropConnect masks: the documented hash of kernels/noise.py
+# Dropout/DropConnect masks: the documented hash of fastmlp/kernels/noise.py
 # (SplitMix64's finaliser over seed, step, stream, row, column), in NumPy.
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)

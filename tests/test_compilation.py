@@ -17,8 +17,8 @@ def _signature_counts():
                train._train_team, train._loss_grad_alone, train._loss_grad_team,
                optim.step_parallel]
     counts = {k.__name__: len(k.signatures) for k in kernels}
-    for kind, name, _ in ops.compiled():
-        counts[kind, name] = counts.get((kind, name), 0) + 1
+    for info in ops.compiled():
+        counts[info.kind, info.name] = counts.get((info.kind, info.name), 0) + 1
     return counts
 
 

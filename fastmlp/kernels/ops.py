@@ -29,6 +29,7 @@ same for every configuration.
 
 import functools
 import threading
+import time
 from collections import namedtuple
 
 import numba
@@ -41,8 +42,9 @@ from . import activations, losses, network, norm, optim
 from . import penalty as penalties
 from .config import CFUNC_OPTIONS
 
-__all__ = ["Ops", "Norm", "Dropout", "Penalty", "Passes", "Compiled", "ops_type", "addresses", "Activations", "ActivationTable", "OptimizerOps", "operations", "optimizer_ops",
-           "activation_table", "unit", "compiled", "N_ACTIVATIONS"]
+__all__ = ["Ops", "Activations", "ActivationTable", "OptimizerOps", "Norm", "Dropout",
+           "Penalty", "Passes", "Compiled", "CompiledInfo", "operations", "optimizer_ops",
+           "activation_table", "unit", "ops_type", "addresses", "compiled", "N_ACTIVATIONS"]
 
 #: Number of activation codes (the length of the forward and backward tables).
 N_ACTIVATIONS = len(activations.FORWARD)
@@ -151,7 +153,10 @@ class Compiled(WrapperAddressProtocol):
     """
 
     def __init__(self, function, sig):
+        start = time.perf_counter()
         self._cfunc = numba.cfunc(sig, **CFUNC_OPTIONS)(function.py_func)
+        #: seconds it took to compile (or load from the cache)
+        self.seconds = time.perf_counter() - start
         self._sig = sig
         self.numba_type = types.FunctionType(sig)
 
@@ -276,10 +281,16 @@ def _flatten(value):
     return [value]
 
 
+#: One function compiled as a pointer: kind ("forward", "loss", "unit", ...),
+#: kernel name, dtype or signature, and seconds to compile or load it.
+CompiledInfo = namedtuple("CompiledInfo", ["kind", "name", "signature", "seconds"])
+
+
 def compiled():
-    """(kind, function name, dtype or signature) of every function compiled so far."""
+    """A :class:`CompiledInfo` for every function compiled (or loaded) in this process."""
     with _lock:
-        return sorted((key[0], key[1], str(key[2])) for key in _compiled)
+        return sorted(CompiledInfo(key[0], key[1], str(key[2]), found.seconds)
+                      for key, found in _compiled.items())
 
 
 def activation_table(dtype, codes, backward=True):

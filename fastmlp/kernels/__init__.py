@@ -1,7 +1,7 @@
 """Compiled core of fastmlp: Numba kernels over flat arrays and scalars.
 
-Numba caches each compiled function beside its source and checks only that
-file's time stamp; a kernel that inlines code from another file would keep
+Numba caches each compiled function beside its source (or under
+``NUMBA_CACHE_DIR``) and checks only that file's time stamp; a kernel that inlines code from another file would keep
 running stale machine code after that file changes (and can crash if a
 signature changed).  So the cache is keyed on all kernel sources together:
 when any of them differs from what the cache was built from, the cache is
@@ -12,6 +12,18 @@ import glob
 import hashlib
 import os
 
+import numba
+from numba.core.caching import UserProvidedCacheLocator
+
+
+def _cache_directory(here):
+    """Where Numba caches this package's kernels: ``NUMBA_CACHE_DIR`` or ``__pycache__``."""
+    if numba.config.CACHE_DIR:
+        subpath = UserProvidedCacheLocator.get_suitable_cache_subpath(
+            os.path.join(here, "__init__.py"))
+        return os.path.join(numba.config.CACHE_DIR, subpath)
+    return os.path.join(here, "__pycache__")
+
 
 def _invalidate_stale_cache():
     here = os.path.dirname(os.path.abspath(__file__))
@@ -20,7 +32,7 @@ def _invalidate_stale_cache():
         with open(path, "rb") as f:
             digest.update(f.read())
     stamp = digest.hexdigest()
-    cache = os.path.join(here, "__pycache__")
+    cache = _cache_directory(here)
     marker = os.path.join(cache, "fastmlp-kernels.sha256")
     try:
         with open(marker) as f:
