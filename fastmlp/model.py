@@ -18,6 +18,7 @@ from .kernels import ops as _kops
 from .kernels import penalty as _kp
 from .kernels import sync as _ksync
 from .kernels import train as _kt
+from .kernels.structs import Net, Noise
 from .layout import ParamLayout, Workspace
 from .losses import encode_targets, get_loss, loss_code
 from .parallel import kernel_threads, single_threaded_blas
@@ -348,9 +349,10 @@ class Model:
         return first_use(key, describe, COMPILE_SECONDS[what])
 
     def _net(self, params=None, layer_f=None):
-        """The network tuple the kernels take (:mod:`fastmlp.kernels.network`)."""
-        return (self.params if params is None else params, self._layout.table, self._act_param,
-                self._layer_f if layer_f is None else layer_f, self.running_stats)
+        """The :class:`~fastmlp.kernels.structs.Net` the kernels take."""
+        return Net(self.params if params is None else params, self._layout.table,
+                   self._act_param, self._layer_f if layer_f is None else layer_f,
+                   self.running_stats)
 
     # ---------------------------------------------------------- penalties
     @property
@@ -518,7 +520,7 @@ class Model:
             if not isinstance(seed, int):
                 raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
             self._check_batch_norm_rows(X.shape[0], "X")
-            noise = (seed & _SEED_MASK, 0, _kn.TRAINING, 0)
+            noise = Noise(seed & _SEED_MASK, 0, _kn.TRAINING, 0)
         loss = self._loss_and_grad_checked(X, T, grad, noise, sw)
         if not (np.isfinite(loss) and np.isfinite(grad).all()):
             what = "loss" if not np.isfinite(loss) else "gradient"
@@ -543,7 +545,7 @@ class Model:
 
     def _loss_and_grad_checked(self, X, T, grad, noise=_kn.INFERENCE, sw=NO_WEIGHTS):
         n_threads, rows = self._plan(X.shape[0])
-        training = noise[2] != 0
+        training = noise.mode != 0
         if training and self._needs_whole_batch():
             rows = X.shape[0]
         ws = self._workspace(rows, n_threads, training)

@@ -21,6 +21,7 @@ from .exceptions import DivergenceError
 from .kernels import network as _kn
 from .kernels import sync as _ksync
 from .kernels import train as _kt
+from .kernels.structs import Noise
 from .losses import encode_targets, loss_code
 from .metrics import _total_sum_of_squares, metrics_from_stats
 from .optim import LBFGS, Adam, get_optimizer
@@ -410,7 +411,7 @@ class Trainer:
         start_params = model.params.copy()
         start_running = model.running_stats.copy()
         previous = [0.0]
-        noise = (0, 0, _kn.TRAINING, 0) if norm else _kn.INFERENCE
+        noise = Noise(0, 0, _kn.TRAINING, 0) if norm else _kn.INFERENCE
 
         def objective(params, grad):
             stats[:] = 0
@@ -439,7 +440,7 @@ class Trainer:
                 layer_f = model._layer_f.copy()
                 layer_f[:, _kn.BN_MOMENTUM] = 1.0
                 model._objective(model.params, np.empty_like(model.params), X, T, no_index, ws,
-                                 stats, n_threads, (0, 0, _kn.TRAINING_UPDATE, 0), layer_f, sw)
+                                 stats, n_threads, Noise(0, 0, _kn.TRAINING_UPDATE, 0), layer_f, sw)
         except BaseException:
             model.params[...] = start_params
             model.running_stats[...] = start_running

@@ -37,7 +37,7 @@ def predict(net, ops, X, out, ws, wsl, n_threads):
 @jit
 def predict_member(net, ops, X, out, ws, wsl, c0, t, n_threads):
     """Thread t's rows of the block of rows that starts at row c0 (see :func:`predict`)."""
-    max_rows = wsl[net[1].shape[0], MAX_ROWS]
+    max_rows = wsl[net.layout.shape[0], MAX_ROWS]
     n, n_in = X.shape
     n_out = out.shape[1]
     rows = min(n, c0 + max_rows) - c0
@@ -56,14 +56,14 @@ def predict_member(net, ops, X, out, ws, wsl, c0, t, n_threads):
 
 @jit(from_python=True)
 def _predict_alone(member, functions, net, X, out, ws, wsl, c0, t, n_threads):
-    max_rows = wsl[net[1].shape[0], MAX_ROWS]
+    max_rows = wsl[net.layout.shape[0], MAX_ROWS]
     for start in range(0, X.shape[0], max_rows):
         member(net, unpack_ops(functions, ws), X, out, ws, wsl, start, t, n_threads)
 
 
 @jit(parallel=True, from_python=True)
 def _predict_blocks(member, functions, net, X, out, ws, wsl, c0, t, n_threads):
-    max_rows = wsl[net[1].shape[0], MAX_ROWS]
+    max_rows = wsl[net.layout.shape[0], MAX_ROWS]
     for start in range(0, X.shape[0], max_rows):
         for member_no in prange(n_threads):
             member(net, unpack_ops(functions, ws), X, out, ws, wsl, start, np.int64(member_no),
@@ -87,7 +87,7 @@ def evaluate(net, ops, loss_code, X, T, sw, ws, wsl, stats, n_threads):
 @jit
 def evaluate_member(net, ops, loss_code, X, T, sw, ws, wsl, stats, c0, t, n_threads):
     """Thread t's rows of the block of rows that starts at row c0 (see :func:`evaluate`)."""
-    max_rows = wsl[net[1].shape[0], MAX_ROWS]
+    max_rows = wsl[net.layout.shape[0], MAX_ROWS]
     n, n_in = X.shape
     n_out = T.shape[1]
     rows = min(n, c0 + max_rows) - c0
@@ -99,7 +99,7 @@ def evaluate_member(net, ops, loss_code, X, T, sw, ws, wsl, stats, c0, t, n_thre
 @jit(from_python=True)
 def _evaluate_alone(member, functions, net, loss_code, X, T, sw, ws, wsl, stats, c0, t,
                     n_threads):
-    max_rows = wsl[net[1].shape[0], MAX_ROWS]
+    max_rows = wsl[net.layout.shape[0], MAX_ROWS]
     for start in range(0, X.shape[0], max_rows):
         member(net, unpack_ops(functions, ws), loss_code, X, T, sw, ws, wsl, stats, start, t,
                n_threads)
@@ -108,7 +108,7 @@ def _evaluate_alone(member, functions, net, loss_code, X, T, sw, ws, wsl, stats,
 @jit(parallel=True, from_python=True)
 def _evaluate_blocks(member, functions, net, loss_code, X, T, sw, ws, wsl, stats, c0, t,
                      n_threads):
-    max_rows = wsl[net[1].shape[0], MAX_ROWS]
+    max_rows = wsl[net.layout.shape[0], MAX_ROWS]
     for start in range(0, X.shape[0], max_rows):
         for member_no in prange(n_threads):
             member(net, unpack_ops(functions, ws), loss_code, X, T, sw, ws, wsl, stats, start,

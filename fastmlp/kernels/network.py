@@ -1,6 +1,7 @@
 """Whole-network forward and backward over the flat parameter buffer.
 
-A network is the tuple ``net = (params, layout, act_param, layer_f, running)``:
+A network is a :class:`~fastmlp.kernels.structs.Net` (params, layout,
+act_param, layer_f, running):
 
 ``layout`` (int64, one row per layer) locates every layer in ``params``::
 
@@ -27,8 +28,8 @@ A_l holds the layer's output, Z_l its pre-activation when the backward pass
 needs it (GELU/swish), X and T the gathered inputs and targets of a chunk,
 D0/D1 the sensitivities (ping-pong), the coefficient slot the BLAS (alpha,
 beta) pairs (1, 0) and (1, 1), and "zeros" a zero vector as wide as the
-widest layer.  ``noise = (seed, step, update_running, row0)`` (int64)
-keys the dropout and DropConnect masks (:mod:`fastmlp.kernels.noise`; row r
+widest layer.  ``noise``, a :class:`~fastmlp.kernels.structs.Noise` (seed,
+step, mode, row0), keys the dropout and DropConnect masks (:mod:`fastmlp.kernels.noise`; row r
 of a chunk is row row0 + r of its batch), and says whether batch norm
 updates its running statistics; ``training`` switches dropout, DropConnect
 and batch statistics on.
@@ -57,6 +58,7 @@ from .blas import gemm
 from .config import jit
 from .losses import SQUARED_ERROR, STAT_LOSS
 from .mathfun import like
+from .structs import Noise
 
 # layout columns
 FAN_IN = 0
@@ -96,16 +98,19 @@ ROW_SPLIT = 0
 COLUMN_SPLIT = 1
 
 #: the ``noise`` of inference passes (no masks drawn, no statistics updated)
-INFERENCE = (0, 0, 0, 0)
+INFERENCE = Noise(0, 0, 0, 0)
 TRAINING = 1
 TRAINING_UPDATE = 2
 
 
 @jit
 def inference_noise():
-    """INFERENCE as plain int64s (the module constant would be typed as literals)."""
+    """The :class:`~fastmlp.kernels.structs.Noise` of inference passes, in int64s.
+
+    (A module constant would be typed as literals.)
+    """
     zero = np.int64(0)
-    return (zero, zero, zero, zero)
+    return Noise(zero, zero, zero, zero)
 
 
 @jit
@@ -163,7 +168,7 @@ def drop_rows(buf, src_off, dst_off, width, r0, r1, c0, c1, rate, noise, stream,
     """
     keep, inv = keep_rate(rate, buf)
     for r in range(r0, r1):
-        key = _noise.row_key(noise[0], noise[1], stream, row0 + r)
+        key = _noise.row_key(noise.seed, noise.step, stream, row0 + r)
         at = r * width + c0
         _noise.apply_row(buf[src_off + at:src_off + at + c1 - c0],
                          buf[dst_off + at:dst_off + at + c1 - c0], c1 - c0, key, c0, keep, inv)
@@ -187,7 +192,7 @@ def layer_weights(net, ws, wsl, l, training):
     """(flat array, offset) of the weights layer l multiplies by: W_l, or W_l after DropConnect."""
     if training and wsl[l, WT_OFFSET] >= 0:
         return ws, wsl[l, WT_OFFSET]
-    return net[0], net[1][l, W_OFFSET]
+    return net.params, net.layout[l, W_OFFSET]
 
 
 @jit
@@ -203,7 +208,7 @@ def layer_input(xin, x_off, ws, wsl, l, training):
 @jit
 def prepare_dropconnect(net, ws, wsl, noise, t, n_threads):
     """Thread t's share of every DropConnect layer's masked weights W * mask / keep."""
-    params, layout, layer_f = net[0], net[1], net[3]
+    params, layout, layer_f = net.params, net.layout, net.layer_f
     for l in range(layout.shape[0]):
         if wsl[l, WT_OFFSET] < 0:
             continue
@@ -211,7 +216,7 @@ def prepare_dropconnect(net, ws, wsl, noise, t, n_threads):
         keep, inv = keep_rate(layer_f[l, DROPCONNECT], ws)
         i0, i1 = share(fan_in, t, n_threads)
         for i in range(i0, i1):
-            key = _noise.row_key(noise[0], noise[1], 2 * l + 1, i)
+            key = _noise.row_key(noise.seed, noise.step, 2 * l + 1, i)
             at = i * fan_out
             _noise.apply_row(params[w + at:w + at + fan_out],
                              ws[wsl[l, WT_OFFSET] + at:wsl[l, WT_OFFSET] + at + fan_out],
@@ -232,8 +237,9 @@ def layer_forward(net, ops, l, src, s_off, ws, wsl, r0, r1, c0, c1, dst, d_off, 
     needs r0..r1 to be all the rows.  ``ops``: the configuration's
     functions (:class:`fastmlp.kernels.ops.Ops`).
     """
-    params, layout, act_param, layer_f, running = net
-    training = noise[2] != 0
+    params, layout, act_param, layer_f, running = (net.params, net.layout, net.act_param,
+                                                   net.layer_f, net.running)
+    training = noise.mode != 0
     head = wsl[layout.shape[0]]
     fan_in, fan_out = layout[l, FAN_IN], layout[l, FAN_OUT]
     coef = ws[head[COEF_OFFSET]:head[COEF_OFFSET] + 2]
@@ -255,7 +261,7 @@ def layer_forward(net, ops, l, src, s_off, ws, wsl, r0, r1, c0, c1, dst, d_off, 
         if training:
             ops.norm.train(dst, d_off, rows, fan_out, c0, c1, gamma, beta, layer_f[l, BN_EPS],
                            layer_f[l, BN_MOMENTUM], ws, wsl[l, ZH_OFFSET], ws, wsl[l, S_OFFSET],
-                           running, layout[l, R_OFFSET], noise[2] == TRAINING_UPDATE)
+                           running, layout[l, R_OFFSET], noise.mode == TRAINING_UPDATE)
         else:
             zh = wsl[l, ZH_OFFSET] if save else -1
             ops.norm.infer(dst, d_off + r0 * fan_out, rows, fan_out, gamma, beta,
@@ -274,7 +280,7 @@ def layer_forward(net, ops, l, src, s_off, ws, wsl, r0, r1, c0, c1, dst, d_off, 
                                 1 if keep_z else 0, width))
     if training and wsl[l, DA_OFFSET] >= 0:
         ops.dropout.rows(ws, d_off, wsl[l, DA_OFFSET], fan_out, r0, r1, c0, c1,
-                         layer_f[l + 1, DROPOUT], noise, 2 * (l + 1), noise[3])
+                         layer_f[l + 1, DROPOUT], noise, 2 * (l + 1), noise.row0)
 
 
 @jit
@@ -287,10 +293,10 @@ def forward_rows(net, ops, xin, x_off, ws, wsl, r0, r1, out, out_off, save, nois
     its bias and activation are left to the caller (the loss, or
     :func:`finish_output`).
     """
-    layout = net[1]
+    layout = net.layout
     n_layers = layout.shape[0]
     for l in range(n_layers):
-        src, s_off = layer_input(xin, x_off, ws, wsl, l, noise[2] != 0)
+        src, s_off = layer_input(xin, x_off, ws, wsl, l, noise.mode != 0)
         last = l == n_layers - 1
         layer_forward(net, ops, l, src, s_off, ws, wsl, r0, r1, np.int64(0),
                       layout[l, FAN_OUT], out if last else ws,
@@ -300,7 +306,7 @@ def forward_rows(net, ops, xin, x_off, ws, wsl, r0, r1, out, out_off, save, nois
 @jit
 def finish_output(net, forward, out, out_off, r0, r1):
     """Bias and output activation on rows r0..r1 of the output block (predict)."""
-    params, layout, act_param = net[0], net[1], net[2]
+    params, layout, act_param = net.params, net.layout, net.act_param
     last = layout.shape[0] - 1
     n_out = layout[last, FAN_OUT]
     b = layout[last, B_OFFSET]
@@ -321,7 +327,7 @@ def output_loss_rows(net, ops, loss_code, tin, t_off, ws, wsl, r0, r1, scale, sw
     activation's own forward and backward functions.  Returns the summed
     loss, also added to ``stats``.
     """
-    params, layout, act_param = net[0], net[1], net[2]
+    params, layout, act_param = net.params, net.layout, net.act_param
     n_layers = layout.shape[0]
     last = n_layers - 1
     head = wsl[n_layers]
@@ -350,7 +356,7 @@ def output_loss_rows(net, ops, loss_code, tin, t_off, ws, wsl, r0, r1, scale, sw
 def forward_loss_rows(net, ops, loss_code, xin, x_off, tin, t_off, ws, wsl, r0, r1, scale, sw,
                       index, c0, stats):
     """Inference forward pass and loss of rows r0..r1 of the chunk at c0 (evaluation)."""
-    last = net[1].shape[0] - 1
+    last = net.layout.shape[0] - 1
     forward_rows(net, ops, xin, x_off, ws, wsl, r0, r1, ws, wsl[last, A_OFFSET],
                  np.bool_(False), inference_noise())
     return output_loss_rows(net, ops, loss_code, tin, t_off, ws, wsl, r0, r1, scale, sw, index,
@@ -364,13 +370,13 @@ def _activation_backward_rows(net, ops, ws, wsl, l, up_off, width, r0, r1, c0, c
     ``D`` is the (rows, width) upstream block at ``up_off``; ``width`` is
     layer l's fan_out.  Row segment by row segment unless whole rows.
     """
-    layout, act_param, layer_f = net[1], net[2], net[3]
+    layout, act_param, layer_f = net.layout, net.act_param, net.layer_f
     derive, alpha = ops.backward[layout[l, ACTIVATION]], act_param[l]
     a_off, z_off = wsl[l, A_OFFSET], wsl[l, Z_OFFSET]
     rate = layer_f[l + 1, DROPOUT] if wsl[l, DA_OFFSET] >= 0 else 0.0
-    if rate > 0.0 and noise[2] != 0:
+    if rate > 0.0 and noise.mode != 0:
         ops.dropout.rows(ws, up_off, up_off, width, r0, r1, c0, c1, rate, noise, 2 * (l + 1),
-                         noise[3])
+                         noise.row0)
     n = c1 - c0
     if n == width:
         rows = r1 - r0
@@ -398,8 +404,8 @@ def backward_share(net, ops, grad, xin, x_off, ws, wsl, l, rows, cur, t, n_threa
     share t of D_{l-1}: (D_l W_l^T) * mask * f'(z_{l-1}), through layer
     l-1's batch normalisation if it has one.
     """
-    params, layout, layer_f = net[0], net[1], net[3]
-    training = noise[2] != 0
+    params, layout, layer_f = net.params, net.layout, net.layer_f
+    training = noise.mode != 0
     n_layers = layout.shape[0]
     head = wsl[n_layers]
     fan_in, fan_out = layout[l, FAN_IN], layout[l, FAN_OUT]

@@ -41,6 +41,7 @@ from numba.extending import typeof_impl
 from . import activations, losses, network, norm, optim
 from . import penalty as penalties
 from .config import CFUNC_OPTIONS
+from .structs import Net, Noise
 
 __all__ = ["Ops", "Activations", "ActivationTable", "OptimizerOps", "Norm", "Dropout",
            "Penalty", "Passes", "Compiled", "CompiledInfo", "operations", "optimizer_ops",
@@ -113,10 +114,8 @@ def _signatures(dtype):
     f64_row = types.Array(types.float64, 1, "C")
     i64 = types.int64
     table = types.Array(types.int64, 2, "C")
-    noise = types.UniTuple(i64, 4)
-    # the network tuple (params, layout, activation parameters, per-layer
-    # options, running statistics), as :meth:`fastmlp.Model._net` makes it
-    net = types.Tuple((row, table, row, types.Array(types.float64, 2, "C"), row))
+    noise = types.NamedUniTuple(i64, 4, Noise)
+    net = types.NamedTuple((row, table, row, types.Array(types.float64, 2, "C"), row), Net)
     # what the losses only read may be the caller's read-only arrays
     # (targets, weights, a memory map); writeable ones convert to these
     targets = types.Array(f, 2, "C", readonly=True)

@@ -6,7 +6,7 @@ sequence of barriers on all of them.  The work splits are those of
 :mod:`fastmlp.kernels.network`: rows or columns of each layer's GEMM,
 slices of each weight gradient; the barriers (:mod:`fastmlp.kernels.sync`)
 stand where a phase needs the whole result of the one before.  ``net`` is
-the network tuple described in :mod:`fastmlp.kernels.network`, ``reg`` the
+a :class:`~fastmlp.kernels.structs.Net`, ``reg`` the
 objective's penalties (:mod:`fastmlp.kernels.penalty`), ``seed`` the seed
 of the dropout and DropConnect masks.
 
@@ -31,6 +31,7 @@ from .network import (A_OFFSET, B_OFFSET, COLUMN_SPLIT, DROPOUT, FAN_IN, FAN_OUT
                       output_loss_rows, share, weight_slice)
 from .optim import CLIP_NORM, advance_scalars, clip_scale, sum_of_squares
 from .penalty import active, with_penalty
+from .structs import Noise
 from .sync import barrier
 
 
@@ -48,15 +49,15 @@ def forward(net, ops, loss_code, X, T, sw, index, c0, rows, ws, wsl, scale, stat
             sync, noise):
     """Thread t's part of the forward pass and loss of chunk c0 (``rows`` rows).
 
-    In training mode (``noise[2]``) masked weights for DropConnect first;
+    In training mode (``noise.mode``) masked weights for DropConnect first;
     then the gathered inputs (dropped out, if asked).  Consecutive row-split layers (and the output layer with
     its loss) need no barrier between them; a column-split layer is followed
     by one, as the next layer needs all of its units.  Ends with a barrier.
     """
-    layout, layer_f = net[1], net[3]
+    layout, layer_f = net.layout, net.layer_f
     n_layers = layout.shape[0]
     head = wsl[n_layers]
-    training = noise[2] != 0
+    training = noise.mode != 0
     if training and uses_dropconnect(wsl, n_layers):
         ops.dropout.weights(net, ws, wsl, noise, t, n_threads)
         barrier(sync, n_threads)
@@ -71,7 +72,7 @@ def forward(net, ops, loss_code, X, T, sw, index, c0, rows, ws, wsl, scale, stat
         gather(T, index, c0, r0, r1, ws, head[T_OFFSET])
         if training and layer_f[0, DROPOUT] > 0.0:
             ops.dropout.rows(ws, head[X_OFFSET], head[X_OFFSET], n_in, r0, r1, np.int64(0), n_in,
-                             layer_f[0, DROPOUT], noise, np.int64(0), noise[3])
+                             layer_f[0, DROPOUT], noise, np.int64(0), noise.row0)
         if wsl[0, SPLIT] == COLUMN_SPLIT:
             barrier(sync, n_threads)
     l = np.int64(0)
@@ -109,7 +110,7 @@ def update_layer_share(net, update, grad, reg, l, t, n_threads, state, c):
     (:mod:`fastmlp.kernels.optim`); the objective's penalty gradient
     (``reg``) joins the update per element.
     """
-    params, layout = net[0], net[1]
+    params, layout = net.params, net.layout
     fan_in, fan_out = layout[l, FAN_IN], layout[l, FAN_OUT]
     w, b, g = layout[l, W_OFFSET], layout[l, B_OFFSET], layout[l, G_OFFSET]
     cw = with_penalty(c, reg, np.bool_(False))
@@ -136,7 +137,7 @@ def backward(net, ops, grad, reg, X, index, c0, rows, ws, wsl, t, n_threads, syn
     ``ops.update`` with the step's constants ``c`` once the next barrier has
     passed.  Ends with a barrier.
     """
-    n_layers = net[1].shape[0]
+    n_layers = net.layout.shape[0]
     xin, x_off = chunk_input(X, index, c0, ws, wsl, n_layers)
     for l in range(n_layers - 1, -1, -1):
         if fused and l < n_layers - 1:
@@ -165,7 +166,7 @@ def batch_loss(net, ops, passes, grad, reg, loss_code, X, T, sw, index, start, s
     :func:`backward` as pointers (:class:`fastmlp.kernels.ops.Passes`).
     Every thread returns the same loss.
     """
-    params, layout = net[0], net[1]
+    params, layout = net.params, net.layout
     n_layers = layout.shape[0]
     max_rows = wsl[n_layers, MAX_ROWS]
     n = stop - start
@@ -175,7 +176,7 @@ def batch_loss(net, ops, passes, grad, reg, loss_code, X, T, sw, index, start, s
     penalty = ops.penalty.value(params, layout, reg, t, n_threads) if active(reg) else 0.0
     for c0 in range(start, stop, max_rows):
         rows = min(stop, c0 + max_rows) - c0
-        chunk_noise = (noise[0], noise[1], noise[2], c0 - start)
+        chunk_noise = Noise(noise.seed, noise.step, noise.mode, c0 - start)
         passes.forward(net, ops, loss_code, X, T, sw, index, c0, rows, ws, wsl, scale, stats, t,
                        n_threads, sync, chunk_noise)
         if c0 == start:
@@ -228,7 +229,7 @@ def update_share(params, grad, ops, opt, step_no, lr, partial, t, n_threads, syn
     Handles clipping by global norm: the threads first sum the squares of
     their shares of the gradient.  Ends with a barrier.
     """
-    state, hyper, sstate = opt[0], opt[1], opt[2]
+    state, hyper, sstate = opt.state, opt.hyper, opt.scalars
     lo, hi = share(params.size, t, n_threads)
     scale = 1.0
     if hyper[CLIP_NORM] > 0.0:
@@ -246,14 +247,15 @@ def train_member(net, ops, passes, grad, reg, X, T, sw, order, run, ws, wsl, opt
     """Thread t's part of training batches run[1] .. run[2]-1 of the epoch order.
 
     ``run`` = [batch size, first batch, end batch, loss code, optimizer kind,
-    mask seed]; ``opt`` = (state, hyper, scalar state, step count, learning
-    rates): the optimizer's arrays; ``lrs[b - first]`` is batch b's learning
-    rate, or ``hyper[0]`` for all when ``lrs`` is empty.
+    mask seed]; ``opt`` the optimizer's arrays, an
+    :class:`~fastmlp.kernels.structs.OptState`: ``opt.rates[b - first]`` is
+    batch b's learning rate, or ``hyper[0]`` for all when it is empty.
     """
     batch_size, first, end, loss_code, kind, seed = run[0], run[1], run[2], run[3], run[4], run[5]
-    state, hyper, sstate, count, lrs = opt
+    state, hyper, sstate = opt.state, opt.hyper, opt.scalars
+    count, lrs = opt.count, opt.rates
     n = X.shape[0]
-    max_rows = wsl[net[1].shape[0], MAX_ROWS]
+    max_rows = wsl[net.layout.shape[0], MAX_ROWS]
     step_no = count[0]
     for b in range(first, end):
         start = b * batch_size
@@ -267,13 +269,13 @@ def train_member(net, ops, passes, grad, reg, X, T, sw, order, run, ws, wsl, opt
         c = ops.constants(hyper, step_no + 1, lr, sstate, 1.0)
         loss = batch_loss(net, ops, passes, grad, reg, loss_code, X, T, sw, order, start, stop, ws,
                           wsl, stats, partial, t, n_threads, sync, fused, state, c,
-                          (seed, step_no + 1, np.int64(TRAINING_UPDATE), np.int64(0)))
+                          Noise(seed, step_no + 1, np.int64(TRAINING_UPDATE), np.int64(0)))
         if not np.isfinite(loss):
             if t == 0:
                 result[0] = b
             break
         if not fused:
-            update_share(net[0], grad, ops, opt, step_no + 1, lr, partial, t, n_threads, sync)
+            update_share(net.params, grad, ops, opt, step_no + 1, lr, partial, t, n_threads, sync)
         step_no += 1
         if t == 0:  # read by the others only after the next batch's forward barrier
             advance_scalars(kind, hyper, step_no, sstate)

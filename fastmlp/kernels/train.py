@@ -28,6 +28,7 @@ from numba import prange
 from .config import jit
 from .addresses import unpack_ops
 from .ops import Passes, addresses, unit
+from .structs import Noise
 from . import team
 from .team import loss_grad_member, train_member
 
@@ -54,7 +55,7 @@ def training(net, ops, grad, reg, X, T, sw, order, run, ws, wsl, opt, stats, n_t
     them (~1 ms) on every call.
     """
     passes = passes_for(net, ops, grad, reg, X, T, sw, order, ws, wsl, stats, n_threads, sync,
-                        opt[0])
+                        opt.state)
     args = (net, ops, passes, grad, reg, X, T, sw, order, run, ws, wsl, opt, stats,
             np.zeros(n_threads), np.int64(0), n_threads, sync, np.zeros(1, dtype=np.int64))
     return Training(unit(train_member, args), passes)
@@ -64,17 +65,15 @@ def train_batches(compiled, net, ops, grad, reg, X, T, sw, order, run, ws, wsl, 
                   n_threads, sync):
     """Train on batches ``run[1] .. run[2]-1`` of the epoch order ``order``.
 
-    Shapes: ``net`` the network tuple (:mod:`fastmlp.kernels.network`);
+    Shapes: ``net`` a :class:`~fastmlp.kernels.structs.Net`;
     ``ops`` the configuration's functions (:class:`fastmlp.kernels.ops.Ops`);
     grad (n_params,); ``reg`` the penalties (:mod:`fastmlp.kernels.penalty`);
     X (n, n_in); T (n, n_out); sw (n,) float64 sample weights or empty
     (:mod:`fastmlp.kernels.losses`); order (n,) int64, a permutation of the rows
     (batch b is order[b*bs : (b+1)*bs], the last one possibly shorter);
     ``compiled`` the :class:`Training` for these argument types;
-    ``run`` as RUN_* above; ``opt`` the optimizer's arrays (state (slots,
-    n_params), hyper float64 (HYPER_SIZE,), scalar state float64, step count
-    (1,) int64, learning rate per batch float64 or empty: see
-    :mod:`fastmlp.kernels.optim`); stats (n_threads, 3 + n_out) float64 as
+    ``run`` as RUN_* above; ``opt`` the optimizer's arrays, an
+    :class:`~fastmlp.kernels.structs.OptState`; stats (n_threads, 3 + n_out) float64 as
     in :mod:`fastmlp.kernels.losses`; ``sync`` a barrier state
     (:func:`fastmlp.kernels.sync.new_state`).
 
@@ -103,7 +102,7 @@ def passes_for(net, ops, grad, reg, X, T, sw, index, ws, wsl, stats, n_threads, 
     types, stood for here by zeros.
     """
     zero = np.int64(0)
-    noise = (zero, zero, zero, zero)
+    noise = Noise(zero, zero, zero, zero)
     forward = unit(team.forward, (net, ops, zero, X, T, sw, index, zero, zero, ws, wsl,
                                   ws.dtype.type(0), stats, zero, np.int64(n_threads), sync, noise))
     backward = unit(team.backward, (net, ops, grad, reg, X, index, zero, zero, ws, wsl, zero,
@@ -152,7 +151,7 @@ def loss_grad(net, ops, grad, reg, loss_code, X, T, sw, index, start, stop, ws, 
                         grad[:0].reshape(0, 0))
     rest = (passes, grad, reg, np.int64(loss_code), X, T, sw, index, np.int64(start),
             np.int64(stop), ws, wsl, stats, partial, np.int64(0), n_threads, sync, result,
-            tuple(np.int64(v) for v in noise))
+            Noise(*(np.int64(v) for v in noise)))
     member = unit(loss_grad_member, (net, ops) + rest)
     if n_threads > 1:
         _loss_grad_team(member, addresses(ops), net, *rest)

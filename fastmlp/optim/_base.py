@@ -8,6 +8,7 @@ import numpy as np
 from .._validation import check_positive_float
 from ..kernels import ops as _ops
 from ..kernels import optim as _k
+from ..kernels.structs import OptState
 
 __all__ = ["Optimizer"]
 
@@ -72,9 +73,9 @@ class Optimizer:
         return h
 
     def kernel_args(self, lrs=None):
-        """The tuple of arrays the training kernels take (state must be bound)."""
+        """The :class:`~fastmlp.kernels.structs.OptState` the kernels take (state bound)."""
         lrs = np.empty(0) if lrs is None else np.ascontiguousarray(lrs, dtype=np.float64)
-        return (self.state, self.hyper(), self.scalar_state, self.step_count, lrs)
+        return OptState(self.state, self.hyper(), self.scalar_state, self.step_count, lrs)
 
     @property
     def needs_full_gradient(self):
