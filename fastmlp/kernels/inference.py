@@ -15,7 +15,7 @@ from .mathfun import like
 from .network import (MAX_ROWS, finish_output, forward_loss_rows, forward_rows, inference_noise,
                       share)
 from .addresses import unpack_ops
-from .ops import addresses, unit
+from .ops import launch
 
 
 def predict(net, ops, X, out, ws, wsl, n_threads):
@@ -27,11 +27,7 @@ def predict(net, ops, X, out, ws, wsl, n_threads):
     (:class:`fastmlp.kernels.ops.Ops`; its loss and update are not used).
     """
     rest = (X, out, ws, wsl, np.int64(0), np.int64(0), np.int64(n_threads))
-    member = unit(predict_member, (net, ops) + rest)
-    if n_threads > 1:
-        _predict_blocks(member, addresses(ops), net, *rest)
-    else:
-        _predict_alone(member, addresses(ops), net, *rest)
+    launch(predict_member, _predict_alone, _predict_blocks, net, ops, rest, n_threads)
 
 
 @jit
@@ -77,11 +73,7 @@ def evaluate(net, ops, loss_code, X, T, sw, ws, wsl, stats, n_threads):
     """
     rest = (np.int64(loss_code), X, T, sw, ws, wsl, stats, np.int64(0), np.int64(0),
             np.int64(n_threads))
-    member = unit(evaluate_member, (net, ops) + rest)
-    if n_threads > 1:
-        _evaluate_blocks(member, addresses(ops), net, *rest)
-    else:
-        _evaluate_alone(member, addresses(ops), net, *rest)
+    launch(evaluate_member, _evaluate_alone, _evaluate_blocks, net, ops, rest, n_threads)
 
 
 @jit

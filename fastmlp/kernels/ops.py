@@ -45,7 +45,8 @@ from .structs import Net, Noise
 
 __all__ = ["Ops", "Activations", "ActivationTable", "OptimizerOps", "Norm", "Dropout",
            "Penalty", "Passes", "Compiled", "CompiledInfo", "operations", "optimizer_ops",
-           "activation_table", "unit", "ops_type", "addresses", "compiled", "N_ACTIVATIONS"]
+           "activation_table", "unit", "launch", "ops_type", "addresses", "compiled",
+           "N_ACTIVATIONS"]
 
 #: Number of activation codes (the length of the forward and backward tables).
 N_ACTIVATIONS = len(activations.FORWARD)
@@ -216,6 +217,17 @@ def unit(function, args):
 
 
 _units = {}
+
+
+def launch(member, alone, team, net, ops, rest, n_threads):
+    """Run kernel ``member`` on one thread (launcher ``alone``) or a team (``team``).
+
+    ``member`` is called as ``member(net, ops, *rest)`` through a pointer
+    (:func:`unit`); a launcher takes ``(pointer, addresses(ops), net,
+    *rest)`` and rebuilds ``ops`` where it calls the member.
+    """
+    pointer = unit(member, (net, ops) + rest)
+    (team if n_threads > 1 else alone)(pointer, addresses(ops), net, *rest)
 
 
 def _fingerprint(value):

@@ -27,7 +27,7 @@ from numba import prange
 
 from .config import jit
 from .addresses import unpack_ops
-from .ops import Passes, addresses, unit
+from .ops import Passes, addresses, launch, unit
 from .structs import Noise
 from . import team
 from .team import loss_grad_member, train_member
@@ -152,11 +152,7 @@ def loss_grad(net, ops, grad, reg, loss_code, X, T, sw, index, start, stop, ws, 
     rest = (passes, grad, reg, np.int64(loss_code), X, T, sw, index, np.int64(start),
             np.int64(stop), ws, wsl, stats, partial, np.int64(0), n_threads, sync, result,
             Noise(*(np.int64(v) for v in noise)))
-    member = unit(loss_grad_member, (net, ops) + rest)
-    if n_threads > 1:
-        _loss_grad_team(member, addresses(ops), net, *rest)
-    else:
-        _loss_grad_alone(member, addresses(ops), net, *rest)
+    launch(loss_grad_member, _loss_grad_alone, _loss_grad_team, net, ops, rest, n_threads)
     return float(result[0])
 
 
