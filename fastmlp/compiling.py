@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 
-__all__ = ["first_use", "COMPILE_SECONDS"]
+__all__ = ["first_use", "silenced", "COMPILE_SECONDS"]
 
 #: Seconds a first call may take before the notice appears: loading from the
 #: cache takes well under this, compiling takes seconds.
@@ -26,6 +26,22 @@ COMPILE_SECONDS = {"training": 15, "gradients": 12, "evaluation": 5, "prediction
 
 _seen = set()
 _lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def silenced():
+    """No notices inside the block, from any thread (``fastmlp warmup`` prints its own lines)."""
+    global _silenced
+    with _lock:
+        _silenced += 1
+    try:
+        yield
+    finally:
+        with _lock:
+            _silenced -= 1
+
+
+_silenced = 0
 
 
 @contextlib.contextmanager
@@ -53,6 +69,8 @@ def first_use(key, description, seconds, stream=None):
     out = sys.stderr if stream is None else stream
 
     def announce():
+        if _silenced:
+            return
         what = description() if callable(description) else description
         print(f"compiling fastmlp kernels for {what} -- first run only, "
               f"about {seconds:.0f} s", file=out, flush=True)

@@ -11,6 +11,7 @@ import time
 
 import numpy as np
 
+from .compiling import silenced
 from .model import Model
 from .parallel import max_threads, threads
 from .trainer import Trainer
@@ -65,7 +66,7 @@ def warm_up(dtypes=("float32", "float64"), n_threads=None, configurations=COMMON
         for activation, output, loss, optimizer in configurations:
             name = f"{dtype} {activation}/{output}/{optimizer}"
             start = time.perf_counter()
-            with threads(n_threads):
+            with threads(n_threads), silenced():
                 for sizes, n, batch in shapes:
                     X = rng.standard_normal((n, sizes[0]))
                     y = (rng.integers(0, sizes[-1], n) if loss == "cross_entropy"

@@ -10,7 +10,7 @@ import time
 import numpy as np
 
 import fastmlp as fm
-from fastmlp.compiling import first_use
+from fastmlp.compiling import first_use, silenced
 from fastmlp.kernels import ops
 from fastmlp.warmup import warm_up
 
@@ -63,6 +63,9 @@ def test_notice_only_when_the_first_call_is_slow():
         time.sleep(1.2)
     with first_use(("test", "fast"), lambda: "never described", 7, stream=out):
         pass
+    assert out.getvalue().count("\n") == 1
+    with silenced(), first_use(("test", "silenced"), "quiet thing", 7, stream=out):
+        time.sleep(1.2)
     assert out.getvalue().count("\n") == 1
 
 
