@@ -69,7 +69,9 @@ def main(argv=None):
     print(f"\npointers: {sum(t for t, _ in pointer_times):.1f} s")
     for seconds, name in sorted(pointer_times, reverse=True)[:args.top]:
         print(f"  {seconds:6.2f} s  {name}")
-    exclusive, inclusive, count = collections.Counter(), collections.Counter(), collections.Counter()
+    exclusive = collections.Counter()
+    inclusive = collections.Counter()
+    count = collections.Counter()
     stack = []
     for starting, data, when in records:
         name = data["dispatcher"].py_func.__qualname__

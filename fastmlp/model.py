@@ -452,7 +452,8 @@ class Model:
         # A workspace per call keeps concurrent predicts on one model safe.
         ws = Workspace(self._layout, rows, self.dtype, training=False)
         with single_threaded_blas(), self._first_use("prediction", n_threads):
-            _ki.predict(self._net(), self._ops(inference=True), X, out, ws.buffer, ws.table, n_threads)
+            _ki.predict(self._net(), self._ops(inference=True), X, out, ws.buffer, ws.table,
+                        n_threads)
         if not np.isfinite(out).all():
             self._explain_non_finite(X, out)
         return out

@@ -1,8 +1,9 @@
 """Compiled core of fastmlp: Numba kernels over flat arrays and scalars.
 
 Numba caches each compiled function beside its source (or under
-``NUMBA_CACHE_DIR``) and checks only that file's time stamp; a kernel that inlines code from another file would keep
-running stale machine code after that file changes (and can crash if a
+``NUMBA_CACHE_DIR``) and checks only that file's time stamp; a kernel that
+inlines code from another file would keep running stale machine code after
+that file changes (and can crash if a
 signature changed).  So the cache is keyed on all kernel sources together:
 when any of them differs from what the cache was built from, the cache is
 cleared before anything compiles.

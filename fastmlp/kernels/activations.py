@@ -1,9 +1,12 @@
 """Activation epilogues: bias + activation forward, upstream * f'(z) backward.
 
-Both work on a (rows, n) block with the activation code tested once per
-block, so every inner loop is a straight loop over a contiguous row that
-LLVM vectorises (a code test inside the element loop measured 4-20x
-slower, a function call per row 2x slower on small blocks).
+One function per activation and direction, each over a (rows, n) block,
+so every inner loop is a straight loop over a contiguous row that LLVM
+vectorises (a code test inside the element loop measured 4-20x slower, a
+function call per row 2x slower on small blocks).  The kernels call the
+ones a model uses through pointers (:data:`FORWARD`, :data:`BACKWARD`,
+:mod:`fastmlp.kernels.ops`); :func:`forward_block` and
+:func:`backward_block` dispatch on the code, for tests and tools.
 
 Forward, block ``Z`` (GEMM output) of a layer with bias ``b``::
 

@@ -3,8 +3,11 @@
 For a block of rows of the output layer's GEMM result this applies the bias
 and output activation (the forward pass's last step), then the loss and its
 sensitivity with respect to the pre-activation z, in one pass while the
-block is in cache.  The per-sample loss sums over outputs; the batch loss
-is the mean over samples, so sensitivities carry ``scale = 1/batch_size``:
+block is in cache (squared error: the output activation's own forward and
+backward functions run around :func:`squared_error_rows`, see
+:func:`fastmlp.kernels.network.output_loss_rows`).  The per-sample loss sums
+over outputs; the batch loss is the mean over samples, so sensitivities
+carry ``scale = 1/batch_size``:
 
 * squared error, any output f:  L = 1/2 sum_k (a_k - t_k)^2,
   dL/dz = (a - t) * f'(z)   (softmax: a * (g - sum_k a_k g_k), g = a - t)

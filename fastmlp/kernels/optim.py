@@ -132,7 +132,7 @@ def adamax_constants(hyper, t, lr, sstate, scale):
 
 @jit
 def nadam_constants(hyper, t, lr, sstate, scale):
-    """The step sizes of the gradient and momentum terms, 1 - b1, b2, 1 - b2, 1 / (1 - b2^t), eps."""
+    """Step sizes of the gradient and momentum terms, 1 - b1, b2, 1 - b2, 1 / (1 - b2^t), eps."""
     b1, b2, psi = hyper[1], hyper[2], hyper[4]
     mu = b1 * (1.0 - 0.5 * 0.96 ** (t * psi))
     mu_next = b1 * (1.0 - 0.5 * 0.96 ** ((t + 1) * psi))

@@ -50,9 +50,10 @@ def forward(net, ops, loss_code, X, T, sw, index, c0, rows, ws, wsl, scale, stat
     """Thread t's part of the forward pass and loss of chunk c0 (``rows`` rows).
 
     In training mode (``noise.mode``) masked weights for DropConnect first;
-    then the gathered inputs (dropped out, if asked).  Consecutive row-split layers (and the output layer with
-    its loss) need no barrier between them; a column-split layer is followed
-    by one, as the next layer needs all of its units.  Ends with a barrier.
+    then the gathered inputs (dropped out, if asked).  Consecutive row-split
+    layers (and the output layer with its loss) need no barrier between
+    them; a column-split layer is followed by one, as the next layer needs
+    all of its units.  Ends with a barrier.
     """
     layout, layer_f = net.layout, net.layer_f
     n_layers = layout.shape[0]
