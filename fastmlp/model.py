@@ -313,7 +313,7 @@ class Model:
     @property
     def stochastic(self):
         """Whether training draws random masks (dropout or DropConnect)."""
-        return bool((self._layer_f[:, [_kn.DROPOUT, _kn.DROPCONNECT]] > 0).any())
+        return bool(self._layer_f[:, _kn.DROPOUT].any() or self._layer_f[:, _kn.DROPCONNECT].any())
 
     def _make_views(self):
         layout = self._layout

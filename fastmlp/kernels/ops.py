@@ -177,6 +177,17 @@ def _typeof_compiled(value, context):
     return value.numba_type
 
 
+@typeof_impl.register(Passes)
+def _typeof_passes(value, context):
+    # Passed on every training call: build its type once per signature pair.
+    return _passes_type(value.forward.numba_type, value.backward.numba_type)
+
+
+@functools.lru_cache(maxsize=None)
+def _passes_type(forward, backward):
+    return types.NamedTuple((forward, backward), Passes)
+
+
 _compiled = {}
 _lock = threading.Lock()
 
