@@ -2,14 +2,16 @@
 
 The training and inference kernels are the same for every model: gather,
 GEMM, epilogue, loss, backward pass, update, thread team.  What differs
-between models -- the activation of each layer, the loss, the optimizer --
-reaches them as an :class:`Ops` of function pointers (Numba "first-class
-functions": compiled ``cfunc`` objects), so
+between models -- the activation of each layer, the loss, the optimizer,
+batch normalisation, dropout, the penalty -- reaches them as an
+:class:`Ops` of function pointers (Numba "first-class functions": compiled
+``cfunc`` objects), so
 
-* only the functions a configuration uses are compiled (a relu/Adam/
-  cross-entropy model compiles 2 of the 24 activation functions, 1 of the 3
-  losses and 2 of the 18 optimizer functions), and each is compiled once,
-  at -O3, in its own small module;
+* only the functions a configuration uses are compiled (a relu/softmax/
+  cross-entropy/Adam model compiles 4 of the 24 activation functions, 1 of
+  the 3 losses, 2 of the 18 optimizer functions and no batch-norm, dropout
+  or penalty code), and each is compiled once, at -O3, in its own small
+  module;
 * the kernels that call them do not contain their code: Numba links the
   whole call tree of a function into it and re-optimises it at every level,
   so code that is called directly is optimised once per level above it
@@ -17,9 +19,12 @@ functions": compiled ``cfunc`` objects), so
 * the kernels are compiled once per dtype (and thread variant) and serve
   every configuration.
 
-The cost is an indirect call per block of rows (a few nanoseconds against
-microseconds of work per block).  This module has no jitted code of its
-own: :func:`operations` builds an :class:`Ops` on the Python side.
+The same mechanism compiles the members of a thread team and the passes
+they call once each (:func:`unit`).  The cost is an indirect call per block
+of rows (a few nanoseconds against microseconds of work per block).  This
+module has no jitted code of its own: :func:`operations` builds an
+:class:`Ops` on the Python side, and the kernels' entry points receive it as
+the array of its addresses (:func:`addresses`).
 
 Pointers cross into the kernels as values, so everything compiled stays
 valid in Numba's on-disk cache: each function below is cached under its
