@@ -600,8 +600,7 @@ class Model:
         stats = np.zeros((n_threads, 3 + self.n_outputs))
         with single_threaded_blas(), self._first_use("evaluation", n_threads):
             _ki.evaluate(self._net(), self._ops(), loss_code(self.loss), X, T, sw, ws.buffer,
-                         ws.table, stats,
-                         n_threads)
+                         ws.table, stats, n_threads)
         result = metrics_from_stats(stats.sum(axis=0), self.loss, T, sst, sw)
         result["loss"] += self.penalty()
         if not np.isfinite(result["loss"]):

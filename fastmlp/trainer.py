@@ -440,7 +440,8 @@ class Trainer:
                 layer_f = model._layer_f.copy()
                 layer_f[:, _kn.BN_MOMENTUM] = 1.0
                 model._objective(model.params, np.empty_like(model.params), X, T, no_index, ws,
-                                 stats, n_threads, Noise(0, 0, _kn.TRAINING_UPDATE, 0), layer_f, sw)
+                                 stats, n_threads, Noise(0, 0, _kn.TRAINING_UPDATE, 0), layer_f,
+                                 sw)
         except BaseException:
             model.params[...] = start_params
             model.running_stats[...] = start_running
@@ -520,8 +521,7 @@ class _EpochLoop:
         self.keep_state = keep_state
         self.state_snapshot = None
         optimizer.bind(model.params)
-        self.ops = model._ops(optimizer.kind)
-        self.compiled = None
+        self.compiled = None  # the kernels' Training for these arrays, on the first call
         # compile (or load from cache) before timing
         with model._first_use("training", self.n_threads, type(optimizer).__name__.lower()):
             self._call(self.identity, None, 0, 0)
@@ -531,8 +531,8 @@ class _EpochLoop:
         self.run[_kt.RUN_END_BATCH] = end
         lrs = None if rates is None else rates[first:end]
         # the model's functions as they are now (a callback may have set a penalty)
-        self.ops = self.model._ops(self.optimizer.kind)
-        args = (self.model._net(), self.ops, self.grad, self.model._reg, self.X, self.T, self.sw,
+        ops = self.model._ops(self.optimizer.kind)
+        args = (self.model._net(), ops, self.grad, self.model._reg, self.X, self.T, self.sw,
                 order, self.run, self.ws.buffer, self.ws.table, self.optimizer.kernel_args(lrs),
                 self.stats, self.n_threads, self.sync)
         if self.compiled is None:
