@@ -22,7 +22,7 @@ NOTICE_AFTER = 0.75
 #: Typical first-run compile time of each kind of pass on the 2-core dev
 #: machine (the kernels of a kind are shared by every configuration of a
 #: dtype; another activation, loss or optimizer adds well under a second).
-COMPILE_SECONDS = {"training": 15, "gradients": 12, "evaluation": 5, "prediction": 3}
+COMPILE_SECONDS = {"training": 12, "gradients": 10, "evaluation": 3, "prediction": 2}
 
 _seen = set()
 _lock = threading.Lock()
