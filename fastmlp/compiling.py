@@ -11,7 +11,6 @@ to stderr when that first call takes long -- a cache hit never does.
 import contextlib
 import sys
 import threading
-import time
 
 __all__ = ["first_use", "silenced", "COMPILE_SECONDS"]
 

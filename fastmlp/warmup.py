@@ -69,9 +69,7 @@ def warm_up(dtypes=("float32", "float64"), n_threads=None, configurations=COMMON
             with threads(n_threads), silenced():
                 for sizes, n, batch in shapes:
                     X = rng.standard_normal((n, sizes[0]))
-                    y = (rng.integers(0, sizes[-1], n) if loss == "cross_entropy"
-                         else rng.random((n, sizes[-1])) < 0.5 if loss == "binary_cross_entropy"
-                         else rng.standard_normal((n, sizes[-1])))
+                    y = _targets(loss, rng, n, sizes[-1])
                     model = Model(sizes, activation=activation, output=output, loss=loss,
                                   dtype=dtype, seed=0)
                     Trainer(model, optimizer, batch_size=batch, epochs=1, verbose=0,
@@ -82,3 +80,12 @@ def warm_up(dtypes=("float32", "float64"), n_threads=None, configurations=COMMON
             print(f"{name}: {seconds:.1f} s", file=out, flush=True)
             done.append((name, seconds))
     return done
+
+
+def _targets(loss, rng, n, n_out):
+    """Random targets of the form ``loss`` takes: labels, 0/1 rows or values."""
+    if loss == "cross_entropy":
+        return rng.integers(0, n_out, n)
+    if loss == "binary_cross_entropy":
+        return (rng.random((n, n_out)) < 0.5).astype(np.float64)
+    return rng.standard_normal((n, n_out))

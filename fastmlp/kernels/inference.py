@@ -10,11 +10,11 @@ network code itself is :mod:`fastmlp.kernels.network`.
 import numpy as np
 from numba import prange
 
+from .addresses import unpack_ops
 from .config import jit
 from .mathfun import like
 from .network import (MAX_ROWS, finish_output, forward_loss_rows, forward_rows, inference_noise,
                       share)
-from .addresses import unpack_ops
 from .ops import launch
 
 

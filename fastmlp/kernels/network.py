@@ -29,9 +29,9 @@ needs it (GELU/swish), X and T the gathered inputs and targets of a chunk,
 D0/D1 the sensitivities (ping-pong), the coefficient slot the BLAS (alpha,
 beta) pairs (1, 0) and (1, 1), and "zeros" a zero vector as wide as the
 widest layer.  ``noise``, a :class:`~fastmlp.kernels.structs.Noise` (seed,
-step, mode, row0), keys the dropout and DropConnect masks (:mod:`fastmlp.kernels.noise`; row r
-of a chunk is row row0 + r of its batch), and says whether batch norm
-updates its running statistics; ``training`` switches dropout, DropConnect
+step, mode, row0), keys the dropout and DropConnect masks
+(:mod:`fastmlp.kernels.noise`; row r of a chunk is row row0 + r of its
+batch), and says whether batch norm updates its running statistics; ``training`` switches dropout, DropConnect
 and batch statistics on.
 
 Threads: each layer's work is split between ``n_threads`` threads, by rows

@@ -253,7 +253,7 @@ def _fingerprint(value):
         return (value.dtype.num, value.ndim, flags.c_contiguous, flags.f_contiguous,
                 flags.writeable, flags.aligned)
     if isinstance(value, Ops):
-        return ("ops", value.loss.signature().args[0].dtype.name)
+        return ("ops", _dtype_of(value))
     if isinstance(value, tuple):
         return (type(value), tuple(_fingerprint(v) for v in value))
     if isinstance(value, Compiled):
@@ -261,10 +261,15 @@ def _fingerprint(value):
     return type(value)
 
 
+def _dtype_of(ops):
+    """The float dtype an :class:`Ops` was built for (that of its loss's output block)."""
+    return ops.loss.signature().args[0].dtype.name
+
+
 def _type_of(value):
     # an Ops holds ~30 functions: typing it costs ~100 us, its type is known
     if isinstance(value, Ops):
-        return ops_type(value.loss.signature().args[0].dtype.name)
+        return ops_type(_dtype_of(value))
     return numba.typeof(value)
 
 

@@ -12,12 +12,12 @@ threads, one ``prange`` iteration each, meeting at barriers between phases
 for a region launch.  That needs every iteration of the ``prange`` running
 at once on its own thread, which Numba's OpenMP layer gives when
 ``n_threads`` equals ``numba.get_num_threads()``; :mod:`fastmlp.parallel`
-calls with more than one thread only then.  The parallel entry points are
-separate functions because a parallel-compiled function costs ~3 us more
-per call even when it runs one thread, 10% of a small batch; and the choice
-between them is made here, in Python, so that only the variant a program
-uses is compiled (each one compiles the whole network code, tens of
-seconds on a cold cache).
+calls with more than one thread only then.  Both variants call the same
+member function through a pointer; their launchers are separate functions
+because a parallel-compiled function costs ~3 us more per call even when it
+runs one thread (10% of a small batch) and ~1 s more to compile, and the
+choice is made here, in Python, so that only the launcher a program uses
+is compiled.
 """
 
 from collections import namedtuple
@@ -25,11 +25,11 @@ from collections import namedtuple
 import numpy as np
 from numba import prange
 
-from .config import jit
+from . import team
 from .addresses import unpack_ops
+from .config import jit
 from .ops import Passes, addresses, launch, unit
 from .structs import Noise
-from . import team
 from .team import loss_grad_member, train_member
 
 #: ``run`` layout (int64)
@@ -56,9 +56,9 @@ def training(net, ops, grad, reg, X, T, sw, order, run, ws, wsl, opt, stats, n_t
     """
     passes = passes_for(net, ops, grad, reg, X, T, sw, order, ws, wsl, stats, n_threads, sync,
                         opt.state)
-    args = (net, ops, passes, grad, reg, X, T, sw, order, run, ws, wsl, opt, stats,
-            np.zeros(n_threads), np.int64(0), n_threads, sync, np.zeros(1, dtype=np.int64))
-    return Training(unit(train_member, args), passes)
+    rest = _member_rest(passes, grad, reg, X, T, sw, order, run, ws, wsl, opt, stats,
+                        np.zeros(n_threads), n_threads, sync, np.zeros(1, dtype=np.int64))
+    return Training(unit(train_member, (net, ops) + rest), passes)
 
 
 def train_batches(compiled, net, ops, grad, reg, X, T, sw, order, run, ws, wsl, opt, stats,
@@ -73,8 +73,8 @@ def train_batches(compiled, net, ops, grad, reg, X, T, sw, order, run, ws, wsl, 
     (batch b is order[b*bs : (b+1)*bs], the last one possibly shorter);
     ``compiled`` the :class:`Training` for these argument types;
     ``run`` as RUN_* above; ``opt`` the optimizer's arrays, an
-    :class:`~fastmlp.kernels.structs.OptState`; stats (n_threads, 3 + n_out) float64 as
-    in :mod:`fastmlp.kernels.losses`; ``sync`` a barrier state
+    :class:`~fastmlp.kernels.structs.OptState`; stats (n_threads, 3 +
+    n_out) float64 as in :mod:`fastmlp.kernels.losses`; ``sync`` a barrier state
     (:func:`fastmlp.kernels.sync.new_state`).
 
     Returns -1 when every batch had a finite loss; otherwise the index of the
@@ -85,13 +85,21 @@ def train_batches(compiled, net, ops, grad, reg, X, T, sw, order, run, ws, wsl, 
     # body is privatised by Numba, and the writes are lost.
     result = np.full(1, -1, dtype=np.int64)
     partial = np.zeros(n_threads)
-    args = (net, compiled.passes, grad, reg, X, T, sw, order, run, ws, wsl, opt, stats, partial,
-            np.int64(0), n_threads, sync, result)
-    if n_threads > 1:
-        _train_team(compiled.member, addresses(ops), *args)
-    else:
-        _train_alone(compiled.member, addresses(ops), *args)
+    rest = _member_rest(compiled.passes, grad, reg, X, T, sw, order, run, ws, wsl, opt, stats,
+                        partial, n_threads, sync, result)
+    launcher = _train_team if n_threads > 1 else _train_alone
+    launcher(compiled.member, addresses(ops), net, *rest)
     return int(result[0])
+
+
+def _member_rest(passes, grad, reg, X, T, sw, order, run, ws, wsl, opt, stats, partial,
+                 n_threads, sync, result):
+    """:func:`~fastmlp.kernels.team.train_member`'s arguments after ``net, ops``, in order.
+
+    (The thread number stands at 0: the launchers pass each member its own.)
+    """
+    return (passes, grad, reg, X, T, sw, order, run, ws, wsl, opt, stats, partial, np.int64(0),
+            n_threads, sync, result)
 
 
 def passes_for(net, ops, grad, reg, X, T, sw, index, ws, wsl, stats, n_threads, sync, state):
