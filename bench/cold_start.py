@@ -10,16 +10,18 @@ one left.  Cases:
 (c) the same in float64;
 (d) ``fastmlp.sklearn.MLPClassifier().fit`` + ``predict_proba`` on the digits;
 (jax) JAX's cold jit of (b): one ``lax.scan`` epoch with hand-written Adam and a
-    jitted predict, when JAX is installed.
+    jitted predict, when JAX is installed;
+(floor) the least a Numba program compiles for (b) (``bench/numba_floor.py``:
+    naive loops, no options): the floor under any Numba implementation.
 
-Cases run interleaved, round after round, and the medians are reported with
-(b)'s ratio to JAX.  ``--before DIR`` also runs every fastmlp case from
-another checkout (a source tree whose ``fastmlp`` package imports, e.g. a
-``git worktree`` of an older commit), side by side; ``--jax-python`` runs
-the JAX case with another interpreter (a virtual environment with JAX).
-Usage::
+Cases run interleaved, round after round, and the medians are reported
+with (b)'s ratio to JAX and to the floor.  ``--before DIR`` also runs every
+fastmlp case from another checkout (a source tree whose ``fastmlp`` package
+imports, e.g. a ``git worktree`` of an older commit), side by side;
+``--jax-python`` runs the JAX case with another interpreter (a virtual
+environment with JAX).  Usage::
 
-    python bench/cold_start.py [--rounds 3] [--cases a,b,c,d,jax] [--before DIR]
+    python bench/cold_start.py [--rounds 3] [--cases a,b,c,d,jax,floor] [--before DIR]
                                [--jax-python PATH]
 """
 
@@ -87,6 +89,8 @@ jax.block_until_ready(jax.jit(forward)(p, X[:256]))
 def _command(case, python):
     if case == "a":
         return [python, "-m", "fastmlp", "train", "--quiet"]
+    if case == "floor":
+        return [python, os.path.join(HERE, "numba_floor.py")]
     code = CHILD["b"].format(dtype="float64" if case == "c" else "float32") if case in "bc" \
         else CHILD[case]
     return [python, "-c", code]
@@ -116,7 +120,7 @@ def has_jax(python):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--cases", default="a,b,c,d,jax")
+    parser.add_argument("--cases", default="a,b,c,d,jax,floor")
     parser.add_argument("--before", default=None, metavar="DIR",
                         help="also run the fastmlp cases from this checkout")
     parser.add_argument("--jax-python", default=sys.executable, metavar="PATH",
@@ -128,7 +132,7 @@ def main(argv=None):
         cases.remove("jax")
     runs = [(c, None) for c in cases]
     if args.before:
-        runs += [(c, args.before) for c in cases if c != "jax"]
+        runs += [(c, args.before) for c in cases if c not in ("jax", "floor")]
     cold = {key: [] for key in runs}
     warm = {key: [] for key in runs}
     for r in range(args.rounds):
@@ -148,9 +152,10 @@ def main(argv=None):
     for key in runs:
         print(f"{_label(key):<12}{statistics.median(cold[key]):>9.1f}"
               f"{statistics.median(warm[key]):>9.1f}")
-    if ("jax", None) in cold and ("b", None) in cold:
-        ratio = statistics.median(cold["b", None]) / statistics.median(cold["jax", None])
-        print(f"(b) / JAX cold: {ratio:.1f}x")
+    for case, reference in (("b", "jax"), ("floor", "jax"), ("b", "floor")):
+        if (case, None) in cold and (reference, None) in cold:
+            ratio = statistics.median(cold[case, None]) / statistics.median(cold[reference, None])
+            print(f"({case}) / ({reference}) cold: {ratio:.1f}x")
 
 
 def _label(key):

@@ -1,9 +1,10 @@
 """Thread control for both pools fastmlp uses: Numba's and the BLAS library's.
 
 The matrix products run in the BLAS library that SciPy ships (Numba calls
-it through ``scipy.linalg.cython_blas``); element-wise kernels that run in
-parallel use Numba's threads.  :func:`threads` sets both, and NumPy's own
-BLAS too, and puts everything back on exit::
+it through ``scipy.linalg.cython_blas``); the kernels split their work
+over as many threads as Numba's thread count in effect (a team of worker
+threads, :mod:`fastmlp.kernels.workers`).  :func:`threads` sets both, and
+NumPy's own BLAS too, and puts everything back on exit::
 
     with fastmlp.threads(1):
         trainer.fit(X, y)          # single-threaded, bit-reproducible
@@ -25,7 +26,7 @@ import numba
 __all__ = ["threads", "get_num_threads", "max_threads"]
 
 #: Below this many floating-point operations per chunk, one thread is faster
-#: than splitting (a parallel region costs ~1.5 us to launch and sync).
+#: than splitting the work over a team.
 PARALLEL_MIN_FLOPS = 4_000_000
 
 _SETTERS = ("scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads",
@@ -183,42 +184,14 @@ def _blas_set(lib, n):
         lib.set(n)
 
 
-def _team_capable_layer():
-    """Whether Numba's threading layer is OpenMP.
-
-    The multi-threaded kernels keep a team of threads inside one parallel
-    region and synchronise them with barriers, which needs every iteration
-    of the region to run at once on its own thread: OpenMP's static
-    schedule guarantees it.  (TBB may run iterations one after another on
-    fewer threads, and the "workqueue" fallback costs ~100 us per region.)
-    Other layers run the kernels on one thread.
-    """
-    import numpy as np
-
-    from .kernels.sync import probe_parallel
-
-    probe_parallel(np.zeros(2))
-    try:
-        return numba.threading_layer() == "omp"
-    except ValueError:
-        return False
-
-
-_FAST_PARALLEL = None
-
-
 def kernel_threads(flops_per_chunk):
     """Threads the kernels should split a chunk over, given its work.
 
-    Small chunks run on one thread; so does everything when Numba's
-    threading layer is not OpenMP (see :func:`_team_capable_layer`).  The
-    answer equals ``numba.get_num_threads()`` or 1, as the team kernels
-    require.
+    Small chunks run on one thread (a team costs tens of microseconds to
+    hand work to, :mod:`fastmlp.kernels.workers`); larger ones on Numba's
+    thread count in effect (:func:`threads`, ``numba.set_num_threads``).
     """
-    global _FAST_PARALLEL
-    if _FAST_PARALLEL is None:
-        _FAST_PARALLEL = _team_capable_layer()
-    if not _FAST_PARALLEL or flops_per_chunk < PARALLEL_MIN_FLOPS:
+    if flops_per_chunk < PARALLEL_MIN_FLOPS:
         return 1
     return numba.get_num_threads()
 

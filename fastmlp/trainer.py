@@ -21,7 +21,7 @@ from .exceptions import DivergenceError
 from .kernels import network as _kn
 from .kernels import sync as _ksync
 from .kernels import train as _kt
-from .kernels.structs import Noise
+from .kernels.structs import Noise, Run
 from .losses import encode_targets, loss_code
 from .metrics import _total_sum_of_squares, metrics_from_stats
 from .optim import LBFGS, Adam, get_optimizer
@@ -506,11 +506,9 @@ class _EpochLoop:
         self.grad = np.zeros_like(model.params)
         self.stats = np.zeros((self.n_threads, 3 + model.n_outputs))
         self.sync = _ksync.new_state()
-        self.run = np.zeros(_kt.RUN_FIELDS, dtype=np.int64)
-        self.run[_kt.RUN_BATCH_SIZE] = self.batch_size
-        self.run[_kt.RUN_LOSS] = loss_code(model.loss)
-        self.run[_kt.RUN_OPTIMIZER] = optimizer.kind
-        self.run[_kt.RUN_SEED] = mask_seed
+        self.run = Run(batch_size=np.int64(self.batch_size), first=np.int64(0),
+                       end=np.int64(0), loss_code=np.int64(loss_code(model.loss)),
+                       kind=np.int64(optimizer.kind), seed=np.int64(mask_seed))
         self.identity = np.arange(n, dtype=np.int64)
         self.sst = None if model.loss != "squared_error" else _total_sum_of_squares(T, sw)
         self.last_time = 0.0
@@ -527,13 +525,12 @@ class _EpochLoop:
             self._call(self.identity, None, 0, 0)
 
     def _call(self, order, rates, first, end):
-        self.run[_kt.RUN_FIRST_BATCH] = first
-        self.run[_kt.RUN_END_BATCH] = end
+        run = self.run._replace(first=np.int64(first), end=np.int64(end))
         lrs = None if rates is None else rates[first:end]
         # the model's functions as they are now (a callback may have set a penalty)
         ops = self.model._ops(self.optimizer.kind)
         args = (self.model._net(), ops, self.grad, self.model._reg, self.X, self.T, self.sw,
-                order, self.run, self.ws.buffer, self.ws.table, self.optimizer.kernel_args(lrs),
+                order, run, self.ws.buffer, self.ws.table, self.optimizer.kernel_args(lrs),
                 self.stats, self.n_threads, self.sync)
         if self.compiled is None:
             self.compiled = _kt.training(*args)

@@ -8,13 +8,11 @@ from fastmlp.kernels import inference, ops, optim, train
 
 
 def _signature_counts():
-    # the compiled entry points (train.train_batches, train.loss_grad,
-    # inference.predict and inference.evaluate are Python functions choosing
-    # between the single-thread and team variants), and every function
-    # compiled as a pointer, by kind and name
-    kernels = [inference._predict_alone, inference._predict_blocks, inference._evaluate_alone,
-               inference._evaluate_blocks, train._train_alone,
-               train._train_team, train._loss_grad_alone, train._loss_grad_team,
+    # the compiled entry points (the launchers train.train_batches,
+    # train.loss_grad, inference.predict and inference.evaluate run on each
+    # thread of a team), and every function compiled as a pointer, by kind
+    # and name
+    kernels = [inference._predict, inference._evaluate, train._train, train._loss_grad,
                optim.step_parallel]
     counts = {k.__name__: len(k.signatures) for k in kernels}
     for info in ops.compiled():

@@ -19,7 +19,6 @@ def split_everything(monkeypatch, request):
     # Split even tiny chunks between threads, to exercise every path: hidden
     # layers shared by samples, or by units.
     monkeypatch.setattr(fastmlp.parallel, "PARALLEL_MIN_FLOPS", 0)
-    monkeypatch.setattr(fastmlp.parallel, "_FAST_PARALLEL", True)
     by_columns = request.param == "columns"
     monkeypatch.setattr(fastmlp.layout, "split_by_columns",
                         lambda rows, width, n_threads: by_columns and n_threads > 1)

@@ -3,19 +3,20 @@
 Each block of ``max_rows`` rows (the workspace's size) is split between
 the threads by rows; the member function that runs one thread's rows is
 compiled once as a pointer (:func:`fastmlp.kernels.ops.unit`), and a
-launcher runs it on one thread or on a team in a parallel region.  The
-network code itself is :mod:`fastmlp.kernels.network`.
+launcher runs it over the blocks on each thread of the team (the threads
+meet at a barrier after each block: the next one reuses the workspace).
+The network code itself is :mod:`fastmlp.kernels.network`.
 """
 
 import numpy as np
-from numba import prange
 
 from .addresses import unpack_ops
 from .config import jit
 from .mathfun import like
 from .network import (MAX_ROWS, finish_output, forward_loss_rows, forward_rows, inference_noise,
                       share)
-from .ops import launch
+from .ops import launch, unit
+from .sync import barrier, new_state
 
 
 def predict(net, ops, X, out, ws, wsl, n_threads):
@@ -26,12 +27,13 @@ def predict(net, ops, X, out, ws, wsl, n_threads):
     straight into ``out``.  ``ops``: the configuration's functions
     (:class:`fastmlp.kernels.ops.Ops`; its loss and update are not used).
     """
-    rest = (X, out, ws, wsl, np.int64(0), np.int64(0), np.int64(n_threads))
-    launch(predict_member, _predict_alone, _predict_blocks, net, ops, rest, n_threads)
+    zero, n_threads = np.int64(0), np.int64(n_threads)  # zero: the member's t and c0 (types)
+    member = unit(predict_member, (zero, net, ops, X, out, ws, wsl, zero, n_threads))
+    launch(_predict, member, ops, (net, X, out, ws, wsl, n_threads, new_state()), n_threads)
 
 
 @jit
-def predict_member(net, ops, X, out, ws, wsl, c0, t, n_threads):
+def predict_member(t, net, ops, X, out, ws, wsl, c0, n_threads):
     """Thread t's rows of the block of rows that starts at row c0 (see :func:`predict`)."""
     max_rows = wsl[net.layout.shape[0], MAX_ROWS]
     n, n_in = X.shape
@@ -47,23 +49,14 @@ def predict_member(net, ops, X, out, ws, wsl, c0, t, n_threads):
 
 # The members run through pointers, compiled once (:func:`fastmlp.kernels.ops.unit`);
 # the configuration's functions arrive as addresses
-# (:func:`fastmlp.kernels.ops.addresses`).  One thread runs without a
-# parallel region: that launcher compiles in a tenth of the time.
+# (:func:`fastmlp.kernels.ops.addresses`).
 
 @jit(from_python=True)
-def _predict_alone(member, functions, net, X, out, ws, wsl, c0, t, n_threads):
+def _predict(member, functions, t, net, X, out, ws, wsl, n_threads, sync):
     max_rows = wsl[net.layout.shape[0], MAX_ROWS]
     for start in range(0, X.shape[0], max_rows):
-        member(net, unpack_ops(functions, ws), X, out, ws, wsl, start, t, n_threads)
-
-
-@jit(parallel=True, from_python=True)
-def _predict_blocks(member, functions, net, X, out, ws, wsl, c0, t, n_threads):
-    max_rows = wsl[net.layout.shape[0], MAX_ROWS]
-    for start in range(0, X.shape[0], max_rows):
-        for member_no in prange(n_threads):
-            member(net, unpack_ops(functions, ws), X, out, ws, wsl, start, np.int64(member_no),
-                   n_threads)
+        member(t, net, unpack_ops(functions, ws), X, out, ws, wsl, start, n_threads)
+        barrier(sync, n_threads)
 
 
 def evaluate(net, ops, loss_code, X, T, sw, ws, wsl, stats, n_threads):
@@ -71,13 +64,15 @@ def evaluate(net, ops, loss_code, X, T, sw, ws, wsl, stats, n_threads):
 
     ``sw`` (n,) float64 weighs the rows (empty: unweighted).
     """
-    rest = (np.int64(loss_code), X, T, sw, ws, wsl, stats, np.int64(0), np.int64(0),
-            np.int64(n_threads))
-    launch(evaluate_member, _evaluate_alone, _evaluate_blocks, net, ops, rest, n_threads)
+    zero, n_threads, loss_code = np.int64(0), np.int64(n_threads), np.int64(loss_code)
+    member = unit(evaluate_member, (zero, net, ops, loss_code, X, T, sw, ws, wsl, stats, zero,
+                                    n_threads))
+    launch(_evaluate, member, ops,
+           (net, loss_code, X, T, sw, ws, wsl, stats, n_threads, new_state()), n_threads)
 
 
 @jit
-def evaluate_member(net, ops, loss_code, X, T, sw, ws, wsl, stats, c0, t, n_threads):
+def evaluate_member(t, net, ops, loss_code, X, T, sw, ws, wsl, stats, c0, n_threads):
     """Thread t's rows of the block of rows that starts at row c0 (see :func:`evaluate`)."""
     max_rows = wsl[net.layout.shape[0], MAX_ROWS]
     n, n_in = X.shape
@@ -89,19 +84,9 @@ def evaluate_member(net, ops, loss_code, X, T, sw, ws, wsl, stats, c0, t, n_thre
 
 
 @jit(from_python=True)
-def _evaluate_alone(member, functions, net, loss_code, X, T, sw, ws, wsl, stats, c0, t,
-                    n_threads):
+def _evaluate(member, functions, t, net, loss_code, X, T, sw, ws, wsl, stats, n_threads, sync):
     max_rows = wsl[net.layout.shape[0], MAX_ROWS]
     for start in range(0, X.shape[0], max_rows):
-        member(net, unpack_ops(functions, ws), loss_code, X, T, sw, ws, wsl, stats, start, t,
+        member(t, net, unpack_ops(functions, ws), loss_code, X, T, sw, ws, wsl, stats, start,
                n_threads)
-
-
-@jit(parallel=True, from_python=True)
-def _evaluate_blocks(member, functions, net, loss_code, X, T, sw, ws, wsl, stats, c0, t,
-                     n_threads):
-    max_rows = wsl[net.layout.shape[0], MAX_ROWS]
-    for start in range(0, X.shape[0], max_rows):
-        for member_no in prange(n_threads):
-            member(net, unpack_ops(functions, ws), loss_code, X, T, sw, ws, wsl, stats, start,
-                   np.int64(member_no), n_threads)
+        barrier(sync, n_threads)

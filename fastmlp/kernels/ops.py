@@ -47,6 +47,7 @@ from . import activations, losses, network, norm, optim
 from . import penalty as penalties
 from .config import CFUNC_OPTIONS
 from .structs import Net, Noise
+from .workers import run_team
 
 __all__ = ["Ops", "Activations", "ActivationTable", "OptimizerOps", "Norm", "Dropout",
            "Penalty", "Passes", "Compiled", "CompiledInfo", "operations", "optimizer_ops",
@@ -235,15 +236,25 @@ def unit(function, args):
 _units = {}
 
 
-def launch(member, alone, team, net, ops, rest, n_threads):
-    """Run kernel ``member`` on one thread (launcher ``alone``) or a team (``team``).
+def launch(launcher, member, ops, args, n_threads):
+    """Run a team of ``n_threads`` members: ``launcher(member, addresses(ops), t, *args)`` each.
 
-    ``member`` is called as ``member(net, ops, *rest)`` through a pointer
-    (:func:`unit`); a launcher takes ``(pointer, addresses(ops), net,
-    *rest)`` and rebuilds ``ops`` where it calls the member.
+    ``member`` is the pointer (:func:`unit`) the launcher calls, with the
+    member number ``t`` (int64) and ``ops`` rebuilt from its addresses; the
+    calls run at once, one per thread (:func:`fastmlp.kernels.workers.run_team`).
+    The launcher is compiled (or loaded) first, on this thread: a member
+    that stopped on a compile error would leave the others at a barrier.
     """
-    pointer = unit(member, (net, ops) + rest)
-    (team if n_threads > 1 else alone)(pointer, addresses(ops), net, *rest)
+    functions = addresses(ops)
+    key = (launcher, _fingerprint(member), tuple(_fingerprint(a) for a in args))
+    if key not in _launchers_ready:
+        launcher.compile((member.numba_type, _type_of(functions), types.int64)
+                         + tuple(_type_of(a) for a in args))
+        _launchers_ready.add(key)
+    run_team(lambda t: launcher(member, functions, np.int64(t), *args), n_threads)
+
+
+_launchers_ready = set()
 
 
 def _fingerprint(value):

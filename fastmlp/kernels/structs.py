@@ -8,7 +8,7 @@ this module has no compiled code.  The configuration's functions
 
 from collections import namedtuple
 
-__all__ = ["Net", "Noise", "OptState"]
+__all__ = ["Net", "Noise", "OptState", "Run"]
 
 #: A network over its flat parameter buffer (:mod:`fastmlp.kernels.network`):
 #:
@@ -39,3 +39,10 @@ Noise = namedtuple("Noise", ["seed", "step", "mode", "row0"])
 #: int64 (1,) the steps taken, ``rates`` float64 the learning rate of each
 #: batch of the call, or empty for ``hyper[0]`` throughout.
 OptState = namedtuple("OptState", ["state", "hyper", "scalars", "count", "rates"])
+
+#: What a call of the training loop runs (int64 each): batches ``first`` ..
+#: ``end - 1`` of ``batch_size`` rows of the epoch's order, with the loss of
+#: code ``loss_code`` (:mod:`fastmlp.kernels.losses`), the optimizer of kind
+#: ``kind`` (:mod:`fastmlp.kernels.optim`) and the dropout/DropConnect mask
+#: ``seed``.
+Run = namedtuple("Run", ["batch_size", "first", "end", "loss_code", "kind", "seed"])

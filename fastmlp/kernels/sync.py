@@ -1,17 +1,14 @@
-"""A spinning barrier for threads that stay inside one parallel region.
+"""A spinning barrier for the threads of a team.
 
 Launching a Numba parallel region costs ~1.5 us; a training step of a small
 network has half a dozen phases that must not overlap (forward, then each
 layer's backward), and at 20-30 us per step those launches cost a quarter of
-the time.  Instead, the whole run of batches executes inside one
-``prange(n_threads)`` region, one iteration per thread, and the threads wait
-for each other between phases at a barrier built on LLVM atomics (~0.1-0.3 us).
-
-The barrier needs every iteration of that ``prange`` to run at the same
-time on its own thread, which holds for Numba's OpenMP layer when the
-number of iterations equals ``numba.get_num_threads()`` (static scheduling
-gives each thread one iteration).  :mod:`fastmlp.parallel` only chooses
-this path under those conditions.
+the time.  Instead, a whole run of batches executes as a team: each thread
+runs the same member function from start to end
+(:mod:`fastmlp.kernels.workers`), and the threads wait for each other
+between phases at a barrier built on LLVM atomics (~0.1-0.3 us).  It needs
+every member running at the same time on its own thread, which the workers
+guarantee.
 
 ``state`` is an int64 array of :data:`STATE_SIZE` elements: the arrival
 counter and the generation, each on its own cache line.
@@ -22,7 +19,7 @@ import sys
 
 import numpy as np
 from llvmlite import ir
-from numba import prange, types
+from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
@@ -137,13 +134,6 @@ def barrier(state, n_threads):
         spins += 1
         if spins > _SPINS_BEFORE_YIELD:
             _sched_yield()
-
-
-@jit(parallel=True, from_python=True)
-def probe_parallel(out):
-    """A trivial parallel loop: runs once so that Numba picks its threading layer."""
-    for i in prange(out.size):
-        out[i] = i
 
 
 def new_state():

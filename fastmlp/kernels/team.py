@@ -1,4 +1,4 @@
-"""Multi-threaded training steps run by a team of threads inside one parallel region.
+"""Multi-threaded training steps run by a team of threads (:mod:`fastmlp.kernels.workers`).
 
 Each function here is executed by every thread of the team (``t`` is the
 thread's number, ``n_threads`` the team size) and returns after the same
@@ -243,16 +243,16 @@ def update_share(params, grad, ops, opt, step_no, lr, partial, t, n_threads, syn
 
 
 @jit
-def train_member(net, ops, passes, grad, reg, X, T, sw, order, run, ws, wsl, opt, stats, partial,
-                 t, n_threads, sync, result):
-    """Thread t's part of training batches run[1] .. run[2]-1 of the epoch order.
+def train_member(t, net, ops, passes, grad, reg, X, T, sw, order, run, ws, wsl, opt, stats,
+                 partial, n_threads, sync, result):
+    """Thread t's part of training batches run.first .. run.end-1 of the epoch order.
 
-    ``run`` = [batch size, first batch, end batch, loss code, optimizer kind,
-    mask seed]; ``opt`` the optimizer's arrays, an
+    ``run`` a :class:`~fastmlp.kernels.structs.Run`; ``opt`` the optimizer's arrays, an
     :class:`~fastmlp.kernels.structs.OptState`: ``opt.rates[b - first]`` is
     batch b's learning rate, or ``hyper[0]`` for all when it is empty.
     """
-    batch_size, first, end, loss_code, kind, seed = run[0], run[1], run[2], run[3], run[4], run[5]
+    batch_size, first, end = run.batch_size, run.first, run.end
+    loss_code, kind, seed = run.loss_code, run.kind, run.seed
     state, hyper, sstate = opt.state, opt.hyper, opt.scalars
     count, lrs = opt.count, opt.rates
     n = X.shape[0]
@@ -285,8 +285,8 @@ def train_member(net, ops, passes, grad, reg, X, T, sw, order, run, ws, wsl, opt
 
 
 @jit
-def loss_grad_member(net, ops, passes, grad, reg, loss_code, X, T, sw, index, start, stop, ws,
-                     wsl, stats, partial, t, n_threads, sync, result, noise):
+def loss_grad_member(t, net, ops, passes, grad, reg, loss_code, X, T, sw, index, start, stop, ws,
+                     wsl, stats, partial, n_threads, sync, result, noise):
     """Thread t's part of the objective and its gradient over rows start..stop."""
     c = (0.0,) * 16
     loss = batch_loss(net, ops, passes, grad, reg, loss_code, X, T, sw, index, start, stop, ws,

@@ -5,42 +5,24 @@ Per batch: gather the rows named by ``order`` -> forward (GEMM + epilogue)
 Python enters once per call (an epoch, or a chunk of one when a callback or
 the progress display wants control back), never once per batch.
 
-With one thread the work runs on the calling thread.  With more, it runs
-inside one parallel region for the whole call: a team of ``n_threads``
-threads, one ``prange`` iteration each, meeting at barriers between phases
-(:mod:`fastmlp.kernels.team`), which costs ~0.2 us per phase against ~1.5 us
-for a region launch.  That needs every iteration of the ``prange`` running
-at once on its own thread, which Numba's OpenMP layer gives when
-``n_threads`` equals ``numba.get_num_threads()``; :mod:`fastmlp.parallel`
-calls with more than one thread only then.  Both variants call the same
-member function through a pointer; their launchers are separate functions
-because a parallel-compiled function costs ~3 us more per call even when it
-runs one thread (10% of a small batch) and ~1 s more to compile, and the
-choice is made here, in Python, so that only the launcher a program uses
-is compiled.
+With more than one thread the work runs as a team: every thread runs the
+same member function for the whole call, the threads meeting at barriers
+between phases (:mod:`fastmlp.kernels.team`), which costs ~0.2 us per
+phase against ~1.5 us for a parallel-region launch.  The members run on
+the calling thread and on worker threads (:mod:`fastmlp.kernels.workers`);
+one thread runs the same code without the handoff.
 """
 
 from collections import namedtuple
 
 import numpy as np
-from numba import prange
 
 from . import team
 from .addresses import unpack_ops
 from .config import jit
-from .ops import Passes, addresses, launch, unit
+from .ops import Passes, launch, unit
 from .structs import Noise
 from .team import loss_grad_member, train_member
-
-#: ``run`` layout (int64)
-RUN_BATCH_SIZE = 0
-RUN_FIRST_BATCH = 1
-RUN_END_BATCH = 2
-RUN_LOSS = 3
-RUN_OPTIMIZER = 4
-RUN_SEED = 5
-RUN_FIELDS = 6
-
 
 #: What :func:`train_batches` calls, compiled for one run's argument types:
 #: the team member and the passes it calls (pointers, :mod:`fastmlp.kernels.ops`).
@@ -58,12 +40,12 @@ def training(net, ops, grad, reg, X, T, sw, order, run, ws, wsl, opt, stats, n_t
                         opt.state)
     rest = _member_rest(passes, grad, reg, X, T, sw, order, run, ws, wsl, opt, stats,
                         np.zeros(n_threads), n_threads, sync, np.zeros(1, dtype=np.int64))
-    return Training(unit(train_member, (net, ops) + rest), passes)
+    return Training(unit(train_member, (np.int64(0), net, ops) + rest), passes)
 
 
 def train_batches(compiled, net, ops, grad, reg, X, T, sw, order, run, ws, wsl, opt, stats,
                   n_threads, sync):
-    """Train on batches ``run[1] .. run[2]-1`` of the epoch order ``order``.
+    """Train on batches ``run.first .. run.end-1`` of the epoch order ``order``.
 
     Shapes: ``net`` a :class:`~fastmlp.kernels.structs.Net`;
     ``ops`` the configuration's functions (:class:`fastmlp.kernels.ops.Ops`);
@@ -72,7 +54,7 @@ def train_batches(compiled, net, ops, grad, reg, X, T, sw, order, run, ws, wsl, 
     (:mod:`fastmlp.kernels.losses`); order (n,) int64, a permutation of the rows
     (batch b is order[b*bs : (b+1)*bs], the last one possibly shorter);
     ``compiled`` the :class:`Training` for these argument types;
-    ``run`` as RUN_* above; ``opt`` the optimizer's arrays, an
+    ``run`` a :class:`~fastmlp.kernels.structs.Run`; ``opt`` the optimizer's arrays, an
     :class:`~fastmlp.kernels.structs.OptState`; stats (n_threads, 3 +
     n_out) float64 as in :mod:`fastmlp.kernels.losses`; ``sync`` a barrier state
     (:func:`fastmlp.kernels.sync.new_state`).
@@ -80,26 +62,21 @@ def train_batches(compiled, net, ops, grad, reg, X, T, sw, order, run, ws, wsl, 
     Returns -1 when every batch had a finite loss; otherwise the index of the
     first batch whose loss was NaN or inf, which was not applied.
     """
-    # Arrays the team shares are made here and passed in: an array allocated
-    # inside a parallel function and written through a call in its prange
-    # body is privatised by Numba, and the writes are lost.
+    # Arrays the team shares are made here and passed in (the members only
+    # write into them).
     result = np.full(1, -1, dtype=np.int64)
     partial = np.zeros(n_threads)
     rest = _member_rest(compiled.passes, grad, reg, X, T, sw, order, run, ws, wsl, opt, stats,
                         partial, n_threads, sync, result)
-    launcher = _train_team if n_threads > 1 else _train_alone
-    launcher(compiled.member, addresses(ops), net, *rest)
+    launch(_train, compiled.member, ops, (net,) + rest, n_threads)
     return int(result[0])
 
 
 def _member_rest(passes, grad, reg, X, T, sw, order, run, ws, wsl, opt, stats, partial,
                  n_threads, sync, result):
-    """:func:`~fastmlp.kernels.team.train_member`'s arguments after ``net, ops``, in order.
-
-    (The thread number stands at 0: the launchers pass each member its own.)
-    """
-    return (passes, grad, reg, X, T, sw, order, run, ws, wsl, opt, stats, partial, np.int64(0),
-            n_threads, sync, result)
+    """:func:`~fastmlp.kernels.team.train_member`'s arguments after ``t, net, ops``, in order."""
+    return (passes, grad, reg, X, T, sw, order, run, ws, wsl, opt, stats, partial, n_threads,
+            sync, result)
 
 
 def passes_for(net, ops, grad, reg, X, T, sw, index, ws, wsl, stats, n_threads, sync, state):
@@ -119,25 +96,16 @@ def passes_for(net, ops, grad, reg, X, T, sw, index, ws, wsl, stats, n_threads, 
     return Passes(forward, backward)
 
 
-# The member runs through a pointer (:func:`fastmlp.kernels.ops.unit`): compiled
-# once, it serves the one-thread and the team variant, and the parallel
-# region's own compiled code stays small instead of re-optimising the whole
-# training step again.  The configuration's functions arrive as addresses
-# (:func:`fastmlp.kernels.ops.addresses`), rebuilt where they are used.
+# The member runs through a pointer (:func:`fastmlp.kernels.ops.unit`), compiled
+# once: the launcher that calls it stays small, instead of re-optimising the
+# whole training step again.  The configuration's functions arrive as
+# addresses (:func:`fastmlp.kernels.ops.addresses`), rebuilt where they are used.
 
 @jit(from_python=True)
-def _train_alone(member, functions, net, passes, grad, reg, X, T, sw, order, run, ws, wsl, opt,
-                 stats, partial, t, n_threads, sync, result):
-    member(net, unpack_ops(functions, grad), passes, grad, reg, X, T, sw, order, run, ws, wsl, opt,
-           stats, partial, t, n_threads, sync, result)
-
-
-@jit(parallel=True, from_python=True)
-def _train_team(member, functions, net, passes, grad, reg, X, T, sw, order, run, ws, wsl, opt,
-                stats, partial, t, n_threads, sync, result):
-    for member_no in prange(n_threads):
-        member(net, unpack_ops(functions, grad), passes, grad, reg, X, T, sw, order, run, ws, wsl,
-               opt, stats, partial, np.int64(member_no), n_threads, sync, result)
+def _train(member, functions, t, net, passes, grad, reg, X, T, sw, order, run, ws, wsl, opt,
+           stats, partial, n_threads, sync, result):
+    member(t, net, unpack_ops(functions, grad), passes, grad, reg, X, T, sw, order, run, ws, wsl,
+           opt, stats, partial, n_threads, sync, result)
 
 
 def loss_grad(net, ops, grad, reg, loss_code, X, T, sw, index, start, stop, ws, wsl, stats,
@@ -158,23 +126,15 @@ def loss_grad(net, ops, grad, reg, loss_code, X, T, sw, index, start, stop, ws, 
     passes = passes_for(net, ops, grad, reg, X, T, sw, index, ws, wsl, stats, n_threads, sync,
                         grad[:0].reshape(0, 0))
     rest = (passes, grad, reg, np.int64(loss_code), X, T, sw, index, np.int64(start),
-            np.int64(stop), ws, wsl, stats, partial, np.int64(0), n_threads, sync, result,
+            np.int64(stop), ws, wsl, stats, partial, n_threads, sync, result,
             Noise(*(np.int64(v) for v in noise)))
-    launch(loss_grad_member, _loss_grad_alone, _loss_grad_team, net, ops, rest, n_threads)
+    member = unit(loss_grad_member, (np.int64(0), net, ops) + rest)
+    launch(_loss_grad, member, ops, (net,) + rest, n_threads)
     return float(result[0])
 
 
 @jit(from_python=True)
-def _loss_grad_alone(member, functions, net, passes, grad, reg, loss_code, X, T, sw, index, start,
-                     stop, ws, wsl, stats, partial, t, n_threads, sync, result, noise):
-    member(net, unpack_ops(functions, grad), passes, grad, reg, loss_code, X, T, sw, index, start,
-           stop, ws, wsl, stats, partial, t, n_threads, sync, result, noise)
-
-
-@jit(parallel=True, from_python=True)
-def _loss_grad_team(member, functions, net, passes, grad, reg, loss_code, X, T, sw, index, start,
-                    stop, ws, wsl, stats, partial, t, n_threads, sync, result, noise):
-    for member_no in prange(n_threads):
-        member(net, unpack_ops(functions, grad), passes, grad, reg, loss_code, X, T, sw, index,
-               start, stop, ws, wsl, stats, partial, np.int64(member_no), n_threads, sync, result,
-               noise)
+def _loss_grad(member, functions, t, net, passes, grad, reg, loss_code, X, T, sw, index, start,
+               stop, ws, wsl, stats, partial, n_threads, sync, result, noise):
+    member(t, net, unpack_ops(functions, grad), passes, grad, reg, loss_code, X, T, sw, index,
+           start, stop, ws, wsl, stats, partial, n_threads, sync, result, noise)
