@@ -24,7 +24,8 @@ from fastmlp.kernels import ops as kops
 from fastmlp.kernels import optim as ko
 from fastmlp._validation import NO_WEIGHTS
 from fastmlp.layout import Workspace
-from fastmlp.parallel import kernel_threads, single_threaded_blas
+from fastmlp.engine import plan
+from fastmlp.parallel import single_threaded_blas
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from workloads import WORKLOADS  # noqa: E402
@@ -36,7 +37,7 @@ def setup(request):
     X, y = w.data()
     model = fm.Model(list(w.sizes), seed=0)
     T = np.eye(w.sizes[-1], dtype=np.float32)[y]
-    n_threads = kernel_threads(6 * w.batch_size * sum(a * b for a, b in zip(w.sizes, w.sizes[1:])))
+    n_threads = plan(w.sizes, w.batch_size, training=True).n_threads
     ws = Workspace(model.layout, w.batch_size, np.float32, training=True, n_threads=n_threads)
     order = np.random.default_rng(0).permutation(len(X)).astype(np.int64)
     with single_threaded_blas():
@@ -45,8 +46,8 @@ def setup(request):
 
 
 def _loss_grad(s, grad, stats):
-    m, w = s["model"], s["w"]
-    return kt.loss_grad(m._net(), m._ops(), grad, m._reg, 1, s["X"], s["T"], NO_WEIGHTS,
+    engine, w = s["model"].engine, s["w"]
+    return kt.loss_grad(engine.net(), engine.ops(), grad, engine.reg, 1, s["X"], s["T"], NO_WEIGHTS,
                         s["order"], 0, w.batch_size,
                         s["ws"].buffer, s["ws"].table, stats, s["n_threads"], s["sync"],
                         kn.INFERENCE)

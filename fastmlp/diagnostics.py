@@ -33,8 +33,8 @@ import numpy as np
 
 from .kernels import activations as _ka
 
-__all__ = ["layer_outputs", "layer_statistics", "STATISTICS", "init_experiment",
-           "gradient_experiment", "format_experiment", "plot_experiments"]
+__all__ = ["layer_outputs", "layer_statistics", "prepared_layer_statistics", "STATISTICS",
+           "init_experiment", "gradient_experiment", "format_experiment", "plot_experiments"]
 
 #: Keys of :func:`layer_statistics` (each a list with one value per layer).
 STATISTICS = ("weight_norm", "grad_norm", "act_mean", "act_std", "saturated", "dead")
@@ -62,8 +62,9 @@ def layer_outputs(model, X, preprocessed=False):
         batch normalisation and the bias) and ``a = f(z)``, in the model's
         dtype; the last pair is the output layer's.
     """
-    A = model._inputs(X) if not preprocessed else np.ascontiguousarray(X, dtype=model.dtype)
+    A = np.ascontiguousarray(X, dtype=model.dtype) if preprocessed else model.prepare_inputs(X)
     layout, dtype = model.layout, model.dtype
+    alphas = layout.activation_params(dtype)
     out = []
     for l, (W, b, act) in enumerate(zip(model.weights, model.biases, layout.activations)):
         Z = A @ W
@@ -74,7 +75,7 @@ def layer_outputs(model, X, preprocessed=False):
         Z = np.ascontiguousarray(Z, dtype=dtype)
         A = Z.copy()
         # the kernels' own activation code: bias + f in place
-        _ka.forward_block(act.code, A, b, model._act_param[l],
+        _ka.forward_block(act.code, A, b, alphas[l],
                           np.empty((0, Z.shape[1]), dtype=dtype))
         out.append((Z + b, A))
     return out
@@ -97,7 +98,7 @@ def layer_statistics(model, X, y=None, preprocessed=False):
     dict of lists
         One float per weight layer under each key of :data:`STATISTICS`.
     """
-    X = model._inputs(X) if not preprocessed else np.ascontiguousarray(X, dtype=model.dtype)
+    X = np.ascontiguousarray(X, dtype=model.dtype) if preprocessed else model.prepare_inputs(X)
     T = None
     if y is not None:
         from ._validation import check_lengths
@@ -105,11 +106,12 @@ def layer_statistics(model, X, y=None, preprocessed=False):
 
         T = encode_targets(y, model.loss, model.n_outputs, model.dtype, what="y")
         check_lengths(X, T)
-    return _statistics(model, X, T)
+    return prepared_layer_statistics(model, X, T)
 
 
-def _statistics(model, X, T):
-    """:func:`layer_statistics` of preprocessed inputs and encoded targets (or None)."""
+def prepared_layer_statistics(model, X, T):
+    """:func:`layer_statistics` of prepared inputs (:meth:`fastmlp.Model.prepare_inputs`)
+    and encoded targets (:func:`fastmlp.losses.encode_targets`), or ``T=None``."""
     stats = {key: [] for key in STATISTICS}
     names = [a.name for a in model.layout.activations]
     for (z, a), W, name in zip(layer_outputs(model, X, True), model.weights, names):
@@ -125,7 +127,7 @@ def _statistics(model, X, T):
         del stats["grad_norm"]
         return stats
     grad = np.empty_like(model.params)
-    model._loss_and_grad_checked(X, T, grad)
+    model.engine.loss_and_grad(X, T, grad)
     stats["grad_norm"] = [float(np.linalg.norm(g.astype(np.float64)))
                           for g in model.layout.weight_views(grad)]
     return stats

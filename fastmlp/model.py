@@ -11,25 +11,15 @@ from ._validation import (NO_WEIGHTS, check_array, check_dtype, check_lengths,
                           check_sample_weight,
                           check_seed, check_unit_interval)
 from .activations import Activation, get_activation
-from .compiling import COMPILE_SECONDS, first_use
-from .kernels import inference as _ki
+from .engine import INFERENCE, Engine, training_noise
 from .kernels import network as _kn
-from .kernels import ops as _kops
 from .kernels import penalty as _kp
-from .kernels import sync as _ksync
-from .kernels import train as _kt
-from .kernels.structs import Net, Noise
-from .layout import ParamLayout, Workspace
-from .losses import encode_targets, get_loss, loss_code
-from .parallel import kernel_threads, single_threaded_blas
+from .layout import ParamLayout
+from .losses import encode_targets, get_loss
+from .metrics import metrics_from_stats
 from .preprocessing import get_preprocessing
 
 __all__ = ["Model"]
-
-#: Rows per thread per block for predict/evaluate/loss_and_grad: enough for
-#: an efficient GEMM, small enough that a block's activations stay in cache
-#: for the epilogue.
-ROWS_PER_THREAD = 512
 
 #: Mask seeds are int64 in the kernels.
 _SEED_MASK = (1 << 63) - 1
@@ -160,6 +150,7 @@ class Model:
                 and self.preprocessing.n_features != sizes[0]:
             raise ValueError(f"the preprocessing was fitted on {self.preprocessing.n_features} "
                              f"features but the model takes {sizes[0]} inputs")
+        self._engine = self._make_engine()
         self.reinitialize(seed)
 
     # ------------------------------------------------------------- config
@@ -210,9 +201,10 @@ class Model:
         return cls(**kwargs)
 
     def __getstate__(self):
-        # the per-layer views are rebuilt on unpickling, so they stay views
+        # the per-layer views and the engine (references to the arrays) are
+        # rebuilt on unpickling, so they stay views
         state = dict(self.__dict__)
-        for key in ("weights", "biases", "gammas", "running_means", "running_vars"):
+        for key in ("weights", "biases", "gammas", "running_means", "running_vars", "_engine"):
             state.pop(key, None)
         return state
 
@@ -224,6 +216,7 @@ class Model:
                 state[key] = np.array(value)
         self.__dict__.update(state)
         self._make_views()
+        self._engine = self._make_engine()
 
     def fit_preprocessing(self, X):
         """Fit the model's preprocessing on (training) inputs ``X``; returns self.
@@ -237,8 +230,19 @@ class Model:
         self.preprocessing.fit(X)
         return self
 
-    def _inputs(self, X, what="X"):
-        """Checked inputs in the model's dtype, with the preprocessing applied."""
+    def prepare_inputs(self, X, what="X"):
+        """``X`` checked, in the model's dtype, with the stored preprocessing applied.
+
+        What ``predict``, ``evaluate`` and ``loss_and_grad`` do to their
+        inputs before the network sees them.
+
+        Raises
+        ------
+        ValueError, TypeError
+            ``X`` is not a finite 2-D array of ``n_inputs`` columns.
+        RuntimeError
+            The preprocessing is not fitted yet.
+        """
         X = check_array(X, self.dtype, self.n_inputs, what)
         prep = self.preprocessing
         if prep is None:
@@ -313,7 +317,7 @@ class Model:
     @property
     def stochastic(self):
         """Whether training draws random masks (dropout or DropConnect)."""
-        return bool(self._layer_f[:, _kn.DROPOUT].any() or self._layer_f[:, _kn.DROPCONNECT].any())
+        return self._engine.stochastic
 
     def _make_views(self):
         layout = self._layout
@@ -324,35 +328,14 @@ class Model:
         self.running_means = [None if r is None else r[0] for r in running]
         self.running_vars = [None if r is None else r[1] for r in running]
 
-    def _ops(self, optimizer_kind=None, inference=False):
-        """The configuration's compiled functions (:class:`fastmlp.kernels.ops.Ops`).
+    def _make_engine(self):
+        return Engine(self._layout, self.dtype, self.loss, self.params, self.running_stats,
+                      self._act_param, self._layer_f, self._reg)
 
-        ``inference``: for prediction only (no loss, no backward functions).
-        """
-        return _kops.operations(self.dtype.name, self._layout.activation_codes,
-                                None if inference else loss_code(self.loss), optimizer_kind,
-                                batch_norm=any(self.batch_norm), dropout=self.stochastic,
-                                penalty=bool(self.l2 or self.l1), backward=not inference)
-
-    def _first_use(self, what, n_threads, optimizer=None):
-        """Announce a first call of the kernels for ``what`` that compiles (see
-        :func:`fastmlp.compiling.first_use`)."""
-        key = (what, self.dtype, self._layout.activation_codes, self.loss, optimizer,
-               n_threads > 1)
-
-        def describe():
-            names = "/".join(dict.fromkeys(a.name for a in self._layout.activations))
-            opt = f"/{optimizer}" if optimizer else ""
-            variant = "threads" if n_threads > 1 else "one thread"
-            return f"{self.dtype.name} {names}{opt} {what} ({variant})"
-
-        return first_use(key, describe, COMPILE_SECONDS[what])
-
-    def _net(self, params=None, layer_f=None):
-        """The :class:`~fastmlp.kernels.structs.Net` the kernels take."""
-        return Net(self.params if params is None else params, self._layout.table,
-                   self._act_param, self._layer_f if layer_f is None else layer_f,
-                   self.running_stats)
+    @property
+    def engine(self):
+        """The :class:`~fastmlp.engine.Engine` that runs this model's compiled passes."""
+        return self._engine
 
     # ---------------------------------------------------------- penalties
     @property
@@ -444,16 +427,8 @@ class Model:
         ndarray of shape (n_samples, n_outputs), in the model's dtype
             Class probabilities for softmax/sigmoid outputs, values otherwise.
         """
-        return self._predict_checked(self._inputs(X))
-
-    def _predict_checked(self, X):
-        out = np.empty((X.shape[0], self.n_outputs), dtype=self.dtype)
-        n_threads, rows = self._plan(X.shape[0])
-        # A workspace per call keeps concurrent predicts on one model safe.
-        ws = Workspace(self._layout, rows, self.dtype, training=False)
-        with single_threaded_blas(), self._first_use("prediction", n_threads):
-            _ki.predict(self._net(), self._ops(inference=True), X, out, ws.buffer, ws.table,
-                        n_threads)
+        X = self.prepare_inputs(X)
+        out = self._engine.predict(X)
         if not np.isfinite(out).all():
             self._explain_non_finite(X, out)
         return out
@@ -473,12 +448,6 @@ class Model:
                 f"{float(np.abs(X).max()):.3g}, largest |parameter|: "
                 f"{float(np.abs(self.params).max()):.3g}); standardise the features "
                 "(Model(preprocessing='standardize')) or use float64")
-
-    def _plan(self, n_rows):
-        """(threads, rows per block) for a pass over ``n_rows`` rows."""
-        flops = 2 * n_rows * sum(a * b for a, b in zip(self.layer_sizes, self.layer_sizes[1:]))
-        n_threads = kernel_threads(min(flops, flops // max(n_rows, 1) * ROWS_PER_THREAD))
-        return n_threads, max(1, min(n_rows, ROWS_PER_THREAD * n_threads))
 
     def loss_and_grad(self, X, Y, out=None, training=False, seed=0, sample_weight=None):
         """The objective -- mean loss over the samples plus the penalty -- and its gradient.
@@ -510,19 +479,19 @@ class Model:
         grad : ndarray of shape (n_params,)
             Same layout as ``params`` (``out`` when given).
         """
-        X = self._inputs(X)
+        X = self.prepare_inputs(X)
         T = encode_targets(Y, self.loss, self.n_outputs, self.dtype, what="Y")
         check_lengths(X, T, ("X", "Y"))
         sw = check_sample_weight(sample_weight, X.shape[0])
         grad = self._grad_buffer(out)
-        noise = _kn.INFERENCE
+        noise = INFERENCE
         if training:
             seed = check_seed(seed)
             if not isinstance(seed, int):
                 raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
             self._check_batch_norm_rows(X.shape[0], "X")
-            noise = Noise(seed & _SEED_MASK, 0, _kn.TRAINING, 0)
-        loss = self._loss_and_grad_checked(X, T, grad, noise, sw)
+            noise = training_noise(seed & _SEED_MASK)
+        loss = self._engine.loss_and_grad(X, T, grad, noise, sw)
         if not (np.isfinite(loss) and np.isfinite(grad).all()):
             what = "loss" if not np.isfinite(loss) else "gradient"
             raise FloatingPointError(f"loss_and_grad: the {what} is NaN or inf: "
@@ -544,37 +513,6 @@ class Model:
                              f"shape {self.params.shape}")
         return out
 
-    def _loss_and_grad_checked(self, X, T, grad, noise=_kn.INFERENCE, sw=NO_WEIGHTS):
-        n_threads, rows = self._plan(X.shape[0])
-        training = noise.mode != 0
-        if training and self._needs_whole_batch():
-            rows = X.shape[0]
-        ws = self._workspace(rows, n_threads, training)
-        stats = np.zeros((n_threads, 3 + self.n_outputs))
-        # the input's dropout is applied where the rows are gathered
-        gather = training and self._layer_f[0, _kn.DROPOUT] > 0
-        index = np.arange(X.shape[0]) if gather else np.empty(0, dtype=np.int64)
-        return self._objective(self.params, grad, X, T, index, ws, stats, n_threads, noise,
-                               sw=sw)
-
-    def _needs_whole_batch(self):
-        """Batch norm and DropConnect gradients need a training batch in one chunk."""
-        return any(self.batch_norm) or bool((self._layer_f[:, _kn.DROPCONNECT] > 0).any())
-
-    def _workspace(self, rows, n_threads, training):
-        """Buffers for a gradient pass over chunks of ``rows`` rows."""
-        return Workspace(self._layout, rows, self.dtype, training=True, n_threads=n_threads,
-                         layer_f=self._layer_f if training else None)
-
-    def _objective(self, params, grad, X, T, index, ws, stats, n_threads, noise=_kn.INFERENCE,
-                   layer_f=None, sw=NO_WEIGHTS):
-        """Objective and gradient at ``params`` (the model's own buffer or a stand-in)."""
-        with single_threaded_blas(), self._first_use("gradients", n_threads):
-            return float(_kt.loss_grad(self._net(params, layer_f), self._ops(), grad, self._reg,
-                                       loss_code(self.loss), X, T, sw, index, 0, X.shape[0],
-                                       ws.buffer, ws.table, stats, n_threads,
-                                       _ksync.new_state(), noise))
-
     def evaluate(self, X, Y, sample_weight=None):
         """Objective (mean loss plus penalty) and the task's metric on (X, Y).
 
@@ -587,21 +525,29 @@ class Model:
             ``{"loss": ..., "accuracy": ...}`` for classification losses,
             ``{"loss": ..., "r2": ...}`` for squared error.
         """
-        X = self._inputs(X)
+        X = self.prepare_inputs(X)
         T = encode_targets(Y, self.loss, self.n_outputs, self.dtype, what="Y")
         check_lengths(X, T, ("X", "Y"))
-        return self._evaluate_checked(X, T, sw=check_sample_weight(sample_weight, X.shape[0]))
+        return self.evaluate_prepared(X, T, check_sample_weight(sample_weight, X.shape[0]))
 
-    def _evaluate_checked(self, X, T, sst=None, sw=NO_WEIGHTS):
-        from .metrics import metrics_from_stats
+    def evaluate_prepared(self, X, T, sample_weight=NO_WEIGHTS, total_sum_of_squares=None):
+        """:meth:`evaluate` on inputs and targets already prepared: no checks, no copies.
 
-        n_threads, rows = self._plan(X.shape[0])
-        ws = Workspace(self._layout, rows, self.dtype, training=True)
-        stats = np.zeros((n_threads, 3 + self.n_outputs))
-        with single_threaded_blas(), self._first_use("evaluation", n_threads):
-            _ki.evaluate(self._net(), self._ops(), loss_code(self.loss), X, T, sw, ws.buffer,
-                         ws.table, stats, n_threads)
-        result = metrics_from_stats(stats.sum(axis=0), self.loss, T, sst, sw)
+        What :class:`~fastmlp.Trainer` calls on its validation data every epoch.
+
+        Parameters
+        ----------
+        X : ndarray (n, n_inputs)
+            From :meth:`prepare_inputs`.
+        T : ndarray (n, n_outputs)
+            From :func:`fastmlp.losses.encode_targets` for this model.
+        sample_weight : ndarray (n,) float64 or empty, optional
+        total_sum_of_squares : float, optional
+            Of the targets about their (weighted) mean, for R^2 (computed
+            when not given).
+        """
+        sw, sst = sample_weight, total_sum_of_squares
+        result = metrics_from_stats(self._engine.evaluate(X, T, sw), self.loss, T, sst, sw)
         result["loss"] += self.penalty()
         if not np.isfinite(result["loss"]):
             raise FloatingPointError("evaluate: the loss is NaN or inf: "
@@ -625,6 +571,7 @@ class Model:
         if self.preprocessing is not None:
             clone.preprocessing = copy.deepcopy(self.preprocessing)
         clone._make_views()
+        clone._engine = clone._make_engine()
         return clone
 
 

@@ -18,21 +18,14 @@ from ._validation import (check_array, check_flag, check_lengths, check_positive
                           check_sample_weight, check_seed)
 from .callbacks import ProgressLogger, as_callback, wants_chunks
 from .exceptions import DivergenceError
-from .kernels import network as _kn
-from .kernels import sync as _ksync
-from .kernels import train as _kt
-from .kernels.structs import Noise, Run
-from .losses import encode_targets, loss_code
+from .engine import INFERENCE, TRAIN_CHUNK_ROWS, plan, training_noise
+from .losses import encode_targets
 from .metrics import _total_sum_of_squares, metrics_from_stats
 from .optim import LBFGS, Adam, get_optimizer
-from .parallel import kernel_threads, max_threads, single_threaded_blas, threads
+from .parallel import max_threads, single_threaded_blas, threads
 from .schedules import BoldDriver, InvScaling, get_schedule
 
 __all__ = ["Trainer"]
-
-#: Most rows the compiled loop processes at once; larger batches (full-batch
-#: training on big data) are accumulated chunk by chunk.
-TRAIN_CHUNK_ROWS = 4096
 
 _DEFAULT_BATCH = object()
 
@@ -293,9 +286,9 @@ class Trainer:
         """Add the per-layer statistics of the diagnostic sample to ``logs``."""
         if self._diagnostic_sample is None:
             return
-        from .diagnostics import _statistics
+        from .diagnostics import prepared_layer_statistics
 
-        logs.update(_statistics(self.model, *self._diagnostic_sample))
+        logs.update(prepared_layer_statistics(self.model, *self._diagnostic_sample))
 
     def _hold_out(self, X, T, sw):
         """Split off ``validation_fraction`` of (X, T, sw) as validation data."""
@@ -345,8 +338,8 @@ class Trainer:
     def _validate(self, logs, val):
         if val is not None:
             X_val, T_val, sst, sw_val = val
-            logs.update({f"val_{k}": v for k, v in
-                         self.model._evaluate_checked(X_val, T_val, sst, sw_val).items()})
+            metrics = self.model.evaluate_prepared(X_val, T_val, sw_val, sst)
+            logs.update({f"val_{k}": v for k, v in metrics.items()})
 
     def _fit_epochs(self, X, T, sw, val, n_epochs, callbacks, this_fit):
         model, opt, schedule = self.model, self.optimizer, self.schedule
@@ -399,24 +392,19 @@ class Trainer:
 
     def _fit_lbfgs(self, X, T, sw, val, callbacks, this_fit):
         model, opt = self.model, self.optimizer
-        sizes = model.layer_sizes
         # With batch norm the objective is the training-mode one (batch
         # statistics of the whole training set), which needs it in one chunk.
         norm = any(model.batch_norm)
         rows = X.shape[0] if norm else min(X.shape[0], TRAIN_CHUNK_ROWS)
-        n_threads = kernel_threads(6 * rows * sum(a * b for a, b in zip(sizes, sizes[1:])))
-        ws = model._workspace(rows, n_threads, training=norm)
-        stats = np.zeros((n_threads, 3 + model.n_outputs))
-        no_index = np.empty(0, dtype=np.int64)
+        n_threads = plan(model.layer_sizes, rows, training=True).n_threads
+        gradient_pass = model.engine.gradient_pass(rows, n_threads, training=norm)
         start_params = model.params.copy()
         start_running = model.running_stats.copy()
         previous = [0.0]
-        noise = Noise(0, 0, _kn.TRAINING, 0) if norm else _kn.INFERENCE
+        noise = training_noise() if norm else INFERENCE
 
         def objective(params, grad):
-            stats[:] = 0
-            return model._objective(params, grad, X, T, no_index, ws, stats, n_threads, noise,
-                                    sw=sw)
+            return gradient_pass(params, grad, X, T, sw, noise)
 
         def on_iteration(iteration, loss, elapsed):
             logs = {"loss": float(loss)}
@@ -435,13 +423,8 @@ class Trainer:
         try:
             opt.minimize(objective, model.params, on_iteration, _stacklevel=4)
             if norm:
-                # running statistics := those of the training set at the
-                # solution (momentum 1: the batch's mean and unbiased variance)
-                layer_f = model._layer_f.copy()
-                layer_f[:, _kn.BN_MOMENTUM] = 1.0
-                model._objective(model.params, np.empty_like(model.params), X, T, no_index, ws,
-                                 stats, n_threads, Noise(0, 0, _kn.TRAINING_UPDATE, 0), layer_f,
-                                 sw)
+                # running statistics := those of the training set at the solution
+                gradient_pass.update_running_statistics(X, T, sw)
         except BaseException:
             model.params[...] = start_params
             model.running_stats[...] = start_running
@@ -493,22 +476,11 @@ class _EpochLoop:
 
     def __init__(self, model, optimizer, X, T, sw, batch_size, mask_seed, keep_state=False):
         n = X.shape[0]
-        self.model, self.optimizer, self.X, self.T, self.sw = model, optimizer, X, T, sw
+        self.model, self.optimizer, self.T, self.sw = model, optimizer, T, sw
         self.batch_size = n if batch_size is None else min(batch_size, n)
         self.n_batches = math.ceil(n / self.batch_size)
-        rows = self.batch_size
-        if not model._needs_whole_batch():
-            rows = min(rows, TRAIN_CHUNK_ROWS)
-        sizes = model.layer_sizes
-        flops = 6 * min(rows, TRAIN_CHUNK_ROWS) * sum(a * b for a, b in zip(sizes, sizes[1:]))
-        self.n_threads = kernel_threads(flops)
-        self.ws = model._workspace(rows, self.n_threads, training=True)
-        self.grad = np.zeros_like(model.params)
-        self.stats = np.zeros((self.n_threads, 3 + model.n_outputs))
-        self.sync = _ksync.new_state()
-        self.run = Run(batch_size=np.int64(self.batch_size), first=np.int64(0),
-                       end=np.int64(0), loss_code=np.int64(loss_code(model.loss)),
-                       kind=np.int64(optimizer.kind), seed=np.int64(mask_seed))
+        self.loop = model.engine.training_loop(X, T, sw, self.batch_size, optimizer.kind,
+                                               type(optimizer).__name__.lower(), mask_seed)
         self.identity = np.arange(n, dtype=np.int64)
         self.sst = None if model.loss != "squared_error" else _total_sum_of_squares(T, sw)
         self.last_time = 0.0
@@ -519,22 +491,12 @@ class _EpochLoop:
         self.keep_state = keep_state
         self.state_snapshot = None
         optimizer.bind(model.params)
-        self.compiled = None  # the kernels' Training for these arrays, on the first call
         # compile (or load from cache) before timing
-        with model._first_use("training", self.n_threads, type(optimizer).__name__.lower()):
-            self._call(self.identity, None, 0, 0)
+        self.loop.prepare(optimizer.kernel_args(None))
 
     def _call(self, order, rates, first, end):
-        run = self.run._replace(first=np.int64(first), end=np.int64(end))
         lrs = None if rates is None else rates[first:end]
-        # the model's functions as they are now (a callback may have set a penalty)
-        ops = self.model._ops(self.optimizer.kind)
-        args = (self.model._net(), ops, self.grad, self.model._reg, self.X, self.T, self.sw,
-                order, run, self.ws.buffer, self.ws.table, self.optimizer.kernel_args(lrs),
-                self.stats, self.n_threads, self.sync)
-        if self.compiled is None:
-            self.compiled = _kt.training(*args)
-        return _kt.train_batches(self.compiled, *args)
+        return self.loop.run(order, self.optimizer.kernel_args(lrs), first, end)
 
     def _chunks(self, chunked, callbacks):
         if not chunked:
@@ -561,7 +523,7 @@ class _EpochLoop:
         self.running_snapshot[...] = model.running_stats
         if self.keep_state:
             self.state_snapshot = (state.copy(), opt.step_count.copy(), opt.scalar_state.copy())
-        self.stats[:] = 0
+        self.loop.stats[:] = 0
         stop = False
         start = time.perf_counter()
         try:
@@ -588,5 +550,5 @@ class _EpochLoop:
             model.running_stats[...] = self.running_snapshot
             raise
         self.last_time = time.perf_counter() - start
-        return metrics_from_stats(self.stats.sum(axis=0), model.loss, self.T, self.sst,
+        return metrics_from_stats(self.loop.stats.sum(axis=0), model.loss, self.T, self.sst,
                                   self.sw), stop

@@ -1,0 +1,334 @@
+"""Every call into the compiled kernels: the thread plan, the buffers, the compiled functions.
+
+:class:`~fastmlp.Model` and :class:`~fastmlp.Trainer` say what to compute;
+the engine says how it runs: on how many threads and in blocks of how many
+rows (:func:`plan`, the one rule for every pass), in which buffers
+(:class:`~fastmlp.layout.Workspace`), with which compiled functions
+(:func:`fastmlp.kernels.ops.operations`), over single-threaded BLAS, with
+a notice on stderr while a first call compiles.  The named structures the
+kernels take (:mod:`fastmlp.kernels.structs`) are built here and nowhere
+else.
+
+Layering: this module imports the kernels and the core pieces (layout,
+losses, parallel, compiling).  The model, the optimizers and the trainer
+use it and hand it their arrays; it imports none of them.
+"""
+
+from collections import namedtuple
+
+import numpy as np
+
+from ._validation import NO_WEIGHTS
+from .compiling import COMPILE_SECONDS, first_use
+from .kernels import inference as _ki
+from .kernels import network as _kn
+from .kernels import ops as _kops
+from .kernels import penalty as _kp
+from .kernels import sync as _ksync
+from .kernels import train as _kt
+from .kernels.structs import Net, Noise, Run
+from .layout import Workspace
+from .losses import loss_code
+from .parallel import kernel_threads, single_threaded_blas
+
+__all__ = ["Engine", "GradientPass", "TrainingLoop", "ThreadPlan", "plan", "ROWS_PER_THREAD",
+           "TRAIN_CHUNK_ROWS", "INFERENCE", "training_noise"]
+
+#: Rows per thread per block for predict/evaluate/loss_and_grad: enough for
+#: an efficient GEMM, small enough that a block's activations stay in cache
+#: for the epilogue.
+ROWS_PER_THREAD = 512
+
+#: Most rows the compiled training loop processes at once; larger batches
+#: (full-batch training on big data) are accumulated chunk by chunk.
+TRAIN_CHUNK_ROWS = 4096
+
+#: The noise key of an inference pass: no dropout, running batch-norm statistics.
+INFERENCE = _kn.INFERENCE
+
+#: How a pass runs: ``n_threads`` threads, blocks of at most ``rows`` rows.
+ThreadPlan = namedtuple("ThreadPlan", ["n_threads", "rows"])
+
+
+def plan(layer_sizes, n_rows, training=False):
+    """The threads and block size of a pass over ``n_rows`` rows: one rule for every pass.
+
+    Parameters
+    ----------
+    layer_sizes : sequence of int
+    n_rows : int
+        Rows of the pass (inference), or of one training chunk (a batch).
+    training : bool, default False
+        Inference passes (predict, evaluate, loss_and_grad) run in blocks of
+        :data:`ROWS_PER_THREAD` rows per thread, with threads when a block's
+        forward work (2 flops per weight and row) is large enough.  A
+        training chunk runs as one block of ``n_rows`` rows, with threads
+        when its forward and backward work (6 flops per weight and row, over
+        at most :data:`TRAIN_CHUNK_ROWS` rows) is.
+
+    Returns
+    -------
+    ThreadPlan
+    """
+    weights = sum(a * b for a, b in zip(layer_sizes, layer_sizes[1:]))
+    if training:
+        return ThreadPlan(kernel_threads(6 * min(n_rows, TRAIN_CHUNK_ROWS) * weights), n_rows)
+    flops = 2 * n_rows * weights
+    n_threads = kernel_threads(min(flops, flops // max(n_rows, 1) * ROWS_PER_THREAD))
+    return ThreadPlan(n_threads, max(1, min(n_rows, ROWS_PER_THREAD * n_threads)))
+
+
+def training_noise(seed=0, update_running=False):
+    """The noise key of a training-mode pass (masks from ``seed``, batch statistics).
+
+    ``update_running``: also fold the batch statistics into the running ones.
+    """
+    mode = _kn.TRAINING_UPDATE if update_running else _kn.TRAINING
+    return Noise(np.int64(seed), np.int64(0), np.int64(mode), np.int64(0))
+
+
+class Engine:
+    """The compiled side of one model: what the kernels need of it, and every call.
+
+    Holds references to the model's arrays, which the model changes in
+    place only (a copy of the model gets its own engine).
+
+    Parameters
+    ----------
+    layout : ParamLayout
+    dtype : numpy dtype
+    loss : str
+    params, running_stats : ndarray
+        The model's parameter buffer and batch-norm running statistics.
+    act_param : ndarray (n_layers,)
+        Each layer's activation parameter, in ``dtype``.
+    layer_f : ndarray (n_layers, 4) float64
+        Per-layer dropout and DropConnect rates, batch-norm momentum and eps
+        (columns of :mod:`fastmlp.kernels.network`).
+    reg : ndarray (3,) float64
+        The penalties (:mod:`fastmlp.kernels.penalty`).
+    """
+
+    def __init__(self, layout, dtype, loss, params, running_stats, act_param, layer_f, reg):
+        self.layout = layout
+        self.dtype = dtype
+        self.loss = loss
+        self.params = params
+        self.running_stats = running_stats
+        self.act_param = act_param
+        self.layer_f = layer_f
+        self.reg = reg
+
+    # ------------------------------------------------------ what the kernels take
+    @property
+    def n_outputs(self):
+        return self.layout.sizes[-1]
+
+    @property
+    def batch_norm(self):
+        """Whether any layer has batch normalisation."""
+        return any(self.layout.batch_norm)
+
+    @property
+    def stochastic(self):
+        """Whether training draws random masks (dropout or DropConnect)."""
+        return bool(self.layer_f[:, _kn.DROPOUT].any() or self.layer_f[:, _kn.DROPCONNECT].any())
+
+    @property
+    def needs_whole_batch(self):
+        """Batch norm and DropConnect gradients need a training batch in one chunk."""
+        return self.batch_norm or bool((self.layer_f[:, _kn.DROPCONNECT] > 0).any())
+
+    def net(self, params=None, layer_f=None):
+        """The :class:`~fastmlp.kernels.structs.Net`: the model's, or at other ``params``."""
+        return Net(self.params if params is None else params, self.layout.table, self.act_param,
+                   self.layer_f if layer_f is None else layer_f, self.running_stats)
+
+    def ops(self, optimizer_kind=None, inference=False):
+        """The configuration's compiled functions (:class:`fastmlp.kernels.ops.Ops`).
+
+        ``inference``: for prediction only (no loss, no backward functions).
+        """
+        return _kops.operations(self.dtype.name, self.layout.activation_codes,
+                                None if inference else loss_code(self.loss), optimizer_kind,
+                                batch_norm=self.batch_norm, dropout=self.stochastic,
+                                penalty=bool(self.reg[_kp.L2] or self.reg[_kp.L1]),
+                                backward=not inference)
+
+    def first_use(self, what, n_threads, optimizer=None):
+        """Announce a first call of the kernels for ``what`` that compiles (see
+        :func:`fastmlp.compiling.first_use`)."""
+        codes = self.layout.activation_codes
+        key = (what, self.dtype, codes, self.loss, optimizer, n_threads > 1)
+
+        def describe():
+            names = "/".join(dict.fromkeys(a.name for a in self.layout.activations))
+            opt = f"/{optimizer}" if optimizer else ""
+            variant = "threads" if n_threads > 1 else "one thread"
+            return f"{self.dtype.name} {names}{opt} {what} ({variant})"
+
+        return first_use(key, describe, COMPILE_SECONDS[what])
+
+    def workspace(self, rows, n_threads, training):
+        """Buffers for a gradient pass over chunks of ``rows`` rows (``training``: with masks)."""
+        return Workspace(self.layout, rows, self.dtype, training=True, n_threads=n_threads,
+                         layer_f=self.layer_f if training else None)
+
+    # ------------------------------------------------------------------ passes
+    def predict(self, X):
+        """The network's output for the checked inputs X (n, n_inputs), a new array."""
+        out = np.empty((X.shape[0], self.n_outputs), dtype=self.dtype)
+        n_threads, rows = plan(self.layout.sizes, X.shape[0])
+        # A workspace per call keeps concurrent predicts on one model safe.
+        ws = Workspace(self.layout, rows, self.dtype, training=False)
+        with single_threaded_blas(), self.first_use("prediction", n_threads):
+            _ki.predict(self.net(), self.ops(inference=True), X, out, ws.buffer, ws.table,
+                        n_threads)
+        return out
+
+    def evaluate(self, X, T, sw=NO_WEIGHTS):
+        """Loss and metric sums of X against T (see :mod:`fastmlp.kernels.losses`): (3 + n_out,)."""
+        n_threads, rows = plan(self.layout.sizes, X.shape[0])
+        ws = Workspace(self.layout, rows, self.dtype, training=True)
+        stats = np.zeros((n_threads, 3 + self.n_outputs))
+        with single_threaded_blas(), self.first_use("evaluation", n_threads):
+            _ki.evaluate(self.net(), self.ops(), loss_code(self.loss), X, T, sw, ws.buffer,
+                         ws.table, stats, n_threads)
+        return stats.sum(axis=0)
+
+    def loss_and_grad(self, X, T, grad, noise=INFERENCE, sw=NO_WEIGHTS):
+        """The objective over all of X (one batch) and its gradient into ``grad``."""
+        n_threads, rows = plan(self.layout.sizes, X.shape[0])
+        training = noise.mode != 0
+        if training and self.needs_whole_batch:
+            rows = X.shape[0]
+        return GradientPass(self, rows, n_threads, training)(self.params, grad, X, T, sw, noise)
+
+    def gradient_pass(self, rows, n_threads, training):
+        """A :class:`GradientPass` with its buffers, for repeated passes (L-BFGS)."""
+        return GradientPass(self, rows, n_threads, training)
+
+    def training_loop(self, X, T, sw, batch_size, optimizer_kind, optimizer_name, mask_seed):
+        """A :class:`TrainingLoop` over (X, T, sw) in batches of ``batch_size`` rows."""
+        return TrainingLoop(self, X, T, sw, batch_size, optimizer_kind, optimizer_name,
+                            mask_seed)
+
+
+class GradientPass:
+    """The objective and its gradient over a set of rows, with buffers kept between calls.
+
+    Parameters
+    ----------
+    engine : Engine
+    rows : int
+        Most rows per chunk (all of them when a training pass needs the
+        whole batch at once).
+    n_threads : int
+    training : bool
+        Whether the passes run in training mode (masks, batch statistics).
+    """
+
+    def __init__(self, engine, rows, n_threads, training):
+        self.engine = engine
+        self.n_threads = n_threads
+        self.training = training
+        self.workspace = engine.workspace(rows, n_threads, training)
+        self.stats = np.zeros((n_threads, 3 + engine.n_outputs))
+
+    def __call__(self, params, grad, X, T, sw=NO_WEIGHTS, noise=INFERENCE, layer_f=None):
+        """Objective (mean loss + penalty) at ``params`` over X, T; its gradient into ``grad``.
+
+        ``params`` is the model's buffer or a stand-in of the same layout
+        (an optimizer's trial point); ``layer_f`` replaces the model's
+        per-layer settings for this pass.  NaN or inf is returned as it is.
+        """
+        engine = self.engine
+        self.stats[:] = 0
+        # the input's dropout is applied where the rows are gathered
+        gather = noise.mode != 0 and engine.layer_f[0, _kn.DROPOUT] > 0
+        index = np.arange(X.shape[0]) if gather else np.empty(0, dtype=np.int64)
+        ws = self.workspace
+        with single_threaded_blas(), engine.first_use("gradients", self.n_threads):
+            return float(_kt.loss_grad(engine.net(params, layer_f), engine.ops(), grad,
+                                       engine.reg, loss_code(engine.loss), X, T, sw, index, 0,
+                                       X.shape[0], ws.buffer, ws.table, self.stats,
+                                       self.n_threads, _ksync.new_state(), noise))
+
+    def update_running_statistics(self, X, T, sw=NO_WEIGHTS):
+        """Set batch norm's running statistics to those of all of X (one training pass).
+
+        Momentum 1: the running mean and variance become the batch's mean
+        and unbiased variance -- what a full-batch method ends with.
+        """
+        layer_f = self.engine.layer_f.copy()
+        layer_f[:, _kn.BN_MOMENTUM] = 1.0
+        params = self.engine.params
+        self(params, np.empty_like(params), X, T, sw, training_noise(update_running=True),
+             layer_f)
+
+
+class TrainingLoop:
+    """The compiled training loop over one fit's data: its buffers and the calls.
+
+    Python enters it once per call of :meth:`run` (an epoch or a chunk of
+    one); the batches, the optimizer steps and the masks run inside.
+
+    Parameters
+    ----------
+    engine : Engine
+    X, T : ndarray
+        Checked (preprocessed) inputs and encoded targets.
+    sw : ndarray
+        float64 sample weights, or empty.
+    batch_size : int
+        Rows per batch (at most the number of rows).
+    optimizer_kind : int
+        The optimizer's kernel code (:mod:`fastmlp.kernels.optim`).
+    optimizer_name : str
+        For the first-compile notice.
+    mask_seed : int
+        Key of the dropout and DropConnect masks.
+    """
+
+    def __init__(self, engine, X, T, sw, batch_size, optimizer_kind, optimizer_name, mask_seed):
+        self.engine, self.X, self.T, self.sw = engine, X, T, sw
+        self.optimizer_kind = optimizer_kind
+        self.optimizer_name = optimizer_name
+        rows = batch_size if engine.needs_whole_batch else min(batch_size, TRAIN_CHUNK_ROWS)
+        self.n_threads = plan(engine.layout.sizes, rows, training=True).n_threads
+        self.workspace = engine.workspace(rows, self.n_threads, training=True)
+        self.grad = np.zeros_like(engine.params)
+        #: loss and metric sums of the batches run since the last reset, per thread
+        self.stats = np.zeros((self.n_threads, 3 + engine.n_outputs))
+        self._sync = _ksync.new_state()
+        self._run = Run(batch_size=np.int64(batch_size), first=np.int64(0), end=np.int64(0),
+                        loss_code=np.int64(loss_code(engine.loss)),
+                        kind=np.int64(optimizer_kind), seed=np.int64(mask_seed))
+        self._compiled = None  # the kernels' Training for these arrays, on the first call
+
+    def prepare(self, opt_state):
+        """Compile (or load from the cache) the loop's kernels, with a notice if it compiles.
+
+        Runs no batch; ``opt_state`` is the optimizer's
+        :class:`~fastmlp.kernels.structs.OptState` as :meth:`run` will get it.
+        """
+        order = np.arange(self.X.shape[0], dtype=np.int64)
+        with self.engine.first_use("training", self.n_threads, self.optimizer_name):
+            self.run(order, opt_state, 0, 0)
+
+    def run(self, order, opt_state, first, end):
+        """Train on batches ``first .. end-1`` of the epoch order ``order``.
+
+        Returns -1 when every batch had a finite loss; otherwise the index
+        of the first batch whose loss was NaN or inf, which was not applied.
+        """
+        engine = self.engine
+        run = self._run._replace(first=np.int64(first), end=np.int64(end))
+        # the model's functions as they are now (a callback may have set a penalty)
+        ops = engine.ops(self.optimizer_kind)
+        ws = self.workspace
+        args = (engine.net(), ops, self.grad, engine.reg, self.X, self.T, self.sw, order, run,
+                ws.buffer, ws.table, opt_state, self.stats, self.n_threads, self._sync)
+        if self._compiled is None:
+            self._compiled = _kt.training(*args)
+        return _kt.train_batches(self._compiled, *args)
