@@ -14,9 +14,9 @@ from .exceptions import ConvergenceWarning, DivergenceError
 from .io import load, save
 from .model import Model
 from .parallel import get_num_threads, max_threads, threads
+from ._version import __version__
 from .trainer import Trainer
 
-__version__ = "0.1.0"
 __all__ = [
     "Model", "Trainer", "Callback", "optim", "schedules", "activations", "initializers", "losses",
     "metrics",

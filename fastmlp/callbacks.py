@@ -12,7 +12,6 @@ import sys
 
 import numpy as np
 
-from .optim import LBFGS
 
 __all__ = ["Callback", "ProgressLogger", "EarlyStopping"]
 
@@ -97,7 +96,7 @@ class ProgressLogger(Callback):
             self.stream.flush()
 
     def on_epoch_end(self, trainer, epoch, logs):
-        unit = "Iteration" if isinstance(trainer.optimizer, LBFGS) else "Epoch"
+        unit = "Iteration" if trainer.optimizer.minimizes else "Epoch"
         parts = [f"{unit} {epoch - self._first + 1}/{self._total_epochs}"]
         for key, value in logs.items():
             if key in ("time", "samples_per_sec", "lr") or isinstance(value, (bool, list)):

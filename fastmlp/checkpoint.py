@@ -14,22 +14,23 @@ everything the rest of the run depends on:
   generator's exact state, the dropout-mask and hold-out keys, and the epoch
   at which the running ``fit`` ends.
 
-``Trainer.from_checkpoint(d)`` (:func:`load_trainer`) rebuilds the trainer
-from the newest readable checkpoint; ``fit`` with the same data then runs
+``Trainer.from_checkpoint(d)`` rebuilds the trainer from the newest
+readable checkpoint (:func:`load_newest`); ``fit`` with the same data then runs
 the epochs the interrupted fit still owed and ends with weights
 bit-identical to an uninterrupted run with the same seeds and thread count:
 the shuffling order, the masks (a function of the key and the optimizer's
 step count) and every update are replayed exactly.
 
-Each file is written atomically (:func:`fastmlp.io.write_archive`), so a
+Each file is written atomically (:func:`fastmlp.archive.write_archive`), so a
 run killed at any moment -- even mid-write -- leaves the previous checkpoints
 intact; the last ``keep`` are kept.  No pickle is involved: classes are
 looked up by name among fastmlp's own optimizers and schedules.
 
-Not supported: L-BFGS (scipy keeps its curvature pairs internally, so a
-resumed run could not continue exactly; the callback refuses it), and
+Not supported: optimizers that are not ``resumable`` (L-BFGS: scipy keeps
+its curvature pairs internally, so a resumed run could not continue
+exactly; the callback refuses it), and
 optimizers or schedules defined outside fastmlp.  Callbacks are not stored
-(pass them again to :func:`load_trainer`; an :class:`~fastmlp.callbacks.EarlyStopping`
+(pass them again to ``Trainer.from_checkpoint``; an :class:`~fastmlp.callbacks.EarlyStopping`
 starts counting afresh), nor is the training data: ``fit`` needs the same
 data again.  One directory belongs to one run.
 """
@@ -38,26 +39,25 @@ import inspect
 import os
 import re
 import warnings
+from collections import namedtuple
 
 import numpy as np
 
 from . import optim as _optim
 from . import schedules as _schedules
 from ._validation import check_positive_int
+from .archive import CHECKPOINT_FORMAT, read_archive, remove_quietly, write_archive
 from .callbacks import Callback
-from .io import model_from_record, model_record, read_archive, write_archive
+from .model import Model
 
-__all__ = ["Checkpoint", "load_trainer", "list_checkpoints", "CHECKPOINT_FORMAT"]
+__all__ = ["Checkpoint", "SavedTrainer", "load_newest", "list_checkpoints", "check_resumable",
+           "trainer_record", "CHECKPOINT_FORMAT"]
 
-CHECKPOINT_FORMAT = "fastmlp.checkpoint"
 
 _FILE = "checkpoint-{:08d}.npz"
 _FILE_RE = re.compile(r"^checkpoint-(\d{8,})\.npz$")
 # temporary files of write_archive for our checkpoints, left behind by a kill
 _TMP_RE = re.compile(r"^\.checkpoint-\d{8,}\.npz\.[0-9a-f]+\.tmp$")
-
-#: Bit generators whose state a checkpoint can hold (NumPy's own).
-_BIT_GENERATORS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
 
 
 def _registry(module, base):
@@ -107,14 +107,14 @@ class Checkpoint(Callback):
         os.makedirs(self.directory, exist_ok=True)
         for name in os.listdir(self.directory):
             if _TMP_RE.match(name):  # a write cut short by a crash: never a valid file
-                _remove(os.path.join(self.directory, name))
+                remove_quietly(os.path.join(self.directory, name))
 
     def on_epoch_end(self, trainer, epoch, logs):
         if trainer.epoch % self.every == 0:
             self.save(trainer)
 
     def on_train_end(self, trainer, history):
-        if self._last_saved != trainer.epoch or trainer._fit_end_epoch != trainer.epoch:
+        if self._last_saved != trainer.epoch or trainer.fit_end_epoch != trainer.epoch:
             self.save(trainer, fit_finished=True)
 
     def save(self, trainer, fit_finished=False):
@@ -130,7 +130,7 @@ class Checkpoint(Callback):
     def _prune(self):
         # only once the new file is durable: the old ones are the fallback
         for _, path in list_checkpoints(self.directory)[:-self.keep]:
-            _remove(path)
+            remove_quietly(path)
 
     def __repr__(self):
         return f"Checkpoint({self.directory!r}, every={self.every}, keep={self.keep})"
@@ -147,24 +147,27 @@ def list_checkpoints(directory):
     return sorted(found)
 
 
-def load_trainer(path, callbacks=()):
-    """Rebuild a trainer, with its model, from a checkpoint.
+#: What a checkpoint file holds, read and checked: the ``model``, the
+#: ``optimizer`` and the ``schedule`` (or None) rebuilt, the trainer's
+#: :meth:`~fastmlp.Trainer.state_dict` as ``trainer_state``, the ``every``
+#: and ``keep`` settings of the :class:`Checkpoint` that wrote it, its
+#: ``directory`` and ``file``.
+SavedTrainer = namedtuple("SavedTrainer", ["model", "optimizer", "schedule", "trainer_state",
+                                           "every", "keep", "directory", "file"])
+
+
+def load_newest(path, build):
+    """``build(saved)`` for the newest readable checkpoint at ``path``.
 
     Parameters
     ----------
     path : str or path
         A checkpoint directory (its newest readable checkpoint is used; an
         unreadable newer one is skipped with a warning) or one checkpoint file.
-    callbacks : sequence, optional
-        Callbacks for the resumed trainer (they are not stored).  Unless one
-        of them is a :class:`Checkpoint`, the trainer goes on writing
-        checkpoints into the checkpoint's directory with the saved settings.
-
-    Returns
-    -------
-    Trainer
-        Its next ``fit`` without ``epochs`` runs the epochs the interrupted
-        fit still owed (a finished fit: the trainer's ``epochs``, as usual).
+    build : callable
+        Makes the result from a :class:`SavedTrainer`
+        (:meth:`fastmlp.Trainer.from_checkpoint` builds the trainer); its
+        TypeError, ValueError or KeyError marks the file as unreadable.
 
     Raises
     ------
@@ -175,31 +178,45 @@ def load_trainer(path, callbacks=()):
     """
     path = os.fspath(path)
     if not os.path.isdir(path):
-        return _load_file(path, os.path.dirname(os.path.abspath(path)), callbacks)
+        return _build(path, os.path.dirname(os.path.abspath(path)), build)
     candidates = list_checkpoints(path)[::-1]
     if not candidates:
         raise FileNotFoundError(f"no checkpoint (checkpoint-<epoch>.npz) in {path!r}")
     problems = []
     for _, file in candidates:
         try:
-            trainer = _load_file(file, path, callbacks)
+            result = _build(file, path, build)
         except ValueError as exc:
             problems.append(str(exc))
             continue
         if problems:
             warnings.warn("skipped unreadable checkpoints: " + "; ".join(problems),
                           RuntimeWarning, stacklevel=3)
-        return trainer
+        return result
     raise ValueError(f"no readable checkpoint in {path!r}: " + "; ".join(problems))
+
+
+def _build(file, directory, build):
+    header, arrays = read_archive(file, (CHECKPOINT_FORMAT,))
+    model = Model.from_record(header, arrays, file)
+    optimizer = _restore_optimizer(header.get("optimizer"), arrays, model, file)
+    schedule = _restore_schedule(header.get("schedule"), file)
+    settings = header.get("checkpoint") or {}
+    saved = SavedTrainer(model, optimizer, schedule, header.get("trainer"),
+                         settings.get("every", 1), settings.get("keep", 3), directory, file)
+    try:
+        return build(saved)
+    except (TypeError, ValueError, KeyError) as exc:
+        raise ValueError(f"{file}: the saved trainer state is invalid ({exc})") from None
 
 
 # ------------------------------------------------------------------ what is saved
 def check_resumable(trainer):
     """Raise ValueError if the trainer's optimizer or schedule cannot be checkpointed."""
     opt = trainer.optimizer
-    if isinstance(opt, _optim.LBFGS):
-        raise ValueError("checkpoints cannot resume L-BFGS exactly (scipy keeps its curvature "
-                         "history internally); train without checkpoint_dir, or use a "
+    if not opt.resumable:
+        raise ValueError(f"checkpoints cannot resume {type(opt).__name__} exactly (it keeps "
+                         "state internally); train without checkpoint_dir, or use a "
                          "first-order optimizer")
     if _OPTIMIZERS.get(type(opt).__name__) is not type(opt):
         raise ValueError(f"checkpoints store fastmlp's own optimizers only, not "
@@ -208,9 +225,12 @@ def check_resumable(trainer):
 
 
 def trainer_record(trainer, fit_finished=False):
-    """Header entries and arrays of a checkpoint of ``trainer`` (see the module docstring)."""
+    """Header entries and arrays of a checkpoint of ``trainer`` (see the module docstring).
+
+    ``fit_finished``: the fit is over (resuming does not continue it).
+    """
     check_resumable(trainer)
-    header, arrays = model_record(trainer.model)
+    header, arrays = trainer.model.to_record()
     opt = trainer.optimizer.state_dict()
     arrays["optimizer.scalar_state"] = np.asarray(opt["scalar_state"], dtype=np.float64)
     if opt["state"] is not None:
@@ -219,60 +239,11 @@ def trainer_record(trainer, fit_finished=False):
     header["optimizer"] = {"class": opt["name"], "hyper": opt["hyper"], "step": opt["step"],
                            "transforms": [list(t) for t in opt["transforms"]]}
     header["schedule"] = _describe_schedule(trainer.schedule)
-    header["trainer"] = {
-        "epoch": trainer.epoch, "steps": trainer.steps, "history": trainer.history,
-        "batch_size": trainer.batch_size, "epochs": trainer.epochs, "shuffle": trainer.shuffle,
-        "verbose": trainer.verbose, "n_threads": trainer.n_threads,
-        "fit_end_epoch": trainer.epoch if fit_finished else trainer._fit_end_epoch,
-        "mask_seed": trainer._mask_seed, "split_seed": trainer._split_seed,
-        "rng": _encode_rng(trainer._rng),
-        "validation_fraction": trainer.validation_fraction, "diagnostics": trainer.diagnostics,
-    }
+    state = trainer.state_dict()
+    if fit_finished:
+        state["fit_end_epoch"] = state["epoch"]
+    header["trainer"] = state
     return header, arrays
-
-
-def _load_file(file, directory, callbacks):
-    from .trainer import Trainer
-
-    header, arrays = read_archive(file, (CHECKPOINT_FORMAT,))
-    model = model_from_record(header, arrays, file)
-    opt = _restore_optimizer(header.get("optimizer"), arrays, model, file)
-    schedule = _restore_schedule(header.get("schedule"), file)
-    state = header.get("trainer")
-    saved = header.get("checkpoint") or {}
-    callbacks = list(callbacks)
-    writes = not any(isinstance(c, Checkpoint) for c in callbacks)
-    try:
-        trainer = Trainer(model, optimizer=opt, batch_size=state["batch_size"],
-                          epochs=state["epochs"], shuffle=state["shuffle"],
-                          callbacks=callbacks, verbose=state["verbose"],
-                          n_threads=state["n_threads"], schedule=schedule,
-                          checkpoint_dir=directory if writes else None,
-                          checkpoint_every=saved.get("every", 1),
-                          keep_checkpoints=saved.get("keep", 3),
-                          validation_fraction=state["validation_fraction"],
-                          diagnostics=state["diagnostics"])
-        _restore_counters(trainer, state)
-    except (TypeError, ValueError, KeyError) as exc:
-        raise ValueError(f"{file}: the saved trainer state is invalid ({exc})") from None
-    return trainer
-
-
-def _restore_counters(trainer, state):
-    for key in ("epoch", "steps", "fit_end_epoch", "mask_seed", "split_seed"):
-        if isinstance(state[key], bool) or not isinstance(state[key], int) or state[key] < 0:
-            raise ValueError(f"{key} must be an integer >= 0, got {state[key]!r}")
-    history = state["history"]
-    if not isinstance(history, dict) or not all(isinstance(v, list) for v in history.values()):
-        raise ValueError("history must map names to lists")
-    trainer.epoch, trainer.steps = state["epoch"], state["steps"]
-    trainer.history = history
-    trainer._mask_seed = state["mask_seed"]
-    trainer._split_seed = state["split_seed"]  # the validation_fraction hold-out
-    trainer._rng = _decode_rng(state["rng"])
-    trainer._fit_end_epoch = state["fit_end_epoch"]
-    remaining = state["fit_end_epoch"] - state["epoch"]
-    trainer._pending_epochs = remaining if remaining > 0 else None
 
 
 # ------------------------------------------------------------------ optimizer
@@ -345,41 +316,3 @@ def _restore_schedule(info, file):
     except (TypeError, ValueError, KeyError) as exc:
         raise ValueError(f"{file}: the saved schedule is invalid ({exc})") from None
     return schedule
-
-
-# ------------------------------------------------------------------ random generator
-def _encode_rng(rng):
-    """The generator's exact state as JSON (arrays tagged, Python ints kept whole)."""
-    def encode(value):
-        if isinstance(value, dict):
-            return {k: encode(v) for k, v in value.items()}
-        if isinstance(value, np.ndarray):
-            return {"ndarray": value.tolist(), "dtype": value.dtype.name}
-        return value.item() if isinstance(value, np.generic) else value
-
-    return encode(rng.bit_generator.state)
-
-
-def _decode_rng(state):
-    def decode(value):
-        if isinstance(value, dict) and set(value) == {"ndarray", "dtype"}:
-            if value["dtype"] not in ("uint32", "uint64"):
-                raise ValueError(f"generator state dtype {value['dtype']!r}")
-            return np.array(value["ndarray"], dtype=value["dtype"])
-        if isinstance(value, dict):
-            return {k: decode(v) for k, v in value.items()}
-        return value
-
-    name = state.get("bit_generator") if isinstance(state, dict) else None
-    if name not in _BIT_GENERATORS:
-        raise ValueError(f"unsupported random generator {name!r}")
-    bit_generator = getattr(np.random, name)()
-    bit_generator.state = decode(state)
-    return np.random.Generator(bit_generator)
-
-
-def _remove(path):
-    try:
-        os.remove(path)
-    except OSError:
-        pass

@@ -11,7 +11,7 @@ import time
 
 import numpy as np
 
-from . import __version__
+from ._version import __version__
 from .activations import NAMES as ACTIVATIONS
 from .data_io import infer_task, load_table
 from .datasets import load_digits
@@ -216,7 +216,8 @@ def train_command(args, out=None):
 
 def compare_command(args, out=None):
     """Run ``fastmlp compare``: every optimizer of the lecture notes on one model."""
-    from .comparison import compare_optimizers, format_table, plot_curves
+    # imported here: the lectures' modules are not needed for training
+    from .lectures.optimizers import compare_optimizers, format_table, plot_curves
 
     out = sys.stdout if out is None else out
     d = _prepare(args)
@@ -238,8 +239,9 @@ def compare_command(args, out=None):
 
 def diagnose_command(args, out=None):
     """Run ``fastmlp diagnose``: the lecture's experiments on initialisation and gradients."""
-    from .diagnostics import (format_experiment, gradient_experiment, init_experiment,
-                              plot_experiments)
+    # imported here: the lectures' modules are not needed for training
+    from .lectures.initialization import (format_experiment, gradient_experiment,
+                                          init_experiment, plot_experiments)
 
     out = sys.stdout if out is None else out
     for name in ("width", "depth", "samples", "grad_depth"):

@@ -10,7 +10,8 @@ import numpy as np
 from .kernels.losses import STAT_CORRECT, STAT_COUNT, STAT_LOSS, STAT_SSE
 from .losses import is_classification
 
-__all__ = ["accuracy", "log_loss", "mean_squared_error", "r2_score"]
+__all__ = ["accuracy", "log_loss", "mean_squared_error", "r2_score", "total_sum_of_squares",
+           "metrics_from_stats"]
 
 
 def accuracy(y_true, y_pred):
@@ -65,10 +66,10 @@ def r2_score(y_true, y_pred):
     if y_true.ndim == 1:
         y_true, y_pred = y_true[:, None], y_pred.reshape(-1, 1)
     sse = ((y_true - y_pred) ** 2).sum(axis=0)
-    return _r2_from_sse(sse, _total_sum_of_squares(y_true))
+    return _r2_from_sse(sse, total_sum_of_squares(y_true))
 
 
-def _total_sum_of_squares(T, sample_weight=None):
+def total_sum_of_squares(T, sample_weight=None):
     """Per-output (weighted) sum of squares about the (weighted) mean."""
     T = np.asarray(T, np.float64)
     if sample_weight is None or len(sample_weight) == 0:
@@ -97,6 +98,6 @@ def metrics_from_stats(stats, loss, T, sst=None, sample_weight=None):
     if is_classification(loss):
         result["accuracy"] = float(stats[STAT_CORRECT] / count)
     else:
-        sst = _total_sum_of_squares(T, sample_weight) if sst is None else sst
+        sst = total_sum_of_squares(T, sample_weight) if sst is None else sst
         result["r2"] = _r2_from_sse(stats[STAT_SSE:], sst)
     return result

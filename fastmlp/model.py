@@ -11,12 +11,14 @@ from ._validation import (NO_WEIGHTS, check_array, check_dtype, check_lengths,
                           check_sample_weight,
                           check_seed, check_unit_interval)
 from .activations import Activation, get_activation
+from .archive import CHECKPOINT_FORMAT, MODEL_FORMAT, read_archive, write_archive
 from .engine import INFERENCE, Engine, training_noise
 from .kernels import network as _kn
 from .kernels import penalty as _kp
 from .layout import ParamLayout
 from .losses import encode_targets, get_loss
 from .metrics import metrics_from_stats
+from .model_record import build_from_record, record_of
 from .preprocessing import get_preprocessing
 
 __all__ = ["Model"]
@@ -554,11 +556,35 @@ class Model:
                                      + self._overflow_cause(X))
         return result
 
+    # ---------------------------------------------------------- persistence
+    def to_record(self):
+        """The header entries and arrays that describe the model in an archive.
+
+        See :mod:`fastmlp.model_record`; model files and checkpoints hold them.
+        """
+        return record_of(self)
+
+    @classmethod
+    def from_record(cls, header, arrays, path="<archive>"):
+        """The model an archive's header and arrays describe (see :meth:`to_record`).
+
+        Raises
+        ------
+        ValueError
+            Anything missing, malformed or not fitting, naming ``path``.
+        """
+        return build_from_record(cls, header, arrays, path)
+
     def save(self, path):
         """Write the model to one .npz file, atomically (see :func:`fastmlp.io.save_model`)."""
-        from .io import save_model
+        header, arrays = self.to_record()
+        write_archive(path, {"format": MODEL_FORMAT, **header}, arrays)
 
-        save_model(self, path)
+    @classmethod
+    def load(cls, path):
+        """Read a model file, or the model of a checkpoint (see :func:`fastmlp.io.load_model`)."""
+        header, arrays = read_archive(path, (MODEL_FORMAT, CHECKPOINT_FORMAT))
+        return cls.from_record(header, arrays, path)
 
     def copy(self):
         """An independent model with the same architecture and parameter values."""

@@ -19,7 +19,7 @@ import numpy as np
 from ._validation import check_array, check_seed
 
 __all__ = ["StandardScaler", "PCAWhitening", "get_preprocessing", "train_test_split",
-           "train_val_test_split", "PREPROCESSING"]
+           "train_val_test_split", "split_count", "stratified_indices", "PREPROCESSING"]
 
 
 class _Transform:
@@ -246,13 +246,13 @@ def train_test_split(*arrays, test_size=0.25, stratify=None, seed=None):
     for a in arrays[1:]:
         if a.shape[0] != n:
             raise ValueError(f"arrays have different lengths: {n} and {a.shape[0]}")
-    n_test = _n_test(test_size, n)
+    n_test = split_count(test_size, n)
     rng = np.random.default_rng(check_seed(seed))
     if stratify is None:
         perm = rng.permutation(n)
         test_idx, train_idx = perm[:n_test], perm[n_test:]
     else:
-        test_idx, train_idx = _stratified(np.asarray(stratify), n_test, rng)
+        test_idx, train_idx = stratified_indices(np.asarray(stratify), n_test, rng)
     out = []
     for a in arrays:
         out += [a[train_idx], a[test_idx]]
@@ -284,7 +284,7 @@ def train_val_test_split(*arrays, val_size=0.15, test_size=0.15, stratify=None, 
         raise ValueError("train_val_test_split needs at least one array")
     rng = np.random.default_rng(check_seed(seed))
     n = np.asarray(arrays[0]).shape[0]
-    n_test, n_val = _n_test(test_size, n), _n_test(val_size, n)
+    n_test, n_val = split_count(test_size, n), split_count(val_size, n)
     if n_test + n_val >= n:
         raise ValueError(f"val_size={val_size!r} and test_size={test_size!r} leave no training "
                          f"samples out of {n}")
@@ -299,7 +299,15 @@ def train_val_test_split(*arrays, val_size=0.15, test_size=0.15, stratify=None, 
     return out
 
 
-def _n_test(test_size, n):
+def split_count(test_size, n):
+    """Samples in the held-out part: ``test_size`` as a fraction of ``n`` (rounded up) or a count.
+
+    Raises
+    ------
+    ValueError
+        Neither a fraction in (0, 1) nor a count, or a split that leaves
+        either part empty.
+    """
     if isinstance(test_size, numbers.Integral) and not isinstance(test_size, bool):
         n_test = int(test_size)
     elif isinstance(test_size, numbers.Real) and 0 < test_size < 1:
@@ -312,7 +320,12 @@ def _n_test(test_size, n):
     return n_test
 
 
-def _stratified(labels, n_test, rng):
+def stratified_indices(labels, n_test, rng):
+    """(held-out, kept) row indices, each class split in the proportion ``n_test / n``.
+
+    Every class with two or more samples has at least one on each side.
+    ``rng`` is a NumPy Generator.
+    """
     n = labels.shape[0]
     if labels.shape[0] != n or labels.ndim != 1:
         raise ValueError("stratify must be a 1-D array of labels")

@@ -17,12 +17,17 @@ import numpy as np
 from ._validation import (check_array, check_flag, check_lengths, check_positive_int,
                           check_sample_weight, check_seed)
 from .callbacks import ProgressLogger, as_callback, wants_chunks
-from .exceptions import DivergenceError
+from .checkpoint import Checkpoint, load_newest
+from .diagnostics import prepared_layer_statistics
 from .engine import INFERENCE, TRAIN_CHUNK_ROWS, plan, training_noise
+from .exceptions import DivergenceError
+from .generator_state import decode_generator, encode_generator
 from .losses import encode_targets
-from .metrics import _total_sum_of_squares, metrics_from_stats
-from .optim import LBFGS, Adam, get_optimizer
+from .metrics import metrics_from_stats, total_sum_of_squares
+from .model import Model
+from .optim import Adam, get_optimizer
 from .parallel import max_threads, single_threaded_blas, threads
+from .preprocessing import split_count, stratified_indices
 from .schedules import BoldDriver, InvScaling, get_schedule
 
 __all__ = ["Trainer"]
@@ -92,18 +97,16 @@ class Trainer:
                  seed=None, callbacks=(), verbose=1, n_threads=None, schedule=None,
                  checkpoint_dir=None, checkpoint_every=1, keep_checkpoints=3,
                  validation_fraction=None, diagnostics=False):
-        from .model import Model
-
         if not isinstance(model, Model):
             raise TypeError(f"model must be a fastmlp.Model, got {type(model).__name__}")
         self.model = model
         self.optimizer = Adam() if optimizer is None else get_optimizer(optimizer)
-        lbfgs = isinstance(self.optimizer, LBFGS)
+        minimizes = self.optimizer.minimizes
         if batch_size is _DEFAULT_BATCH:
-            batch_size = None if lbfgs else 32
-        elif lbfgs and batch_size is not None:
-            raise ValueError("L-BFGS is a full-batch method: use batch_size=None (every "
-                             "iteration evaluates the whole training set)")
+            batch_size = None if minimizes else 32
+        elif minimizes and batch_size is not None:
+            raise ValueError(f"{type(self.optimizer).__name__} is a full-batch method: use "
+                             "batch_size=None (every iteration evaluates the whole training set)")
         self.batch_size = check_positive_int(batch_size, "batch_size", allow_none=True)
         self.epochs = check_positive_int(epochs, "epochs")
         self.shuffle = check_flag(shuffle, "shuffle")
@@ -130,8 +133,9 @@ class Trainer:
                 raise ValueError(f"n_threads={n_threads} exceeds the {max_threads()} threads "
                                  "this machine offers (fastmlp.max_threads())")
         self.n_threads = n_threads
-        if lbfgs and schedule is not None:
-            raise ValueError("L-BFGS picks its own steps; it takes no learning-rate schedule")
+        if not self.optimizer.takes_schedule and schedule is not None:
+            raise ValueError(f"{type(self.optimizer).__name__} picks its own steps; it takes no "
+                             "learning-rate schedule")
         self.schedule = get_schedule(schedule)
         self.history = {}
         self.epoch = 0
@@ -143,12 +147,10 @@ class Trainer:
         self._pending_epochs = None
         self._validating = False
         self.checkpoint_dir = checkpoint_dir
-        if checkpoint_dir is not None and lbfgs:
-            raise ValueError("checkpoints cannot resume L-BFGS exactly (scipy keeps its state "
-                             "internally); train it without checkpoint_dir")
+        if checkpoint_dir is not None and not self.optimizer.resumable:
+            raise ValueError(f"checkpoints cannot resume {type(self.optimizer).__name__} exactly "
+                             "(it keeps state internally); train it without checkpoint_dir")
         if checkpoint_dir is not None:
-            from .checkpoint import Checkpoint
-
             self.callbacks.append(Checkpoint(checkpoint_dir, every=checkpoint_every,
                                              keep=keep_checkpoints))
 
@@ -163,12 +165,101 @@ class Trainer:
         Parameters
         ----------
         checkpoint_dir : str or path
+            A checkpoint directory (its newest readable checkpoint is used; an
+            unreadable newer one is skipped with a warning) or one checkpoint
+            file.
         callbacks : sequence, optional
             Callbacks (not stored in checkpoints) for the resumed trainer.
-        """
-        from .checkpoint import load_trainer
+            Unless one of them is a :class:`~fastmlp.checkpoint.Checkpoint`,
+            the trainer goes on writing checkpoints into the checkpoint's
+            directory with the saved settings.
 
-        return load_trainer(checkpoint_dir, callbacks=callbacks)
+        Returns
+        -------
+        Trainer
+            Its next ``fit`` without ``epochs`` runs the epochs the
+            interrupted fit still owed (a finished fit: the trainer's
+            ``epochs``, as usual).
+
+        Raises
+        ------
+        FileNotFoundError
+            No such directory or file, or no checkpoint in the directory.
+        ValueError
+            No readable checkpoint (each one's problem is in the message).
+        """
+        callbacks = list(callbacks)
+        writes = not any(isinstance(c, Checkpoint) for c in callbacks)
+
+        def build(saved):
+            state = saved.trainer_state
+            trainer = cls(saved.model, optimizer=saved.optimizer,
+                          batch_size=state["batch_size"], epochs=state["epochs"],
+                          shuffle=state["shuffle"], callbacks=callbacks,
+                          verbose=state["verbose"], n_threads=state["n_threads"],
+                          schedule=saved.schedule,
+                          checkpoint_dir=saved.directory if writes else None,
+                          checkpoint_every=saved.every, keep_checkpoints=saved.keep,
+                          validation_fraction=state["validation_fraction"],
+                          diagnostics=state["diagnostics"])
+            trainer.load_state_dict(state)
+            return trainer
+
+        return load_newest(checkpoint_dir, build)
+
+    # ----------------------------------------------------------------- state
+    @property
+    def fit_end_epoch(self):
+        """The epoch the running (or the last) fit ends at."""
+        return self._fit_end_epoch
+
+    def state_dict(self):
+        """The trainer's settings and progress as JSON-able values (what checkpoints store).
+
+        Settings: ``batch_size``, ``epochs``, ``shuffle``, ``verbose``,
+        ``n_threads``, ``validation_fraction``, ``diagnostics``.  Progress:
+        ``epoch``, ``steps``, ``history``, ``fit_end_epoch``, the mask and
+        hold-out seeds, and ``rng``, the shuffling generator's exact state.
+        The model (:meth:`Model.to_record`), the optimizer
+        (:meth:`~fastmlp.optim.Optimizer.state_dict`) and the schedule keep
+        their own.
+        """
+        return {
+            "epoch": self.epoch, "steps": self.steps, "history": self.history,
+            "fit_end_epoch": self._fit_end_epoch, "mask_seed": self._mask_seed,
+            "split_seed": self._split_seed, "rng": encode_generator(self._rng),
+            "batch_size": self.batch_size, "epochs": self.epochs, "shuffle": self.shuffle,
+            "verbose": self.verbose, "n_threads": self.n_threads,
+            "validation_fraction": self.validation_fraction, "diagnostics": self.diagnostics,
+        }
+
+    def load_state_dict(self, state):
+        """Restore the progress that :meth:`state_dict` gave (settings are the constructor's).
+
+        The next :meth:`fit` without ``epochs`` then runs the epochs the
+        saved fit still owed.
+
+        Raises
+        ------
+        ValueError, KeyError
+            A missing entry, a counter that is not an integer >= 0, a
+            malformed history or generator state.
+        """
+        for key in ("epoch", "steps", "fit_end_epoch", "mask_seed", "split_seed"):
+            if isinstance(state[key], bool) or not isinstance(state[key], int) or state[key] < 0:
+                raise ValueError(f"{key} must be an integer >= 0, got {state[key]!r}")
+        history = state["history"]
+        if not isinstance(history, dict) or not all(isinstance(v, list) for v in history.values()):
+            raise ValueError("history must map names to lists")
+        rng = decode_generator(state["rng"])
+        self.epoch, self.steps = state["epoch"], state["steps"]
+        self.history = history
+        self._mask_seed = state["mask_seed"]
+        self._split_seed = state["split_seed"]  # the validation_fraction hold-out
+        self._rng = rng
+        self._fit_end_epoch = state["fit_end_epoch"]
+        remaining = state["fit_end_epoch"] - state["epoch"]
+        self._pending_epochs = remaining if remaining > 0 else None
 
     # ------------------------------------------------------------------ fit
     def fit(self, X, y, validation_data=None, epochs=None, sample_weight=None):
@@ -223,7 +314,7 @@ class Trainer:
         opt = self.optimizer
         self._check_regularisation(X.shape[0])
         if getattr(opt, "full_batch", False) and self.batch_size is not None \
-                and self.batch_size < X.shape[0] and not isinstance(opt, LBFGS):
+                and self.batch_size < X.shape[0] and not opt.minimizes:
             warnings.warn(f"{type(opt).__name__} is a full-batch method (the signs of "
                           "successive mini-batch gradients disagree for reasons that have "
                           "nothing to do with the loss surface); use batch_size=None",
@@ -242,8 +333,8 @@ class Trainer:
             for cb in callbacks:
                 cb.on_train_begin(self)
             try:
-                if isinstance(opt, LBFGS):
-                    self._fit_lbfgs(X, T, sw, val, callbacks, this_fit)
+                if opt.minimizes:
+                    self._fit_minimize(X, T, sw, val, callbacks, this_fit)
                 else:
                     self._fit_epochs(X, T, sw, val, n_epochs, callbacks, this_fit)
             except DivergenceError as error:
@@ -259,11 +350,12 @@ class Trainer:
     def _check_regularisation(self, n):
         """Refuse what dropout, DropConnect and batch norm cannot do, before training."""
         model = self.model
-        if isinstance(self.optimizer, LBFGS):
+        if self.optimizer.minimizes:
             if model.stochastic:
-                raise ValueError("L-BFGS needs a deterministic objective; it cannot train a "
-                                 "model with dropout or DropConnect (use a first-order "
-                                 "optimizer, or set the rates to 0)")
+                raise ValueError(f"{type(self.optimizer).__name__} needs a deterministic "
+                                 "objective; it cannot train a model with dropout or "
+                                 "DropConnect (use a first-order optimizer, or set the rates "
+                                 "to 0)")
             return
         if any(model.batch_norm):
             bs = n if self.batch_size is None else min(self.batch_size, n)
@@ -286,23 +378,19 @@ class Trainer:
         """Add the per-layer statistics of the diagnostic sample to ``logs``."""
         if self._diagnostic_sample is None:
             return
-        from .diagnostics import prepared_layer_statistics
-
         logs.update(prepared_layer_statistics(self.model, *self._diagnostic_sample))
 
     def _hold_out(self, X, T, sw):
         """Split off ``validation_fraction`` of (X, T, sw) as validation data."""
-        from .preprocessing import _n_test, _stratified
-
         n = X.shape[0]
         try:
-            n_val = _n_test(self.validation_fraction, n)
+            n_val = split_count(self.validation_fraction, n)
         except ValueError:
             raise ValueError(f"validation_fraction={self.validation_fraction} of {n} samples "
                              "leaves no training or no validation sample") from None
         rng = np.random.default_rng(self._split_seed)
         if self.model.loss == "cross_entropy":
-            val_idx, train_idx = _stratified(T.argmax(axis=1), n_val, rng)
+            val_idx, train_idx = stratified_indices(T.argmax(axis=1), n_val, rng)
         else:
             perm = rng.permutation(n)
             val_idx, train_idx = perm[:n_val], perm[n_val:]
@@ -312,7 +400,7 @@ class Trainer:
         sw_val = sw[val_idx] if sw.size else sw
         if sw.size and not sw_val.sum() > 0:
             raise ValueError("the validation split got only samples of weight 0")
-        sst = _total_sum_of_squares(T_val, sw_val) if self.model.loss == "squared_error" else None
+        sst = total_sum_of_squares(T_val, sw_val) if self.model.loss == "squared_error" else None
         train_sw = sw[train_idx] if sw.size else sw
         if sw.size and not train_sw.sum() > 0:
             raise ValueError("the training split got only samples of weight 0")
@@ -390,7 +478,7 @@ class Trainer:
             if stop:
                 break
 
-    def _fit_lbfgs(self, X, T, sw, val, callbacks, this_fit):
+    def _fit_minimize(self, X, T, sw, val, callbacks, this_fit):
         model, opt = self.model, self.optimizer
         # With batch norm the objective is the training-mode one (batch
         # statistics of the whole training set), which needs it in one chunk.
@@ -453,7 +541,7 @@ class Trainer:
         check_lengths(X_val, T_val, ("X_val", "y_val"))
         sw_val = check_sample_weight(rest[0] if rest else None, X_val.shape[0],
                                      "validation sample_weight")
-        sst = _total_sum_of_squares(T_val, sw_val) if model.loss == "squared_error" else None
+        sst = total_sum_of_squares(T_val, sw_val) if model.loss == "squared_error" else None
         return X_val, T_val, sst, sw_val
 
 
@@ -482,7 +570,7 @@ class _EpochLoop:
         self.loop = model.engine.training_loop(X, T, sw, self.batch_size, optimizer.kind,
                                                type(optimizer).__name__.lower(), mask_seed)
         self.identity = np.arange(n, dtype=np.int64)
-        self.sst = None if model.loss != "squared_error" else _total_sum_of_squares(T, sw)
+        self.sst = None if model.loss != "squared_error" else total_sum_of_squares(T, sw)
         self.last_time = 0.0
         # Parameters at the start of the epoch (recovery); the optimizer's
         # state too when an epoch may be rejected (bold driver).

@@ -7,8 +7,8 @@ import pytest
 
 import fastmlp as fm
 from conftest import naive_args
-from fastmlp.diagnostics import gradient_experiment, init_experiment, layer_outputs, \
-    layer_statistics
+from fastmlp.diagnostics import layer_outputs, layer_statistics
+from fastmlp.lectures.initialization import gradient_experiment, init_experiment
 from naive import forward
 
 

@@ -99,8 +99,8 @@ def test_validation_fraction_split_is_stratified_and_fixed(rng):
     # the same held-out part each call (the weights barely move)
     assert seen[0] == pytest.approx(seen[1], rel=1e-9)
     # which part: the validation loss equals evaluate on a stratified quarter
-    from fastmlp.preprocessing import _stratified
-    val_idx, _ = _stratified(y, 50, np.random.default_rng(trainer._split_seed))
+    from fastmlp.preprocessing import stratified_indices
+    val_idx, _ = stratified_indices(y, 50, np.random.default_rng(trainer._split_seed))
     assert np.bincount(y[val_idx]).tolist() == [40, 10]
     assert model.evaluate(X[val_idx], y[val_idx])["loss"] == pytest.approx(seen[1], rel=1e-9)
 

@@ -15,10 +15,12 @@ composed with :func:`chain` (see :mod:`fastmlp.optim.transforms`).
 from ._base import Optimizer
 from .adam import Adam, Adamax, AdamW, NAdam, RAdam
 from .adaptive import Adadelta, Adagrad, RMSprop
+from .chaining import chain
 from .lbfgs import LBFGS
 from .rprop import Rprop
 from .sgd import SGD
-from .transforms import (ClipByGlobalNorm, ClipByValue, DecoupledWeightDecay, L1, L2, chain)
+from .solver import Solver
+from .transforms import ClipByGlobalNorm, ClipByValue, DecoupledWeightDecay, L1, L2
 
 #: The lecture notes' spellings.
 AdaGrad = Adagrad
@@ -26,7 +28,7 @@ RMSProp = RMSprop
 AdaDelta = Adadelta
 AdaMax = Adamax
 
-__all__ = ["Optimizer", "SGD", "Adam", "AdamW", "Adamax", "NAdam", "RAdam", "Adagrad",
+__all__ = ["Solver", "Optimizer", "SGD", "Adam", "AdamW", "Adamax", "NAdam", "RAdam", "Adagrad",
            "RMSprop", "Adadelta", "Rprop", "LBFGS", "AdaGrad", "RMSProp", "AdaDelta", "AdaMax",
            "chain", "ClipByGlobalNorm", "ClipByValue", "L2", "L1", "DecoupledWeightDecay",
            "get_optimizer", "NAMES"]
@@ -51,7 +53,7 @@ def get_optimizer(spec, **kwargs):
     ValueError
         Unknown name; the message lists the valid ones.
     """
-    if isinstance(spec, (Optimizer, LBFGS)):
+    if isinstance(spec, Solver):
         if kwargs:
             raise ValueError("pass constructor arguments only with an optimizer name")
         return spec

@@ -9,11 +9,13 @@ from .._validation import check_positive_float
 from ..kernels import ops as _ops
 from ..kernels import optim as _k
 from ..kernels.structs import OptState
+from .solver import Solver
+from .transforms import from_description
 
 __all__ = ["Optimizer"]
 
 
-class Optimizer:
+class Optimizer(Solver):
     """Base class of the per-element optimizers.
 
     An optimizer owns its state: ``n_slots`` flat buffers of the parameter
@@ -31,8 +33,6 @@ class Optimizer:
     """
 
     kind = None
-    #: Whether the method only makes sense on full batches (Rprop).
-    full_batch = False
 
     def __init__(self):
         self.state = None
@@ -150,8 +150,6 @@ class Optimizer:
 
     def load_state_dict(self, state_dict):
         """Restore what :meth:`state_dict` returned (same optimizer class)."""
-        from .transforms import from_description
-
         if state_dict.get("name") != type(self).__name__:
             raise ValueError(f"state_dict is for {state_dict.get('name')!r}, "
                              f"not {type(self).__name__!r}")

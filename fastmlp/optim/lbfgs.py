@@ -7,11 +7,12 @@ import numpy as np
 
 from .._validation import check_positive_float, check_positive_int
 from ..exceptions import ConvergenceWarning
+from .solver import Solver
 
 __all__ = ["LBFGS"]
 
 
-class LBFGS:
+class LBFGS(Solver):
     """Limited-memory BFGS (scipy's L-BFGS-B) on the whole training set.
 
     The lecture notes close their comparison of optimizers with L-BFGS: a
@@ -44,6 +45,9 @@ class LBFGS:
     """
 
     full_batch = True
+    minimizes = True
+    takes_schedule = False
+    resumable = False  # scipy keeps its curvature history internally
 
     def __init__(self, max_iter=200, max_fun=15000, tol=1e-5, history_size=10):
         self.max_iter = check_positive_int(max_iter, "max_iter")

@@ -7,7 +7,7 @@ pieces are chained in front of one::
                          fm.optim.Adam(lr=1e-3))
 
 They run inside the optimizer's per-element kernel, in this fixed order,
-which :func:`chain` checks the given order against:
+which :func:`~fastmlp.optim.chain` checks the given order against:
 
 1. :class:`ClipByGlobalNorm` -- ``g <- g * min(1, max_norm / (||g||_2 + 1e-6))``
    (as ``torch.nn.utils.clip_grad_norm_``; needs the whole gradient first,
@@ -102,54 +102,3 @@ def from_description(description):
     if name not in _PIECES:
         raise ValueError(f"unknown gradient transform {name!r}; valid: {', '.join(_PIECES)}")
     return _PIECES[name](value)
-
-
-def chain(*pieces):
-    """Compose gradient transforms with an optimizer into one optimizer.
-
-    Parameters
-    ----------
-    *pieces : GradientTransform and exactly one Optimizer
-        In the order they apply (see the module docstring for the order the
-        kernel applies them in; another order is refused).
-
-    Returns
-    -------
-    Optimizer
-        A copy of the given optimizer carrying the transforms.
-
-    Raises
-    ------
-    ValueError
-        No optimizer, two optimizers, an unknown piece, a transform twice
-        (L2/L1/decay may repeat; they add up) or an order the kernel cannot
-        apply.
-    """
-    from ._base import Optimizer
-
-    optimizers = [p for p in pieces if isinstance(p, Optimizer)]
-    if len(optimizers) != 1:
-        raise ValueError(f"chain needs exactly one optimizer, got {len(optimizers)}")
-    opt = optimizers[0]
-    transforms = []
-    rank_of = {}
-    for p in pieces:
-        if isinstance(p, Optimizer):
-            rank_of[id(p)] = 3
-            continue
-        if not isinstance(p, GradientTransform):
-            raise TypeError(f"chain takes gradient transforms and one optimizer, got "
-                            f"{type(p).__name__}")
-        if p.slot in (_k.CLIP_NORM, _k.CLIP_VALUE) and any(type(q) is type(p)
-                                                           for q in transforms):
-            raise ValueError(f"{type(p).__name__} appears twice in the chain")
-        transforms.append(p)
-        rank_of[id(p)] = p.rank
-    ranks = [rank_of[id(p)] for p in pieces]
-    if ranks != sorted(ranks):
-        order = ("ClipByGlobalNorm, ClipByValue, L2/L1, the optimizer, "
-                 "DecoupledWeightDecay")
-        raise ValueError(f"chain order not supported; the transforms apply as: {order}")
-    result = opt.copy()
-    result.transforms = tuple(opt.transforms) + tuple(transforms)
-    return result

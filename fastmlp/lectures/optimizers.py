@@ -14,9 +14,9 @@ import math
 import time
 from dataclasses import dataclass, field
 
-from . import optim
-from .schedules import StepDecay
-from .trainer import Trainer
+from .. import optim
+from ..schedules import StepDecay
+from ..trainer import Trainer
 
 __all__ = ["Method", "default_methods", "compare_optimizers", "format_table", "plot_curves"]
 

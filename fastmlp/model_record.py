@@ -1,0 +1,130 @@
+"""What a model contributes to an archive (:mod:`fastmlp.archive`), and how it is rebuilt.
+
+A model is described by header entries -- ``{"model": {"config": ...,
+"dtype": ..., "n_params": ..., "n_running": ..., "preprocessing": ...}}``
+(:meth:`fastmlp.Model.get_config` for the architecture) -- and the arrays
+
+==============================  ===============================================
+member                          content
+==============================  ===============================================
+``model.params``                the flat parameters (float32 or float64)
+``model.running_stats``         batch-norm running means and variances
+``model.preprocessing.<name>``  float64 statistics of the fitted preprocessing
+==============================  ===============================================
+
+Model files (:mod:`fastmlp.io`) and checkpoints (:mod:`fastmlp.checkpoint`)
+both hold them.  Rebuilding checks everything (dtype, shape, finite
+values, size against the architecture) before a model is made.  The
+functions take the model class as an argument (:meth:`fastmlp.Model.to_record`
+and :meth:`fastmlp.Model.from_record` call them): this module sits below the
+model in the package's layers.
+"""
+
+import numbers
+
+import numpy as np
+
+from .archive import array_entry, entry
+from .preprocessing import from_state_dict
+
+__all__ = ["record_of", "build_from_record"]
+
+
+def record_of(model):
+    """The header entries and arrays that describe ``model`` in an archive.
+
+    Returns
+    -------
+    header : dict
+        ``{"model": {...}}``, JSON-able.
+    arrays : dict of str to ndarray
+
+    Raises
+    ------
+    ValueError
+        The parameters hold NaN or inf (such a file could not be loaded).
+    """
+    if not (np.isfinite(model.params).all() and np.isfinite(model.running_stats).all()):
+        raise ValueError("the model's parameters hold NaN or inf; refusing to write a file "
+                         "that could not be loaded")
+    arrays = {"model.params": model.params, "model.running_stats": model.running_stats}
+    prep = model.preprocessing
+    prep_info = None
+    if prep is not None:
+        prep_info = {"kind": prep.kind, "fitted": bool(prep.is_fitted), "arrays": []}
+        if prep.is_fitted:
+            for name, value in prep.state_dict().items():
+                arrays[f"model.preprocessing.{name}"] = np.asarray(value, dtype=np.float64)
+                prep_info["arrays"].append(name)
+    info = {"config": model.get_config(), "dtype": model.dtype.name,
+            "n_params": int(model.n_params), "n_running": int(model.running_stats.size),
+            "preprocessing": prep_info}
+    return {"model": info}, arrays
+
+
+def build_from_record(model_class, header, arrays, path="<archive>"):
+    """A ``model_class`` instance as an archive describes it (see :func:`record_of`).
+
+    Raises
+    ------
+    ValueError
+        Anything missing, malformed, non-finite or not fitting the
+        architecture, with ``path`` in the message.
+    """
+    info = entry(header, "model", dict, path)
+    config = entry(info, "config", dict, path)
+    dtype = entry(info, "dtype", str, path)
+    params = array_entry(arrays, "model.params", path, dtype)
+    running = array_entry(arrays, "model.running_stats", path, dtype)
+    _check_size_bound(config, params, path)
+    try:
+        model = model_class.from_config(config)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{path}: the saved model configuration is invalid: {exc}") from None
+    if model.dtype.name != dtype:
+        raise ValueError(f"{path}: the header says dtype {dtype} but the configuration "
+                         f"builds {model.dtype.name}")
+    for what, saved, target in (("parameters", params, model.params),
+                                ("running statistics", running, model.running_stats)):
+        if saved.shape != target.shape:
+            raise ValueError(f"{path}: the file holds {saved.size} {what} but the architecture "
+                             f"{model.layer_sizes} needs {target.size}")
+        target[...] = saved
+    prep = info.get("preprocessing")
+    if prep is not None:
+        _restore_preprocessing(model, prep, arrays, path)
+    return model
+
+
+def _check_size_bound(config, params, path):
+    """Refuse an architecture far larger than the saved parameters before allocating it."""
+    sizes = config.get("layer_sizes")
+    if (not isinstance(sizes, list) or len(sizes) < 2
+            or not all(isinstance(s, numbers.Integral) and not isinstance(s, bool) and s > 0
+                       for s in sizes)):
+        raise ValueError(f"{path}: the saved layer_sizes {sizes!r} are not a list of positive "
+                         "integers")
+    n_weights = sum(a * b for a, b in zip(sizes, sizes[1:]))
+    if n_weights > params.size:
+        raise ValueError(f"{path}: the file holds {params.size} parameters but the "
+                         f"architecture {sizes} needs more than {n_weights}")
+
+
+def _restore_preprocessing(model, prep, arrays, path):
+    if not isinstance(prep, dict) or prep.get("kind") != getattr(model.preprocessing, "kind",
+                                                                  None):
+        raise ValueError(f"{path}: the preprocessing entry does not match the configuration")
+    if not prep.get("fitted"):
+        return
+    names = entry(prep, "arrays", list, path)
+    state = {str(name): array_entry(arrays, f"model.preprocessing.{name}", path, "float64",
+                                    ndim=None) for name in names}
+    try:
+        transform = from_state_dict(prep["kind"], state)
+    except (TypeError, ValueError, IndexError) as exc:
+        raise ValueError(f"{path}: the saved preprocessing statistics are invalid: {exc}") \
+            from None
+    if transform.n_features != model.n_inputs:
+        raise ValueError(f"{path}: the preprocessing covers {transform.n_features} features "
+                         f"but the model takes {model.n_inputs}")
+    model.preprocessing = transform
