@@ -84,7 +84,7 @@ class ProgressLogger(Callback):
 
     def on_train_begin(self, trainer):
         self._first = trainer.epoch
-        self._total_epochs = trainer._epochs_this_fit
+        self._total_epochs = trainer.fit_epochs
 
     def on_chunk_end(self, trainer, epoch, batches_done, n_batches):
         if self.in_epoch:
@@ -180,7 +180,7 @@ class EarlyStopping(Callback):
         return 1.0 if self.mode == "min" else -1.0
 
     def on_train_begin(self, trainer):
-        if self.monitor.startswith("val_") and not getattr(trainer, "_validating", True):
+        if self.monitor.startswith("val_") and not getattr(trainer, "validating", True):
             raise ValueError(f"EarlyStopping monitors {self.monitor!r}, which needs validation "
                              "data: pass validation_data to fit or set "
                              "Trainer(validation_fraction=...)")
@@ -189,7 +189,7 @@ class EarlyStopping(Callback):
         self.best_epoch, self.stopped_epoch = None, None
         self._wait = 0
         self._first = trainer.epoch
-        self._best_params = self._best_running = None
+        self._best = None  # the model's state at the best epoch
 
     def on_epoch_end(self, trainer, epoch, logs):
         if self.monitor not in logs:
@@ -202,12 +202,7 @@ class EarlyStopping(Callback):
         if np.isfinite(current) and sign * (self.best - current) > self.min_delta:
             self.best, self.best_epoch, self._wait = current, epoch, 0
             if self.restore_best_weights:
-                model = trainer.model
-                if self._best_params is None:
-                    self._best_params = np.empty_like(model.params)
-                    self._best_running = np.empty_like(model.running_stats)
-                self._best_params[...] = model.params
-                self._best_running[...] = model.running_stats
+                self._best = trainer.model.snapshot(into=self._best)
             return False
         self._wait += 1
         if self._wait >= max(self.patience, 1):
@@ -216,6 +211,5 @@ class EarlyStopping(Callback):
         return False
 
     def on_train_end(self, trainer, history):
-        if self.restore_best_weights and self._best_params is not None:
-            trainer.model.params[...] = self._best_params
-            trainer.model.running_stats[...] = self._best_running
+        if self.restore_best_weights and self._best is not None:
+            trainer.model.restore(self._best)

@@ -12,11 +12,10 @@ import contextlib
 import sys
 import threading
 
+from .kernels.tuning import COMPILE_NOTICE_AFTER
+
 __all__ = ["first_use", "silenced", "COMPILE_SECONDS"]
 
-#: Seconds a first call may take before the notice appears: loading from the
-#: cache takes well under this, compiling takes seconds.
-NOTICE_AFTER = 0.75
 
 #: Typical first-run compile time of each kind of pass on the 2-core dev
 #: machine (the kernels of a kind are shared by every configuration of a
@@ -74,7 +73,7 @@ def first_use(key, description, seconds, stream=None):
         print(f"compiling fastmlp kernels for {what} -- first run only, "
               f"about {seconds:.0f} s", file=out, flush=True)
 
-    timer = threading.Timer(NOTICE_AFTER, announce)
+    timer = threading.Timer(COMPILE_NOTICE_AFTER, announce)
     timer.daemon = True
     timer.start()
     try:

@@ -27,21 +27,13 @@ from .kernels import penalty as _kp
 from .kernels import sync as _ksync
 from .kernels import train as _kt
 from .kernels.structs import Net, Noise, Run
+from .kernels.tuning import ROWS_PER_THREAD, TRAIN_CHUNK_ROWS
 from .layout import Workspace
 from .losses import loss_code
 from .parallel import kernel_threads, single_threaded_blas
 
-__all__ = ["Engine", "GradientPass", "TrainingLoop", "ThreadPlan", "plan", "ROWS_PER_THREAD",
-           "TRAIN_CHUNK_ROWS", "INFERENCE", "training_noise"]
-
-#: Rows per thread per block for predict/evaluate/loss_and_grad: enough for
-#: an efficient GEMM, small enough that a block's activations stay in cache
-#: for the epilogue.
-ROWS_PER_THREAD = 512
-
-#: Most rows the compiled training loop processes at once; larger batches
-#: (full-batch training on big data) are accumulated chunk by chunk.
-TRAIN_CHUNK_ROWS = 4096
+__all__ = ["Engine", "GradientPass", "TrainingLoop", "ThreadPlan", "plan", "INFERENCE",
+           "training_noise"]
 
 #: The noise key of an inference pass: no dropout, running batch-norm statistics.
 INFERENCE = _kn.INFERENCE
@@ -60,11 +52,12 @@ def plan(layer_sizes, n_rows, training=False):
         Rows of the pass (inference), or of one training chunk (a batch).
     training : bool, default False
         Inference passes (predict, evaluate, loss_and_grad) run in blocks of
-        :data:`ROWS_PER_THREAD` rows per thread, with threads when a block's
+        ``ROWS_PER_THREAD`` rows per thread, with threads when a block's
         forward work (2 flops per weight and row) is large enough.  A
         training chunk runs as one block of ``n_rows`` rows, with threads
         when its forward and backward work (6 flops per weight and row, over
-        at most :data:`TRAIN_CHUNK_ROWS` rows) is.
+        at most ``TRAIN_CHUNK_ROWS`` rows) is.  The thresholds:
+        :mod:`fastmlp.kernels.tuning`.
 
     Returns
     -------

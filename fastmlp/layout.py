@@ -13,6 +13,8 @@ not trained, sit in a second flat buffer.
 import numpy as np
 
 from .kernels import network as _k
+from .kernels.tuning import (COLUMN_SPLIT_MAX_ROWS_PER_THREAD,
+                             COLUMN_SPLIT_MIN_UNITS_PER_THREAD)
 
 __all__ = ["ParamLayout", "Workspace", "split_by_columns"]
 
@@ -195,10 +197,9 @@ class Workspace:
 def split_by_columns(rows, width, n_threads):
     """Whether threads should share a hidden layer by units rather than by samples.
 
-    With a thin batch (fewer than 256 rows per thread) each thread's GEMM is
-    more efficient over all the rows and a slice of the units, as long as
-    each slice keeps 64 units or more; measured single-thread sgemm:
-    256x1024x512 at 92 GFLOP/s against 128x1024x1024 at 80, 128x784x128 at
-    88 against 64x784x256 at 82.
+    With a thin batch each thread's GEMM is more efficient over all the rows
+    and a slice of the units (the thresholds and their measurements:
+    :mod:`fastmlp.kernels.tuning`).
     """
-    return n_threads > 1 and rows < 256 * n_threads and width >= 64 * n_threads
+    return (n_threads > 1 and rows < COLUMN_SPLIT_MAX_ROWS_PER_THREAD * n_threads
+            and width >= COLUMN_SPLIT_MIN_UNITS_PER_THREAD * n_threads)

@@ -2,6 +2,7 @@
 
 import copy
 import numbers
+from collections import namedtuple
 
 import numpy as np
 
@@ -21,7 +22,11 @@ from .metrics import metrics_from_stats
 from .model_record import build_from_record, record_of
 from .preprocessing import get_preprocessing
 
-__all__ = ["Model"]
+__all__ = ["Model", "ModelState"]
+
+#: A model's trained state at one moment (:meth:`Model.snapshot`): copies of
+#: ``params`` and ``running_stats``.
+ModelState = namedtuple("ModelState", ["params", "running_stats"])
 
 #: Mask seeds are int64 in the kernels.
 _SEED_MASK = (1 << 63) - 1
@@ -211,10 +216,11 @@ class Model:
         return state
 
     def __setstate__(self, state):
-        # joblib may hand back read-only memory maps; the kernels write into
-        # params and running_stats (and take only writeable arrays)
+        # joblib may hand back (read-only) memory maps; the kernels write into
+        # params and running_stats (and take only writeable plain arrays)
         for key, value in state.items():
-            if isinstance(value, np.ndarray) and not value.flags.writeable:
+            if isinstance(value, np.ndarray) and (not value.flags.writeable
+                                                  or type(value) is not np.ndarray):
                 state[key] = np.array(value)
         self.__dict__.update(state)
         self._make_views()
@@ -585,6 +591,30 @@ class Model:
         """Read a model file, or the model of a checkpoint (see :func:`fastmlp.io.load_model`)."""
         header, arrays = read_archive(path, (MODEL_FORMAT, CHECKPOINT_FORMAT))
         return cls.from_record(header, arrays, path)
+
+    def snapshot(self, into=None):
+        """A copy of the trained state: parameters and batch-norm running statistics.
+
+        Parameters
+        ----------
+        into : ModelState, optional
+            An earlier snapshot of this model, overwritten instead of
+            allocating new buffers (for a copy taken every epoch).
+
+        Returns
+        -------
+        ModelState
+        """
+        if into is None:
+            return ModelState(self.params.copy(), self.running_stats.copy())
+        into.params[...] = self.params
+        into.running_stats[...] = self.running_stats
+        return into
+
+    def restore(self, state):
+        """Put back the state of a :meth:`snapshot`, in place (views and buffers stay)."""
+        self.params[...] = state.params
+        self.running_stats[...] = state.running_stats
 
     def copy(self):
         """An independent model with the same architecture and parameter values."""

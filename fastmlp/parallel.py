@@ -23,11 +23,10 @@ import threading
 
 import numba
 
+from .kernels.tuning import PARALLEL_MIN_FLOPS
+
 __all__ = ["threads", "get_num_threads", "max_threads"]
 
-#: Below this many floating-point operations per chunk, one thread is faster
-#: than splitting the work over a team.
-PARALLEL_MIN_FLOPS = 4_000_000
 
 _SETTERS = ("scipy_openblas_set_num_threads64_", "scipy_openblas_set_num_threads",
             "openblas_set_num_threads64_", "openblas_set_num_threads", "MKL_Set_Num_Threads")

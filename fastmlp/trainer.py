@@ -19,9 +19,10 @@ from ._validation import (check_array, check_flag, check_lengths, check_positive
 from .callbacks import ProgressLogger, as_callback, wants_chunks
 from .checkpoint import Checkpoint, load_newest
 from .diagnostics import prepared_layer_statistics
-from .engine import INFERENCE, TRAIN_CHUNK_ROWS, plan, training_noise
+from .engine import INFERENCE, plan, training_noise
 from .exceptions import DivergenceError
 from .generator_state import decode_generator, encode_generator
+from .kernels.tuning import DIAGNOSTIC_SAMPLE_ROWS, TRAIN_CHUNK_ROWS
 from .losses import encode_targets
 from .metrics import metrics_from_stats, total_sum_of_squares
 from .model import Model
@@ -140,7 +141,7 @@ class Trainer:
         self.history = {}
         self.epoch = 0
         self.steps = 0
-        self._epochs_this_fit = 0
+        self._epoch_limit = 0
         # The epoch the running fit ends at, and (after a resume) how many
         # epochs the next fit still owes the interrupted one.
         self._fit_end_epoch = 0
@@ -208,6 +209,16 @@ class Trainer:
         return load_newest(checkpoint_dir, build)
 
     # ----------------------------------------------------------------- state
+    @property
+    def validating(self):
+        """Whether the running (or the last) fit has validation data."""
+        return self._validating
+
+    @property
+    def fit_epochs(self):
+        """Epochs the running (or the last) fit runs at most (L-BFGS: its ``max_iter``)."""
+        return self._epoch_limit
+
     @property
     def fit_end_epoch(self):
         """The epoch the running (or the last) fit ends at."""
@@ -310,16 +321,10 @@ class Trainer:
         n_epochs = self.epochs if epochs is None else check_positive_int(epochs, "epochs")
         if epochs is None and self._pending_epochs is not None:
             n_epochs = self._pending_epochs  # finish the fit a checkpoint interrupted
-        self._epochs_this_fit = n_epochs
+        self._epoch_limit = self.optimizer.epoch_limit(n_epochs)
         opt = self.optimizer
         self._check_regularisation(X.shape[0])
-        if getattr(opt, "full_batch", False) and self.batch_size is not None \
-                and self.batch_size < X.shape[0] and not opt.minimizes:
-            warnings.warn(f"{type(opt).__name__} is a full-batch method (the signs of "
-                          "successive mini-batch gradients disagree for reasons that have "
-                          "nothing to do with the loss surface); use batch_size=None",
-                          UserWarning, stacklevel=2)
-
+        self._check_batch_size(X.shape[0])
         X, val = self._preprocess(X, val)
         self._pick_diagnostic_sample(X, T)
         self._pending_epochs = None
@@ -347,6 +352,16 @@ class Trainer:
                 cb.on_train_end(self, this_fit)
         return this_fit
 
+    def _check_batch_size(self, n):
+        """Warn when a full-batch method gets mini-batches."""
+        opt = self.optimizer
+        if opt.full_batch and not opt.minimizes and self.batch_size is not None \
+                and self.batch_size < n:
+            warnings.warn(f"{type(opt).__name__} is a full-batch method (the signs of "
+                          "successive mini-batch gradients disagree for reasons that have "
+                          "nothing to do with the loss surface); use batch_size=None",
+                          UserWarning, stacklevel=3)
+
     def _check_regularisation(self, n):
         """Refuse what dropout, DropConnect and batch norm cannot do, before training."""
         model = self.model
@@ -369,7 +384,7 @@ class Trainer:
         self._diagnostic_sample = None
         if self.diagnostics is False:
             return
-        size = 512 if self.diagnostics is True else int(self.diagnostics)
+        size = DIAGNOSTIC_SAMPLE_ROWS if self.diagnostics is True else int(self.diagnostics)
         rows = np.random.default_rng(self._split_seed + 1).permutation(X.shape[0])[:size]
         rows.sort()
         self._diagnostic_sample = (X[rows], T[rows])
@@ -418,10 +433,23 @@ class Trainer:
             val = (prep.transform(val[0], dtype),) + tuple(val[1:])
         return X, val
 
-    def _record(self, logs, this_fit):
+    def _timing(self, logs, seconds, n_samples):
+        """Log an epoch's time and throughput, then the diagnostics (when recorded)."""
+        logs["time"] = seconds
+        logs["samples_per_sec"] = n_samples / max(seconds, 1e-12)
+        self._diagnose(logs)
+
+    def _close_epoch(self, logs, callbacks, this_fit):
+        """The end of every epoch (an L-BFGS iteration too): record ``logs``, count the
+        epoch, call the callbacks; returns whether one of them asks to stop."""
         for key, value in logs.items():
             self.history.setdefault(key, []).append(value)
             this_fit.setdefault(key, []).append(value)
+        self.epoch += 1
+        stop = False
+        for cb in callbacks:
+            stop = bool(cb.on_epoch_end(self, self.epoch - 1, logs)) or stop
+        return stop
 
     def _validate(self, logs, val):
         if val is not None:
@@ -461,9 +489,7 @@ class Trainer:
                     "causes: a learning rate too high, or unscaled inputs "
                     f"(standardise the features). ({exc})") from None
             logs["lr"] = float(rates[-1]) if rates is not None else opt.lr
-            logs["time"] = loop.last_time
-            logs["samples_per_sec"] = X.shape[0] / max(loop.last_time, 1e-12)
-            self._diagnose(logs)
+            self._timing(logs, loop.last_time, X.shape[0])
             if schedule is not None:
                 opt.lr = logs["lr"]
                 rejected = schedule.end_epoch(self.epoch, logs) == "reject"
@@ -471,11 +497,7 @@ class Trainer:
                     loop.restore()  # the bold driver undoes an epoch that raised the loss
                 if loop.keep_state:
                     logs["rejected"] = rejected
-            self._record(logs, this_fit)
-            self.epoch += 1
-            for cb in callbacks:
-                stop = bool(cb.on_epoch_end(self, self.epoch - 1, logs)) or stop
-            if stop:
+            if self._close_epoch(logs, callbacks, this_fit) or stop:
                 break
 
     def _fit_minimize(self, X, T, sw, val, callbacks, this_fit):
@@ -486,8 +508,7 @@ class Trainer:
         rows = X.shape[0] if norm else min(X.shape[0], TRAIN_CHUNK_ROWS)
         n_threads = plan(model.layer_sizes, rows, training=True).n_threads
         gradient_pass = model.engine.gradient_pass(rows, n_threads, training=norm)
-        start_params = model.params.copy()
-        start_running = model.running_stats.copy()
+        initial = model.snapshot()
         previous = [0.0]
         noise = training_noise() if norm else INFERENCE
 
@@ -497,16 +518,9 @@ class Trainer:
         def on_iteration(iteration, loss, elapsed):
             logs = {"loss": float(loss)}
             self._validate(logs, val)
-            logs["time"] = elapsed - previous[0]
-            logs["samples_per_sec"] = X.shape[0] / max(logs["time"], 1e-12)
+            self._timing(logs, elapsed - previous[0], X.shape[0])
             previous[0] = elapsed
-            self._diagnose(logs)
-            self._record(logs, this_fit)
-            self.epoch += 1
-            stop = False
-            for cb in callbacks:
-                stop = bool(cb.on_epoch_end(self, self.epoch - 1, logs)) or stop
-            return stop
+            return self._close_epoch(logs, callbacks, this_fit)
 
         try:
             opt.minimize(objective, model.params, on_iteration, _stacklevel=4)
@@ -514,15 +528,13 @@ class Trainer:
                 # running statistics := those of the training set at the solution
                 gradient_pass.update_running_statistics(X, T, sw)
         except BaseException:
-            model.params[...] = start_params
-            model.running_stats[...] = start_running
+            model.restore(initial)
             raise
         if not np.isfinite(model.params).all():
-            model.params[...] = start_params
-            model.running_stats[...] = start_running
-            raise DivergenceError("L-BFGS produced NaN or infinite parameters; the weights "
-                                  "were restored to where it started. Likely causes: "
-                                  "unscaled inputs (standardise the features).")
+            model.restore(initial)
+            raise DivergenceError(f"{type(opt).__name__} produced NaN or infinite parameters; "
+                                  "the weights were restored to where it started. Likely "
+                                  "causes: unscaled inputs (standardise the features).")
 
     def _check_validation(self, validation_data):
         if validation_data is None:
@@ -574,8 +586,7 @@ class _EpochLoop:
         self.last_time = 0.0
         # Parameters at the start of the epoch (recovery); the optimizer's
         # state too when an epoch may be rejected (bold driver).
-        self.snapshot = np.empty_like(model.params)
-        self.running_snapshot = np.empty_like(model.running_stats)
+        self.snapshot = None
         self.keep_state = keep_state
         self.state_snapshot = None
         optimizer.bind(model.params)
@@ -595,8 +606,7 @@ class _EpochLoop:
 
     def restore(self):
         """Put back the parameters (and optimizer state, if kept) of the epoch's start."""
-        self.model.params[...] = self.snapshot
-        self.model.running_stats[...] = self.running_snapshot
+        self.model.restore(self.snapshot)
         if self.state_snapshot is not None:
             state, count, scalars = self.state_snapshot
             self.optimizer.state[...] = state
@@ -607,8 +617,7 @@ class _EpochLoop:
         """Train one epoch; returns (logs, stop_requested)."""
         model, opt = self.model, self.optimizer
         state = opt.bind(model.params)
-        self.snapshot[...] = model.params
-        self.running_snapshot[...] = model.running_stats
+        self.snapshot = model.snapshot(into=self.snapshot)
         if self.keep_state:
             self.state_snapshot = (state.copy(), opt.step_count.copy(), opt.scalar_state.copy())
         self.loop.stats[:] = 0
@@ -634,8 +643,7 @@ class _EpochLoop:
                     "were restored to the end of the previous epoch. Likely causes: a "
                     "learning rate too high, or unscaled inputs.")
         except BaseException:
-            model.params[...] = self.snapshot
-            model.running_stats[...] = self.running_snapshot
+            model.restore(self.snapshot)
             raise
         self.last_time = time.perf_counter() - start
         return metrics_from_stats(self.loop.stats.sum(axis=0), model.loss, self.T, self.sst,

@@ -5,8 +5,8 @@ import pytest
 
 import fastmlp as fm
 from fastmlp import engine
-from fastmlp.engine import ROWS_PER_THREAD, TRAIN_CHUNK_ROWS, plan
-from fastmlp.parallel import PARALLEL_MIN_FLOPS
+from fastmlp.engine import plan
+from fastmlp.kernels.tuning import PARALLEL_MIN_FLOPS, ROWS_PER_THREAD, TRAIN_CHUNK_ROWS
 
 
 def test_small_work_plans_one_thread_and_large_work_all_threads():

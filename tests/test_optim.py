@@ -7,6 +7,7 @@ import fastmlp as fm
 import naive
 from fastmlp.kernels import ops as kops
 from fastmlp.kernels import optim as kopt
+from fastmlp.kernels.tuning import OPTIMIZER_PARALLEL_MIN_SIZE
 
 O = fm.optim
 
@@ -156,7 +157,7 @@ def test_adam_first_step_closed_form(rng):
 @pytest.mark.parametrize("name, cls, kind, kwargs", CASES[::3], ids=[c[0] for c in CASES[::3]])
 def test_parallel_step_equals_serial_step(name, cls, kind, kwargs, rng):
     # The parallel kernel (opt.step) and the serial one must give the same bits.
-    n = 3 * kopt.PARALLEL_MIN_SIZE + 17
+    n = 3 * OPTIMIZER_PARALLEL_MIN_SIZE + 17
     p1 = rng.standard_normal(n).astype(np.float32)
     p2 = p1.copy()
     a, b = cls(**kwargs), cls(**kwargs)

@@ -32,6 +32,7 @@ from numba import prange
 
 from .config import jit
 from .mathfun import like
+from .tuning import OPTIMIZER_PARALLEL_MIN_SIZE
 
 SGD = 0
 ADAM = 1
@@ -65,8 +66,6 @@ DECOUPLED = 12
 #: Size of the float64 scalar state (NAdam's running product of momenta).
 SCALAR_STATE = 4
 
-#: Below this many elements the parallel step runs serially (launch overhead).
-PARALLEL_MIN_SIZE = 1 << 16
 
 
 # The constants of step t, one function per optimizer (a float64 16-tuple).
@@ -505,7 +504,7 @@ def step_parallel(update, constants, kind, p, g, state, hyper, count, sstate, lr
     here would make the function uncacheable.)
     """
     n = p.size
-    if n < PARALLEL_MIN_SIZE or n_chunks < 2:
+    if n < OPTIMIZER_PARALLEL_MIN_SIZE or n_chunks < 2:
         step(update, constants, kind, p, g, state, hyper, count, sstate, lr)
         return
     count[0] += 1

@@ -24,6 +24,7 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 from .config import jit
+from .tuning import SPINS_BEFORE_YIELD
 
 _COUNT = 0
 _GENERATION = 8  # a cache line apart from the counter
@@ -106,11 +107,6 @@ if sys.platform == "win32":
 else:
     _sched_yield = types.ExternalFunction("sched_yield", types.intc())
 
-#: Spins (~50 us) before a waiting thread starts giving its core away between
-#: checks.  With more runnable threads than cores (two models training in two
-#: Python threads) a pure spin burns whole time slices: measured 4x slower
-#: with 65536 spins, no slower than one after another with 1024.
-_SPINS_BEFORE_YIELD = 1 << 10
 
 
 @jit
@@ -132,7 +128,7 @@ def barrier(state, n_threads):
     while atomic_load(state, _GENERATION) == generation:
         spin_pause()
         spins += 1
-        if spins > _SPINS_BEFORE_YIELD:
+        if spins > SPINS_BEFORE_YIELD:
             _sched_yield()
 
 

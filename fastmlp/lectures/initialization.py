@@ -14,6 +14,7 @@ from ..datasets import load_digits
 from ..diagnostics import layer_statistics
 from ..initializers import Normal
 from ..model import Model
+from ._figures import pyplot, save_figure
 
 __all__ = ["INIT_EXPERIMENTS", "init_experiment", "gradient_experiment", "format_experiment",
            "plot_experiments"]
@@ -96,11 +97,8 @@ def format_experiment(results, keys):
 
 def plot_experiments(init_results, grad_results, prefix):
     """Save the per-layer activation std and gradient norm plots; None without matplotlib."""
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         return None
     files = []
     for results, key, title, log in (
@@ -111,13 +109,8 @@ def plot_experiments(init_results, grad_results, prefix):
             ax.plot(range(1, len(stats[key]) + 1), stats[key], marker="o", label=label)
         ax.set_xlabel("layer")
         ax.set_ylabel(key)
-        ax.set_title(title)
         if log:
             ax.set_yscale("log")
         ax.legend(fontsize=8)
-        fig.tight_layout()
-        name = f"{prefix}-{key}.png"
-        fig.savefig(name, dpi=100)
-        plt.close(fig)
-        files.append(name)
+        files.append(save_figure(plt, fig, ax, f"{prefix}-{key}.png", title, dpi=100))
     return files

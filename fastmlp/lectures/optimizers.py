@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from .. import optim
 from ..schedules import StepDecay
 from ..trainer import Trainer
+from ._figures import pyplot, save_figure
 
 __all__ = ["Method", "default_methods", "compare_optimizers", "format_table", "plot_curves"]
 
@@ -133,11 +134,8 @@ def plot_curves(rows, prefix):
 
     Returns the file names, or None when matplotlib is not installed.
     """
-    try:
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         return None
     names = []
     for kind in ("epoch", "time"):
@@ -156,11 +154,7 @@ def plot_curves(rows, prefix):
         ax.set_yscale("log")
         ax.set_xlabel("epoch (L-BFGS: iteration)" if kind == "epoch" else "seconds")
         ax.set_ylabel("training loss")
-        ax.set_title(f"Training loss against {kind}")
         ax.legend(fontsize=7)
-        fig.tight_layout()
-        name = f"{prefix}-loss-vs-{kind}.png"
-        fig.savefig(name, dpi=120)
-        plt.close(fig)
-        names.append(name)
+        names.append(save_figure(plt, fig, ax, f"{prefix}-loss-vs-{kind}.png",
+                                 f"Training loss against {kind}", dpi=120))
     return names

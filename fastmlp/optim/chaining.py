@@ -41,8 +41,9 @@ def chain(*pieces):
         if not isinstance(p, GradientTransform):
             raise TypeError(f"chain takes gradient transforms and one optimizer, got "
                             f"{type(p).__name__}")
-        if p.slot in (_k.CLIP_NORM, _k.CLIP_VALUE) and any(type(q) is type(p)
-                                                           for q in transforms):
+        # a clip holds one slot: one already on the given optimizer counts too
+        if p.slot in (_k.CLIP_NORM, _k.CLIP_VALUE) and any(
+                type(q) is type(p) for q in tuple(opt.transforms) + tuple(transforms)):
             raise ValueError(f"{type(p).__name__} appears twice in the chain")
         transforms.append(p)
         rank_of[id(p)] = p.rank

@@ -56,6 +56,10 @@ class LBFGS(Solver):
         self.history_size = check_positive_int(history_size, "history_size")
         self.result = None
 
+    def epoch_limit(self, epochs):
+        """L-BFGS runs up to ``max_iter`` iterations, one epoch each, whatever ``epochs`` says."""
+        return self.max_iter
+
     @property
     def lr(self):
         """L-BFGS has no learning rate (its line search picks the step)."""

@@ -23,3 +23,11 @@ class Solver:
     takes_schedule = True
     #: A checkpoint can resume it exactly (its whole state is inspectable).
     resumable = True
+
+    def epoch_limit(self, epochs):
+        """Most epochs a fit of ``epochs`` epochs runs with this method (progress displays).
+
+        ``epochs`` itself, unless the method counts its own iterations (as
+        L-BFGS does with ``max_iter``).
+        """
+        return epochs

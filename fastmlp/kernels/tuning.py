@@ -1,0 +1,57 @@
+"""Every tunable of fastmlp in one place: the sizes and thresholds that decide how work runs.
+
+Each value says what it trades and how it was chosen.  Some are read by the
+compiled kernels as compile-time constants: the module lives beside the
+kernels so that changing a value invalidates their compiled cache (see
+:mod:`fastmlp.kernels`).  No compiled code here, no imports: every layer
+may read it.
+"""
+
+__all__ = ["ROWS_PER_THREAD", "TRAIN_CHUNK_ROWS", "PARALLEL_MIN_FLOPS",
+           "COLUMN_SPLIT_MAX_ROWS_PER_THREAD", "COLUMN_SPLIT_MIN_UNITS_PER_THREAD",
+           "OPTIMIZER_PARALLEL_MIN_SIZE", "SPINS_BEFORE_YIELD", "COMPILE_NOTICE_AFTER",
+           "DIAGNOSTIC_SAMPLE_ROWS"]
+
+# ----------------------------------------------------------- blocks and threads
+#: Rows per thread per block for predict/evaluate/loss_and_grad: enough for
+#: an efficient GEMM, small enough that a block's activations stay in cache
+#: for the epilogue.
+ROWS_PER_THREAD = 512
+
+#: Most rows the compiled training loop processes at once; larger batches
+#: (full-batch training on big data) are accumulated chunk by chunk.
+TRAIN_CHUNK_ROWS = 4096
+
+#: Below this many floating-point operations per chunk, one thread is faster
+#: than splitting the work over a team (handing work to the team's threads
+#: costs tens of microseconds).
+PARALLEL_MIN_FLOPS = 4_000_000
+
+#: Threads share a hidden layer by units rather than by samples when a batch
+#: is thin -- fewer than this many rows per thread -- as long as each slice
+#: keeps at least COLUMN_SPLIT_MIN_UNITS_PER_THREAD units; measured
+#: single-thread sgemm: 256x1024x512 at 92 GFLOP/s against 128x1024x1024 at
+#: 80, 128x784x128 at 88 against 64x784x256 at 82.
+COLUMN_SPLIT_MAX_ROWS_PER_THREAD = 256
+COLUMN_SPLIT_MIN_UNITS_PER_THREAD = 64
+
+#: Below this many parameters an optimizer step called from Python
+#: (``Optimizer.step``) runs on one thread (a parallel region's launch
+#: overhead).
+OPTIMIZER_PARALLEL_MIN_SIZE = 1 << 16
+
+#: Spins (~50 us) before a thread waiting at a team barrier starts giving its
+#: core away between checks.  With more runnable threads than cores (two
+#: models training in two Python threads) a pure spin burns whole time
+#: slices: measured 4x slower with 65536 spins, no slower than one after
+#: another with 1024.
+SPINS_BEFORE_YIELD = 1 << 10
+
+# ----------------------------------------------------------------- the Python layer
+#: Seconds a first call may take before the "compiling" notice appears:
+#: loading from the cache takes well under this, compiling takes seconds.
+COMPILE_NOTICE_AFTER = 0.75
+
+#: Rows of the training data on which ``Trainer(diagnostics=True)`` measures
+#: the per-layer statistics every epoch.
+DIAGNOSTIC_SAMPLE_ROWS = 512
