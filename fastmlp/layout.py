@@ -57,6 +57,15 @@ class ParamLayout:
         self.n_params = offset
         self.n_running = running
 
+    def __setstate__(self, state):
+        # joblib may load the table as a read-only memory map; the kernels
+        # take a plain writeable array (another type would compile anew)
+        table = state.get("table")
+        if isinstance(table, np.ndarray) and (not table.flags.writeable
+                                              or type(table) is not np.ndarray):
+            state["table"] = np.array(table)
+        self.__dict__.update(state)
+
     @property
     def activation_codes(self):
         """The activation code of every layer, as the kernels know them."""

@@ -90,3 +90,18 @@ def test_evaluate_and_copy(rng):
 def test_repr_mentions_architecture():
     text = repr(fm.Model([3, 4, 2], activation=fm.activations.leaky_relu(0.2)))
     assert "[3, 4, 2]" in text and "leaky_relu(negative_slope=0.2)" in text and "float32" in text
+
+
+def test_a_model_loaded_as_read_only_memory_maps_trains(tmp_path, rng):
+    # joblib hands arrays back as read-only memory maps, the parameter
+    # layout's table included; the unpickled model must still train
+    joblib = pytest.importorskip("joblib")
+    model = fm.Model([4, 6, 3], seed=0, dtype="float64")
+    X, y = rng.standard_normal((30, 4)), rng.integers(0, 3, 30)
+    path = tmp_path / "model.joblib"
+    joblib.dump(model, path)
+    loaded = joblib.load(path, mmap_mode="r")
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+    for m in (model, loaded):
+        fm.Trainer(m, "sgd", batch_size=10, epochs=2, seed=0, verbose=0).fit(X, y)
+    np.testing.assert_array_equal(loaded.params, model.params)

@@ -256,8 +256,10 @@ def test_convergence_warning_is_sklearns_and_fastmlps(iris):
     with pytest.warns(SkConvergenceWarning, match="max_iter=5") as record:
         MLPClassifier(max_iter=5, random_state=0).fit(X, y)
     assert issubclass(record[0].category, fastmlp.ConvergenceWarning)
-    with pytest.warns(ConvergenceWarning, match="L-BFGS"):
+    assert record[0].filename == __file__  # attributed to the user's fit call
+    with pytest.warns(ConvergenceWarning, match="L-BFGS") as record:
         MLPClassifier(solver="lbfgs", max_iter=2, random_state=0).fit(X, y)
+    assert record[0].filename == __file__
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # converging runs warn about nothing
         MLPClassifier(max_iter=500, tol=1e-2, random_state=0).fit(X, y)
@@ -456,3 +458,7 @@ def test_verbose_prints_sklearn_style_lines(iris, capsys):
                         n_iter_no_change=np.inf)
     quiet(clf.fit, X, y)
     assert capsys.readouterr().out.count("Iteration") == 3
+    lbfgs = quiet(MLPClassifier(hidden_layer_sizes=(4,), solver="lbfgs", max_iter=3,
+                                verbose=True).fit, X, y)
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == lbfgs.n_iter_ and out[0].startswith("Iteration 1, loss = ")

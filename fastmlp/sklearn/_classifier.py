@@ -1,0 +1,236 @@
+"""Classification: :class:`MLPClassifier`."""
+
+import math
+
+import numpy as np
+from sklearn.base import ClassifierMixin
+from sklearn.metrics import accuracy_score
+from sklearn.preprocessing import LabelBinarizer
+from sklearn.utils import column_or_1d
+from sklearn.utils.metaestimators import available_if
+from sklearn.utils.multiclass import check_classification_targets, type_of_target
+
+from ._base import _BaseMLP
+from ._docs import _fill_doc
+from ._inputs import _densify, _validate_data
+
+__all__ = ["MLPClassifier"]
+
+
+@_fill_doc
+class MLPClassifier(ClassifierMixin, _BaseMLP):
+    """Multilayer perceptron classifier trained by fastmlp: scikit-learn's ``MLPClassifier``.
+
+    Minimises the log-loss (softmax output for multiclass targets, logistic
+    outputs for binary and multilabel targets) with the chosen solver.  See
+    the :mod:`fastmlp.sklearn` docstring for where it departs from scikit-learn.
+
+    Parameters
+    ----------
+{common_params}
+
+    Attributes
+    ----------
+    classes_ : ndarray or list of ndarray
+        Class labels (for multilabel targets, the label indices).
+{common_attributes}
+
+    Examples
+    --------
+    >>> from sklearn.datasets import load_iris
+    >>> from fastmlp.sklearn import MLPClassifier
+    >>> X, y = load_iris(return_X_y=True)
+    >>> clf = MLPClassifier(hidden_layer_sizes=(32,), max_iter=300, random_state=0)
+    >>> clf.fit(X, y).score(X, y) > 0.9                       # doctest: +SKIP
+    True
+    """
+
+    # the public path: reprs, documentation and new pickles name fastmlp.sklearn
+    __module__ = "fastmlp.sklearn"
+
+    _score_function = staticmethod(accuracy_score)
+
+    def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
+                 alpha=0.0001, batch_size="auto", learning_rate="constant",
+                 learning_rate_init=0.001, power_t=0.5, max_iter=200, shuffle=True,
+                 random_state=None, tol=1e-4, verbose=False, warm_start=False, momentum=0.9,
+                 nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
+                 beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
+                 solver_params=None, dropout=0.0, batch_norm=False, l1=0.0, n_threads=None,
+                 dtype=None):
+        super().__init__(
+            hidden_layer_sizes=hidden_layer_sizes, activation=activation, solver=solver,
+            alpha=alpha, batch_size=batch_size, learning_rate=learning_rate,
+            learning_rate_init=learning_rate_init, power_t=power_t, max_iter=max_iter,
+            loss="log_loss", shuffle=shuffle, random_state=random_state, tol=tol,
+            verbose=verbose, warm_start=warm_start, momentum=momentum,
+            nesterovs_momentum=nesterovs_momentum, early_stopping=early_stopping,
+            validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
+            epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun,
+            solver_params=solver_params, dropout=dropout, batch_norm=batch_norm, l1=l1,
+            n_threads=n_threads, dtype=dtype)
+
+    # scikit-learn's get_params reads the subclass signature, which has no
+    # ``loss``; the attribute stays for the shared code.
+
+    def _output_activation(self):
+        if self._label_binarizer.y_type_ == "multiclass":
+            return "softmax"
+        return "logistic"  # binary (one unit) and multilabel (one unit per label)
+
+    def _validate_input(self, X, y, incremental, reset):
+        """Checked X (dense), the binarized targets, and the labels for scoring."""
+        X, y = _validate_data(self, X, y, reset=reset, accept_sparse=["csr", "csc", "coo"],
+                              multi_output=True, dtype=(np.float64, np.float32))
+        X = _densify(X)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        check_classification_targets(y)
+        if not hasattr(self, "classes_") or (not self.warm_start and not incremental):
+            self._label_binarizer = LabelBinarizer()
+            self._label_binarizer.fit(y)
+            self.classes_ = self._label_binarizer.classes_
+        else:
+            classes = np.unique(y) if y.ndim == 1 else np.arange(y.shape[1])
+            known = self.classes_
+            if self.warm_start and not incremental:
+                if set(classes.tolist()) != set(np.asarray(known).tolist()):
+                    raise ValueError(f"warm_start needs y to have the classes of the previous "
+                                     f"fit: previously {known}, now {classes}")
+            elif np.setdiff1d(classes, known).size:
+                raise ValueError(f"y has classes {np.setdiff1d(classes, known)} that are not "
+                                 f"in classes_ {known}")
+        Y = self._label_binarizer.transform(y)
+        return X, Y, y
+
+    def _stratify_labels(self, y, n):
+        """Labels to stratify the validation split on (single-label targets only)."""
+        if y.ndim != 1:
+            return None
+        _, counts = np.unique(y, return_counts=True)
+        n_val = math.ceil(self.validation_fraction * n)
+        if counts.min() < 2 or n_val < counts.size or n - n_val < counts.size:
+            return None  # a stratified split is impossible: fall back to a plain one
+        return y
+
+    def _decode(self, proba):
+        """Labels from the network's output."""
+        if proba.shape[1] == 1:
+            proba = proba.ravel()
+        return self._label_binarizer.inverse_transform(proba)
+
+    def fit(self, X, y, sample_weight=None):
+        """Fit the network to ``X`` and the labels ``y``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data (sparse input is densified).
+        y : array-like of shape (n_samples,) or (n_samples, n_labels)
+            Class labels, or a multilabel indicator matrix.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weight of each sample in the loss (a batch's loss is the weighted
+            mean over its samples).
+
+        Returns
+        -------
+        self : MLPClassifier
+            The fitted estimator.
+        """
+        return self._fit(X, y, sample_weight=sample_weight, incremental=False)
+
+    @available_if(lambda est: est._check_solver())
+    def partial_fit(self, X, y, sample_weight=None, classes=None):
+        """Train one epoch on ``(X, y)``, continuing from the current state.
+
+        ``k`` calls give the same network as ``fit`` with ``max_iter=k`` on
+        the same data (same shuffling, optimizer state and weights).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Training data.
+        y : array-like of shape (n_samples,) or (n_samples, n_labels)
+            Labels of this batch of data.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weight of each sample.
+        classes : array-like of shape (n_classes,), default=None
+            Every class of the whole data; required on the first call (for
+            multilabel targets it may be omitted).
+
+        Returns
+        -------
+        self : MLPClassifier
+            The updated estimator.
+        """
+        if not self.__sklearn_is_fitted__() or not hasattr(self, "_label_binarizer"):
+            self._label_binarizer = LabelBinarizer()
+            if type_of_target(y).startswith("multilabel"):
+                self._label_binarizer.fit(y)
+            elif classes is None:
+                raise ValueError("classes must be passed on the first call to partial_fit "
+                                 "(the labels of the whole data set)")
+            else:
+                self._label_binarizer.fit(np.asarray(classes))
+            self.classes_ = self._label_binarizer.classes_
+        elif classes is not None and not np.array_equal(np.asarray(classes), self.classes_):
+            raise ValueError(f"classes={np.asarray(classes)} differs from the classes of the "
+                             f"earlier partial_fit calls, {self.classes_}")
+        return self._fit(X, y, sample_weight=sample_weight, incremental=True)
+
+    def predict(self, X):
+        """Predicted labels.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Input data.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,) or (n_samples, n_labels)
+            Class labels (a multilabel indicator matrix for multilabel fits).
+        """
+        return self._decode(self._forward(X))
+
+    def predict_proba(self, X):
+        """Class probabilities, columns in the order of ``classes_``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Input data.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+            Probabilities; for binary targets the two columns are ``1 - p``
+            and ``p``, for multilabel targets one column per label.
+        """
+        proba = self._forward(X)
+        if proba.shape[1] == 1:
+            p = proba.ravel()
+            return np.column_stack([1 - p, p])
+        return proba
+
+    def predict_log_proba(self, X):
+        """Logarithm of :meth:`predict_proba`.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Input data.
+
+        Returns
+        -------
+        ndarray of shape (n_samples, n_classes)
+            Log-probabilities (``-inf`` where a probability is 0).
+        """
+        proba = self.predict_proba(X)
+        with np.errstate(divide="ignore"):
+            return np.log(proba, out=proba)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        return tags

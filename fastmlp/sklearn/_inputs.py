@@ -1,0 +1,77 @@
+"""What the estimators' callers hand in: X and y, sample weights, coefficient arrays.
+
+X and y go through scikit-learn's own validation (its estimator checks
+expect its messages, feature-name handling and ``n_features_in_``);
+sample weights through fastmlp's shared :mod:`fastmlp._validation`.
+"""
+
+import numpy as np
+
+from .._validation import check_sample_weight
+
+try:  # scikit-learn >= 1.6
+    from sklearn.utils.validation import validate_data as _sk_validate_data
+except ImportError:  # pragma: no cover - older scikit-learn
+    _sk_validate_data = None
+
+
+def _validate_data(est, X, y="no_validation", reset=True, **kwargs):
+    """scikit-learn's input validation (``validate_data`` or the older method).
+
+    ``y=None`` is passed on, so that fitting without targets fails with
+    scikit-learn's message.
+    """
+    if _sk_validate_data is not None:
+        return _sk_validate_data(est, X, y, reset=reset, **kwargs)
+    return est._validate_data(X, y, reset=reset, **kwargs)  # pragma: no cover - sklearn < 1.6
+
+
+def _sample_weights(sample_weight, n_samples):
+    """float64 weights of shape (n_samples,), or None when absent or all ones.
+
+    All ones is the unweighted problem; returning None keeps that case on
+    the engine's unweighted path, bit for bit.
+    """
+    if sample_weight is None:
+        return None
+    try:
+        weights = check_sample_weight(sample_weight, n_samples)
+    except ValueError as exc:
+        if _all_zero(sample_weight, n_samples):
+            # scikit-learn's estimator checks look for "zero" in this message
+            raise ValueError("sample_weight has only zero weights: at least one sample "
+                             "needs a positive weight") from exc
+        raise
+    if np.all(weights == 1):
+        return None
+    # check_sample_weight may hand back the caller's own array: train on a copy
+    return weights.copy()
+
+
+def _all_zero(sample_weight, n_samples):
+    """Whether ``sample_weight`` is well formed for ``n_samples`` samples and all zeros."""
+    try:
+        values = np.asarray(sample_weight, dtype=np.float64)
+    except (TypeError, ValueError):
+        return False
+    return values.shape in ((), (n_samples,)) and not np.any(values)
+
+
+def _densify(X):
+    """Sparse input as a dense C-contiguous array (the kernels work on dense rows)."""
+    if hasattr(X, "toarray"):
+        X = X.toarray()
+    return np.ascontiguousarray(X)
+
+
+def _assign_arrays(views, values, name):
+    """Copy ``values`` into ``views`` (``coefs_`` or ``intercepts_``), all shapes checked first."""
+    values = list(values)
+    if len(values) != len(views):
+        raise ValueError(f"{name} needs {len(views)} arrays, got {len(values)}")
+    for i, (view, value) in enumerate(zip(views, values)):
+        value = np.asarray(value)
+        if value.shape != view.shape:
+            raise ValueError(f"{name}[{i}] must have shape {view.shape}, got {value.shape}")
+    for view, value in zip(views, values):
+        view[...] = value

@@ -1,0 +1,114 @@
+"""scikit-learn's epoch bookkeeping and stopping rules for the first-order solvers.
+
+After every epoch the estimator records the loss (``loss_curve_``, ``t_``),
+watches the training loss or the validation score for ``n_iter_no_change``
+epochs without an improvement by ``tol``, and then stops -- or, for
+``solver="sgd", learning_rate="adaptive"``, divides the rate by 5 first.
+"""
+
+import numpy as np
+
+from ..callbacks import Callback
+
+#: Smallest learning rate the "adaptive" schedule divides further (scikit-learn's).
+_MIN_ADAPTIVE_LR = 1e-6
+
+
+class _FitContext:
+    """What one fit call's epochs share: the validation set, the optimizer, flags."""
+
+    def __init__(self, **kwargs):
+        self.__dict__.update(kwargs)
+
+
+class _EpochHook(Callback):
+    """Hands every finished epoch of a Trainer.fit to the estimator's stopping rules."""
+
+    def __init__(self, estimator, ctx):
+        self.estimator, self.ctx = estimator, ctx
+        self._penalty_start = 0.0
+
+    def on_epoch_begin(self, trainer, epoch):
+        if self.ctx.per_output_mean:
+            self._penalty_start = trainer.model.penalty()
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        loss = logs["loss"]
+        if self.ctx.per_output_mean:
+            # The engine's loss sums the outputs' squared errors; scikit-learn
+            # averages them.  Only the data part is divided, the penalty is
+            # taken as the mean of its values at the epoch's ends.
+            penalty = 0.5 * (self._penalty_start + trainer.model.penalty())
+            loss = (loss - penalty) / self.ctx.n_outputs + penalty
+        return self.estimator._end_epoch(loss, self.ctx)
+
+
+class _StoppingRules:
+    """The per-epoch part of :class:`_BaseMLP` (a mixin: it reads the estimator's state)."""
+
+    def _end_epoch(self, loss, ctx):
+        """Record an epoch and apply scikit-learn's stopping rules; True stops training."""
+        self.n_iter_ += 1
+        self.t_ += ctx.n_train
+        self.loss_ = float(loss)
+        self.loss_curve_.append(self.loss_)
+        if self.verbose == 1 or self.verbose is True:
+            print(f"Iteration {self.n_iter_}, loss = {self.loss_:.8f}")
+        self._track_improvement(ctx)
+        if ctx.sgd and self.learning_rate == "invscaling":
+            ctx.optimizer.lr = self.learning_rate_init / (self.t_ + 1) ** self.power_t
+        if self._no_improvement_count > self.n_iter_no_change and not self._lower_rate(ctx):
+            return True
+        # warned about once training is over, from the user's fit call
+        ctx.unconverged = not ctx.incremental and self.n_iter_ == self.max_iter
+        return False
+
+    def _lower_rate(self, ctx):
+        """After too many epochs without improvement: True if "adaptive" lowered the rate.
+
+        False means training stops here.
+        """
+        watched = "validation score" if ctx.val is not None else "training loss"
+        what = (f"{watched} did not improve by more than tol={self.tol} for "
+                f"{self.n_iter_no_change} consecutive epochs")
+        opt = ctx.optimizer
+        adaptive = ctx.sgd and self.learning_rate == "adaptive"
+        if adaptive and opt.lr > _MIN_ADAPTIVE_LR:
+            opt.lr = opt.lr / 5.0
+            self._no_improvement_count = 0
+            if self.verbose:
+                print(f"The {what}; learning rate lowered to {opt.lr:g}")
+            return True
+        if self.verbose:
+            print(f"The {what}; stopping.")
+        return False
+
+    def _track_improvement(self, ctx):
+        """Count the epochs without improvement; keep the best weights with early stopping."""
+        if ctx.val is None:
+            if self.loss_ > self.best_loss_ - self.tol:
+                self._no_improvement_count += 1
+            else:
+                self._no_improvement_count = 0
+            self.best_loss_ = min(self.best_loss_, self.loss_)
+            return
+        X_val, y_val, sw_val = ctx.val
+        score = self._validation_score(X_val, y_val, sw_val)
+        self.validation_scores_.append(score)
+        if self.verbose == 1 or self.verbose is True:
+            print(f"Validation score: {score:f}")
+        if score < self.best_validation_score_ + self.tol:
+            self._no_improvement_count += 1
+        else:
+            self._no_improvement_count = 0
+        if score > self.best_validation_score_:
+            self.best_validation_score_ = score
+            self._best_params[...] = self.model_.params
+            self._best_running[...] = self.model_.running_stats
+
+    def _validation_score(self, X, y, sample_weight):
+        """Accuracy or R^2 (the subclass's ``_score_function``) on the held-out data."""
+        raw = self.model_.predict(X)
+        if not np.all(np.isfinite(raw)):
+            return np.nan
+        return float(self._score_function(y, self._decode(raw), sample_weight=sample_weight))
