@@ -3,15 +3,19 @@
 A callback subclasses :class:`Callback` and overrides the hooks it needs.
 ``on_epoch_end`` and ``on_chunk_end`` may return True to stop training.
 A plain function ``f(epoch, logs)`` passed in ``callbacks`` is called as
-``on_epoch_end``.  Overriding ``on_chunk_end`` makes the trainer hand back
-control about ``chunks_per_epoch`` times per epoch instead of once.
+``on_epoch_end``.  ``on_chunk_end`` runs each time the compiled loop hands
+control back inside an epoch (about twice a second); a callback that
+overrides it also gets control at least ``chunks_per_epoch`` times per
+epoch.
 """
 
 import math
 import sys
+import time
 
 import numpy as np
 
+from .kernels.tuning import PROGRESS_AFTER
 
 __all__ = ["Callback", "ProgressLogger", "EarlyStopping"]
 
@@ -21,6 +25,8 @@ class Callback:
 
     #: How many times per epoch ``on_chunk_end`` wants control.
     chunks_per_epoch = 20
+    #: Or every this many batches of an epoch (None: no such wish).
+    chunk_batches = None
 
     def on_train_begin(self, trainer):
         """Called once at the start of :meth:`Trainer.fit`."""
@@ -73,29 +79,50 @@ def as_callback(obj):
 class ProgressLogger(Callback):
     """Prints one line per epoch: loss, metrics, learning rate, samples/s.
 
-    With ``in_epoch=True`` (``verbose=2``) it also redraws a progress bar
-    inside long epochs when the stream is a terminal.
+    On a terminal, an epoch that runs longer than a second also shows its
+    progress in place -- batches done, samples/s, elapsed time and the
+    estimated time left -- with ``tqdm`` when it is installed, a plain line
+    otherwise (``always_in_epoch``: from the first batch).  When the stream
+    is not a terminal nothing is redrawn.
+
+    Parameters
+    ----------
+    stream : file, default sys.stdout
+    in_epoch : bool, default True
+        Show progress inside long epochs (on a terminal).
+    always_in_epoch : bool, default False
+        Inside every epoch, however short.
     """
 
-    def __init__(self, stream=None, in_epoch=False):
+    #: Calls are cut by time already (about twice a second): no extra cuts.
+    chunks_per_epoch = 1
+
+    def __init__(self, stream=None, in_epoch=True, always_in_epoch=False):
         self.stream = stream if stream is not None else sys.stdout
         self.in_epoch = in_epoch and getattr(self.stream, "isatty", lambda: False)()
+        self.after = 0.0 if always_in_epoch else PROGRESS_AFTER
         self._total_epochs = None
+        self._bar = None
 
     def on_train_begin(self, trainer):
         self._first = trainer.epoch
         self._total_epochs = trainer.fit_epochs
 
+    def on_epoch_begin(self, trainer, epoch):
+        self._epoch_start = time.perf_counter()
+
     def on_chunk_end(self, trainer, epoch, batches_done, n_batches):
-        if self.in_epoch:
-            width = 30
-            filled = int(width * batches_done / n_batches)
-            self.stream.write(f"\rEpoch {epoch - self._first + 1}/{self._total_epochs} "
-                              f"[{'=' * filled}{'.' * (width - filled)}] "
-                              f"{batches_done}/{n_batches}")
-            self.stream.flush()
+        elapsed = time.perf_counter() - self._epoch_start
+        if not self.in_epoch or elapsed < self.after:
+            return
+        if self._bar is None:
+            self._bar = _InEpochProgress(self.stream, f"Epoch {epoch - self._first + 1}/"
+                                                      f"{self._total_epochs}", n_batches)
+        rate = batches_done / n_batches * trainer.samples_per_epoch / max(elapsed, 1e-12)
+        self._bar.update(batches_done, rate, elapsed)
 
     def on_epoch_end(self, trainer, epoch, logs):
+        self._close_bar()
         unit = "Iteration" if trainer.optimizer.minimizes else "Epoch"
         parts = [f"{unit} {epoch - self._first + 1}/{self._total_epochs}"]
         for key, value in logs.items():
@@ -108,9 +135,51 @@ class ProgressLogger(Callback):
             parts.append("(rejected)")
         parts.append(f"{logs['samples_per_sec']:,.0f} samples/s")
         parts.append(f"{logs['time']:.2f} s")
-        prefix = "\r" if self.in_epoch else ""
-        self.stream.write(prefix + "  ".join(parts) + "\n")
+        self.stream.write("  ".join(parts) + "\n")
         self.stream.flush()
+
+    def on_train_end(self, trainer, history):
+        self._close_bar()
+
+    def _close_bar(self):
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+
+
+class _InEpochProgress:
+    """A progress line redrawn in place: tqdm's bar when installed, a plain line otherwise."""
+
+    def __init__(self, stream, label, n_batches):
+        self.stream, self.label, self.n_batches = stream, label, n_batches
+        try:
+            from tqdm import tqdm  # optional: its bar when the user has it
+        except ImportError:
+            self._tqdm = None
+        else:
+            self._tqdm = tqdm(total=n_batches, desc=label, unit="batch", file=stream,
+                              leave=False, dynamic_ncols=True)
+
+    def update(self, batches_done, samples_per_sec, elapsed):
+        left = elapsed * (self.n_batches - batches_done) / max(batches_done, 1)
+        if self._tqdm is not None:
+            self._tqdm.update(batches_done - self._tqdm.n)
+            self._tqdm.set_postfix_str(f"{samples_per_sec:,.0f} samples/s", refresh=True)
+            return
+        width = 30
+        filled = int(width * batches_done / self.n_batches)
+        self.stream.write(f"\r{self.label} [{'=' * filled}{'.' * (width - filled)}] "
+                          f"{batches_done}/{self.n_batches} batches  "
+                          f"{samples_per_sec:,.0f} samples/s  {elapsed:.0f} s elapsed, "
+                          f"{left:.0f} s left\x1b[K")
+        self.stream.flush()
+
+    def close(self):
+        if self._tqdm is not None:
+            self._tqdm.close()
+        else:
+            self.stream.write("\r\x1b[K")  # the epoch's line takes its place
+            self.stream.flush()
 
 
 class EarlyStopping(Callback):

@@ -1,8 +1,9 @@
 """Crash-proof checkpoints of a training run, and exact resume from them.
 
 ``Trainer(..., checkpoint_dir=d)`` adds a :class:`Checkpoint` callback that
-writes, every ``every`` epochs, one file ``d/checkpoint-<epoch>.npz`` with
-everything the rest of the run depends on:
+writes, every ``every`` epochs, one file ``d/checkpoint-<epoch>.npz`` (with
+``every`` in seconds or batches, also ``d/checkpoint-<epoch>-<batch>.npz``
+inside epochs) with everything the rest of the run depends on:
 
 - the model (architecture, parameters, batch-norm running statistics,
   fitted preprocessing), as in a model file (:mod:`fastmlp.io`);
@@ -11,8 +12,9 @@ everything the rest of the run depends on:
 - the learning-rate schedule: its class, constructor arguments and state;
 - the trainer: epoch and step counters, history, batch size, epochs,
   shuffling, thread count, validation fraction, diagnostics, the shuffling
-  generator's exact state, the dropout-mask and hold-out keys, and the epoch
-  at which the running ``fit`` ends.
+  generator's exact state, the dropout-mask and hold-out keys, the epoch
+  at which the running ``fit`` ends, and inside an epoch the batches done,
+  their loss sums and the generator's state when the epoch began.
 
 ``Trainer.from_checkpoint(d)`` rebuilds the trainer from the newest
 readable checkpoint (:func:`load_newest`); ``fit`` with the same data then runs
@@ -38,6 +40,7 @@ data again.  One directory belongs to one run.
 import inspect
 import os
 import re
+import time
 import warnings
 from collections import namedtuple
 
@@ -55,9 +58,11 @@ __all__ = ["Checkpoint", "SavedTrainer", "load_newest", "list_checkpoints", "che
 
 
 _FILE = "checkpoint-{:08d}.npz"
-_FILE_RE = re.compile(r"^checkpoint-(\d{8,})\.npz$")
+# inside an epoch: the epochs completed, then the batches done in the next
+_MID_EPOCH_FILE = "checkpoint-{:08d}-{:08d}.npz"
+_FILE_RE = re.compile(r"^checkpoint-(\d{8,})(?:-(\d{8,}))?\.npz$")
 # temporary files of write_archive for our checkpoints, left behind by a kill
-_TMP_RE = re.compile(r"^\.checkpoint-\d{8,}\.npz\.[0-9a-f]+\.tmp$")
+_TMP_RE = re.compile(r"^\.checkpoint-\d{8,}(?:-\d{8,})?\.npz\.[0-9a-f]+\.tmp$")
 
 
 def _registry(module, base):
@@ -71,7 +76,7 @@ _SCHEDULES = _registry(_schedules, _schedules.Schedule)
 
 
 class Checkpoint(Callback):
-    """Write a checkpoint every ``every`` epochs into ``directory``, keeping the last ``keep``.
+    """Write checkpoints into ``directory`` every ``every`` epochs (or seconds, or batches).
 
     Usually made by ``Trainer(checkpoint_dir=..., checkpoint_every=...,
     keep_checkpoints=...)``.  The epoch count is the trainer's (over all
@@ -79,51 +84,95 @@ class Checkpoint(Callback):
     state is written too (also after an early stop, which marks the fit as
     finished: resuming does not continue it).
 
+    With ``every`` a time or a batch count, checkpoints are also written
+    inside epochs (the compiled loop returns to Python about twice a
+    second), so a crash loses at most about that much work, and
+    ``Trainer.from_checkpoint`` finishes the interrupted epoch exactly:
+    same order, masks and updates, the same weights at its end as an
+    uninterrupted run.
+
     Parameters
     ----------
     directory : str or path
         Created when training starts if it does not exist.
-    every : int, default 1
+    every : int or str, default 1
+        Epochs between checkpoints, or ``"<number> <unit>"`` with the unit
+        ``s``/``sec``/``seconds``, ``min``/``minutes``, ``h``/``hours`` or
+        ``batches`` (optimizer steps), e.g. ``"10min"``, ``"500 batches"``.
     keep : int, default 3
 
     Raises
     ------
     ValueError
-        ``every`` or ``keep`` not a positive integer, or ``directory`` is an
-        existing file; when training starts, an optimizer or schedule that
-        cannot be resumed exactly (L-BFGS, classes defined outside fastmlp).
+        ``every`` or ``keep`` malformed, or ``directory`` is an existing
+        file; when training starts, an optimizer or schedule that cannot be
+        resumed exactly (L-BFGS, classes defined outside fastmlp), or
+        checkpoints inside epochs with a bold driver that rejects epochs
+        (rejecting needs the epoch's start, which a resumed epoch has not got).
     """
+
+    #: Calls are cut by time already (about twice a second): no extra cuts.
+    chunks_per_epoch = 1
 
     def __init__(self, directory, every=1, keep=3):
         self.directory = os.fspath(directory)
         if os.path.exists(self.directory) and not os.path.isdir(self.directory):
             raise ValueError(f"checkpoint_dir {self.directory!r} exists and is not a directory")
-        self.every = check_positive_int(every, "checkpoint_every")
+        self.every = every
+        self._unit, self._amount = _interval(every)
+        if self._unit == "batches":  # control back at those batches of every epoch
+            self.chunk_batches = self._amount
         self.keep = check_positive_int(keep, "keep_checkpoints")
         self._last_saved = None
+        self._last_time = self._last_step = 0
 
     def on_train_begin(self, trainer):
         check_resumable(trainer)
+        schedule = trainer.schedule
+        if self._unit != "epochs" and isinstance(schedule, _schedules.BoldDriver) \
+                and schedule.reject:
+            raise ValueError("checkpoints inside epochs (checkpoint_every in seconds or "
+                             "batches) cannot resume a BoldDriver that rejects epochs; use "
+                             "checkpoint_every in epochs, or BoldDriver(reject=False)")
         os.makedirs(self.directory, exist_ok=True)
         for name in os.listdir(self.directory):
             if _TMP_RE.match(name):  # a write cut short by a crash: never a valid file
                 remove_quietly(os.path.join(self.directory, name))
+        self._last_time = time.perf_counter()
+        self._last_step = int(trainer.optimizer.step_count[0])
+
+    def on_chunk_end(self, trainer, epoch, batches_done, n_batches):
+        if self._unit != "epochs" and batches_done < n_batches and self._due(trainer):
+            self.save(trainer)
 
     def on_epoch_end(self, trainer, epoch, logs):
-        if trainer.epoch % self.every == 0:
+        due = (trainer.epoch % self._amount == 0 if self._unit == "epochs"
+               else self._due(trainer))
+        if due:
             self.save(trainer)
 
     def on_train_end(self, trainer, history):
-        if self._last_saved != trainer.epoch or trainer.fit_end_epoch != trainer.epoch:
+        if self._last_saved != (trainer.epoch, 0) or trainer.fit_end_epoch != trainer.epoch:
             self.save(trainer, fit_finished=True)
+
+    def _due(self, trainer):
+        if self._unit == "seconds":
+            return time.perf_counter() - self._last_time >= self._amount
+        return int(trainer.optimizer.step_count[0]) - self._last_step >= self._amount
 
     def save(self, trainer, fit_finished=False):
         """Write the trainer's state now; returns the file's path."""
         header, arrays = trainer_record(trainer, fit_finished)
         header["checkpoint"] = {"every": self.every, "keep": self.keep}
-        path = os.path.join(self.directory, _FILE.format(trainer.epoch))
+        progress = header["trainer"]["epoch_progress"]
+        batch = 0 if progress is None else progress["batches_done"]
+        name = _FILE.format(trainer.epoch) if batch == 0 else \
+            _MID_EPOCH_FILE.format(trainer.epoch, batch)
+        path = os.path.join(self.directory, name)
         write_archive(path, header, arrays)
-        self._last_saved = trainer.epoch
+        self._last_saved = (trainer.epoch, batch)
+        self._last_time = time.perf_counter()
+        self._last_step = int(trainer.optimizer.step_count[0])
         self._prune()
         return path
 
@@ -133,18 +182,46 @@ class Checkpoint(Callback):
             remove_quietly(path)
 
     def __repr__(self):
-        return f"Checkpoint({self.directory!r}, every={self.every}, keep={self.keep})"
+        return f"Checkpoint({self.directory!r}, every={self.every!r}, keep={self.keep})"
+
+
+_UNITS = {"s": 1.0, "sec": 1.0, "secs": 1.0, "second": 1.0, "seconds": 1.0, "min": 60.0,
+          "mins": 60.0, "minute": 60.0, "minutes": 60.0, "h": 3600.0, "hr": 3600.0,
+          "hour": 3600.0, "hours": 3600.0}
+_INTERVAL_RE = re.compile(r"^\s*(\d+(?:\.\d*)?)\s*([a-z]+)\s*$")
+
+
+def _interval(every):
+    """``every`` as ``("epochs", n)``, ``("seconds", s)`` or ``("batches", n)``."""
+    if not isinstance(every, str):
+        return "epochs", check_positive_int(every, "checkpoint_every")
+    match = _INTERVAL_RE.match(every.lower())
+    problem = (f"checkpoint_every must be a number of epochs or a string such as '10min', "
+               f"'90s' or '500 batches', got {every!r}")
+    if not match:
+        raise ValueError(problem)
+    amount, unit = float(match.group(1)), match.group(2)
+    if unit in ("b", "batch", "batches", "step", "steps") and amount.is_integer() and amount > 0:
+        return "batches", int(amount)
+    if unit in _UNITS and amount > 0:
+        return "seconds", amount * _UNITS[unit]
+    raise ValueError(problem)
 
 
 def list_checkpoints(directory):
-    """``[(epoch, path), ...]`` of the checkpoint files in ``directory``, oldest first."""
+    """``[(epoch, path), ...]`` of the checkpoint files in ``directory``, oldest first.
+
+    ``epoch`` is the number of completed epochs; a checkpoint taken inside
+    an epoch comes after the one at that epoch's start.
+    """
     directory = os.fspath(directory)
     found = []
     for name in os.listdir(directory):
         match = _FILE_RE.match(name)
         if match:
-            found.append((int(match.group(1)), os.path.join(directory, name)))
-    return sorted(found)
+            epoch, batch = int(match.group(1)), int(match.group(2) or 0)
+            found.append((epoch, batch, os.path.join(directory, name)))
+    return [(epoch, path) for epoch, _, path in sorted(found)]
 
 
 #: What a checkpoint file holds, read and checked: the ``model``, the

@@ -204,7 +204,13 @@ def train_command(args, out=None):
     print(f"model: {model}", file=out)
     print(f"optimizer: {trainer.optimizer}, batch size {batch or 'full'}, "
           f"{args.epochs} epochs", file=out)
-    history = trainer.fit(X_train, y_train, validation_data=(X_val, y_val))
+    try:
+        history = trainer.fit(X_train, y_train, validation_data=(X_val, y_val))
+    except KeyboardInterrupt:
+        print(f"interrupted in epoch {trainer.epoch + 1}: the model keeps the weights after "
+              f"the last completed batch ({trainer.steps} optimizer steps, "
+              f"{trainer.epoch} completed epochs)", file=sys.stderr)
+        raise
     train_time = float(np.sum(history["time"]))
     throughput = len(X_train) * len(history["time"]) / train_time
     result = model.evaluate(X_test, y_test)

@@ -14,6 +14,7 @@ losses, parallel, compiling).  The model, the optimizers and the trainer
 use it and hand it their arrays; it imports none of them.
 """
 
+import time
 from collections import namedtuple
 
 import numpy as np
@@ -27,7 +28,7 @@ from .kernels import penalty as _kp
 from .kernels import sync as _ksync
 from .kernels import train as _kt
 from .kernels.structs import Net, Noise, Run
-from .kernels.tuning import ROWS_PER_THREAD, TRAIN_CHUNK_ROWS
+from .kernels.tuning import CALL_SECONDS, ROWS_PER_THREAD, TRAIN_CHUNK_ROWS
 from .layout import Workspace
 from .losses import loss_code
 from .parallel import kernel_threads, single_threaded_blas
@@ -37,6 +38,9 @@ __all__ = ["Engine", "GradientPass", "TrainingLoop", "ThreadPlan", "plan", "INFE
 
 #: The noise key of an inference pass: no dropout, running batch-norm statistics.
 INFERENCE = _kn.INFERENCE
+
+#: The inference speed assumed before a model's first pass (rows per second).
+_FIRST_ROWS_PER_SECOND = 1e6
 
 #: How a pass runs: ``n_threads`` threads, blocks of at most ``rows`` rows.
 ThreadPlan = namedtuple("ThreadPlan", ["n_threads", "rows"])
@@ -111,6 +115,9 @@ class Engine:
         self.act_param = act_param
         self.layer_f = layer_f
         self.reg = reg
+        # inference speed of the last call (rows/s), to size the next calls;
+        # optimistic at first: a first call of ordinary size runs whole
+        self._rows_per_second = _FIRST_ROWS_PER_SECOND
 
     # ------------------------------------------------------ what the kernels take
     @property
@@ -171,23 +178,53 @@ class Engine:
     def predict(self, X):
         """The network's output for the checked inputs X (n, n_inputs), a new array."""
         out = np.empty((X.shape[0], self.n_outputs), dtype=self.dtype)
-        n_threads, rows = plan(self.layout.sizes, X.shape[0])
+        n_threads, block = plan(self.layout.sizes, X.shape[0])
         # A workspace per call keeps concurrent predicts on one model safe.
-        ws = Workspace(self.layout, rows, self.dtype, training=False)
-        with single_threaded_blas(), self.first_use("prediction", n_threads):
-            _ki.predict(self.net(), self.ops(inference=True), X, out, ws.buffer, ws.table,
+        ws = Workspace(self.layout, block, self.dtype, training=False)
+        net, ops = self.net(), self.ops(inference=True)
+
+        def rows(start, stop):
+            _ki.predict(net, ops, X[start:stop], out[start:stop], ws.buffer, ws.table,
                         n_threads)
+
+        with single_threaded_blas(), self.first_use("prediction", n_threads):
+            self._in_calls(X.shape[0], block, rows)
         return out
 
     def evaluate(self, X, T, sw=NO_WEIGHTS):
         """Loss and metric sums of X against T (see :mod:`fastmlp.kernels.losses`): (3 + n_out,)."""
-        n_threads, rows = plan(self.layout.sizes, X.shape[0])
-        ws = Workspace(self.layout, rows, self.dtype, training=True)
+        n_threads, block = plan(self.layout.sizes, X.shape[0])
+        ws = Workspace(self.layout, block, self.dtype, training=True)
         stats = np.zeros((n_threads, 3 + self.n_outputs))
-        with single_threaded_blas(), self.first_use("evaluation", n_threads):
-            _ki.evaluate(self.net(), self.ops(), loss_code(self.loss), X, T, sw, ws.buffer,
+        net, ops, code = self.net(), self.ops(), loss_code(self.loss)
+
+        def rows(start, stop):
+            weights = sw[start:stop] if sw.size else sw
+            _ki.evaluate(net, ops, code, X[start:stop], T[start:stop], weights, ws.buffer,
                          ws.table, stats, n_threads)
+
+        with single_threaded_blas(), self.first_use("evaluation", n_threads):
+            self._in_calls(X.shape[0], block, rows)
         return stats.sum(axis=0)
+
+    def _in_calls(self, n_rows, block, run):
+        """``run(start, stop)`` over rows 0..n_rows in calls of about CALL_SECONDS each.
+
+        So that Ctrl-C is felt within about that long on a huge input.  The
+        calls cover whole blocks of ``block`` rows (the kernels' own blocks),
+        so the rows meet the threads and the sums add up exactly as in one
+        call: the result does not depend on the cuts.
+        """
+        start = 0
+        while start < n_rows:
+            blocks = max(1, int(self._rows_per_second * CALL_SECONDS) // block)
+            stop = min(n_rows, start + blocks * block)
+            began = time.perf_counter()
+            run(start, stop)
+            seconds = time.perf_counter() - began
+            if seconds > 0:
+                self._rows_per_second = (stop - start) / seconds
+            start = stop
 
     def loss_and_grad(self, X, T, grad, noise=INFERENCE, sw=NO_WEIGHTS):
         """The objective over all of X (one batch) and its gradient into ``grad``."""

@@ -8,23 +8,23 @@ progress display.  L-BFGS takes its own full-batch path through
 ``scipy.optimize`` (see :class:`fastmlp.optim.LBFGS`).
 """
 
-import math
-import time
 import warnings
+from collections import namedtuple
 
 import numpy as np
 
 from ._validation import (check_array, check_flag, check_lengths, check_positive_int,
                           check_sample_weight, check_seed)
-from .callbacks import ProgressLogger, as_callback, wants_chunks
+from .callbacks import ProgressLogger, as_callback
 from .checkpoint import Checkpoint, load_newest
 from .diagnostics import prepared_layer_statistics
 from .engine import INFERENCE, plan, training_noise
+from .epoch_loop import EpochLoop, EpochProgress
 from .exceptions import DivergenceError
 from .generator_state import decode_generator, encode_generator
 from .kernels.tuning import DIAGNOSTIC_SAMPLE_ROWS, TRAIN_CHUNK_ROWS
 from .losses import encode_targets
-from .metrics import metrics_from_stats, total_sum_of_squares
+from .metrics import total_sum_of_squares
 from .model import Model
 from .optim import Adam, get_optimizer
 from .parallel import max_threads, single_threaded_blas, threads
@@ -58,7 +58,9 @@ class Trainer:
         bit-identical weights.
     callbacks : sequence of Callback or functions ``f(epoch, logs)``
     verbose : int, default 1
-        0 silent, 1 one line per epoch, 2 also a progress bar within epochs.
+        0 silent; 1 one line per epoch, and on a terminal the progress of
+        epochs that run longer than a second (batches, samples/s, time
+        left) in place; 2 that progress inside every epoch.
     n_threads : int or None
         Threads for BLAS and Numba during :meth:`fit` (None: leave as is).
     schedule : Schedule or str, optional
@@ -68,7 +70,11 @@ class Trainer:
         generator state, epoch counter, history) into this directory every
         ``checkpoint_every`` epochs, keeping the last ``keep_checkpoints``;
         :meth:`from_checkpoint` resumes from it exactly.
-    checkpoint_every : int, default 1
+    checkpoint_every : int or str, default 1
+        Epochs between checkpoints, or a time or a batch count such as
+        ``"10min"``, ``"90s"``, ``"2h"`` or ``"500 batches"``: checkpoints
+        are then also written inside long epochs, and a resume finishes the
+        interrupted epoch exactly (see :class:`~fastmlp.checkpoint.Checkpoint`).
     keep_checkpoints : int, default 3
     validation_fraction : float in (0, 1), optional
         When :meth:`fit` gets no ``validation_data``, hold out this fraction
@@ -147,6 +153,12 @@ class Trainer:
         self._fit_end_epoch = 0
         self._pending_epochs = None
         self._validating = False
+        # the EpochLoop of the epoch in progress, the generator's state when
+        # that epoch began, and an epoch to resume (from a mid-epoch checkpoint)
+        self._running = None
+        self._epoch_rng = None
+        self._resume = None
+        self._samples_per_epoch = 0
         self.checkpoint_dir = checkpoint_dir
         if checkpoint_dir is not None and not self.optimizer.resumable:
             raise ValueError(f"checkpoints cannot resume {type(self.optimizer).__name__} exactly "
@@ -154,6 +166,17 @@ class Trainer:
         if checkpoint_dir is not None:
             self.callbacks.append(Checkpoint(checkpoint_dir, every=checkpoint_every,
                                              keep=keep_checkpoints))
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_running"] = None  # an epoch in progress is not pickled
+        return state
+
+    def __setstate__(self, state):
+        # trainers pickled by earlier versions (inside scikit-learn estimators)
+        # lack the attributes added since
+        state.pop("_epochs_this_fit", None)
+        self.__dict__.update({**_ADDED_STATE, **state})
 
     @classmethod
     def from_checkpoint(cls, checkpoint_dir, callbacks=()):
@@ -210,6 +233,11 @@ class Trainer:
 
     # ----------------------------------------------------------------- state
     @property
+    def samples_per_epoch(self):
+        """Training samples per epoch of the running (or the last) fit."""
+        return self._samples_per_epoch
+
+    @property
     def validating(self):
         """Whether the running (or the last) fit has validation data."""
         return self._validating
@@ -230,11 +258,16 @@ class Trainer:
         Settings: ``batch_size``, ``epochs``, ``shuffle``, ``verbose``,
         ``n_threads``, ``validation_fraction``, ``diagnostics``.  Progress:
         ``epoch``, ``steps``, ``history``, ``fit_end_epoch``, the mask and
-        hold-out seeds, and ``rng``, the shuffling generator's exact state.
+        hold-out seeds, ``rng``, the shuffling generator's exact state, and
+        -- taken during an epoch (a mid-epoch checkpoint) -- ``epoch_progress``:
+        the batches of the running epoch done, their loss sums, the number of
+        samples and the generator's state when the epoch began, from which
+        the next ``fit`` finishes that epoch exactly.
         The model (:meth:`Model.to_record`), the optimizer
         (:meth:`~fastmlp.optim.Optimizer.state_dict`) and the schedule keep
         their own.
         """
+        progress = None if self._running is None else self._running.progress()
         return {
             "epoch": self.epoch, "steps": self.steps, "history": self.history,
             "fit_end_epoch": self._fit_end_epoch, "mask_seed": self._mask_seed,
@@ -242,6 +275,9 @@ class Trainer:
             "batch_size": self.batch_size, "epochs": self.epochs, "shuffle": self.shuffle,
             "verbose": self.verbose, "n_threads": self.n_threads,
             "validation_fraction": self.validation_fraction, "diagnostics": self.diagnostics,
+            "epoch_progress": None if progress is None else {
+                "batches_done": progress.batches_done, "stats": progress.stats.tolist(),
+                "n_samples": progress.n_samples, "rng": self._epoch_rng},
         }
 
     def load_state_dict(self, state):
@@ -263,6 +299,7 @@ class Trainer:
         if not isinstance(history, dict) or not all(isinstance(v, list) for v in history.values()):
             raise ValueError("history must map names to lists")
         rng = decode_generator(state["rng"])
+        resume = _resumed_epoch(state.get("epoch_progress"))
         self.epoch, self.steps = state["epoch"], state["steps"]
         self.history = history
         self._mask_seed = state["mask_seed"]
@@ -271,6 +308,7 @@ class Trainer:
         self._fit_end_epoch = state["fit_end_epoch"]
         remaining = state["fit_end_epoch"] - state["epoch"]
         self._pending_epochs = remaining if remaining > 0 else None
+        self._resume = resume
 
     # ------------------------------------------------------------------ fit
     def fit(self, X, y, validation_data=None, epochs=None, sample_weight=None):
@@ -306,9 +344,15 @@ class Trainer:
 
         Notes
         -----
-        An interrupted fit (KeyboardInterrupt, an exception in a callback)
-        puts the weights back to the end of the last completed epoch; the
-        optimizer keeps its state (finite, a few steps further on).
+        Ctrl-C (KeyboardInterrupt) takes effect within about half a second
+        whatever the epoch's length: the compiled loop returns to Python
+        every ~0.5 s.  The model and the optimizer keep their state after
+        the last completed batch (``steps`` counts it); the interrupted epoch
+        is not counted or recorded, and the next ``fit`` starts a new one.
+        An exception in a callback puts the weights back to the start of
+        the epoch (the optimizer keeps its state, finite, a few steps
+        further on); so does L-BFGS for any interruption (to where it
+        started).
         """
         model = self.model
         X = check_array(X, model.dtype, model.n_inputs, "X")
@@ -326,13 +370,14 @@ class Trainer:
         self._check_regularisation(X.shape[0])
         self._check_batch_size(X.shape[0])
         X, val = self._preprocess(X, val)
+        self._samples_per_epoch = X.shape[0]
         self._pick_diagnostic_sample(X, T)
         self._pending_epochs = None
         self._fit_end_epoch = self.epoch + n_epochs
         self._validating = val is not None
         callbacks = list(self.callbacks)
         if self.verbose:
-            callbacks.append(ProgressLogger(in_epoch=self.verbose >= 2))
+            callbacks.append(ProgressLogger(always_in_epoch=self.verbose >= 2))
         this_fit = {}
         with threads(self.n_threads), single_threaded_blas():
             for cb in callbacks:
@@ -459,10 +504,13 @@ class Trainer:
 
     def _fit_epochs(self, X, T, sw, val, n_epochs, callbacks, this_fit):
         model, opt, schedule = self.model, self.optimizer, self.schedule
-        chunked = any(wants_chunks(c) for c in self.callbacks) or (
-            self.verbose >= 2 and callbacks[-1].in_epoch)
-        loop = _EpochLoop(model, opt, X, T, sw, self.batch_size, self._mask_seed,
-                          keep_state=isinstance(schedule, BoldDriver) and schedule.reject)
+        loop = EpochLoop(model, opt, X, T, sw, self.batch_size, self._mask_seed,
+                         keep_state=isinstance(schedule, BoldDriver) and schedule.reject)
+        resume, self._resume = self._resume, None
+        if resume is not None and resume.progress.n_samples != X.shape[0]:
+            raise ValueError(f"this trainer resumes an epoch over {resume.progress.n_samples} "
+                             "training "
+                             f"samples, but fit got {X.shape[0]}: pass the same data")
         if schedule is not None:
             schedule.start(opt.lr)
             if isinstance(schedule, InvScaling):
@@ -470,11 +518,24 @@ class Trainer:
         for _ in range(n_epochs):
             for cb in callbacks:
                 cb.on_epoch_begin(self, self.epoch)
+            if resume is not None:
+                self._rng = resume.rng  # as it was when the resumed epoch began
+            # kept for a mid-epoch checkpoint, which resumes from this state
+            self._epoch_rng = encode_generator(self._rng)
             order = self._rng.permutation(X.shape[0]) if self.shuffle else loop.identity
             rates = None
             if schedule is not None:
                 rates = schedule.rates(self.epoch, self.steps, loop.n_batches, loop.n_batches)
-            logs, stop = loop.run_epoch(order, rates, self.epoch, chunked, callbacks, self)
+            self._running = loop
+            try:
+                logs, stop = loop.run_epoch(order, rates, self.epoch, callbacks, self,
+                                            resume=None if resume is None else resume.progress)
+            except KeyboardInterrupt:
+                self.steps += loop.batches_done()  # the batches the model keeps
+                raise
+            finally:
+                self._running = None
+            resume = None
             self.steps += loop.n_batches
             try:
                 self._validate(logs, val)
@@ -571,80 +632,26 @@ def _mask_seed(seed):
     return int(np.random.SeedSequence(entropy).generate_state(1, np.uint64)[0] >> np.uint64(2))
 
 
-class _EpochLoop:
-    """Buffers for one fit and the call into the compiled loop, epoch by epoch."""
+#: Attributes a Trainer pickled by an earlier version may lack, with the
+#: values they take then.
+_ADDED_STATE = {"_running": None, "_epoch_rng": None, "_resume": None, "_samples_per_epoch": 0,
+                "_epoch_limit": 0}
 
-    def __init__(self, model, optimizer, X, T, sw, batch_size, mask_seed, keep_state=False):
-        n = X.shape[0]
-        self.model, self.optimizer, self.T, self.sw = model, optimizer, T, sw
-        self.batch_size = n if batch_size is None else min(batch_size, n)
-        self.n_batches = math.ceil(n / self.batch_size)
-        self.loop = model.engine.training_loop(X, T, sw, self.batch_size, optimizer.kind,
-                                               type(optimizer).__name__.lower(), mask_seed)
-        self.identity = np.arange(n, dtype=np.int64)
-        self.sst = None if model.loss != "squared_error" else total_sum_of_squares(T, sw)
-        self.last_time = 0.0
-        # Parameters at the start of the epoch (recovery); the optimizer's
-        # state too when an epoch may be rejected (bold driver).
-        self.snapshot = None
-        self.keep_state = keep_state
-        self.state_snapshot = None
-        optimizer.bind(model.params)
-        # compile (or load from cache) before timing
-        self.loop.prepare(optimizer.kernel_args(None))
 
-    def _call(self, order, rates, first, end):
-        lrs = None if rates is None else rates[first:end]
-        return self.loop.run(order, self.optimizer.kernel_args(lrs), first, end)
+#: An epoch to finish (from a mid-epoch checkpoint): its :class:`EpochProgress`
+#: and the shuffling generator as it was when the epoch began.
+_ResumedEpoch = namedtuple("_ResumedEpoch", ["progress", "rng"])
 
-    def _chunks(self, chunked, callbacks):
-        if not chunked:
-            return [(0, self.n_batches)]
-        per_epoch = max(getattr(c, "chunks_per_epoch", 1) for c in callbacks)
-        step = max(1, self.n_batches // max(1, per_epoch))
-        return [(b, min(self.n_batches, b + step)) for b in range(0, self.n_batches, step)]
 
-    def restore(self):
-        """Put back the parameters (and optimizer state, if kept) of the epoch's start."""
-        self.model.restore(self.snapshot)
-        if self.state_snapshot is not None:
-            state, count, scalars = self.state_snapshot
-            self.optimizer.state[...] = state
-            self.optimizer.step_count[...] = count
-            self.optimizer.scalar_state[...] = scalars
-
-    def run_epoch(self, order, rates, epoch, chunked, callbacks, trainer):
-        """Train one epoch; returns (logs, stop_requested)."""
-        model, opt = self.model, self.optimizer
-        state = opt.bind(model.params)
-        self.snapshot = model.snapshot(into=self.snapshot)
-        if self.keep_state:
-            self.state_snapshot = (state.copy(), opt.step_count.copy(), opt.scalar_state.copy())
-        self.loop.stats[:] = 0
-        stop = False
-        start = time.perf_counter()
-        try:
-            for first, end in self._chunks(chunked, callbacks):
-                bad = self._call(order, rates, first, end)
-                if bad >= 0:
-                    opt.reset()  # its moments hold the blow-up; start them afresh
-                    raise DivergenceError(
-                        f"the loss became NaN or infinite in epoch {epoch + 1} (batch {bad + 1} "
-                        f"of {self.n_batches}); the weights were restored to the end of the "
-                        "previous epoch. Likely causes: a learning rate too high for this "
-                        "problem, or unscaled inputs (standardise the features).")
-                if chunked:
-                    for cb in callbacks:
-                        stop = bool(cb.on_chunk_end(trainer, epoch, end, self.n_batches)) or stop
-            if not np.isfinite(model.params).all():
-                opt.reset()
-                raise DivergenceError(
-                    f"parameters became NaN or infinite in epoch {epoch + 1}; the weights "
-                    "were restored to the end of the previous epoch. Likely causes: a "
-                    "learning rate too high, or unscaled inputs.")
-        except BaseException:
-            model.restore(self.snapshot)
-            raise
-        self.last_time = time.perf_counter() - start
-        return metrics_from_stats(self.loop.stats.sum(axis=0), model.loss, self.T, self.sst,
-                                  self.sw), stop
+def _resumed_epoch(saved):
+    """The :class:`_ResumedEpoch` of a state_dict's ``epoch_progress`` (None for none)."""
+    if saved is None:
+        return None
+    done, n_samples, stats = saved["batches_done"], saved["n_samples"], saved["stats"]
+    for key, value in (("batches_done", done), ("n_samples", n_samples)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"epoch_progress {key} must be a positive integer, got {value!r}")
+    stats = np.asarray(stats, dtype=np.float64)
+    if stats.ndim != 2 or not np.isfinite(stats).all():
+        raise ValueError("epoch_progress stats must be a finite table")
+    return _ResumedEpoch(EpochProgress(done, stats, n_samples), decode_generator(saved["rng"]))

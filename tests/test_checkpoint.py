@@ -55,6 +55,12 @@ def new_trainer(config, directory, callbacks=()):
         schedule = fm.schedules.ReduceLROnPlateau(patience=1, factor=0.5)
         return fm.Trainer(model, fm.optim.NAdam(lr=0.02), batch_size=12, seed=3,
                           schedule=schedule, checkpoint_every=3, **common)
+    if config == "mid_epoch":
+        # checkpoints inside epochs: a kill mostly lands between two of them,
+        # and the resume finishes the interrupted epoch
+        model = fm.Model([6, 12, 3], seed=0, dropout=0.2)
+        return fm.Trainer(model, fm.optim.Adam(lr=0.01), batch_size=4, seed=4,
+                          checkpoint_every="7 batches", **common)
     raise ValueError(config)
 
 
@@ -84,7 +90,7 @@ if __name__ == "__main__":
     print("done", flush=True)
 '''
 
-CONFIGS = ["adam", "dropout_schedule", "plateau_float64"]
+CONFIGS = ["adam", "dropout_schedule", "plateau_float64", "mid_epoch"]
 TRIALS_PER_CONFIG = 3
 
 
@@ -185,30 +191,90 @@ class _InterruptMidEpoch(fm.Callback):
 
     def __init__(self, epoch):
         self.epoch = epoch
+        self.snapshot = None
 
     def on_chunk_end(self, trainer, epoch, done, total):
         if epoch == self.epoch and done > total // 2:
+            self.snapshot = trainer.model.params.copy()
             raise KeyboardInterrupt
 
 
-def test_keyboard_interrupt_mid_epoch_keeps_last_epoch_then_resumes_exactly(tmp_path, data):
+def test_keyboard_interrupt_mid_epoch_keeps_its_batches_then_resumes_exactly(tmp_path, data):
     reference = _trainer(epochs=5)
     reference.fit(*data)
-    two_epochs = _trainer(epochs=2)
-    two_epochs.fit(*data)
-    trainer = _trainer(tmp_path, epochs=5, callbacks=[_InterruptMidEpoch(2)])
+    cb = _InterruptMidEpoch(2)
+    trainer = _trainer(tmp_path, epochs=5, callbacks=[cb])
     with pytest.raises(KeyboardInterrupt):
         trainer.fit(*data)
-    # the model holds the last completed epoch's weights, finite, and its history
+    # the model holds the weights after the last completed batch, finite;
+    # the history holds the completed epochs
     assert trainer.epoch == 2 and len(trainer.history["loss"]) == 2
-    assert np.array_equal(trainer.model.params, two_epochs.model.params)
+    assert np.array_equal(trainer.model.params, cb.snapshot)
     assert np.isfinite(trainer.model.predict(data[0])).all()
+    # the newest checkpoint is the last epoch's: resuming from it is exact
     resumed = fm.Trainer.from_checkpoint(tmp_path)
     assert resumed.epoch == 2
     resumed.fit(*data)
     assert resumed.epoch == 5
     assert np.array_equal(resumed.model.params, reference.model.params)
     assert resumed.history["loss"] == reference.history["loss"]
+
+
+class _StopAfterMidEpochCheckpoint(fm.Callback):
+    """Ctrl-C right after the first checkpoint written inside an epoch."""
+
+    chunk_batches = 1
+
+    def __init__(self, directory):
+        self.directory = directory
+
+    def on_chunk_end(self, trainer, epoch, done, total):
+        if any(os.path.basename(p).count("-") == 2 for _, p in list_checkpoints(self.directory)):
+            raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("every", ["3 batches", "0.001s"])
+def test_a_mid_epoch_checkpoint_resumes_the_epoch_exactly(tmp_path, data, every):
+    reference = _trainer(epochs=3)
+    reference.fit(*data)
+    trainer = _trainer(tmp_path, epochs=3, checkpoint_every=every,
+                       callbacks=[_StopAfterMidEpochCheckpoint(str(tmp_path))])
+    with pytest.raises(KeyboardInterrupt):
+        trainer.fit(*data)
+    newest = os.path.basename(list_checkpoints(tmp_path)[-1][1])
+    assert newest.count("-") == 2, newest  # checkpoint-<epochs>-<batch>.npz
+    resumed = fm.Trainer.from_checkpoint(tmp_path)
+    assert resumed.state_dict()["epoch_progress"] is None  # nothing running
+    resumed.fit(*data)
+    assert resumed.epoch == 3
+    assert np.array_equal(resumed.model.params, reference.model.params)
+    assert resumed.history["loss"] == reference.history["loss"]
+
+
+def test_a_resumed_epoch_needs_the_same_data(tmp_path, data):
+    trainer = _trainer(tmp_path, epochs=2, checkpoint_every="2 batches",
+                       callbacks=[_StopAfterMidEpochCheckpoint(str(tmp_path))])
+    with pytest.raises(KeyboardInterrupt):
+        trainer.fit(*data)
+    resumed = fm.Trainer.from_checkpoint(tmp_path)
+    X, y = data
+    with pytest.raises(ValueError, match="resumes an epoch over 60 training samples"):
+        resumed.fit(X[:50], y[:50])
+
+
+@pytest.mark.parametrize("every, message", [
+    ("ten minutes", "checkpoint_every must be"), ("1.5 batches", "checkpoint_every must be"),
+    ("0s", "checkpoint_every must be"), (0, "checkpoint_every")])
+def test_bad_checkpoint_intervals(tmp_path, every, message):
+    with pytest.raises(ValueError, match=message):
+        _trainer(tmp_path, checkpoint_every=every)
+
+
+def test_mid_epoch_checkpoints_refuse_a_rejecting_bold_driver(tmp_path, data):
+    trainer = _trainer(tmp_path, optimizer=fm.optim.SGD(0.1), checkpoint_every="5min",
+                       schedule=fm.schedules.BoldDriver(reject=True))
+    with pytest.raises(ValueError, match="BoldDriver"):
+        trainer.fit(*data)
 
 
 def test_exception_in_a_callback_leaves_the_completed_epochs(tmp_path, data):

@@ -108,3 +108,25 @@ def test_train_with_lbfgs_and_rprop(capsys):
     assert "batch size full" in capsys.readouterr().out
     assert main(["train", "--optimizer", "rprop", "--epochs", "3", "--hidden", "32",
                  "--quiet"]) == 0
+
+
+def test_ctrl_c_says_what_the_model_kept_and_exits_130(monkeypatch, capsys):
+    import fastmlp.cli
+    from fastmlp.callbacks import Callback
+
+    class CtrlC(Callback):
+        # as if Ctrl-C came after the third epoch's first batches
+        def on_chunk_end(self, trainer, epoch, done, total):
+            if epoch == 2:
+                raise KeyboardInterrupt
+
+    real = fastmlp.cli.Trainer
+
+    def trainer_with_ctrl_c(*args, **kwargs):
+        return real(*args, callbacks=[CtrlC()], **kwargs)
+
+    monkeypatch.setattr(fastmlp.cli, "Trainer", trainer_with_ctrl_c)
+    assert main(["train", "--epochs", "5", "--hidden", "16", "--quiet"]) == 130
+    err = capsys.readouterr().err
+    assert "interrupted in epoch 3: the model keeps the weights after the last completed " \
+           "batch" in err and "2 completed epochs" in err

@@ -107,3 +107,28 @@ def test_penalty_switch_reaches_the_compiled_functions(training, rng):
     model.l2 = 0.5
     assert model.loss_and_grad(X, y, training=training)[0] == pytest.approx(
         plain + model.penalty(), rel=1e-12)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_calls_cut_into_blocks_give_the_same_bits(monkeypatch, rng, dtype):
+    # predict and evaluate on a huge input run as several calls of about
+    # CALL_SECONDS each; cut into one block per call here, the results are
+    # those of one call, bit for bit
+    model = fm.Model([6, 32, 4], dtype=dtype, seed=3)
+    X = rng.standard_normal((3000, 6)).astype(dtype)
+    y = rng.integers(0, 4, 3000)
+    w = rng.random(3000) + 0.5
+    whole = model.predict(X), model.evaluate(X, y), model.evaluate(X, y, sample_weight=w)
+    calls = []
+    original = model.engine._in_calls
+
+    def counting(n_rows, block, run):
+        calls.append(n_rows // block)
+        return original(n_rows, block, run)
+
+    monkeypatch.setattr(engine, "CALL_SECONDS", 1e-12)  # one block per call
+    monkeypatch.setattr(model.engine, "_in_calls", counting)
+    cut = model.predict(X), model.evaluate(X, y), model.evaluate(X, y, sample_weight=w)
+    assert all(c > 1 for c in calls), calls
+    np.testing.assert_array_equal(cut[0], whole[0])
+    assert cut[1] == whole[1] and cut[2] == whole[2]

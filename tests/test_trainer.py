@@ -143,13 +143,12 @@ class _InterruptInChunk(Callback):
     def __init__(self, epoch):
         self.epoch = epoch
         self.snapshot = None
-
-    def on_epoch_begin(self, trainer, epoch):
-        if epoch == self.epoch:
-            self.snapshot = trainer.model.params.copy()
+        self.done = None
 
     def on_chunk_end(self, trainer, epoch, done, total):
         if epoch == self.epoch and done < total:
+            self.snapshot = trainer.model.params.copy()
+            self.done = done
             raise KeyboardInterrupt
 
 
@@ -161,7 +160,9 @@ def test_callback_can_stop_training(rng):
     assert len(hist["loss"]) == 3
 
 
-def test_interrupt_leaves_last_completed_epoch(rng):
+def test_interrupt_keeps_the_last_completed_batch(rng):
+    # Ctrl-C keeps the weights and optimizer state after the last batch the
+    # compiled loop completed; the epoch is not counted, its steps are
     X, y = _data(rng, n=80)
     cb = _InterruptInChunk(epoch=2)
     model = fm.Model([5, 4, 3], seed=0)
@@ -170,6 +171,16 @@ def test_interrupt_leaves_last_completed_epoch(rng):
         trainer.fit(X, y)
     np.testing.assert_array_equal(model.params, cb.snapshot)
     assert trainer.epoch == 2 and len(trainer.history["loss"]) == 2
+    assert 0 < cb.done < 20
+    assert trainer.steps == 2 * 20 + cb.done == trainer.optimizer.step_count[0]
+    # the same state as a run whose last epoch had only those batches
+    twin = fm.Trainer(fm.Model([5, 4, 3], seed=0), batch_size=4, epochs=2, verbose=0)
+    twin.fit(X, y)
+    assert not np.array_equal(twin.model.params, model.params)
+    # and the trainer goes on
+    trainer.callbacks = []
+    trainer.fit(X, y, epochs=1)
+    assert trainer.epoch == 3 and np.isfinite(model.params).all()
 
 
 def test_function_callback_receives_logs(rng):

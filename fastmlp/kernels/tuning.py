@@ -7,10 +7,10 @@ kernels so that changing a value invalidates their compiled cache (see
 may read it.
 """
 
-__all__ = ["ROWS_PER_THREAD", "TRAIN_CHUNK_ROWS", "PARALLEL_MIN_FLOPS",
+__all__ = ["ROWS_PER_THREAD", "TRAIN_CHUNK_ROWS", "CALL_SECONDS", "PARALLEL_MIN_FLOPS",
            "COLUMN_SPLIT_MAX_ROWS_PER_THREAD", "COLUMN_SPLIT_MIN_UNITS_PER_THREAD",
            "OPTIMIZER_PARALLEL_MIN_SIZE", "SPINS_BEFORE_YIELD", "COMPILE_NOTICE_AFTER",
-           "DIAGNOSTIC_SAMPLE_ROWS"]
+           "PROGRESS_AFTER", "DIAGNOSTIC_SAMPLE_ROWS"]
 
 # ----------------------------------------------------------- blocks and threads
 #: Rows per thread per block for predict/evaluate/loss_and_grad: enough for
@@ -21,6 +21,12 @@ ROWS_PER_THREAD = 512
 #: Most rows the compiled training loop processes at once; larger batches
 #: (full-batch training on big data) are accumulated chunk by chunk.
 TRAIN_CHUNK_ROWS = 4096
+
+#: Seconds a call into the compiled training loop should last (sized from the
+#: speed of the previous call): Ctrl-C, the progress display and mid-epoch
+#: checkpoints get control back within about this long.  A call costs a few
+#: hundred microseconds of Python, well under 1% of this.
+CALL_SECONDS = 0.5
 
 #: Below this many floating-point operations per chunk, one thread is faster
 #: than splitting the work over a team (handing work to the team's threads
@@ -51,6 +57,10 @@ SPINS_BEFORE_YIELD = 1 << 10
 #: Seconds a first call may take before the "compiling" notice appears:
 #: loading from the cache takes well under this, compiling takes seconds.
 COMPILE_NOTICE_AFTER = 0.75
+
+#: An epoch shows its progress in place (on a terminal) once it has run this
+#: many seconds; shorter epochs print their one line only.
+PROGRESS_AFTER = 1.0
 
 #: Rows of the training data on which ``Trainer(diagnostics=True)`` measures
 #: the per-layer statistics every epoch.

@@ -98,9 +98,27 @@ def run_team(task, n_threads):
         task(0)
     except BaseException as raised:
         error = raised
-    errors = [worker.wait() for worker in crew]
+    errors = [_wait_through_interrupts(worker) for worker in crew]
     with _idle_lock:
         _idle.extend(crew)
-    error = error or next((e for e in errors if e is not None), None)
+    interrupt = next((e for e in errors if isinstance(e, KeyboardInterrupt)), None)
+    error = error or interrupt or next((e for e in errors if e is not None), None)
     if error is not None:
         raise error
+
+
+def _wait_through_interrupts(worker):
+    """:meth:`_Worker.wait`, finished even when Ctrl-C arrives meanwhile.
+
+    The members of a team finish together (they meet at barriers), so the
+    wait is short; a worker given back to the pool while still running
+    would be handed a second task.  The interrupt is returned, to be raised
+    once the whole team is back.
+    """
+    interrupt = None
+    while True:
+        try:
+            error = worker.wait()
+            return interrupt or error
+        except KeyboardInterrupt as raised:
+            interrupt = raised

@@ -1,0 +1,88 @@
+"""Ctrl-C during a long epoch: the KeyboardInterrupt arrives within about a second.
+
+A child process trains an epoch of several seconds; the test sends it
+SIGINT one second in and times how long the interrupt takes to surface,
+then checks what the child's model and trainer kept: the weights after the
+last completed batch (finite, ``steps`` equal to the optimizer's count) and
+a trainer that trains on.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+CHILD = r'''
+import sys, time
+import numpy as np
+import fastmlp as fm
+
+rng = np.random.default_rng(0)
+X = rng.standard_normal((300_000, 64)).astype(np.float32)
+y = rng.integers(0, 10, X.shape[0])
+model = fm.Model([64, 512, 512, 10], seed=0)
+trainer = fm.Trainer(model, "adam", batch_size=128, epochs=2, seed=0, verbose=0)
+trainer.fit(X[:4096], y[:4096], epochs=1)  # compiled (or loaded) before the clock starts
+
+
+class Running(fm.Callback):
+    chunks_per_epoch = 1
+
+    def on_chunk_end(self, trainer, epoch, done, total):
+        if done == 1:
+            print("running", total, flush=True)
+
+
+trainer.callbacks.append(Running())
+before = trainer.steps
+try:
+    trainer.fit(X, y)
+    print("finished", flush=True)
+except KeyboardInterrupt:
+    print("interrupted", flush=True)
+    done = trainer.steps - before
+    count = int(trainer.optimizer.step_count[0])
+    print("kept", trainer.epoch, done, count - trainer.steps,
+          int(np.isfinite(model.params).all()), flush=True)
+    trainer.callbacks = []
+    trainer.fit(X[:4096], y[:4096], epochs=1)
+    print("continued", trainer.epoch, flush=True)
+'''
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT to a child process")
+def test_ctrl_c_in_a_long_epoch_surfaces_within_a_second(tmp_path):
+    script = tmp_path / "child.py"
+    script.write_text(CHILD)
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        line = proc.stdout.readline().split()
+        assert line and line[0] == "running", proc.stderr.read()
+        n_batches = int(line[1])
+        time.sleep(1.0)
+        sent = time.perf_counter()
+        proc.send_signal(signal.SIGINT)
+        line = proc.stdout.readline().strip()
+        waited = time.perf_counter() - sent
+        assert line == "interrupted", (line, proc.stderr.read())
+        # the compiled loop returns about every CALL_SECONDS (0.5 s)
+        assert waited < 1.5, f"the interrupt took {waited:.2f} s to surface"
+        kept = proc.stdout.readline().split()
+        assert kept[0] == "kept"
+        epoch, done, count_minus_steps, finite = map(int, kept[1:])
+        assert epoch == 1  # the warm-up fit's epoch; the cut one is not counted
+        assert 0 < done < n_batches  # steps count the kept batches of the cut epoch
+        assert count_minus_steps == 0 and finite == 1
+        assert proc.stdout.readline().split() == ["continued", "2"]
+        assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
