@@ -354,21 +354,8 @@ class Trainer:
         further on); so does L-BFGS for any interruption (to where it
         started).
         """
-        model = self.model
-        X = check_array(X, model.dtype, model.n_inputs, "X")
-        T = encode_targets(y, model.loss, model.n_outputs, model.dtype, "y")
-        check_lengths(X, T)
-        sw = check_sample_weight(sample_weight, X.shape[0])
-        val = self._check_validation(validation_data)
-        if val is None and self.validation_fraction is not None:
-            X, T, sw, val = self._hold_out(X, T, sw)
-        n_epochs = self.epochs if epochs is None else check_positive_int(epochs, "epochs")
-        if epochs is None and self._pending_epochs is not None:
-            n_epochs = self._pending_epochs  # finish the fit a checkpoint interrupted
-        self._epoch_limit = self.optimizer.epoch_limit(n_epochs)
+        X, T, sw, val, n_epochs = self._checked(X, y, validation_data, epochs, sample_weight)
         opt = self.optimizer
-        self._check_regularisation(X.shape[0])
-        self._check_batch_size(X.shape[0])
         X, val = self._preprocess(X, val)
         self._samples_per_epoch = X.shape[0]
         self._pick_diagnostic_sample(X, T)
@@ -397,6 +384,25 @@ class Trainer:
                 cb.on_train_end(self, this_fit)
         return this_fit
 
+    def _checked(self, X, y, validation_data, epochs, sample_weight):
+        """:meth:`fit`'s arguments checked, before anything changes: ``(X, T, sw, val,
+        n_epochs)`` with the hold-out split off when the trainer makes one."""
+        model = self.model
+        X = check_array(X, model.dtype, model.n_inputs, "X")
+        T = encode_targets(y, model.loss, model.n_outputs, model.dtype, "y")
+        check_lengths(X, T)
+        sw = check_sample_weight(sample_weight, X.shape[0])
+        val = self._check_validation(validation_data)
+        if val is None and self.validation_fraction is not None:
+            X, T, sw, val = self._hold_out(X, T, sw)
+        n_epochs = self.epochs if epochs is None else check_positive_int(epochs, "epochs")
+        if epochs is None and self._pending_epochs is not None:
+            n_epochs = self._pending_epochs  # finish the fit a checkpoint interrupted
+        self._check_regularisation(X.shape[0])
+        self._check_batch_size(X.shape[0])
+        self._epoch_limit = self.optimizer.epoch_limit(n_epochs)
+        return X, T, sw, val, n_epochs
+
     def _check_batch_size(self, n):
         """Warn when a full-batch method gets mini-batches."""
         opt = self.optimizer
@@ -405,7 +411,7 @@ class Trainer:
             warnings.warn(f"{type(opt).__name__} is a full-batch method (the signs of "
                           "successive mini-batch gradients disagree for reasons that have "
                           "nothing to do with the loss surface); use batch_size=None",
-                          UserWarning, stacklevel=3)
+                          UserWarning, stacklevel=4)
 
     def _check_regularisation(self, n):
         """Refuse what dropout, DropConnect and batch norm cannot do, before training."""
