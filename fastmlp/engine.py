@@ -10,8 +10,9 @@ kernels take (:mod:`fastmlp.kernels.structs`) are built here and nowhere
 else.
 
 Layering: this module imports the kernels and the core pieces (layout,
-losses, parallel, compiling).  The model, the optimizers and the trainer
-use it and hand it their arrays; it imports none of them.
+losses, parallel, compiling).  The model and the trainer use it and hand
+it their arrays (the optimizer's as an
+:class:`~fastmlp.kernels.structs.OptState`); it imports none of them.
 """
 
 import time
