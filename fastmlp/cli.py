@@ -2,10 +2,16 @@
 
 ``fastmlp train`` with no arguments trains an MLP on the UCI digits shipped
 with the package and prints the test accuracy and the training throughput.
-With ``--data file.csv --target column`` it trains on your own table.
+With ``--data file.csv --target column`` it trains on your own table;
+``--save model.npz`` keeps the model with what predicting on new raw rows
+needs (:mod:`fastmlp.cli_model`: ``predict``, ``evaluate``, ``info``).
+
+Exit codes: 0 success, 2 usage or input errors (a message on stderr), 1 a
+training failure (divergence, overflow), 130 Ctrl-C.
 """
 
 import argparse
+import json
 import sys
 import time
 
@@ -13,28 +19,21 @@ import numpy as np
 
 from ._version import __version__
 from .activations import NAMES as ACTIVATIONS
+from .callbacks import EarlyStopping
+from .cli_model import CLI_FORMAT, add_model_commands, run_model_command
+from .cli_settings import add_train_options, as_toml, hidden_sizes, resolve
 from .data_io import infer_task, load_table
 from .datasets import load_digits
 from .exceptions import DivergenceError
 from .model import Model
-from .optim import NAMES as OPTIMIZERS
 from .optim import get_optimizer
 from .preprocessing import StandardScaler, train_test_split
+from .schedules import get_schedule
+from .tabular import Table, TabularEncoder, fit_labels, read_table, target_values
 from .trainer import Trainer
 from .warmup import warm_up
 
 __all__ = ["main"]
-
-
-def _hidden_sizes(text):
-    try:
-        sizes = [int(s) for s in text.replace(" ", "").split(",") if s]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--hidden takes comma-separated integers such as "
-                                         f"256,128, got {text!r}") from None
-    if any(s < 1 for s in sizes):
-        raise argparse.ArgumentTypeError(f"--hidden sizes must be positive, got {text!r}")
-    return sizes
 
 
 def _parser():
@@ -45,16 +44,11 @@ def _parser():
     train = sub.add_parser(
         "train", help="train an MLP (default data: the UCI digits shipped with fastmlp)",
         description="Train an MLP and report test accuracy (or R^2) and throughput. Without "
-                    "--data it uses the 1,797 UCI 8x8 digits shipped with fastmlp.")
-    _data_options(train)
-    train.add_argument("--optimizer", default="adam",
-                       help=f"optimizer: {', '.join(OPTIMIZERS)} (default adam)")
-    train.add_argument("--lr", type=float, default=None,
-                       help="learning rate (default: the optimizer's own)")
-    train.add_argument("--momentum", type=float, default=None, help="momentum (sgd only)")
-    train.add_argument("--batch-size", type=int, default=32)
-    train.add_argument("--epochs", type=int, default=30)
-    train.add_argument("--quiet", action="store_true", help="no per-epoch lines")
+                    "--data it uses the 1,797 UCI 8x8 digits shipped with fastmlp. Text "
+                    "feature columns are one-hot encoded; missing values are refused unless "
+                    "--impute fills them. Settings come from the defaults, --config, then "
+                    "the flags; the resolved ones are printed as a TOML file.")
+    add_train_options(train)
     compare = sub.add_parser(
         "compare", help="compare the lecture's optimizers on one model",
         description="Train the same model from the same initial weights with mini-batch SGD, "
@@ -95,6 +89,7 @@ def _parser():
                         help="comma-separated dtypes (default float32,float64)")
     warmup.add_argument("--threads", type=int, default=None,
                         help="threads the later runs will use (default: all cores)")
+    add_model_commands(sub)
     return parser
 
 
@@ -112,7 +107,7 @@ def _data_options(cmd):
     cmd.add_argument("--target", default=None,
                      help="name of the target column (default: 'y' for NPZ, last column for CSV)")
     cmd.add_argument("--task", choices=("auto", "classification", "regression"), default="auto")
-    cmd.add_argument("--hidden", type=_hidden_sizes, default=[256, 128],
+    cmd.add_argument("--hidden", type=hidden_sizes, default=[256, 128],
                      help="hidden layer sizes, comma-separated (default 256,128)")
     cmd.add_argument("--activation", default="relu",
                      help=f"hidden activation: {', '.join(ACTIVATIONS)} (default relu)")
@@ -146,19 +141,6 @@ def _last_csv_column(path):
     return header[-1].strip()
 
 
-def _optimizer(args):
-    kwargs = {}
-    if args.lr is not None:
-        if args.optimizer.lower() == "lbfgs":
-            raise ValueError("--lr does not apply to lbfgs (its line search picks the step)")
-        kwargs["lr"] = args.lr
-    if args.momentum is not None:
-        if args.optimizer.lower() != "sgd":
-            raise ValueError("--momentum applies to --optimizer sgd only")
-        kwargs["momentum"] = args.momentum
-    return get_optimizer(args.optimizer, **kwargs)
-
-
 def _prepare(args):
     """Load, split (train / validation / test) and standardise; build the model."""
     X, y, source = _load(args)
@@ -186,24 +168,152 @@ def _prepare(args):
                 train=(X_train, y_train), val=(X_val, y_val), test=(X_test, y_test))
 
 
+def _optimizer(settings):
+    """The optimizer the settings name, with the hyper-parameters they give."""
+    name = settings["optimizer"].lower()
+    kwargs = {key: tuple(v) if isinstance(v, list) else v
+              for key, v in settings["optimizer_params"].items()}
+    for key in ("lr", "momentum", "weight_decay"):
+        if settings[key] is not None:
+            kwargs[key] = settings[key]
+    if "lr" in kwargs and name == "lbfgs":
+        raise ValueError("--lr does not apply to lbfgs (its line search picks the step)")
+    if "momentum" in kwargs and name not in ("sgd", "rmsprop"):
+        raise ValueError("--momentum applies to --optimizer sgd only (and rmsprop)")
+    try:
+        return get_optimizer(name, **kwargs)
+    except TypeError as exc:  # an argument the optimizer has not got
+        raise ValueError(f"optimizer {name!r}: {exc}") from None
+
+
+def _schedule(settings):
+    if settings["schedule"] is None:
+        if settings["schedule_params"]:
+            raise ValueError("--schedule-param needs --schedule NAME")
+        return None
+    return get_schedule(settings["schedule"], **settings["schedule_params"])
+
+
+def _read_training_table(settings):
+    """The training table and its target column's name."""
+    if settings["data"] is None:
+        X, y = load_digits()
+        names = [f"x{j}" for j in range(X.shape[1])]
+        table = Table(names + ["y"], list(X.T) + [y], "UCI digits (shipped with fastmlp)",
+                      positional=True)
+        return table, "y"
+    table = read_table(settings["data"])
+    target = settings["target"]
+    if target is None:
+        target = "y" if str(settings["data"]).lower().endswith(".npz") else table.names[-1]
+    table.column(target)  # ValueError naming the columns when there is no such one
+    settings["target"] = target  # the printed settings then name it
+    return table, target
+
+
+def _prepare_training(settings):
+    """Read, encode and split (train / validation / test) the data; the model's metadata."""
+    table, target = _read_training_table(settings)
+    features = table.without(target)
+    if not features.names:
+        raise ValueError(f"{table.source}: no feature columns besides the target {target!r}")
+    values, _ = target_values(table, target)
+    task = infer_task(values) if settings["task"] == "auto" else settings["task"]
+    classification = task == "classification"
+    labels, numeric_labels = None, False
+    if classification:
+        labels, numeric_labels, y = fit_labels(table, target)
+    elif values.dtype.kind != "f":
+        raise ValueError(f"{table.source}: regression needs a numeric target; {target!r} "
+                         "holds text")
+    else:
+        y = values
+    rows = np.arange(table.n_rows)
+    rest, test = train_test_split(rows, test_size=settings["test_size"],
+                                  stratify=y if classification else None, seed=settings["seed"])
+    train, val = train_test_split(rest, test_size=settings["validation_size"],
+                                  stratify=y[rest] if classification else None,
+                                  seed=settings["seed"] + 1)
+    # categories from every row (held-out rows always encode), fill values from training rows
+    encoder = TabularEncoder.fit(features, train_rows=train, impute=settings["impute"],
+                                 categorical=settings["categorical"])
+    X = encoder.transform(features)
+    metadata = {"format": CLI_FORMAT, "task": task, "target": target, "classes": labels,
+                "numeric_labels": numeric_labels, "features": encoder.to_dict(),
+                "training": {"source": table.source, "samples": int(table.n_rows),
+                             "config": settings}}
+    return dict(X=X, source=table.source, target=target, classification=classification,
+                n_out=len(labels) if classification else 1, metadata=metadata,
+                train=(X[train], y[train]), val=(X[val], y[val]), test=(X[test], y[test]))
+
+
+def _new_trainer(settings, d, callbacks):
+    model = Model([d["X"].shape[1], *settings["hidden"], d["n_out"]],
+                  activation=settings["activation"],
+                  output="softmax" if d["classification"] else "identity",
+                  dtype=settings["dtype"], init=settings["init"], seed=settings["seed"],
+                  l1=settings["l1"], l2=settings["l2"], dropout=settings["dropout"],
+                  dropconnect=settings["dropconnect"], batch_norm=settings["batch_norm"],
+                  preprocessing=None if settings["preprocessing"] == "none"
+                  else settings["preprocessing"])
+    opt = _optimizer(settings)
+    batch = None if getattr(opt, "full_batch", False) else settings["batch_size"]
+    verbose = 0 if settings["quiet"] or settings["json"] else 1
+    extra = {"callbacks": callbacks} if callbacks else {}
+    if settings["checkpoint_dir"] is not None:
+        extra.update(checkpoint_dir=settings["checkpoint_dir"],
+                     checkpoint_every=settings["checkpoint_every"])
+    return Trainer(model, opt, batch_size=batch, epochs=settings["epochs"], seed=settings["seed"],
+                   verbose=verbose, n_threads=settings["threads"], schedule=_schedule(settings),
+                   **extra)
+
+
+def _trainer_and_data(args):
+    """Settings, prepared data and trainer: a new one, or the checkpoint's (``--resume``)."""
+    resumed = None
+    if args.resume is not None:
+        resumed = Trainer.from_checkpoint(args.resume)
+        saved = resumed.model.metadata.get("training", {}).get("config")
+        if saved is None:
+            raise ValueError(f"{args.resume}: the checkpoint was not written by fastmlp train "
+                             "(no settings stored with its model)")
+        settings = resolve(args, saved=saved)
+    else:
+        settings = resolve(args)
+    d = _prepare_training(settings)
+    callbacks = []
+    if settings["early_stopping"] is not None:
+        callbacks.append(EarlyStopping(monitor="val_loss", patience=settings["early_stopping"]))
+    if resumed is None:
+        trainer = _new_trainer(settings, d, callbacks)
+        trainer.model.metadata = d["metadata"]  # in every checkpoint too
+        return settings, d, trainer
+    if resumed.model.metadata.get("features") != d["metadata"]["features"]:
+        raise ValueError(f"--resume: the data encode differently from the checkpointed run's "
+                         f"({d['source']} changed?)")
+    resumed.callbacks.extend(callbacks)
+    if settings["quiet"] or settings["json"]:
+        resumed.verbose = 0
+    return settings, d, resumed
+
+
 def train_command(args, out=None):
-    """Run ``fastmlp train``; returns the final metrics as a dict."""
+    """Run ``fastmlp train``; returns the final test metrics as a dict."""
     out = sys.stdout if out is None else out
-    d = _prepare(args)
-    X, model, classification, n_out = d["X"], d["model"], d["classification"], d["n_out"]
+    settings, d, trainer = _trainer_and_data(args)
+    info = sys.stderr if settings["json"] else out  # stdout holds the JSON alone
+    model, n_out = trainer.model, d["n_out"]
     (X_train, y_train), (X_val, y_val), (X_test, y_test) = d["train"], d["val"], d["test"]
-    source = d["source"]
-    opt = _optimizer(args)
-    batch = None if getattr(opt, "full_batch", False) else args.batch_size
-    trainer = Trainer(model, opt, batch_size=batch, epochs=args.epochs, seed=args.seed,
-                      verbose=0 if args.quiet else 1, n_threads=args.threads)
-    print(f"data: {source}: {X.shape[0]} samples, {X.shape[1]} features, "
-          + (f"{n_out} classes" if classification else "regression"), file=out)
+    print("configuration (as a --config file):\n  "
+          + as_toml(settings).replace("\n", "\n  "), file=info)
+    print(f"data: {d['source']} (target {d['target']!r}): {d['X'].shape[0]} samples, "
+          f"{d['X'].shape[1]} inputs, "
+          + (f"{n_out} classes" if d["classification"] else "regression"), file=info)
     print(f"split: {len(X_train)} train / {len(X_val)} validation / {len(X_test)} test; "
-          f"inputs standardised on the training split", file=out)
-    print(f"model: {model}", file=out)
-    print(f"optimizer: {trainer.optimizer}, batch size {batch or 'full'}, "
-          f"{args.epochs} epochs", file=out)
+          f"preprocessing {settings['preprocessing']} fitted on the training split", file=info)
+    print(f"model: {model}", file=info)
+    print(f"optimizer: {trainer.optimizer}, batch size {trainer.batch_size or 'full'}, "
+          f"{settings['epochs']} epochs", file=info)
     try:
         history = trainer.fit(X_train, y_train, validation_data=(X_val, y_val))
     except KeyboardInterrupt:
@@ -211,13 +321,31 @@ def train_command(args, out=None):
               f"the last completed batch ({trainer.steps} optimizer steps, "
               f"{trainer.epoch} completed epochs)", file=sys.stderr)
         raise
-    train_time = float(np.sum(history["time"]))
-    throughput = len(X_train) * len(history["time"]) / train_time
-    result = model.evaluate(X_test, y_test)
-    metric = "accuracy" if classification else "r2"
-    print(f"test {metric} {result[metric]:.4f} (loss {result['loss']:.4f}, {len(X_test)} samples); "
-          f"training throughput {throughput:,.0f} samples/s", file=out)
+    result = {k: float(v) for k, v in model.evaluate(X_test, y_test).items()}
+    summary = _record_training(model, trainer, history, result, len(X_train))
+    metric = "accuracy" if d["classification"] else "r2"
+    print(f"test {metric} {result[metric]:.4f} (loss {result['loss']:.4f}, {len(X_test)} "
+          f"samples); training throughput {summary['samples_per_sec']:,.0f} samples/s",
+          file=info)
+    if settings["save"] is not None:
+        model.save(settings["save"])
+        print(f"model saved to {settings['save']}", file=info)
+    if settings["json"]:
+        print(json.dumps({"test": result, **summary, "saved": settings["save"]}), file=out)
     return result
+
+
+def _record_training(model, trainer, history, result, n_train):
+    """Store the run's summary in the model's metadata; returns it."""
+    seconds = float(np.sum(history["time"])) if history.get("time") else 0.0
+    summary = {"epochs": int(trainer.epoch), "steps": int(trainer.steps),
+               "samples_per_sec": n_train * len(history.get("time", ())) / seconds
+               if seconds > 0 else 0.0}
+    last = {k: float(v[-1]) for k, v in history.items()
+            if v and k in ("loss", "accuracy", "r2", "val_loss", "val_accuracy", "val_r2")}
+    training = model.metadata.setdefault("training", {})
+    training.update(test_metrics=result, last_epoch=last, epochs=summary["epochs"])
+    return summary
 
 
 def compare_command(args, out=None):
@@ -289,7 +417,12 @@ def main(argv=None):
             diagnose_command(args)
         elif args.command == "warmup":
             warm_up(args.dtype, args.threads)
-    except (ValueError, TypeError, OSError, DivergenceError, FloatingPointError) as exc:
+        else:
+            run_model_command(args)
+    except (DivergenceError, FloatingPointError) as exc:  # the training failed, not the input
+        print(f"fastmlp: training failed: {exc}", file=sys.stderr)
+        return 1
+    except (ValueError, TypeError, OSError, RuntimeError) as exc:
         print(f"fastmlp: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

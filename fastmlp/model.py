@@ -110,6 +110,12 @@ class Model:
         The running means and variances of the batch-normalised layers
         (flat, model dtype; not trained); ``running_means[i]`` and
         ``running_vars[i]`` are views into it (None without batch norm).
+    metadata : dict
+        Free JSON-able information stored with the model (default empty):
+        saved in model files and checkpoints under ``"model" -> "metadata"``,
+        copied by :meth:`copy`, pickled.  The command line keeps there what
+        predicting on raw rows needs (class labels, feature names and
+        encodings, imputation statistics) and a training summary.
 
     Examples
     --------
@@ -158,6 +164,7 @@ class Model:
             raise ValueError(f"the preprocessing was fitted on {self.preprocessing.n_features} "
                              f"features but the model takes {sizes[0]} inputs")
         self._engine = self._make_engine()
+        self.metadata = {}
         self.reinitialize(seed)
 
     # ------------------------------------------------------------- config
@@ -222,6 +229,7 @@ class Model:
             if isinstance(value, np.ndarray) and (not value.flags.writeable
                                                   or type(value) is not np.ndarray):
                 state[key] = np.array(value)
+        state.setdefault("metadata", {})  # pickled before models had metadata
         self.__dict__.update(state)
         self._make_views()
         self._engine = self._make_engine()
@@ -626,6 +634,7 @@ class Model:
         clone._layer_f = self._layer_f.copy()
         if self.preprocessing is not None:
             clone.preprocessing = copy.deepcopy(self.preprocessing)
+        clone.metadata = copy.deepcopy(self.metadata)
         clone._make_views()
         clone._engine = clone._make_engine()
         return clone

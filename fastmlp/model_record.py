@@ -1,7 +1,8 @@
 """What a model contributes to an archive (:mod:`fastmlp.archive`), and how it is rebuilt.
 
 A model is described by header entries -- ``{"model": {"config": ...,
-"dtype": ..., "n_params": ..., "n_running": ..., "preprocessing": ...}}``
+"dtype": ..., "n_params": ..., "n_running": ..., "preprocessing": ...,
+"metadata": {...}}}``
 (:meth:`fastmlp.Model.get_config` for the architecture) -- and the arrays
 
 ==============================  ===============================================
@@ -20,11 +21,12 @@ and :meth:`fastmlp.Model.from_record` call them): this module sits below the
 model in the package's layers.
 """
 
+import json
 import numbers
 
 import numpy as np
 
-from .archive import array_entry, entry
+from .archive import array_entry, entry, json_scalar
 from .preprocessing import from_state_dict
 
 __all__ = ["record_of", "build_from_record"]
@@ -58,8 +60,24 @@ def record_of(model):
                 prep_info["arrays"].append(name)
     info = {"config": model.get_config(), "dtype": model.dtype.name,
             "n_params": int(model.n_params), "n_running": int(model.running_stats.size),
-            "preprocessing": prep_info}
+            "preprocessing": prep_info, "metadata": _checked_metadata(model.metadata)}
     return {"model": info}, arrays
+
+
+def _checked_metadata(metadata):
+    """``metadata`` as plain JSON values (a copy); ValueError when it is not JSON-able.
+
+    Checked when the model is written, so a bad value fails ``save`` with a
+    clear message rather than leaving a half-written file.
+    """
+    if not isinstance(metadata, dict):
+        raise ValueError(f"Model.metadata must be a dict, got {type(metadata).__name__}")
+    try:
+        # NumPy scalars become numbers; allow_nan=False: the header is strict JSON
+        return json.loads(json.dumps(metadata, default=json_scalar, allow_nan=False))
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"Model.metadata must hold JSON values only (str, numbers, bools, "
+                         f"None, lists, dicts with str keys): {exc}") from None
 
 
 def build_from_record(model_class, header, arrays, path="<archive>"):
@@ -93,6 +111,10 @@ def build_from_record(model_class, header, arrays, path="<archive>"):
     prep = info.get("preprocessing")
     if prep is not None:
         _restore_preprocessing(model, prep, arrays, path)
+    metadata = info.get("metadata", {})  # files written before metadata existed: none
+    if not isinstance(metadata, dict):
+        raise ValueError(f"{path}: the saved model metadata is not a JSON object")
+    model.metadata = metadata
     return model
 
 

@@ -299,3 +299,46 @@ def test_permissions_follow_the_umask(tmp_path):
     finally:
         os.umask(old)
     assert (tmp_path / "m.npz").stat().st_mode & 0o777 == 0o640
+
+
+# --------------------------------------------------------------- metadata
+def test_metadata_round_trips_through_files_copies_and_pickles(tmp_path):
+    model, _ = trained_model()
+    assert model.metadata == {}
+    model.metadata = {"classes": ["no", "yes"], "n": np.int64(3), "nested": {"a": [1.5, None]}}
+    model.save(tmp_path / "m.npz")
+    loaded = fm.load(tmp_path / "m.npz")
+    assert loaded.metadata == {"classes": ["no", "yes"], "n": 3, "nested": {"a": [1.5, None]}}
+    clone = loaded.copy()
+    clone.metadata["classes"].append("maybe")
+    assert loaded.metadata["classes"] == ["no", "yes"]  # a deep copy
+    assert pickle.loads(pickle.dumps(loaded)).metadata == loaded.metadata
+
+
+def test_a_file_without_metadata_loads_with_an_empty_dict(tmp_path):
+    from fastmlp.archive import MODEL_FORMAT, write_archive
+    model, X = trained_model()
+    header, arrays = model.to_record()
+    del header["model"]["metadata"]  # as files written before metadata existed
+    write_archive(tmp_path / "old.npz", {"format": MODEL_FORMAT, **header}, arrays)
+    loaded = fm.load(tmp_path / "old.npz")
+    assert loaded.metadata == {}
+    np.testing.assert_array_equal(loaded.predict(X), model.predict(X))
+
+
+def test_an_old_pickle_without_metadata_unpickles_with_an_empty_dict():
+    model, _ = trained_model()
+    state = model.__getstate__()
+    del state["metadata"]
+    old = fm.Model.__new__(fm.Model)
+    old.__setstate__(state)
+    assert old.metadata == {}
+
+
+@pytest.mark.parametrize("bad", [{"x": object()}, {"x": float("nan")}, ["not", "a", "dict"]])
+def test_metadata_that_is_not_json_is_refused_on_save(bad, tmp_path):
+    model, _ = trained_model()
+    model.metadata = bad
+    with pytest.raises(ValueError, match="metadata"):
+        model.save(tmp_path / "m.npz")
+    assert not (tmp_path / "m.npz").exists()
