@@ -28,6 +28,7 @@ them (``"yes"``, ``"3"``).
 """
 
 import csv
+import os
 import zipfile
 
 import numpy as np
@@ -104,6 +105,8 @@ def read_table(path):
     ValueError
         Unreadable or unsupported file, ragged rows, no data rows.
     """
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"{path}: Is a directory, not a data file (.csv, .npz or .npy)")
     lower = str(path).lower()
     if lower.endswith((".csv", ".txt")):
         return _read_csv(path)
@@ -183,8 +186,10 @@ def _read_npy(path):
 
 
 def _checked_arrays(path, names, columns, positional):
-    if not columns or len({len(c) for c in columns}) != 1 or len(columns[0]) == 0:
-        raise ValueError(f"{path}: expected columns of one common, non-zero length")
+    lengths = {name: len(c) for name, c in zip(names, columns)}
+    if not columns or len(set(lengths.values())) != 1 or len(columns[0]) == 0:
+        raise ValueError(f"{path}: the columns must have the same, non-zero number of rows; "
+                         f"rows per column: {lengths}")
     for name, col in zip(names, columns):
         if col.dtype.kind not in "biufUS":
             raise ValueError(f"{path}: column {name!r} has dtype {col.dtype}; expected numbers "

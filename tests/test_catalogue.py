@@ -527,27 +527,36 @@ def _cli(args):
     return call
 
 
-def _cli_refuses(pattern):
+def _cli_refuses(pattern, code=2):
+    """Exit ``code`` (2: a usage or input error; 1: the training failed) with a message."""
+    def check(result, env):
+        got, err = result
+        assert got == code, f"exit code {got}, stderr: {err}"
+        assert "error" in err or "failed" in err, err
+        assert re.search(pattern, err), err
+    return Works(check)
+
+
+def _cli_succeeds():
     def check(result, env):
         code, err = result
-        assert code == 2, f"exit code {code}, stderr: {err}"
-        assert "error" in err and re.search(pattern, err), err
+        assert code == 0, f"exit code {code}, stderr: {err}"
     return Works(check)
 
 
 def _cli_cases():
     data = ["--data", "{dir}/good.csv"]
     for kind, label, args, pattern, *bug in [
-        ("nan", "NaN cell", ["--data", "{dir}/nan.csv"], "NaN"),
-        ("inf", "inf cell", ["--data", "{dir}/inf.csv"], "NaN or inf"),
+        ("nan", "NaN cell", ["--data", "{dir}/nan.csv"], "line 41, column 'a': missing value"),
+        ("inf", "inf cell", ["--data", "{dir}/inf.csv"], "column 'b': -inf is not a finite"),
         ("empty", "header only", ["--data", "{dir}/empty.csv"], "at least one data row"),
         ("zero_features", "target only", ["--data", "{dir}/zero_features.csv"],
          "no feature columns"),
-        ("strings", "text cell", ["--data", "{dir}/strings.csv"], "not numeric.*abc"),
+        ("strings", "text cell", ["--data", "{dir}/strings.csv"], "'abc' is not numeric"),
         ("complex_dtype", "complex cell", ["--data", "{dir}/complex.csv"], "not numeric"),
-        ("booleans", "True/False cells", ["--data", "{dir}/booleans.csv"], "not numeric"),
         ("mismatched_lengths", "ragged CSV", ["--data", "{dir}/ragged.csv"], "2 fields"),
-        ("mismatched_lengths", "NPZ lengths", ["--data", "{dir}/mismatched.npz"], "rows"),
+        ("mismatched_lengths", "NPZ lengths", ["--data", "{dir}/mismatched.npz"],
+         "same, non-zero number of rows"),
         ("three_d", "3-D NPZ", ["--data", "{dir}/three_d.npz"], "2-D"),
         ("object_dtype", "object NPZ", ["--data", "{dir}/object.npz"], "refused"),
         ("negative", "--epochs -1", data + ["--epochs", "-1"], "epochs"),
@@ -569,10 +578,14 @@ def _cli_cases():
         ("truncated_file", "truncated NPZ", ["--data", "{dir}/truncated_table.npz"],
          "truncated|cannot read"),
         ("malicious_file", "pickle NPZ", ["--data", "{dir}/pickle_table.npz"], "pickle"),
-        ("huge_values", "--lr 1e30", data + ["--optimizer", "sgd", "--lr", "1e30"],
-         "NaN or infinite"),
     ]:
         case("fastmlp.cli.main", kind, label, _cli(args), _cli_refuses(pattern), *bug)
+    # a training failure exits 1; a column of True/False cells is a text column: one-hot
+    case("fastmlp.cli.main", "huge_values", "--lr 1e30",
+         _cli(data + ["--optimizer", "sgd", "--lr", "1e30"]),
+         _cli_refuses("training failed.*NaN or infinite", code=1))
+    case("fastmlp.cli.main", "booleans", "True/False cells",
+         _cli(["--data", "{dir}/booleans.csv"]), _cli_succeeds())
 
 
 # ---------------------------------------------------------------- estimators
