@@ -225,7 +225,7 @@ def test_partial_fit_continues_fit_and_checks_classes(iris):
         clf.partial_fit(X, y)
     clf.partial_fit(X[y < 2], y[y < 2], classes=[0, 1, 2])
     assert list(clf.classes_) == [0, 1, 2] and clf.predict_proba(X).shape == (150, 3)
-    with pytest.raises(ValueError, match="not in classes_"):
+    with pytest.raises(ValueError, match=r"not in `self\.classes_`"):  # scikit-learn's text
         clf.partial_fit(X, y + 1)
     loss = clf.loss_
     for _ in range(30):
@@ -247,8 +247,9 @@ def test_warm_start_continues(iris):
     assert clf.loss_curve_[10] < first[0]
     cold = quiet(MLPClassifier(hidden_layer_sizes=(8,), max_iter=10, random_state=0).fit, X, y)
     assert cold.loss_curve_ == first  # without warm_start a fit starts over
-    with pytest.raises(ValueError, match="warm_start"):
-        clf.fit(X[y < 2], y[y < 2])
+    with pytest.raises(ValueError, match=r"warm_start can only be used where `y` has the same "
+                       r"classes as in the previous call to fit\. Previously got \[0 1 2\]"):
+        clf.fit(X[y < 2], y[y < 2])  # scikit-learn's text
 
 
 def test_convergence_warning_is_sklearns_and_fastmlps(iris):
@@ -269,7 +270,7 @@ def test_non_finite_weights_raise_clearly():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(100, 3)) * 1e154
     y = rng.normal(size=100)
-    with pytest.raises(ValueError, match="non-finite weights"):
+    with pytest.raises(ValueError, match="Solver produced non-finite parameter weights"):
         MLPRegressor(solver="sgd", learning_rate_init=10.0, max_iter=5).fit(X, y)
 
 
@@ -443,7 +444,7 @@ def test_early_stopping_for_regression_and_multilabel(regression):
     clf = quiet(MLPClassifier(hidden_layer_sizes=(16,), early_stopping=True,
                               max_iter=30, random_state=0).fit, Xm, Ym)
     assert len(clf.validation_scores_) == clf.n_iter_
-    with pytest.raises(ValueError, match="validation set"):
+    with pytest.raises(ValueError, match="The validation set is too small"):
         MLPRegressor(early_stopping=True).fit(X[:10], Y[:10])
 
 
@@ -462,3 +463,166 @@ def test_verbose_prints_sklearn_style_lines(iris, capsys):
                                 verbose=True).fit, X, y)
     out = capsys.readouterr().out.splitlines()
     assert len(out) == lbfgs.n_iter_ and out[0].startswith("Iteration 1, loss = ")
+
+
+# ---------------------------------------------------------------- scikit-learn's MLP behaviour
+def test_verbose_2_adds_progress_lines_to_sklearns(iris, capsys):
+    X, y = iris
+    quiet(MLPClassifier(hidden_layer_sizes=(4,), max_iter=2, verbose=2).fit, X, y)
+    out = capsys.readouterr().out
+    assert "Iteration 1, loss = " in out and "Iteration 2, loss = " in out
+
+
+def test_early_stopping_split_errors_are_sklearns():
+    X = np.arange(16.0).reshape(8, 2)
+    binary = np.array([0] * 7 + [1])
+    with pytest.raises(ValueError, match=r"least populated classes in y have only 1 member.*"
+                                         r"Classes with too few members are: \['True'\]"):
+        MLPClassifier(early_stopping=True).fit(X, binary)
+    with pytest.raises(ValueError, match=r"least populated classes"):
+        SkClassifier(early_stopping=True).fit(X, binary)  # the same error in scikit-learn
+    # scikit-learn does not stratify multiclass targets: no error, a plain split
+    multiclass = np.array([0, 0, 0, 1, 1, 1, 2, 2] * 3)
+    multiclass[0] = 3
+    quiet(MLPClassifier(early_stopping=True, max_iter=2, validation_fraction=0.25).fit,
+          np.tile(X, (3, 1)), multiclass)
+
+
+def test_diverging_fit_with_early_stopping_keeps_best_epoch():
+    X, y = load_iris(return_X_y=True)
+    kw = dict(hidden_layer_sizes=(20,), activation="identity", solver="sgd",
+              learning_rate_init=1.0, max_iter=20, random_state=0)
+    with pytest.raises(ValueError, match="Solver produced non-finite parameter weights"):
+        MLPRegressor(**kw).fit(X, y)
+    with pytest.warns(ConvergenceWarning, match="diverged"), np.errstate(all="ignore"):
+        reg = MLPRegressor(early_stopping=True, **kw).fit(X, y)
+    assert np.isnan(reg.validation_scores_[-1]) and np.isnan(reg.validation_loss_curve_[-1])
+    assert np.isnan(reg.loss_curve_[-1]) and len(reg.loss_curve_) == reg.n_iter_
+    assert all(np.all(np.isfinite(w)) for w in reg.coefs_ + reg.intercepts_)
+    assert np.all(np.isfinite(reg.predict(X)))
+
+
+# ---------------------------------------------------------------- class_weight
+def _by_hand_class_weights(y, class_weight):
+    """Each sample's class weight, computed without scikit-learn."""
+    if class_weight == "balanced":
+        labels, counts = np.unique(y, return_counts=True)
+        per_label = {lab: len(y) / (len(labels) * c) for lab, c in zip(labels, counts)}
+        return np.array([per_label[lab] for lab in y])
+    return np.array([class_weight.get(lab, 1.0) for lab in y], dtype=np.float64)
+
+
+@pytest.mark.parametrize("class_weight", [{0: 3.0, 2: 0.25}, "balanced"])
+@pytest.mark.parametrize("settings", [
+    dict(solver="adam"),
+    dict(solver="sgd", early_stopping=True, n_iter_no_change=2),
+    dict(solver="lbfgs"),
+])
+@pytest.mark.parametrize("with_sample_weight", [False, True])
+def test_class_weight_is_the_equivalent_sample_weight_bit_for_bit(iris, class_weight, settings,
+                                                                  with_sample_weight):
+    X, y = iris
+    keep = np.r_[0:50, 50:80, 100:150]  # unbalanced classes: 50, 30, 50
+    X, y = X[keep], y[keep]
+    sw = np.random.default_rng(3).uniform(0.5, 2.0, len(y)) if with_sample_weight else None
+    equivalent = _by_hand_class_weights(y, class_weight) * (1.0 if sw is None else sw)
+    kw = dict(hidden_layer_sizes=(8,), max_iter=15, batch_size=40, random_state=0, **settings)
+    weighted = quiet(MLPClassifier(class_weight=class_weight, **kw).fit, X, y, sample_weight=sw)
+    reference = quiet(MLPClassifier(**kw).fit, X, y, sample_weight=equivalent)
+    for a, b in zip(weighted.coefs_ + weighted.intercepts_,
+                    reference.coefs_ + reference.intercepts_):
+        np.testing.assert_array_equal(a, b)
+    unweighted = quiet(MLPClassifier(**kw).fit, X, y, sample_weight=sw)
+    assert not np.array_equal(weighted.coefs_[0], unweighted.coefs_[0])
+
+
+def test_class_weight_shifts_predictions_and_partial_fit_takes_dicts(iris):
+    X, y = iris
+    kw = dict(hidden_layer_sizes=(8,), max_iter=40, random_state=0, learning_rate_init=0.01)
+    plain = quiet(MLPClassifier(**kw).fit, X, y)
+    heavy = quiet(MLPClassifier(class_weight={1: 20.0}, **kw).fit, X, y)
+    assert np.mean(heavy.predict(X) == 1) > np.mean(plain.predict(X) == 1)
+    with pytest.raises(ValueError, match="balanced"):
+        MLPClassifier(class_weight="balanced").partial_fit(X, y, classes=[0, 1, 2])
+    stepped = MLPClassifier(class_weight={1: 2.0}, **kw)
+    reference = MLPClassifier(**kw)
+    for i in range(3):
+        stepped.partial_fit(X, y, classes=[0, 1, 2])
+        reference.partial_fit(X, y, classes=[0, 1, 2], sample_weight=np.where(y == 1, 2.0, 1.0))
+    np.testing.assert_array_equal(stepped.coefs_[0], reference.coefs_[0])
+    assert "class_weight" not in MLPRegressor().get_params()
+
+
+# ---------------------------------------------------------------- validation_loss_curve_, scoring
+def _held_out(X, y, coefs, random_state=0, fraction=0.1, stratify=True):
+    """The early-stopping validation rows, redrawn as scikit-learn draws them."""
+    from sklearn.model_selection import train_test_split
+    rs = np.random.RandomState(random_state)
+    for W in coefs:  # replay the initial weight and bias draws
+        rs.uniform(size=W.shape), rs.uniform(size=W.shape[1])
+    _, X_val, _, y_val = train_test_split(X, y, random_state=rs, test_size=fraction,
+                                          stratify=y if stratify else None)
+    return X_val, y_val
+
+
+def test_validation_loss_curve_is_the_held_out_objective(iris, regression):
+    from sklearn.metrics import log_loss, mean_squared_error
+    X, y = iris
+    kw = dict(hidden_layer_sizes=(8,), alpha=0.05, learning_rate_init=0.01, max_iter=60,
+              early_stopping=True, n_iter_no_change=5, random_state=0)
+    clf = quiet(MLPClassifier(**kw).fit, X, y)
+    curve = clf.validation_loss_curve_
+    assert len(curve) == len(clf.validation_scores_) == len(clf.loss_curve_) == clf.n_iter_
+    best = int(np.argmax(clf.validation_scores_))  # the restored epoch
+    X_val, y_val = _held_out(X, y, clf.coefs_)
+    penalty = kw["alpha"] / (2 * 135) * sum(np.sum(W ** 2) for W in clf.coefs_)  # 135 rows
+    expected = log_loss(y_val, clf.predict_proba(X_val)) + penalty
+    assert curve[best] == pytest.approx(expected, rel=1e-10)
+    X, Y = regression  # half the squared error averaged over outputs, as loss_curve_
+    reg = quiet(MLPRegressor(**kw).fit, X, Y)
+    best = int(np.argmax(reg.validation_scores_))
+    X_val, Y_val = _held_out(X, Y, reg.coefs_, stratify=False)
+    penalty = kw["alpha"] / (2 * 200) * sum(np.sum(W ** 2) for W in reg.coefs_)  # batch 200
+    expected = 0.5 * mean_squared_error(Y_val, reg.predict(X_val)) + penalty
+    assert reg.validation_loss_curve_[best] == pytest.approx(expected, rel=1e-10)
+    assert quiet(MLPClassifier(max_iter=2).fit, X[:, :2], Y[:, 0] > 0).validation_loss_curve_ \
+        is None
+
+
+def test_scoring_chooses_the_early_stopping_score(iris):
+    from sklearn.metrics import get_scorer
+    X, y = iris
+    kw = dict(hidden_layer_sizes=(8,), learning_rate_init=0.01, max_iter=60,
+              early_stopping=True, n_iter_no_change=5, random_state=0)
+    default = quiet(MLPClassifier(**kw).fit, X, y)
+    accuracy = quiet(MLPClassifier(scoring="accuracy", **kw).fit, X, y)
+    assert default.validation_scores_ == accuracy.validation_scores_  # None is accuracy
+    clf = quiet(MLPClassifier(scoring="neg_log_loss", **kw).fit, X, y)
+    assert clf.best_validation_score_ == max(clf.validation_scores_) < 0
+    X_val, y_val = _held_out(X, y, clf.coefs_)
+    reference = get_scorer("neg_log_loss")(clf, X_val, y_val)
+    assert clf.best_validation_score_ == pytest.approx(reference, rel=1e-10)
+
+    calls = []
+
+    def negative_mae(estimator, X_held, y_held):
+        calls.append(len(y_held))
+        return -np.mean(np.abs(estimator.predict(X_held) - y_held))
+
+    reg = quiet(MLPRegressor(scoring=negative_mae, **kw).fit, X, y.astype(float))
+    assert calls == [15] * reg.n_iter_
+    X_val, y_val = _held_out(X, y.astype(float), reg.coefs_, stratify=False)
+    assert reg.best_validation_score_ == pytest.approx(negative_mae(reg, X_val, y_val))
+    for bad in ("no_such_scorer", 3):
+        with pytest.raises(ValueError, match="scoring|valid"):
+            MLPClassifier(scoring=bad).fit(X, y)
+
+
+def test_scoring_and_class_weight_together(cancer):
+    X, y = cancer
+    keep = np.r_[np.flatnonzero(y == 0)[:40], np.flatnonzero(y == 1)]  # 40 against 357
+    clf = quiet(MLPClassifier(hidden_layer_sizes=(16,), early_stopping=True,
+                              class_weight="balanced", scoring="balanced_accuracy",
+                              max_iter=100, random_state=0).fit, X[keep], y[keep])
+    assert len(clf.validation_scores_) == clf.n_iter_
+    assert clf.best_validation_score_ > 0.8

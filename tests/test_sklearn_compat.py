@@ -76,3 +76,18 @@ def test_new_pickles_name_the_public_path(estimators):
     assert b"fastmlp.sklearn._" not in pickle.dumps(clf, protocol=4)
     copy = pickle.loads(pickle.dumps(clf))
     np.testing.assert_array_equal(copy.coefs_[0], clf.coefs_[0])
+
+
+def test_old_pickles_take_the_newer_parameters_defaults(estimators, expected):
+    # class_weight and scoring came later: pickles without them get the defaults
+    from sklearn.base import clone
+    clf, reg = estimators["classifier"], estimators["regressor"]
+    assert clf.get_params()["class_weight"] is None and clf.get_params()["scoring"] is None
+    assert reg.get_params()["scoring"] is None and "class_weight" not in reg.get_params()
+    assert clone(clf).get_params() == clf.get_params()
+    X, labels = expected["X_train"], expected["y_train_labels"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.set_params(early_stopping=True, warm_start=False, max_iter=3).fit(X, labels)
+    assert len(clf.validation_loss_curve_) == len(clf.validation_scores_) == clf.n_iter_
+

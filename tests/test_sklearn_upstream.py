@@ -29,19 +29,10 @@ PRIVATE = {
     "test_adaptive_learning_rate": "reads the private _optimizer.learning_rate",
 }
 
-#: Tests that fail for reasons still to fix in fastmlp/sklearn/.
-KNOWN_FAILURES = {
-    "test_nonfinite_params": "error text differs from scikit-learn's 'Solver produced "
-                             "non-finite parameter weights...'",
-    "test_verbose_sgd": "verbose=1 prints fastmlp's epoch lines, not 'Iteration N, loss = ...'",
-    "test_warm_start": "error text for new classes under warm_start differs",
-    "test_early_stopping_stratified": "a class with one member: fastmlp falls back to a plain "
-                                      "split instead of raising scikit-learn's ValueError",
-    "test_mlp_diverging_loss": "a diverging fit with early stopping raises instead of "
-                               "recording NaN validation scores",
-    "test_minimum_input_sample_size": "error text differs from 'The validation set is too "
-                                      "small'",
-}
+#: Tests that fail for reasons still to fix in fastmlp/sklearn/ (none today: the last six --
+#: error texts, the stratified split's error, verbose lines, a diverging fit with early
+#: stopping -- now behave as scikit-learn's).  A name added here runs as a strict xfail.
+KNOWN_FAILURES = {}
 
 
 @pytest.fixture(scope="module")

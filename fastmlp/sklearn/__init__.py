@@ -13,7 +13,9 @@ Training runs in fastmlp's compiled kernels (one call per epoch, several
 threads), and the estimators take more than scikit-learn's: every fastmlp
 optimizer as ``solver``, every fastmlp schedule as ``learning_rate``, more
 activations, dropout, batch normalisation, an L1 penalty, ``n_threads`` and
-float32 training (``dtype``).
+float32 training (``dtype``); and what scikit-learn's MLP users asked for:
+``class_weight``, ``validation_loss_curve_`` beside ``loss_curve_`` with
+early stopping, and early stopping on a chosen scorer (``scoring``).
 
 How scikit-learn's definitions are reproduced, and where they are only
 approximated:
@@ -22,7 +24,9 @@ approximated:
   ``random_state`` in the same order), so with the same ``random_state`` both
   libraries start from the same network.  The early-stopping split is drawn
   from the same generator too (stratified for every single-label
-  classification, where scikit-learn stratifies binary targets only).
+  classification, where scikit-learn stratifies binary targets only; a
+  binary class too small to split raises scikit-learn's error, a multiclass
+  one falls back to a plain split).
 * scikit-learn's L2 term is ``alpha / 2 * ||W||^2`` divided by the batch's
   sample count (weight sum with ``sample_weight``), in the loss and the
   gradient.  fastmlp's penalty is a fixed coefficient per model, so it is set

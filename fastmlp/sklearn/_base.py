@@ -25,14 +25,20 @@ from ._inputs import _assign_arrays, _densify, _sample_weights, _validate_data
 from ._params import (_batch_size, _check_common_params, _hidden_sizes, _make_optimizer,
                       _make_schedule, _solver_minimizes)
 from ._poisson import _minimize_poisson, _poisson_loss_grad, _PoissonTrainer
-from ._stopping import _EpochHook, _FitContext, _StoppingRules
+from ._stopping import _EpochHook, _FitContext, _HeldOut, _StoppingRules
 
 # Warnings name the line of the user's fit or partial_fit call: that method
 # calls _fit, which calls _fit_stochastic or _fit_lbfgs, which warn.
 _WARN_FROM_SOLVER_PATH = 4
 
-_NON_FINITE_ADVICE = ("The input may hold very large values: scale the features (for instance "
-                      "with StandardScaler) or lower learning_rate_init.")
+# scikit-learn's words first (its tests and users match on them), then fastmlp's advice
+_NON_FINITE_MESSAGE = ("Solver produced non-finite parameter weights. The input data may contain "
+                       "large values and need to be preprocessed. Scale the features (for "
+                       "instance with StandardScaler) or lower learning_rate_init.")
+
+#: Parameters added after the first release, with their defaults: pickles of
+#: older estimators lack them (see __setstate__).
+_ADDED_PARAMS = {"scoring": None}
 
 
 class _BaseMLP(_StoppingRules, BaseEstimator):
@@ -45,7 +51,7 @@ class _BaseMLP(_StoppingRules, BaseEstimator):
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
                  solver_params=None, dropout=0.0, batch_norm=False, l1=0.0, n_threads=None,
-                 dtype=None):
+                 dtype=None, scoring=None):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -76,6 +82,7 @@ class _BaseMLP(_StoppingRules, BaseEstimator):
         self.l1 = l1
         self.n_threads = n_threads
         self.dtype = dtype
+        self.scoring = scoring
 
     def _check_params(self):
         """Validate the hyper-parameters (at fit time, as scikit-learn does)."""
@@ -149,11 +156,13 @@ class _BaseMLP(_StoppingRules, BaseEstimator):
         self._no_improvement_count = 0
         if self.early_stopping:
             self.validation_scores_ = []
+            self.validation_loss_curve_ = []
             self.best_validation_score_ = -np.inf
             self.best_loss_ = None
         else:
             self.best_loss_ = np.inf
             self.validation_scores_ = None
+            self.validation_loss_curve_ = None
             self.best_validation_score_ = None
 
     # ------------------------------------------------------------ fitting
@@ -167,7 +176,7 @@ class _BaseMLP(_StoppingRules, BaseEstimator):
             raise ValueError("partial_fit does not support early_stopping=True: there is no "
                              "held-out set across calls")
         X, Y, y_score = self._validate_input(X, y, incremental, reset=first_pass)
-        sw = _sample_weights(sample_weight, X.shape[0])
+        sw = self._training_weights(sample_weight, y_score, incremental)
         rs = check_random_state(self.random_state)
         if first_pass:
             self._initialize(Y.shape[1], X, hidden, rs)
@@ -186,12 +195,14 @@ class _BaseMLP(_StoppingRules, BaseEstimator):
             else:
                 self._fit_stochastic(X, Y, y_score, sw, rs, incremental)
         except DivergenceError as exc:
-            raise ValueError(f"training produced non-finite weights (NaN or inf): {exc} "
-                             + _NON_FINITE_ADVICE) from exc
+            raise ValueError(f"{_NON_FINITE_MESSAGE} ({exc})") from exc
         if not np.all(np.isfinite(model.params)):
-            raise ValueError("training produced non-finite weights (NaN or inf). "
-                             + _NON_FINITE_ADVICE)
+            raise ValueError(_NON_FINITE_MESSAGE)
         return self
+
+    def _training_weights(self, sample_weight, y, incremental):
+        """The weights of the training samples (None: unweighted); classifiers add class_weight."""
+        return _sample_weights(sample_weight, y.shape[0])
 
     def _penalties(self, model, samples):
         """Set the model's penalties for a batch of ``samples`` (weight sum) samples."""
@@ -201,17 +212,18 @@ class _BaseMLP(_StoppingRules, BaseEstimator):
     def _split_validation(self, X, Y, y_score, sw, rs):
         """Hold out validation_fraction of the data (scikit-learn's draw from rs)."""
         n = X.shape[0]
-        stratify = self._stratify_labels(y_score, n)
+        stratify = self._stratify_labels(y_score, Y, n)
         train, val = train_test_split(np.arange(n), random_state=rs,
                                       test_size=self.validation_fraction, stratify=stratify)
         if val.size < 2:
-            raise ValueError(f"the validation set holds {val.size} sample(s); raise "
-                             "validation_fraction or give more data (early_stopping needs "
-                             "at least 2)")
+            # scikit-learn's message (early_stopping needs at least 2 held-out samples)
+            raise ValueError("The validation set is too small. Increase 'validation_fraction' "
+                             f"or the size of your dataset (it holds {val.size} sample(s); "
+                             "early stopping needs at least 2).")
         sw_train, sw_val = (None, None) if sw is None else (sw[train], sw[val])
-        return (X[train], Y[train], sw_train), (X[val], y_score[val], sw_val)
+        return (X[train], Y[train], sw_train), _HeldOut(X[val], Y[val], y_score[val], sw_val)
 
-    def _stratify_labels(self, y_score, n):
+    def _stratify_labels(self, y_score, Y, n):
         return None
 
     def _fit_stochastic(self, X, Y, y_score, sw, rs, incremental):
@@ -240,6 +252,15 @@ class _BaseMLP(_StoppingRules, BaseEstimator):
         try:
             with threads(self.n_threads):
                 self._run_epochs(trainer, X, Y, sw, 1 if incremental else self.max_iter, ctx)
+        except DivergenceError as exc:
+            if val is None:
+                raise  # no finite best epoch to fall back on: _fit raises scikit-learn's error
+            # scikit-learn records NaN validation scores and keeps the best epoch's
+            # weights; training on from non-finite weights could not improve them
+            self._record_divergence(ctx)
+            warnings.warn(f"training diverged in epoch {self.n_iter_} ({exc}); the weights of "
+                          f"the best epoch by validation score are kept", ConvergenceWarning,
+                          stacklevel=_WARN_FROM_SOLVER_PATH)
         except KeyboardInterrupt:
             warnings.warn("training interrupted by the user; the estimator keeps the weights "
                           "of the last completed epoch", UserWarning,
@@ -336,10 +357,21 @@ class _BaseMLP(_StoppingRules, BaseEstimator):
 
     def __setstate__(self, state):
         super().__setstate__(state)
+        for name, default in self._added_params().items():
+            self.__dict__.setdefault(name, default)
+        if "validation_scores_" in state and "validation_loss_curve_" not in state:
+            # fitted before validation losses were recorded: those epochs' are unknown
+            scores = state["validation_scores_"]
+            self.validation_loss_curve_ = None if scores is None else [np.nan] * len(scores)
         # joblib can load the arrays as read-only memory maps; the compiled
         # kernels write into the optimizer's state (and would compile another
         # specialisation for read-only buffers), so take writeable copies.
         _own_arrays(self.__dict__, {})
+
+    @classmethod
+    def _added_params(cls):
+        """Constructor parameters newer than the first pickles, with their defaults."""
+        return dict(_ADDED_PARAMS)
 
     # ------------------------------------------------------------ tags
     def _more_tags(self):  # scikit-learn < 1.6

@@ -7,12 +7,13 @@ from sklearn.base import ClassifierMixin
 from sklearn.metrics import accuracy_score
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import column_or_1d
+from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 
 from ._base import _BaseMLP
 from ._docs import _fill_doc
-from ._inputs import _densify, _validate_data
+from ._inputs import _densify, _sample_weights, _validate_data
 
 __all__ = ["MLPClassifier"]
 
@@ -28,6 +29,17 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     Parameters
     ----------
 {common_params}
+    class_weight : dict, "balanced" or None, default=None
+        Weights of the classes in the loss: ``{label: weight}`` (classes
+        left out weigh 1), or "balanced", ``n_samples / (n_classes *
+        count(label))`` from the training labels.  For multilabel targets,
+        a list of such dicts (keys 0 and 1), one per label, or "balanced".
+        Multiplies ``sample_weight``: a fit with ``class_weight`` is the fit
+        with ``sample_weight`` times each sample's class weight, bit for bit
+        (``sklearn.utils.class_weight.compute_sample_weight``).  The
+        early-stopping validation score and loss are weighted the same way.
+        ``partial_fit`` takes a dict only.  None (scikit-learn's behaviour):
+        every class weighs 1.
 
     Attributes
     ----------
@@ -57,7 +69,8 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
                  solver_params=None, dropout=0.0, batch_norm=False, l1=0.0, n_threads=None,
-                 dtype=None):
+                 dtype=None, class_weight=None, scoring=None):
+        self.class_weight = class_weight
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes, activation=activation, solver=solver,
             alpha=alpha, batch_size=batch_size, learning_rate=learning_rate,
@@ -68,10 +81,14 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
             epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun,
             solver_params=solver_params, dropout=dropout, batch_norm=batch_norm, l1=l1,
-            n_threads=n_threads, dtype=dtype)
+            n_threads=n_threads, dtype=dtype, scoring=scoring)
 
     # scikit-learn's get_params reads the subclass signature, which has no
     # ``loss``; the attribute stays for the shared code.
+
+    @classmethod
+    def _added_params(cls):
+        return {**super()._added_params(), "class_weight": None}
 
     def _output_activation(self):
         if self._label_binarizer.y_type_ == "multiclass":
@@ -93,25 +110,54 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         else:
             classes = np.unique(y) if y.ndim == 1 else np.arange(y.shape[1])
             known = self.classes_
+            # scikit-learn's messages, word for word (its tests match on them)
             if self.warm_start and not incremental:
                 if set(classes.tolist()) != set(np.asarray(known).tolist()):
-                    raise ValueError(f"warm_start needs y to have the classes of the previous "
-                                     f"fit: previously {known}, now {classes}")
+                    raise ValueError("warm_start can only be used where `y` has the same "
+                                     "classes as in the previous call to fit. Previously "
+                                     f"got {known}, `y` has {classes}")
             elif np.setdiff1d(classes, known).size:
-                raise ValueError(f"y has classes {np.setdiff1d(classes, known)} that are not "
-                                 f"in classes_ {known}")
+                raise ValueError("`y` has classes not in `self.classes_`. `self.classes_` has "
+                                 f"{known}. 'y' has {classes}.")
         Y = self._label_binarizer.transform(y)
         return X, Y, y
 
-    def _stratify_labels(self, y, n):
-        """Labels to stratify the validation split on (single-label targets only)."""
+    def _stratify_labels(self, y, Y, n):
+        """What to stratify the validation split on (single-label targets only).
+
+        Binary targets are stratified as scikit-learn does, on the boolean
+        network target (the same split as on the labels), so that a class
+        too small to split raises scikit-learn's own error.  scikit-learn
+        does not stratify multiclass targets; fastmlp does when the classes
+        allow it, and otherwise falls back to a plain split, as scikit-learn.
+        """
         if y.ndim != 1:
             return None
+        if Y.shape[1] == 1:
+            return Y.astype(bool)
         _, counts = np.unique(y, return_counts=True)
         n_val = math.ceil(self.validation_fraction * n)
         if counts.min() < 2 or n_val < counts.size or n - n_val < counts.size:
-            return None  # a stratified split is impossible: fall back to a plain one
+            return None
         return y
+
+    def _training_weights(self, sample_weight, y, incremental):
+        """sample_weight times the weight ``class_weight`` gives each sample's class.
+
+        Both are validated; the product goes through the same checks as a
+        sample_weight would (so a fit with the equivalent sample weights is
+        the same fit, bit for bit).  None means unweighted.
+        """
+        n = y.shape[0]
+        weights = _sample_weights(sample_weight, n)
+        if self.class_weight is None:
+            return weights
+        if incremental and isinstance(self.class_weight, str):
+            raise ValueError("class_weight='balanced' is not supported by partial_fit (one "
+                             "batch's class counts are not the data's): pass a dict, for "
+                             "instance from sklearn.utils.class_weight.compute_class_weight")
+        per_class = compute_sample_weight(self.class_weight, y)
+        return _sample_weights(per_class if weights is None else weights * per_class, n)
 
     def _decode(self, proba):
         """Labels from the network's output."""

@@ -45,8 +45,9 @@ _COMMON_PARAMS = """
         ``tol`` for ``n_iter_no_change`` consecutive epochs.  L-BFGS's
         gradient tolerance.
     verbose : bool or int, default=False
-        Print the loss of every epoch; 2 prints fastmlp's progress lines
-        (with learning rate and samples per second) instead.
+        Print scikit-learn's "Iteration N, loss = ..." line every epoch (and
+        the validation score with ``early_stopping``); 2 or more adds
+        fastmlp's progress lines (learning rate, samples per second).
     warm_start : bool, default=False
         Start ``fit`` from the previous solution (with a fresh optimizer).
     momentum : float, default=0.9
@@ -55,8 +56,10 @@ _COMMON_PARAMS = """
         Nesterov momentum for solver="sgd" (when ``momentum > 0``).
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the training data, stop when its
-        score stops improving and restore the weights of the best epoch.
-        First-order solvers only.
+        score (see ``scoring``) stops improving and restore the weights of the
+        best epoch.  First-order solvers only.  Should the weights diverge,
+        the epoch is recorded with NaN loss and score, training stops with a
+        ConvergenceWarning and the best epoch's weights are kept.
     validation_fraction : float, default=0.1
         Share of the training data held out with ``early_stopping``.
     beta_1 : float, default=0.9
@@ -85,6 +88,15 @@ _COMMON_PARAMS = """
     dtype : {None, "float32", "float64"}, default=None
         Precision of the network.  None keeps float32 input in float32 and
         trains everything else in float64.
+    scoring : str, callable or None, default=None
+        The validation score ``early_stopping`` watches: a scikit-learn
+        scorer name (such as "balanced_accuracy", "f1_macro",
+        "neg_log_loss", "neg_mean_absolute_error") or a callable
+        ``scorer(estimator, X, y)``, greater being better (the
+        ``sample_weight`` keyword is passed when the fit is weighted).
+        None is scikit-learn's behaviour: accuracy (classifier) or R^2
+        (regressor).  Only used with ``early_stopping``; ``score`` is not
+        affected.
 """
 
 _COMMON_ATTRIBUTES = """
@@ -97,7 +109,14 @@ _COMMON_ATTRIBUTES = """
     loss_curve_ : list of float
         Training loss of every epoch.  First-order solvers only.
     validation_scores_ : list of float or None
-        Validation score of every epoch with ``early_stopping``, else None.
+        Validation score (``scoring``'s) of every epoch with
+        ``early_stopping``, else None.
+    validation_loss_curve_ : list of float or None
+        With ``early_stopping``, the loss on the held-out set after every
+        epoch: the objective ``loss_curve_`` records (same loss, same
+        penalty term, sample and class weights applied), so the two curves
+        can be plotted together.  NaN where the outputs were not finite.
+        None without ``early_stopping``.  First-order solvers only.
     best_validation_score_ : float or None
         Best validation score with ``early_stopping``, else None.
     t_ : int

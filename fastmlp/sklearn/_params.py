@@ -10,6 +10,7 @@ import numbers
 import warnings
 
 import numpy as np
+from sklearn.metrics import check_scoring
 
 from .._validation import (check_flag, check_nonnegative_float, check_positive_float,
                            check_positive_int, check_unit_interval)
@@ -65,6 +66,11 @@ def _check_common_params(est):
         raise ValueError(f"solver_params must be a dict or None, got {est.solver_params!r}")
     if est.dtype not in (None, "float32", "float64", np.float32, np.float64):
         raise ValueError(f"dtype must be None, 'float32' or 'float64', got {est.dtype!r}")
+    if est.scoring is not None:
+        if not (isinstance(est.scoring, str) or callable(est.scoring)):
+            raise ValueError(f"scoring must be None, a scorer name or a callable, got "
+                             f"{est.scoring!r}")
+        check_scoring(est, scoring=est.scoring)  # an unknown name raises scikit-learn's error
 
 
 def _hidden_sizes(hidden_layer_sizes):

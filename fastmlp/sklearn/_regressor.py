@@ -56,7 +56,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
                  solver_params=None, dropout=0.0, batch_norm=False, l1=0.0, n_threads=None,
-                 dtype=None):
+                 dtype=None, scoring=None):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes, activation=activation, solver=solver,
             alpha=alpha, batch_size=batch_size, learning_rate=learning_rate,
@@ -67,7 +67,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
             validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
             epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun,
             solver_params=solver_params, dropout=dropout, batch_norm=batch_norm, l1=l1,
-            n_threads=n_threads, dtype=dtype)
+            n_threads=n_threads, dtype=dtype, scoring=scoring)
 
     def _check_params(self):
         if self.loss not in ("squared_error", "poisson"):

@@ -6,7 +6,10 @@ epochs without an improvement by ``tol``, and then stops -- or, for
 ``solver="sgd", learning_rate="adaptive"``, divides the rate by 5 first.
 """
 
+import warnings
+
 import numpy as np
+from sklearn.metrics import check_scoring
 
 from ..callbacks import Callback
 
@@ -52,7 +55,7 @@ class _StoppingRules:
         self.t_ += ctx.n_train
         self.loss_ = float(loss)
         self.loss_curve_.append(self.loss_)
-        if self.verbose == 1 or self.verbose is True:
+        if self.verbose:  # any level, as scikit-learn (2 adds fastmlp's progress lines)
             print(f"Iteration {self.n_iter_}, loss = {self.loss_:.8f}")
         self._track_improvement(ctx)
         if ctx.sgd and self.learning_rate == "invscaling":
@@ -92,11 +95,12 @@ class _StoppingRules:
                 self._no_improvement_count = 0
             self.best_loss_ = min(self.best_loss_, self.loss_)
             return
-        X_val, y_val, sw_val = ctx.val
-        score = self._validation_score(X_val, y_val, sw_val)
+        score, loss = self._validation_metrics(ctx.val)
         self.validation_scores_.append(score)
-        if self.verbose == 1 or self.verbose is True:
+        self.validation_loss_curve_.append(loss)
+        if self.verbose:
             print(f"Validation score: {score:f}")
+        # a NaN score (diverged weights) compares False both ways, as in scikit-learn
         if score < self.best_validation_score_ + self.tol:
             self._no_improvement_count += 1
         else:
@@ -106,9 +110,51 @@ class _StoppingRules:
             self._best_params[...] = self.model_.params
             self._best_running[...] = self.model_.running_stats
 
-    def _validation_score(self, X, y, sample_weight):
-        """Accuracy or R^2 (the subclass's ``_score_function``) on the held-out data."""
-        raw = self.model_.predict(X)
-        if not np.all(np.isfinite(raw)):
-            return np.nan
-        return float(self._score_function(y, self._decode(raw), sample_weight=sample_weight))
+    def _validation_metrics(self, val):
+        """(score, loss) of the current weights on the held-out set; NaN for non-finite outputs.
+
+        The score is ``scoring``'s (by default the subclass's accuracy or
+        R^2); the loss is the objective ``loss_curve_`` records, penalty
+        included, on the held-out samples.
+        """
+        try:
+            raw = self.model_.predict(val.X)  # raises on NaN or inf outputs
+        except FloatingPointError:
+            return np.nan, np.nan
+        try:
+            loss = self._objective_value(val.X, val.Y, val.sample_weight)
+        except FloatingPointError:  # finite outputs whose loss overflows
+            loss = np.nan
+        if self.scoring is None:
+            score = self._score_function(val.y, self._decode(raw),
+                                         sample_weight=val.sample_weight)
+        else:
+            score = _call_scorer(self, val)
+        return float(score), float(loss)
+
+    def _record_divergence(self, ctx):
+        """Record the epoch whose weights became non-finite (early stopping keeps the best)."""
+        self.n_iter_ += 1
+        self.t_ += ctx.n_train
+        self.loss_ = np.nan
+        self.loss_curve_.append(self.loss_)
+        self.validation_scores_.append(np.nan)
+        self.validation_loss_curve_.append(np.nan)
+
+
+class _HeldOut:
+    """The early-stopping validation set: inputs, network targets, labels, weights."""
+
+    def __init__(self, X, Y, y, sample_weight):
+        self.X, self.Y, self.y, self.sample_weight = X, Y, y, sample_weight
+
+
+def _call_scorer(estimator, val):
+    """``estimator.scoring`` on the held-out set, as a scikit-learn scorer."""
+    scorer = check_scoring(estimator, scoring=estimator.scoring)
+    kwargs = {} if val.sample_weight is None else {"sample_weight": val.sample_weight}
+    with warnings.catch_warnings():
+        # the held-out rows are an ndarray even when fit got a DataFrame:
+        # the estimator's predict would warn about the missing column names
+        warnings.filterwarnings("ignore", message="X does not have valid feature names")
+        return scorer(estimator, val.X, val.y, **kwargs)
