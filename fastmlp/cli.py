@@ -21,7 +21,7 @@ from ._version import __version__
 from .activations import NAMES as ACTIVATIONS
 from .callbacks import EarlyStopping
 from .cli_model import CLI_FORMAT, add_model_commands, run_model_command
-from .cli_settings import add_train_options, as_toml, hidden_sizes, resolve
+from .cli_settings import add_search_options, add_train_options, as_toml, hidden_sizes, resolve
 from .data_io import infer_task, load_table
 from .datasets import load_digits
 from .exceptions import DivergenceError
@@ -29,6 +29,7 @@ from .model import Model
 from .optim import get_optimizer
 from .preprocessing import StandardScaler, train_test_split
 from .schedules import get_schedule
+from .search import Space, loguniform, read_space, search
 from .tabular import Table, TabularEncoder, fit_labels, read_table, target_values
 from .trainer import Trainer
 from .warmup import warm_up
@@ -89,6 +90,13 @@ def _parser():
                         help="comma-separated dtypes (default float32,float64)")
     warmup.add_argument("--threads", type=int, default=None,
                         help="threads the later runs will use (default: all cores)")
+    search_cmd = sub.add_parser(
+        "search", help="search hyper-parameters (default: a small space on the digits)",
+        description="Try configurations (grid, random with coarse-to-fine rounds, or "
+                    "successive halving over epochs), each trained on the training split and "
+                    "scored on a fixed validation split; retrain the best on training + "
+                    "validation data and report its test score once.")
+    add_search_options(search_cmd)
     add_model_commands(sub)
     return parser
 
@@ -400,6 +408,41 @@ def diagnose_command(args, out=None):
     return init, grads
 
 
+#: The space ``fastmlp search`` tries without --space: small, quick on the digits.
+DEFAULT_SPACE = {"hidden": [(64,), (128,), (128, 64)], "lr": loguniform(1e-4, 1e-1),
+                 "l2": loguniform(1e-6, 1e-2), "batch_size": [32, 64]}
+
+
+def search_command(args, out=None):
+    """Run ``fastmlp search``; returns the :class:`~fastmlp.search.SearchResult`."""
+    out = sys.stdout if out is None else out
+    if args.resume and args.results is None:
+        raise ValueError("--resume continues the search recorded in --results R.csv: give it")
+    space = DEFAULT_SPACE if args.space is None else read_space(args.space)
+    X, y, source = _load(args)
+    trials = args.trials if args.trials is not None or args.method == "grid" else 12
+    print(f"data: {source}: {X.shape[0]} samples, {X.shape[1]} inputs", file=out)
+    print(f"search: {args.method}, {Space(space)!r}", file=out)
+
+    def report(row):
+        print(f"  trial {row['trial']} (round {row['round']}): val {row['val_score']:.4f}, "
+              f"{row['epochs']} epochs, {row['seconds']:.2f} s, {row['status']}", file=out)
+
+    result = search(X, y, space, method=args.method, n_trials=trials, rounds=args.rounds,
+                    epochs=args.epochs, min_epochs=args.min_epochs, eta=args.eta,
+                    validation_size=args.validation_size, test_size=args.test_size,
+                    seed=args.seed, n_jobs=args.jobs, backend=args.backend,
+                    scheduler=args.scheduler, results=args.results, resume=args.resume,
+                    task=args.task, on_trial=report)
+    print("\nleaderboard (validation scores):\n" + result.leaderboard(), file=out)
+    best = ", ".join(f"{k}={v!r}" for k, v in result.best_params.items())
+    print(f"\nbest configuration (trial {result.best_trial}): {best}; validation "
+          f"{result.metric} {result.best_score:.4f}", file=out)
+    print(f"test {result.metric} of the best, retrained on training + validation data: "
+          f"{result.test_score:.4f}", file=out)
+    return result
+
+
 def main(argv=None):
     """Entry point of the ``fastmlp`` console script and ``python -m fastmlp``."""
     parser = _parser()
@@ -415,6 +458,8 @@ def main(argv=None):
             compare_command(args)
         elif args.command == "diagnose":
             diagnose_command(args)
+        elif args.command == "search":
+            search_command(args)
         elif args.command == "warmup":
             warm_up(args.dtype, args.threads)
         else:

@@ -16,8 +16,8 @@ from .optim import NAMES as OPTIMIZERS
 from .schedules import NAMES as SCHEDULES
 from .tabular import IMPUTE_METHODS
 
-__all__ = ["SETTINGS", "add_train_options", "resolve", "read_config", "as_toml",
-           "hidden_sizes", "key_values"]
+__all__ = ["SETTINGS", "add_train_options", "add_search_options", "resolve", "read_config",
+           "as_toml", "hidden_sizes", "key_values"]
 
 
 def hidden_sizes(text):
@@ -263,3 +263,43 @@ def _toml_value(value):
         return repr(value)
     # JSON's strings and integers are TOML's
     return json.dumps(value)
+
+
+def add_search_options(parser):
+    """The flags of ``fastmlp search``."""
+    parser.add_argument("--data", help="CSV file with a header row, or NPZ file (default: the "
+                                       "UCI digits shipped with fastmlp)")
+    parser.add_argument("--target", default=None,
+                        help="target column (default: 'y' for NPZ, last CSV column)")
+    parser.add_argument("--task", choices=("auto", "classification", "regression"),
+                        default="auto")
+    parser.add_argument("--method", choices=("grid", "random", "halving"), default="random",
+                        help="grid, random (coarse-to-fine with --rounds) or successive "
+                             "halving over epochs (default random)")
+    parser.add_argument("--trials", type=int, default=None, metavar="N",
+                        help="configurations to try (default: 12; the whole grid for grid)")
+    parser.add_argument("--rounds", type=int, default=1, metavar="K",
+                        help="coarse-to-fine rounds of the random method (default 1)")
+    parser.add_argument("--epochs", type=int, default=10,
+                        help="epochs per trial; the largest rung for halving (default 10)")
+    parser.add_argument("--min-epochs", type=int, default=1,
+                        help="epochs of halving's first rung (default 1)")
+    parser.add_argument("--eta", type=int, default=3,
+                        help="halving keeps 1/eta of the trials per rung (default 3)")
+    parser.add_argument("--space", metavar="FILE", help="search space as .toml or .json "
+                                                        "(default: a small space of hidden "
+                                                        "sizes, lr, l2 and batch size)")
+    parser.add_argument("--jobs", type=int, default=1, metavar="J",
+                        help="trials at a time (default 1; -1: one per core)")
+    parser.add_argument("--backend", choices=("loky", "dask", "ray"), default="loky")
+    parser.add_argument("--scheduler", metavar="ADDRESS",
+                        help="dask.distributed scheduler address (default: a local cluster)")
+    parser.add_argument("--results", metavar="R.csv",
+                        help="append one row per finished trial to this CSV file")
+    parser.add_argument("--resume", action="store_true",
+                        help="continue the search recorded in --results")
+    parser.add_argument("--test-size", type=float, default=0.15,
+                        help="fraction held out for the final test (default 0.15)")
+    parser.add_argument("--validation-size", type=float, default=0.15,
+                        help="fraction used to score the trials (default 0.15)")
+    parser.add_argument("--seed", type=int, default=0)
