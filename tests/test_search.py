@@ -281,6 +281,20 @@ def test_joblib_processes_give_the_sequential_rows(digits):
         assert a["val_score"] == pytest.approx(b["val_score"], abs=0.02)
 
 
+def test_threads_give_the_rows_of_processes(digits):
+    # the same trials at one thread each: in threads of this process (the
+    # compiled loop releases the GIL) or in worker processes, the same bits
+    pytest.importorskip("joblib")
+    processes = search(*digits, SPACE, n_trials=4, epochs=1, seed=2, n_jobs=2)
+    threads = search(*digits, SPACE, n_trials=4, epochs=1, seed=2, n_jobs=2,
+                     backend="threads")
+    key = lambda rows: sorted(rows, key=lambda r: r["trial"])  # noqa: E731
+    for a, b in zip(key(processes.trials), key(threads.trials)):
+        assert (a["lr"], a["hidden"], a["status"]) == (b["lr"], b["hidden"], b["status"])
+        assert a["val_score"] == b["val_score"] and a["val_loss"] == b["val_loss"]
+    assert threads.test_score == processes.test_score
+
+
 def test_dask_local_cluster(digits):
     pytest.importorskip("distributed")
     result = search(*digits, SPACE, n_trials=4, epochs=1, seed=2, backend="dask", n_jobs=2)

@@ -142,7 +142,7 @@ def search(X, y, space, *, method="random", n_trials=None, rounds=1, shrink=3.0,
     seed : int
         Seeds the sampling, the splits, initial weights and shuffling:
         the same seed repeats a search.
-    n_jobs, backend, scheduler : int, {"loky", "dask", "ray"}, str
+    n_jobs, backend, scheduler : int, {"loky", "threads", "dask", "ray"}, str
         Parallel trials (see :func:`fastmlp.search.backends.run_tasks`).
     results : str or path, optional
         CSV file receiving one row per finished trial (made durable at once).
