@@ -291,8 +291,8 @@ def add_search_options(parser):
                                                         "sizes, lr, l2 and batch size)")
     parser.add_argument("--jobs", type=int, default=1, metavar="J",
                         help="trials at a time (default 1; -1: one per core)")
-    parser.add_argument("--backend", choices=("loky", "threads", "dask", "ray"),
-                        default="loky")
+    parser.add_argument("--backend", choices=("threads", "loky", "dask", "ray"),
+                        default="threads")
     parser.add_argument("--scheduler", metavar="ADDRESS",
                         help="dask.distributed scheduler address (default: a local cluster)")
     parser.add_argument("--results", metavar="R.csv",

@@ -274,7 +274,7 @@ def test_a_row_cut_short_by_a_crash_is_dropped(digits, tmp_path):
 def test_joblib_processes_give_the_sequential_rows(digits):
     pytest.importorskip("joblib")
     serial = search(*digits, SPACE, n_trials=4, epochs=1, seed=2)
-    parallel = search(*digits, SPACE, n_trials=4, epochs=1, seed=2, n_jobs=2)
+    parallel = search(*digits, SPACE, n_trials=4, epochs=1, seed=2, n_jobs=2, backend="loky")
     assert [r["trial"] for r in parallel.trials] == [0, 1, 2, 3]
     for a, b in zip(serial.trials, parallel.trials):
         assert (a["lr"], a["hidden"], a["status"]) == (b["lr"], b["hidden"], b["status"])
@@ -285,9 +285,9 @@ def test_threads_give_the_rows_of_processes(digits):
     # the same trials at one thread each: in threads of this process (the
     # compiled loop releases the GIL) or in worker processes, the same bits
     pytest.importorskip("joblib")
-    processes = search(*digits, SPACE, n_trials=4, epochs=1, seed=2, n_jobs=2)
-    threads = search(*digits, SPACE, n_trials=4, epochs=1, seed=2, n_jobs=2,
-                     backend="threads")
+    processes = search(*digits, SPACE, n_trials=4, epochs=1, seed=2, n_jobs=2,
+                       backend="loky")
+    threads = search(*digits, SPACE, n_trials=4, epochs=1, seed=2, n_jobs=2)
     key = lambda rows: sorted(rows, key=lambda r: r["trial"])  # noqa: E731
     for a, b in zip(key(processes.trials), key(threads.trials)):
         assert (a["lr"], a["hidden"], a["status"]) == (b["lr"], b["hidden"], b["status"])

@@ -5,11 +5,11 @@ so the search writes every row as soon as its trial ends.  Workers train
 with one thread each (``fastmlp.threads(1)``): ``n_jobs`` trials at a time
 share the cores instead of competing for them.
 
-``"threads"`` runs the trials in threads of this process: fastmlp's
-compiled loop releases the GIL, so they run side by side, and there is no
-worker process to start nor compiled code to load again in it (about a
-second per process) -- the fastest on one machine when trials are short.
-``"loky"`` (processes) isolates the trials from each other.
+``"threads"`` (the default) runs the trials in threads of this process:
+fastmlp's compiled loop releases the GIL, so they run side by side, and
+there is no worker process to start nor compiled code to load again in it
+(about a second per process).  ``"loky"`` runs them in joblib's worker
+processes, which isolates them from each other.
 """
 
 import functools
@@ -18,7 +18,7 @@ from .runner import run_trial
 
 __all__ = ["BACKENDS", "run_tasks", "check_backend"]
 
-BACKENDS = ("loky", "threads", "dask", "ray")
+BACKENDS = ("threads", "loky", "dask", "ray")
 
 
 def check_backend(backend, n_jobs, scheduler):
@@ -31,7 +31,7 @@ def check_backend(backend, n_jobs, scheduler):
         raise ValueError("a scheduler address applies to backend='dask' only")
 
 
-def run_tasks(tasks, data, setup, n_jobs=1, backend="loky", scheduler=None):
+def run_tasks(tasks, data, setup, n_jobs=1, backend="threads", scheduler=None):
     """Run trial tasks; yield each results row as its trial finishes.
 
     Parameters
@@ -42,9 +42,9 @@ def run_tasks(tasks, data, setup, n_jobs=1, backend="loky", scheduler=None):
         The training and validation splits.
     setup : Setup
     n_jobs : int
-        Trials at a time (-1: one per core); 1 with ``backend="loky"`` runs
-        them in this process.
-    backend : {"loky", "threads", "dask", "ray"}
+        Trials at a time (-1: one per core); 1 with ``backend="threads"`` or
+        ``"loky"`` runs them one after another in this thread.
+    backend : {"threads", "loky", "dask", "ray"}
     scheduler : str, optional
         Address of a running ``dask.distributed`` scheduler
         (``"tcp://host:8786"``); without one, ``backend="dask"`` starts a
@@ -52,7 +52,7 @@ def run_tasks(tasks, data, setup, n_jobs=1, backend="loky", scheduler=None):
     """
     if not tasks:
         return
-    if backend == "loky" and n_jobs == 1:
+    if backend in ("threads", "loky") and n_jobs == 1:
         for task in tasks:
             yield run_trial(task, data, setup)
         return

@@ -111,7 +111,7 @@ def _rank_key(row):
 def search(X, y, space, *, method="random", n_trials=None, rounds=1, shrink=3.0, top_k=3,
            epochs=10, min_epochs=1, eta=3, validation_size=0.15, test_size=0.15,
            validation_data=None, test_data=None, refit=True, seed=0, n_jobs=1,
-           backend="loky", scheduler=None, results=None, resume=False, task="auto",
+           backend="threads", scheduler=None, results=None, resume=False, task="auto",
            dtype="float32", preprocessing="standardize", on_trial=None):
     """Search hyper-parameters of a fastmlp model; retrain the best and test it once.
 
@@ -142,7 +142,7 @@ def search(X, y, space, *, method="random", n_trials=None, rounds=1, shrink=3.0,
     seed : int
         Seeds the sampling, the splits, initial weights and shuffling:
         the same seed repeats a search.
-    n_jobs, backend, scheduler : int, {"loky", "threads", "dask", "ray"}, str
+    n_jobs, backend, scheduler : int, {"threads", "loky", "dask", "ray"}, str
         Parallel trials (see :func:`fastmlp.search.backends.run_tasks`).
     results : str or path, optional
         CSV file receiving one row per finished trial (made durable at once).
@@ -170,7 +170,8 @@ def search(X, y, space, *, method="random", n_trials=None, rounds=1, shrink=3.0,
                            eta)
     splits, setup = _prepare(X, y, validation_data, test_data, validation_size, test_size,
                              task, seed, dtype, preprocessing)
-    setup.threads = 1 if (n_jobs != 1 or backend != "loky") else None
+    local = backend in ("threads", "loky")
+    setup.threads = 1 if (n_jobs != 1 or not local) else None
     data = {"train": splits["train"], "val": splits["val"]}
     records = ResultsFile(results, space.names, resume) if results is not None else None
     finished = {} if records is None else {(r["trial"], r["round"]): r for r in records.rows}
