@@ -440,6 +440,10 @@ def search_command(args, out=None):
           f"{result.metric} {result.best_score:.4f}", file=out)
     print(f"test {result.metric} of the best, retrained on training + validation data: "
           f"{result.test_score:.4f}", file=out)
+    if args.plot:
+        saved = result.plot(args.plot)
+        print(f"plot: {saved}" if saved else "(no plot: install matplotlib, e.g. pip install "
+              "'fastmlp[plot]', and search at least one numeric hyper-parameter)", file=out)
     return result
 
 

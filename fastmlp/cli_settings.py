@@ -299,6 +299,9 @@ def add_search_options(parser):
                         help="append one row per finished trial to this CSV file")
     parser.add_argument("--resume", action="store_true",
                         help="continue the search recorded in --results")
+    parser.add_argument("--plot", metavar="P.png",
+                        help="save validation score against each numeric hyper-parameter "
+                             "(needs matplotlib)")
     parser.add_argument("--test-size", type=float, default=0.15,
                         help="fraction held out for the final test (default 0.15)")
     parser.add_argument("--validation-size", type=float, default=0.15,

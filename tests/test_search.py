@@ -355,3 +355,31 @@ def test_sklearn_estimator_in_halving_random_search(digits):
     assert searcher.n_resources_ == [1, 2, 4]
     assert searcher.best_estimator_.max_iter == 4
     assert searcher.best_estimator_.score(X, y) > 0.2  # unscaled pixels, 4 epochs; chance 0.1
+
+
+def test_the_plot_has_a_panel_per_numeric_hyper_parameter_with_log_axes(digits, tmp_path):
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    result = search(*digits, SPACE, n_trials=3, epochs=1, seed=2)
+    figures = []
+    original = plt.subplots
+
+    def record(*args, **kwargs):
+        fig, axes = original(*args, **kwargs)
+        figures.append(axes)
+        return fig, axes
+
+    plt.subplots = record
+    try:
+        path = result.plot(tmp_path / "search.png")
+    finally:
+        plt.subplots = original
+    assert path is not None and (tmp_path / "search.png").stat().st_size > 0
+    panels = {ax.get_xlabel(): ax for ax in figures[0][0]}
+    numeric = [n for n in result.names
+               if all(isinstance(r[n], (int, float)) for r in result.trials)]
+    assert sorted(panels) == sorted(numeric)
+    for name, ax in panels.items():
+        assert ax.get_xscale() == ("log" if name in result.log_names else "linear")

@@ -36,6 +36,7 @@ from ..optim import NAMES as OPTIMIZERS
 from ..activations import NAMES as ACTIVATIONS
 from ..preprocessing import train_test_split, train_val_test_split
 from .backends import check_backend, run_tasks
+from .plots import plot_search
 from .runner import FIXED_COLUMNS, ResultsFile, Setup, build_trainer
 from .space import Space
 
@@ -67,8 +68,9 @@ class SearchResult:
         "accuracy" or "r2".
     """
 
-    def __init__(self, trials, names, best, best_model, test_metrics, metric):
+    def __init__(self, trials, names, best, best_model, test_metrics, metric, log_names=()):
         self.trials, self.metric = trials, metric
+        self.log_names = tuple(log_names)  # log-uniform hyper-parameters (log axes)
         self.names = [n for n in names if n not in FIXED_COLUMNS]  # "epochs" is a column
         self.best_params = {name: best[name] for name in names}
         self.best_score = best["val_score"]
@@ -88,6 +90,11 @@ class SearchResult:
         lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths))]
         lines += ["  ".join(c.ljust(w) for c, w in zip(r, widths)) for r in cells]
         return "\n".join(line.rstrip() for line in lines)
+
+    def plot(self, path):
+        """Save validation score against each numeric hyper-parameter to ``path`` (log axes
+        for log-uniform ones); the path, or None without matplotlib."""
+        return plot_search(self, path, self.log_names)
 
     def __str__(self):
         return self.leaderboard()
@@ -188,7 +195,9 @@ def search(X, y, space, *, method="random", n_trials=None, rounds=1, shrink=3.0,
                            f"{rows[0]['status'] if rows else 'no trials'}")
     model, test_metrics = _final_model(best, splits, setup, refit)
     rows = sorted(rows, key=lambda r: (r["round"], r["trial"]))
-    return SearchResult(rows, space.names, best, model, test_metrics, setup.metric)
+    log_names = [name for name, dist in space.distributions.items()
+                 if getattr(dist, "kind", None) == "loguniform"]
+    return SearchResult(rows, space.names, best, model, test_metrics, setup.metric, log_names)
 
 
 def _run_method(method, space, run, n_trials, rounds, shrink, top_k, epochs, min_epochs, eta,
