@@ -10,6 +10,8 @@ import numbers
 
 import numpy as np
 
+from .kernels.tuning import READ_ONLY_COPY_MAX_BYTES
+
 _FLOAT_DTYPES = {"float32": np.float32, "float64": np.float64}
 
 
@@ -24,8 +26,15 @@ def check_dtype(dtype):
     return np.dtype(_FLOAT_DTYPES[key])
 
 
-def check_array(X, dtype, n_features=None, what="X"):
+def check_array(X, dtype, n_features=None, what="X", convert=True):
     """Validate a 2-D feature matrix and return it C-contiguous in ``dtype``.
+
+    An array that is already C-contiguous in ``dtype`` is returned as it is
+    -- large read-only ones and memory maps (``np.load(path, mmap_mode="r")``)
+    included: the kernels only read it, so a dataset larger than memory is
+    never copied (a read-only array of at most READ_ONLY_COPY_MAX_BYTES is
+    copied, which spares compiling the kernels for read-only input).  The NaN/inf check reads it once, in blocks of rows (no
+    full-size temporary array).
 
     Parameters
     ----------
@@ -35,6 +44,10 @@ def check_array(X, dtype, n_features=None, what="X"):
         Required number of columns.
     what : str
         Name used in messages.
+    convert : bool, default True
+        Convert to ``dtype``.  Without it a float32 or float64 array keeps
+        its own dtype (the caller converts block by block, see
+        :func:`as_dtype_checked`); other numbers still become ``dtype``.
 
     Raises
     ------
@@ -71,17 +84,61 @@ def check_array(X, dtype, n_features=None, what="X"):
         raise ValueError(f"{what} has 0 features (shape {arr.shape})")
     if n_features is not None and arr.shape[1] != n_features:
         raise ValueError(f"{what} has {arr.shape[1]} features but the model expects {n_features}")
-    if arr.dtype.kind == "f" and not np.isfinite(arr).all():
-        bad = np.argwhere(~np.isfinite(arr))
-        raise ValueError(f"{what} contains NaN or inf ({len(bad)} values, first at row "
-                         f"{bad[0][0]}, column {bad[0][1]})")
+    if arr.dtype.kind == "f":
+        _check_finite(arr, what)
+    if not convert and arr.dtype in (np.float32, np.float64):
+        dtype = arr.dtype
+    out = as_dtype_checked(arr, dtype, what)
+    if not out.flags.writeable and out.nbytes <= READ_ONLY_COPY_MAX_BYTES:
+        # a small read-only array is copied: the kernels would otherwise be
+        # compiled again for read-only input (seconds, once), for a copy of
+        # milliseconds; large ones (memory maps) are read where they are
+        out = out.copy()
+    return out
+
+
+#: Rows are checked in blocks of about this many values: a temporary of a
+#: quarter MB instead of one the size of the data.
+_BLOCK_VALUES = 1 << 18
+
+
+def _row_blocks(arr):
+    step = max(1, _BLOCK_VALUES // max(1, arr.shape[1]))
+    for start in range(0, arr.shape[0], step):
+        yield start, arr[start:start + step]
+
+
+def _check_finite(arr, what):
+    """ValueError naming the first NaN or inf of ``arr`` (2-D, float), read block by block."""
+    for start, block in _row_blocks(arr):
+        if not np.isfinite(block).all():
+            count = sum(int((~np.isfinite(b)).sum()) for _, b in _row_blocks(arr))
+            row, column = np.argwhere(~np.isfinite(block))[0]
+            raise ValueError(f"{what} contains NaN or inf ({count} values, first at row "
+                             f"{start + row}, column {column})")
+
+
+def as_dtype_checked(arr, dtype, what="X"):
+    """``arr`` (finite, 2-D) C-contiguous in ``dtype``: itself when it is already so.
+
+    A conversion to a narrower dtype is checked for values it turns into
+    inf, block by block.
+
+    Raises
+    ------
+    ValueError
+        Values too large for ``dtype``.
+    """
+    dtype = np.dtype(dtype)
+    if arr.dtype == dtype and arr.flags.c_contiguous:
+        return arr
     with np.errstate(over="ignore"):  # reported below with a clearer message
         out = np.ascontiguousarray(arr, dtype=dtype)
-    if not out.flags.writeable:
-        out = out.copy()
-    if arr.dtype.itemsize > out.dtype.itemsize and not np.isfinite(out).all():
-        raise ValueError(f"{what} has values too large for {out.dtype.name} "
-                         f"(largest magnitude {np.abs(arr).max():g})")
+    if arr.dtype.itemsize > dtype.itemsize:
+        for start, block in _row_blocks(out):
+            if not np.isfinite(block).all():
+                raise ValueError(f"{what} has values too large for {dtype.name} "
+                                 f"(largest magnitude {np.abs(arr).max():g})")
     return out
 
 

@@ -29,7 +29,7 @@ from .kernels import penalty as _kp
 from .kernels import sync as _ksync
 from .kernels import train as _kt
 from .kernels.structs import Net, Noise, Run
-from .kernels.tuning import CALL_SECONDS, ROWS_PER_THREAD, TRAIN_CHUNK_ROWS
+from .kernels.tuning import CALL_MAX_BYTES, CALL_SECONDS, ROWS_PER_THREAD, TRAIN_CHUNK_ROWS
 from .layout import Workspace
 from .losses import loss_code
 from .parallel import kernel_threads, single_threaded_blas
@@ -176,8 +176,13 @@ class Engine:
                          layer_f=self.layer_f if training else None)
 
     # ------------------------------------------------------------------ passes
-    def predict(self, X):
-        """The network's output for the checked inputs X (n, n_inputs), a new array."""
+    def predict(self, X, prepare=None):
+        """The network's output for the checked inputs X (n, n_inputs), a new array.
+
+        ``prepare(rows)``, when given, turns each block of rows into the
+        kernels' input (the model's dtype and preprocessing), so that X is
+        never converted whole.
+        """
         out = np.empty((X.shape[0], self.n_outputs), dtype=self.dtype)
         n_threads, block = plan(self.layout.sizes, X.shape[0])
         # A workspace per call keeps concurrent predicts on one model safe.
@@ -185,15 +190,18 @@ class Engine:
         net, ops = self.net(), self.ops(inference=True)
 
         def rows(start, stop):
-            _ki.predict(net, ops, X[start:stop], out[start:stop], ws.buffer, ws.table,
-                        n_threads)
+            part = X[start:stop] if prepare is None else prepare(X[start:stop])
+            _ki.predict(net, ops, part, out[start:stop], ws.buffer, ws.table, n_threads)
 
         with single_threaded_blas(), self.first_use("prediction", n_threads):
-            self._in_calls(X.shape[0], block, rows)
+            self._in_calls(X, block, rows)
         return out
 
-    def evaluate(self, X, T, sw=NO_WEIGHTS):
-        """Loss and metric sums of X against T (see :mod:`fastmlp.kernels.losses`): (3 + n_out,)."""
+    def evaluate(self, X, T, sw=NO_WEIGHTS, prepare=None):
+        """Loss and metric sums of X against T (see :mod:`fastmlp.kernels.losses`): (3 + n_out,).
+
+        ``prepare``: as for :meth:`predict`.
+        """
         n_threads, block = plan(self.layout.sizes, X.shape[0])
         ws = Workspace(self.layout, block, self.dtype, training=True)
         stats = np.zeros((n_threads, 3 + self.n_outputs))
@@ -201,24 +209,28 @@ class Engine:
 
         def rows(start, stop):
             weights = sw[start:stop] if sw.size else sw
-            _ki.evaluate(net, ops, code, X[start:stop], T[start:stop], weights, ws.buffer,
-                         ws.table, stats, n_threads)
+            part = X[start:stop] if prepare is None else prepare(X[start:stop])
+            _ki.evaluate(net, ops, code, part, T[start:stop], weights, ws.buffer, ws.table,
+                         stats, n_threads)
 
         with single_threaded_blas(), self.first_use("evaluation", n_threads):
-            self._in_calls(X.shape[0], block, rows)
+            self._in_calls(X, block, rows)
         return stats.sum(axis=0)
 
-    def _in_calls(self, n_rows, block, run):
-        """``run(start, stop)`` over rows 0..n_rows in calls of about CALL_SECONDS each.
+    def _in_calls(self, X, block, run):
+        """``run(start, stop)`` over the rows of X in calls of about CALL_SECONDS each.
 
-        So that Ctrl-C is felt within about that long on a huge input.  The
-        calls cover whole blocks of ``block`` rows (the kernels' own blocks),
-        so the rows meet the threads and the sums add up exactly as in one
-        call: the result does not depend on the cuts.
+        So that Ctrl-C is felt within about that long on a huge input, and a
+        call converts at most CALL_MAX_BYTES of it.  The calls cover whole
+        blocks of ``block`` rows (the kernels' own blocks), so the rows meet
+        the threads and the sums add up exactly as in one call: the result
+        does not depend on the cuts.
         """
+        n_rows = X.shape[0]
+        most = max(1, CALL_MAX_BYTES // max(1, X.shape[1] * X.itemsize) // block)
         start = 0
         while start < n_rows:
-            blocks = max(1, int(self._rows_per_second * CALL_SECONDS) // block)
+            blocks = min(most, max(1, int(self._rows_per_second * CALL_SECONDS) // block))
             stop = min(n_rows, start + blocks * block)
             began = time.perf_counter()
             run(start, stop)

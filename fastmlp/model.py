@@ -7,10 +7,10 @@ from collections import namedtuple
 import numpy as np
 
 from . import initializers as _init
-from ._validation import (NO_WEIGHTS, check_array, check_dtype, check_lengths,
-                          check_flag, check_nonnegative_float, check_positive_float,
-                          check_sample_weight,
-                          check_seed, check_unit_interval)
+from ._validation import (NO_WEIGHTS, as_dtype_checked, check_array, check_dtype,
+                          check_flag, check_lengths, check_nonnegative_float,
+                          check_positive_float, check_sample_weight, check_seed,
+                          check_unit_interval)
 from .activations import Activation, get_activation
 from .archive import CHECKPOINT_FORMAT, MODEL_FORMAT, read_archive, write_archive
 from .engine import INFERENCE, Engine, training_noise
@@ -259,15 +259,28 @@ class Model:
         RuntimeError
             The preprocessing is not fitted yet.
         """
-        X = check_array(X, self.dtype, self.n_inputs, what)
+        return self._prepare_rows(self._checked_inputs(X, what))
+
+    def _checked_inputs(self, X, what="X"):
+        """``X`` checked but not converted: its own float dtype, no preprocessing applied.
+
+        predict and evaluate prepare it block by block (:meth:`_prepare_rows`),
+        so a large float64 or memory-mapped input is never copied whole.
+        """
+        X = check_array(X, self.dtype, self.n_inputs, what, convert=False)
         prep = self.preprocessing
-        if prep is None:
-            return X
-        if not prep.is_fitted:
+        if prep is not None and not prep.is_fitted:
             raise RuntimeError(f"the model's {prep.kind} preprocessing is not fitted yet: train "
                                "the model (Trainer.fit fits it on the training data) or call "
                                "model.fit_preprocessing(X_train)")
-        return prep.transform(X, self.dtype)
+        return X
+
+    def _prepare_rows(self, rows):
+        """Checked rows in the model's dtype with the preprocessing applied (a view when
+        nothing is to be done)."""
+        rows = as_dtype_checked(rows, self.dtype)
+        prep = self.preprocessing
+        return rows if prep is None else prep.transform(rows, self.dtype)
 
     # ------------------------------------------------------------ structure
     @property
@@ -443,8 +456,8 @@ class Model:
         ndarray of shape (n_samples, n_outputs), in the model's dtype
             Class probabilities for softmax/sigmoid outputs, values otherwise.
         """
-        X = self.prepare_inputs(X)
-        out = self._engine.predict(X)
+        X = self._checked_inputs(X)
+        out = self._engine.predict(X, self._prepare_rows)
         if not np.isfinite(out).all():
             self._explain_non_finite(X, out)
         return out
@@ -541,10 +554,11 @@ class Model:
             ``{"loss": ..., "accuracy": ...}`` for classification losses,
             ``{"loss": ..., "r2": ...}`` for squared error.
         """
-        X = self.prepare_inputs(X)
+        X = self._checked_inputs(X)
         T = encode_targets(Y, self.loss, self.n_outputs, self.dtype, what="Y")
         check_lengths(X, T, ("X", "Y"))
-        return self.evaluate_prepared(X, T, check_sample_weight(sample_weight, X.shape[0]))
+        return self._scores(X, T, check_sample_weight(sample_weight, X.shape[0]), None,
+                            self._prepare_rows)
 
     def evaluate_prepared(self, X, T, sample_weight=NO_WEIGHTS, total_sum_of_squares=None):
         """:meth:`evaluate` on inputs and targets already prepared: no checks, no copies.
@@ -562,8 +576,12 @@ class Model:
             Of the targets about their (weighted) mean, for R^2 (computed
             when not given).
         """
-        sw, sst = sample_weight, total_sum_of_squares
-        result = metrics_from_stats(self._engine.evaluate(X, T, sw), self.loss, T, sst, sw)
+        return self._scores(X, T, sample_weight, total_sum_of_squares, None)
+
+    def _scores(self, X, T, sw, sst, prepare):
+        """Loss (+ penalty) and metric of X against T; ``prepare`` readies each block of X."""
+        result = metrics_from_stats(self._engine.evaluate(X, T, sw, prepare), self.loss, T,
+                                    sst, sw)
         result["loss"] += self.penalty()
         if not np.isfinite(result["loss"]):
             raise FloatingPointError("evaluate: the loss is NaN or inf: "

@@ -122,9 +122,9 @@ def test_calls_cut_into_blocks_give_the_same_bits(monkeypatch, rng, dtype):
     calls = []
     original = model.engine._in_calls
 
-    def counting(n_rows, block, run):
-        calls.append(n_rows // block)
-        return original(n_rows, block, run)
+    def counting(rows, block, run):
+        calls.append(rows.shape[0] // block)
+        return original(rows, block, run)
 
     monkeypatch.setattr(engine, "CALL_SECONDS", 1e-12)  # one block per call
     monkeypatch.setattr(model.engine, "_in_calls", counting)

@@ -7,7 +7,8 @@ kernels so that changing a value invalidates their compiled cache (see
 may read it.
 """
 
-__all__ = ["ROWS_PER_THREAD", "TRAIN_CHUNK_ROWS", "CALL_SECONDS", "PARALLEL_MIN_FLOPS",
+__all__ = ["ROWS_PER_THREAD", "TRAIN_CHUNK_ROWS", "CALL_SECONDS", "CALL_MAX_BYTES",
+           "READ_ONLY_COPY_MAX_BYTES", "PARALLEL_MIN_FLOPS",
            "COLUMN_SPLIT_MAX_ROWS_PER_THREAD", "COLUMN_SPLIT_MIN_UNITS_PER_THREAD",
            "OPTIMIZER_PARALLEL_MIN_SIZE", "SPINS_BEFORE_YIELD", "COMPILE_NOTICE_AFTER",
            "PROGRESS_AFTER", "DIAGNOSTIC_SAMPLE_ROWS"]
@@ -27,6 +28,15 @@ TRAIN_CHUNK_ROWS = 4096
 #: checkpoints get control back within about this long.  A call costs a few
 #: hundred microseconds of Python, well under 1% of this.
 CALL_SECONDS = 0.5
+
+#: The most input one call of predict/evaluate converts (or preprocesses) at a
+#: time, in bytes: a huge or memory-mapped input is never copied whole.
+CALL_MAX_BYTES = 64 << 20
+
+#: A read-only input up to this size is copied (milliseconds); a larger one --
+#: a memory-mapped dataset -- is read where it is, for which the kernels are
+#: compiled once more for read-only arrays (seconds, the first time only).
+READ_ONLY_COPY_MAX_BYTES = 64 << 20
 
 #: Below this many floating-point operations per chunk, one thread is faster
 #: than splitting the work over a team (handing work to the team's threads

@@ -125,8 +125,7 @@ def search(X, y, space, *, method="random", n_trials=None, rounds=1, shrink=3.0,
     Parameters
     ----------
     X, y : array-like
-        All the data; split into training, validation and test parts
-        (stratified for classification) unless ``validation_data`` is given.
+        All the data, split (stratified) unless ``validation_data`` is given.
     space : dict or Space
         Hyper-parameter -> distribution, list (a choice) or constant (see
         :mod:`fastmlp.search.space`).
@@ -155,11 +154,10 @@ def search(X, y, space, *, method="random", n_trials=None, rounds=1, shrink=3.0,
         CSV file receiving one row per finished trial (made durable at once).
     resume : bool
         Continue the search recorded in ``results`` (finished trials are not run again).
-    task : {"auto", "classification", "regression"}
-    dtype, preprocessing : str
-        The models' dtype and stored input transform.
+    task, dtype, preprocessing : str
+        "auto", "classification" or "regression"; the models' dtype and input transform.
     on_trial : callable, optional
-        Called with every new row as it is recorded.
+        Called with each new row.
 
     Returns
     -------
@@ -195,9 +193,14 @@ def search(X, y, space, *, method="random", n_trials=None, rounds=1, shrink=3.0,
                            f"{rows[0]['status'] if rows else 'no trials'}")
     model, test_metrics = _final_model(best, splits, setup, refit)
     rows = sorted(rows, key=lambda r: (r["round"], r["trial"]))
-    log_names = [name for name, dist in space.distributions.items()
-                 if getattr(dist, "kind", None) == "loguniform"]
-    return SearchResult(rows, space.names, best, model, test_metrics, setup.metric, log_names)
+    return SearchResult(rows, space.names, best, model, test_metrics, setup.metric,
+                        _log_scale(space))
+
+
+def _log_scale(space):
+    """The names of the space's log-uniform hyper-parameters."""
+    return [name for name, dist in space.distributions.items()
+            if getattr(dist, "kind", None) == "loguniform"]
 
 
 def _run_method(method, space, run, n_trials, rounds, shrink, top_k, epochs, min_epochs, eta,

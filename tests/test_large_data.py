@@ -1,0 +1,97 @@
+"""Data larger than memory: read-only arrays and memory maps are trained on and
+predicted from without a copy, with the same results as in-memory arrays; a
+dtype other than the model's is converted block by block; the NaN/inf check
+streams."""
+
+import tracemalloc
+
+import numpy as np
+import pytest
+
+import fastmlp as fm
+import fastmlp._validation
+from fastmlp import engine
+
+
+@pytest.fixture(autouse=True)
+def read_in_place(monkeypatch):
+    # read-only arrays above 64 MB are read in place; these are smaller
+    monkeypatch.setattr(fastmlp._validation, "READ_ONLY_COPY_MAX_BYTES", 0)
+
+
+@pytest.fixture(scope="module")
+def on_disk(tmp_path_factory):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((20000, 200)).astype(np.float32)  # 16 MB
+    y = rng.integers(0, 3, 20000)
+    path = tmp_path_factory.mktemp("data") / "X.npy"
+    np.save(path, X)
+    return X, y, np.load(path, mmap_mode="r")
+
+
+def _trained(X, y):
+    model = fm.Model([200, 16, 3], seed=0)
+    fm.Trainer(model, "adam", batch_size=100, epochs=2, seed=0, verbose=0).fit(
+        X, y, validation_data=(X[:500], y[:500]))
+    return model
+
+
+def test_a_memory_map_gives_the_results_of_an_array(on_disk):
+    X, y, mapped = on_disk
+    assert not mapped.flags.writeable
+    in_memory, from_disk = _trained(X, y), _trained(mapped, y)
+    np.testing.assert_array_equal(from_disk.params, in_memory.params)
+    np.testing.assert_array_equal(from_disk.predict(mapped), in_memory.predict(X))
+    assert from_disk.evaluate(mapped, y) == in_memory.evaluate(X, y)
+    loss, grad = in_memory.loss_and_grad(X, y)
+    loss_mapped, grad_mapped = in_memory.loss_and_grad(mapped, y)
+    assert loss_mapped == loss and np.array_equal(grad_mapped, grad)
+
+
+def _peak(call):
+    tracemalloc.start()
+    try:
+        call()
+        return tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_nothing_the_size_of_the_data_is_allocated(on_disk):
+    X, y, mapped = on_disk
+    model = _trained(X[:600], y[:600])
+    # predict/evaluate: the output and the NaN check's blocks (256 kB); fit: the
+    # encoded targets, the epoch's order
+    assert _peak(lambda: model.predict(mapped)) < mapped.nbytes / 8
+    assert _peak(lambda: model.evaluate(mapped, y)) < mapped.nbytes / 8
+    trainer = fm.Trainer(model, "adam", batch_size=100, epochs=1, seed=0, verbose=0)
+    assert _peak(lambda: trainer.fit(mapped, y)) < mapped.nbytes / 4
+
+
+def test_another_dtype_is_converted_block_by_block(on_disk, monkeypatch):
+    X, y, _ = on_disk
+    model = _trained(X[:600], y[:600])
+    wide = X.astype(np.float64)
+    expected = model.predict(X)
+    monkeypatch.setattr(engine, "CALL_MAX_BYTES", wide.nbytes // 10)
+    np.testing.assert_array_equal(model.predict(wide), expected)
+    assert _peak(lambda: model.predict(wide)) < wide.nbytes / 4
+    assert model.evaluate(wide, y) == model.evaluate(X, y)
+
+
+def test_values_too_large_for_float32_are_caught_in_a_later_block(monkeypatch):
+    monkeypatch.setattr(fastmlp._validation, "_BLOCK_VALUES", 100)
+    model = fm.Model([10, 4, 2], seed=0)
+    wide = np.ones((500, 10))
+    wide[321, 7] = 1e300
+    with pytest.raises(ValueError, match="too large for float32"):
+        model.predict(wide)
+
+
+def test_the_first_nan_is_named_across_blocks(monkeypatch):
+    monkeypatch.setattr(fastmlp._validation, "_BLOCK_VALUES", 100)
+    X = np.ones((500, 10), dtype=np.float32)
+    X[321, 7] = np.nan
+    X[400, 2] = np.inf
+    with pytest.raises(ValueError, match=r"2 values, first at row 321, column 7"):
+        fm.Model([10, 4, 2], seed=0).predict(X)
