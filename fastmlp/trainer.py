@@ -13,7 +13,7 @@ from collections import namedtuple
 
 import numpy as np
 
-from ._validation import (check_array, check_flag, check_lengths, check_positive_int,
+from ._validation import (check_array, check_lengths, check_positive_int,
                           check_sample_weight, check_seed)
 from .callbacks import ProgressLogger, as_callback
 from .checkpoint import Checkpoint, load_newest
@@ -30,6 +30,7 @@ from .optim import Adam, get_optimizer
 from .parallel import max_threads, single_threaded_blas, threads
 from .preprocessing import split_count, stratified_indices
 from .schedules import BoldDriver, InvScaling, get_schedule
+from .shuffling import SHUFFLES, epoch_order
 
 __all__ = ["Trainer"]
 
@@ -50,8 +51,12 @@ class Trainer:
         batch of an epoch holds the remaining samples (it is not dropped).
     epochs : int, default 10
         Epochs per call to :meth:`fit` (L-BFGS: its own ``max_iter`` counts).
-    shuffle : bool, default True
-        Draw a new sample order every epoch.
+    shuffle : bool or "blocks", default True
+        Draw a new sample order every epoch.  "blocks": a block shuffle
+        for memory-mapped data larger than the page cache -- blocks of
+        consecutive rows in a random order, rows shuffled within runs of
+        blocks -- which reads the file in long runs instead of one row at
+        a time (see :mod:`fastmlp.shuffling`).
     seed : int, numpy Generator or None
         Seed of the shuffling and of the dropout/DropConnect masks.  With
         the same model seed, trainer seed and thread count, training gives
@@ -116,7 +121,11 @@ class Trainer:
                              "batch_size=None (every iteration evaluates the whole training set)")
         self.batch_size = check_positive_int(batch_size, "batch_size", allow_none=True)
         self.epochs = check_positive_int(epochs, "epochs")
-        self.shuffle = check_flag(shuffle, "shuffle")
+        if isinstance(shuffle, (bool, np.bool_)):
+            shuffle = bool(shuffle)
+        elif not isinstance(shuffle, str) or shuffle not in SHUFFLES:
+            raise ValueError(f"shuffle must be True, False or 'blocks', got {shuffle!r}")
+        self.shuffle = shuffle
         seed = check_seed(seed)
         self._rng = np.random.default_rng(seed)
         self._mask_seed = _mask_seed(seed)
@@ -528,7 +537,7 @@ class Trainer:
                 self._rng = resume.rng  # as it was when the resumed epoch began
             # kept for a mid-epoch checkpoint, which resumes from this state
             self._epoch_rng = encode_generator(self._rng)
-            order = self._rng.permutation(X.shape[0]) if self.shuffle else loop.identity
+            order = epoch_order(self._rng, X.shape[0], self.shuffle)
             rates = None
             if schedule is not None:
                 rates = schedule.rates(self.epoch, self.steps, loop.n_batches, loop.n_batches)

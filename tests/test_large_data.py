@@ -95,3 +95,33 @@ def test_the_first_nan_is_named_across_blocks(monkeypatch):
     X[400, 2] = np.inf
     with pytest.raises(ValueError, match=r"2 values, first at row 321, column 7"):
         fm.Model([10, 4, 2], seed=0).predict(X)
+
+
+def test_the_block_shuffle_is_a_permutation_mixing_runs_of_blocks():
+    from fastmlp.shuffling import epoch_order
+
+    rng = np.random.default_rng(0)
+    order = epoch_order(rng, 1000, "blocks", block_rows=64, buffer_blocks=4)
+    assert np.array_equal(np.sort(order), np.arange(1000))
+    # every run of 4 blocks' rows (256 rows, the last run shorter) holds 4
+    # whole blocks, and inside it the rows are not in their block order
+    for start in range(0, 1000, 256):
+        run = order[start:start + 256]
+        blocks = set(run // 64)
+        assert len(blocks) <= 4
+        assert sum(min(1000, 64 * (b + 1)) - 64 * b for b in blocks) == run.size
+        assert not np.array_equal(run, np.sort(run))
+    again = epoch_order(np.random.default_rng(0), 1000, "blocks", block_rows=64,
+                        buffer_blocks=4)
+    assert np.array_equal(order, again)  # the generator decides it all
+
+
+def test_training_with_a_block_shuffle(on_disk):
+    X, y, mapped = on_disk
+    model = fm.Model([200, 16, 3], seed=0)
+    trainer = fm.Trainer(model, "adam", batch_size=100, epochs=2, seed=0, verbose=0,
+                         shuffle="blocks")
+    history = trainer.fit(mapped, y)
+    assert np.isfinite(model.params).all() and len(history["loss"]) == 2
+    with pytest.raises(ValueError, match="shuffle must be True, False or 'blocks'"):
+        fm.Trainer(model, shuffle="rows")

@@ -11,7 +11,8 @@ __all__ = ["ROWS_PER_THREAD", "TRAIN_CHUNK_ROWS", "CALL_SECONDS", "CALL_MAX_BYTE
            "READ_ONLY_COPY_MAX_BYTES", "PARALLEL_MIN_FLOPS",
            "COLUMN_SPLIT_MAX_ROWS_PER_THREAD", "COLUMN_SPLIT_MIN_UNITS_PER_THREAD",
            "OPTIMIZER_PARALLEL_MIN_SIZE", "SPINS_BEFORE_YIELD", "COMPILE_NOTICE_AFTER",
-           "PROGRESS_AFTER", "DIAGNOSTIC_SAMPLE_ROWS"]
+           "PROGRESS_AFTER", "DIAGNOSTIC_SAMPLE_ROWS", "SHUFFLE_BLOCK_ROWS",
+           "SHUFFLE_BUFFER_BLOCKS"]
 
 # ----------------------------------------------------------- blocks and threads
 #: Rows per thread per block for predict/evaluate/loss_and_grad: enough for
@@ -62,6 +63,14 @@ OPTIMIZER_PARALLEL_MIN_SIZE = 1 << 16
 #: slices: measured 4x slower with 65536 spins, no slower than one after
 #: another with 1024.
 SPINS_BEFORE_YIELD = 1 << 10
+
+#: ``Trainer(shuffle="blocks")`` (data larger than the page cache): blocks of
+#: this many consecutive rows are put in a random order, and the rows of each
+#: run of SHUFFLE_BUFFER_BLOCKS blocks are shuffled together
+#: (:mod:`fastmlp.shuffling`).  4096 rows of 784 float32 are 12.5 MB: one
+#: long read instead of 4096 scattered ones.
+SHUFFLE_BLOCK_ROWS = 4096
+SHUFFLE_BUFFER_BLOCKS = 16
 
 # ----------------------------------------------------------------- the Python layer
 #: Seconds a first call may take before the "compiling" notice appears:

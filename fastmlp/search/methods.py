@@ -27,8 +27,6 @@ halving
     best trial is chosen in the last rung.
 """
 
-import math
-
 import numpy as np
 
 from ..data_io import infer_task
