@@ -10,7 +10,7 @@ import numbers
 
 import numpy as np
 
-from .kernels.tuning import READ_ONLY_COPY_MAX_BYTES
+from .kernels.tuning import INPUT_COPY_MAX_BYTES
 
 _FLOAT_DTYPES = {"float32": np.float32, "float64": np.float64}
 
@@ -32,7 +32,7 @@ def check_array(X, dtype, n_features=None, what="X", convert=True):
     An array that is already C-contiguous in ``dtype`` is returned as it is
     -- large read-only ones and memory maps (``np.load(path, mmap_mode="r")``)
     included: the kernels only read it, so a dataset larger than memory is
-    never copied (a read-only array of at most READ_ONLY_COPY_MAX_BYTES is
+    never copied (a read-only array of at most INPUT_COPY_MAX_BYTES is
     copied, which spares compiling the kernels for read-only input).  The NaN/inf check reads it once, in blocks of rows (no
     full-size temporary array).
 
@@ -44,10 +44,11 @@ def check_array(X, dtype, n_features=None, what="X", convert=True):
         Required number of columns.
     what : str
         Name used in messages.
-    convert : bool, default True
-        Convert to ``dtype``.  Without it a float32 or float64 array keeps
-        its own dtype (the caller converts block by block, see
-        :func:`as_dtype_checked`); other numbers still become ``dtype``.
+    convert : True, False or "large", default True
+        Convert to ``dtype``.  False: a float32 or float64 array keeps its
+        own dtype (the caller converts block by block, see
+        :func:`as_dtype_checked`); "large": only arrays above
+        INPUT_COPY_MAX_BYTES keep it.  Other numbers always become ``dtype``.
 
     Raises
     ------
@@ -86,10 +87,12 @@ def check_array(X, dtype, n_features=None, what="X", convert=True):
         raise ValueError(f"{what} has {arr.shape[1]} features but the model expects {n_features}")
     if arr.dtype.kind == "f":
         _check_finite(arr, what)
-    if not convert and arr.dtype in (np.float32, np.float64):
+    keep = arr.dtype in (np.float32, np.float64) and (
+        convert is False or convert == "large" and arr.nbytes > INPUT_COPY_MAX_BYTES)
+    if keep:
         dtype = arr.dtype
     out = as_dtype_checked(arr, dtype, what)
-    if not out.flags.writeable and out.nbytes <= READ_ONLY_COPY_MAX_BYTES:
+    if not out.flags.writeable and out.nbytes <= INPUT_COPY_MAX_BYTES:
         # a small read-only array is copied: the kernels would otherwise be
         # compiled again for read-only input (seconds, once), for a copy of
         # milliseconds; large ones (memory maps) are read where they are

@@ -287,8 +287,10 @@ class GradientPass:
         """
         engine = self.engine
         self.stats[:] = 0
-        # the input's dropout is applied where the rows are gathered
-        gather = noise.mode != 0 and engine.layer_f[0, _kn.DROPOUT] > 0
+        # the input's dropout is applied where the rows are gathered, and
+        # rows of another dtype are converted there
+        dropout = noise.mode != 0 and engine.layer_f[0, _kn.DROPOUT] > 0
+        gather = dropout or X.dtype != engine.dtype
         index = np.arange(X.shape[0]) if gather else np.empty(0, dtype=np.int64)
         ws = self.workspace
         with single_threaded_blas(), engine.first_use("gradients", self.n_threads):

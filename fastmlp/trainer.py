@@ -397,7 +397,9 @@ class Trainer:
         """:meth:`fit`'s arguments checked, before anything changes: ``(X, T, sw, val,
         n_epochs)`` with the hold-out split off when the trainer makes one."""
         model = self.model
-        X = check_array(X, model.dtype, model.n_inputs, "X")
+        # a large float array of another dtype is converted where batches are
+        # gathered, not copied whole
+        X = check_array(X, model.dtype, model.n_inputs, "X", convert="large")
         T = encode_targets(y, model.loss, model.n_outputs, model.dtype, "y")
         check_lengths(X, T)
         sw = check_sample_weight(sample_weight, X.shape[0])

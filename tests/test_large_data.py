@@ -16,7 +16,7 @@ from fastmlp import engine
 @pytest.fixture(autouse=True)
 def read_in_place(monkeypatch):
     # read-only arrays above 64 MB are read in place; these are smaller
-    monkeypatch.setattr(fastmlp._validation, "READ_ONLY_COPY_MAX_BYTES", 0)
+    monkeypatch.setattr(fastmlp._validation, "INPUT_COPY_MAX_BYTES", 0)
 
 
 @pytest.fixture(scope="module")
@@ -125,3 +125,21 @@ def test_training_with_a_block_shuffle(on_disk):
     assert np.isfinite(model.params).all() and len(history["loss"]) == 2
     with pytest.raises(ValueError, match="shuffle must be True, False or 'blocks'"):
         fm.Trainer(model, shuffle="rows")
+
+
+def test_a_large_float64_dataset_trains_a_float32_model_without_a_copy(on_disk):
+    # converted row by row where batches are gathered: the same bits as
+    # training on the converted array, and no float32 copy of the whole
+    X, y, _ = on_disk
+    wide = X.astype(np.float64)
+    reference = _trained(X, y)
+    model = _trained(wide, y)
+    np.testing.assert_array_equal(model.params, reference.params)
+    trainer = fm.Trainer(model, "adam", batch_size=100, epochs=1, seed=0, verbose=0)
+    assert _peak(lambda: trainer.fit(wide, y)) < X.nbytes / 4
+    # L-BFGS reads it gathered too
+    lbfgs = [fm.Model([200, 8, 3], seed=1, dtype="float32") for _ in range(2)]
+    for m, data in zip(lbfgs, (X[:3000], wide[:3000])):
+        with pytest.warns(fm.ConvergenceWarning):
+            fm.Trainer(m, fm.optim.LBFGS(max_iter=3), verbose=0).fit(data, y[:3000])
+    np.testing.assert_array_equal(lbfgs[1].params, lbfgs[0].params)

@@ -51,6 +51,7 @@ count.
 """
 
 import numpy as np
+from numba.extending import overload
 
 from . import noise as _noise
 from .activations import SOFTMAX
@@ -460,9 +461,29 @@ def backward_share(net, ops, grad, xin, x_off, ws, wsl, l, rows, cur, t, n_threa
                           training)
 
 
-@jit
 def chunk_input(X, index, c0, ws, wsl, n_layers):
-    """(flat array, offset) of the chunk's input rows: gathered in ``ws`` or X itself."""
-    if index.size > 0:
+    """(flat array, offset) of the chunk's input rows: gathered in ``ws`` or X itself.
+
+    Inputs of another dtype than the workspace's (a float64 dataset read in
+    place by a float32 model) are only ever read gathered -- converted row
+    by row into ``ws`` -- so their passes need a non-empty ``index``.
+    """
+    if index.size > 0 or X.dtype != ws.dtype:
         return ws, wsl[n_layers, X_OFFSET]
     return X.reshape(-1), c0 * X.shape[1]
+
+
+@overload(chunk_input)
+def _chunk_input_overload(X, index, c0, ws, wsl, n_layers):
+    # chosen when the kernels are typed: with two dtypes, X itself could not
+    # stand where the workspace does
+    if X.dtype != ws.dtype:
+        def gathered(X, index, c0, ws, wsl, n_layers):
+            return ws, wsl[n_layers, X_OFFSET]
+        return gathered
+
+    def direct_or_gathered(X, index, c0, ws, wsl, n_layers):
+        if index.size > 0:
+            return ws, wsl[n_layers, X_OFFSET]
+        return X.reshape(-1), c0 * X.shape[1]
+    return direct_or_gathered

@@ -8,7 +8,7 @@ may read it.
 """
 
 __all__ = ["ROWS_PER_THREAD", "TRAIN_CHUNK_ROWS", "CALL_SECONDS", "CALL_MAX_BYTES",
-           "READ_ONLY_COPY_MAX_BYTES", "PARALLEL_MIN_FLOPS",
+           "INPUT_COPY_MAX_BYTES", "PARALLEL_MIN_FLOPS",
            "COLUMN_SPLIT_MAX_ROWS_PER_THREAD", "COLUMN_SPLIT_MIN_UNITS_PER_THREAD",
            "OPTIMIZER_PARALLEL_MIN_SIZE", "SPINS_BEFORE_YIELD", "COMPILE_NOTICE_AFTER",
            "PROGRESS_AFTER", "DIAGNOSTIC_SAMPLE_ROWS", "SHUFFLE_BLOCK_ROWS",
@@ -34,10 +34,13 @@ CALL_SECONDS = 0.5
 #: time, in bytes: a huge or memory-mapped input is never copied whole.
 CALL_MAX_BYTES = 64 << 20
 
-#: A read-only input up to this size is copied (milliseconds); a larger one --
-#: a memory-mapped dataset -- is read where it is, for which the kernels are
-#: compiled once more for read-only arrays (seconds, the first time only).
-READ_ONLY_COPY_MAX_BYTES = 64 << 20
+#: An input up to this size that is read-only or of another float dtype than
+#: the model's is copied or converted (milliseconds); a larger one -- a
+#: memory-mapped dataset, a float64 file for a float32 model -- is read where
+#: it is, for which the kernels are compiled once more (seconds, the first
+#: time only): read-only arrays as such, other dtypes converted row by row
+#: where the training gathers its batches.
+INPUT_COPY_MAX_BYTES = 64 << 20
 
 #: Below this many floating-point operations per chunk, one thread is faster
 #: than splitting the work over a team (handing work to the team's threads
