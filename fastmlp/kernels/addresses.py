@@ -2,10 +2,10 @@
 
 The entry points receive an :class:`~fastmlp.kernels.ops.Ops` as the int64
 array of its functions' addresses (:func:`fastmlp.kernels.ops.addresses`)
-and call :func:`unpack_ops` where they need it -- inside a parallel region
-too, where Numba could not pass the nested tuple itself.  The type of the
-result depends only on the dtype, so one compiled entry point serves every
-configuration.
+and call :func:`unpack_ops` where they need it: typing and unboxing the
+nested tuple of ~30 functions cost ~0.6 ms per call, an array nothing.
+The type of the result depends only on the dtype, so one compiled entry
+point serves every configuration.
 """
 
 from numba import types

@@ -18,8 +18,9 @@ Why not a Numba parallel region (``prange(n_threads)``), as before:
   member has its own thread whatever the threading layer.
 
 The price is a handoff to the workers per call (tens of microseconds);
-the kernels enter Python once per epoch (or per chunk of one), and small
-work runs on one thread without any handoff (:func:`fastmlp.parallel.kernel_threads`).
+the training loop enters Python about twice a second at most
+(:mod:`fastmlp.epoch_loop`), and small work runs on one thread without any
+handoff (:func:`fastmlp.parallel.kernel_threads`).
 
 A worker is never shared by two running teams: a call takes idle workers
 or starts new ones, so two Python threads training two models at once each
