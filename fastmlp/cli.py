@@ -22,6 +22,7 @@ from .activations import NAMES as ACTIVATIONS
 from .callbacks import EarlyStopping
 from .cli_model import CLI_FORMAT, add_model_commands, run_model_command
 from .cli_settings import add_search_options, add_train_options, as_toml, hidden_sizes, resolve
+from .convert import add_convert_command, convert_command, is_converted, open_converted
 from .data_io import infer_task, load_table
 from .datasets import load_digits
 from .exceptions import DivergenceError
@@ -98,6 +99,7 @@ def _parser():
                     "validation data and report its test score once.")
     add_search_options(search_cmd)
     add_model_commands(sub)
+    add_convert_command(sub)
     return parser
 
 
@@ -219,8 +221,60 @@ def _read_training_table(settings):
     return table, target
 
 
+def _prepare_converted(settings):
+    """Memory-map a file of ``fastmlp convert`` and split it into contiguous row ranges.
+
+    The features are never copied here: the splits are slices (views) of the
+    memory map -- validation and test are the file's last rows, so a file
+    ordered by class or time should be shuffled before conversion.  The
+    encoding (and imputation) is the conversion's, stored with the model.
+    """
+    path = settings["data"]
+    if settings["impute"] is not None or settings["categorical"]:
+        raise ValueError(f"{path} is encoded already: give --impute and --categorical to "
+                         "fastmlp convert, not to train")
+    X, target, meta = open_converted(path)
+    if settings["target"] not in (None, meta["target"]):
+        raise ValueError(f"{path} was converted with the target {meta['target']!r}, not "
+                         f"{settings['target']!r}")
+    settings["target"] = meta["target"]
+    labels = meta["classes"]
+    task = settings["task"]
+    if task == "auto":
+        task = "classification" if labels is not None else infer_task(target)
+    classification = task == "classification"
+    numeric_labels = labels is None
+    if classification and numeric_labels:
+        values, y = np.unique(target, return_inverse=True)
+        labels = [str(int(v)) if float(v).is_integer() else repr(float(v)) for v in values]
+    elif classification:
+        y = target
+    elif labels is not None:
+        raise ValueError(f"{path}: regression needs a numeric target; {meta['target']!r} "
+                         "holds text")
+    else:
+        y = target
+    n = X.shape[0]
+    n_test = int(round(n * settings["test_size"]))
+    n_val = int(round((n - n_test) * settings["validation_size"]))
+    n_train = n - n_test - n_val
+    if min(n_train, n_val, n_test) < 1:
+        raise ValueError(f"{path}: {n} rows are too few for a train / validation / test split")
+    val_end = n_train + n_val
+    metadata = {"format": CLI_FORMAT, "task": task, "target": meta["target"],
+                "classes": labels if classification else None,
+                "numeric_labels": numeric_labels, "features": meta["features"],
+                "training": {"source": str(path), "samples": int(n), "config": settings}}
+    return dict(X=X, source=str(path), target=meta["target"], classification=classification,
+                n_out=len(labels) if classification else 1, metadata=metadata,
+                train=(X[:n_train], y[:n_train]), val=(X[n_train:val_end], y[n_train:val_end]),
+                test=(X[val_end:], y[val_end:]))
+
+
 def _prepare_training(settings):
     """Read, encode and split (train / validation / test) the data; the model's metadata."""
+    if settings["data"] is not None and is_converted(settings["data"]):
+        return _prepare_converted(settings)
     table, target = _read_training_table(settings)
     features = table.without(target)
     if not features.names:
@@ -466,6 +520,8 @@ def main(argv=None):
             search_command(args)
         elif args.command == "warmup":
             warm_up(args.dtype, args.threads)
+        elif args.command == "convert":
+            convert_command(args)
         else:
             run_model_command(args)
     except (DivergenceError, FloatingPointError) as exc:  # the training failed, not the input

@@ -13,6 +13,9 @@ import csv
 import json
 import sys
 
+import numpy as np
+
+from .convert import is_converted, open_converted
 from .model import Model
 from .tabular import TabularEncoder, label_indices, read_table, target_values
 
@@ -111,12 +114,50 @@ def _feature_table(model, path, target=None):
     return table, features
 
 
+def _converted_inputs(model, path):
+    """The memory-mapped features and the target of a ``fastmlp convert`` file.
+
+    Raises
+    ------
+    ValueError
+        The file was encoded differently from the model's training data.
+    """
+    X, target, meta = open_converted(path)
+    if model.metadata.get("features", meta["features"]) != meta["features"]:
+        raise ValueError(f"{path} was converted with another feature encoding than the "
+                         "model's training data; convert the CSV again")
+    return X, target, meta
+
+
+def _converted_labels(model, path, target, meta):
+    """The class index (in the model's classes) of each row of a converted file's target."""
+    labels = _labels(model)
+    if meta["classes"] is not None:  # text labels: indices into meta["classes"]
+        known = {c: k for k, c in enumerate(labels)}
+        unknown = [c for c in meta["classes"] if c not in known]
+        if unknown:
+            raise ValueError(f"{path}: the class(es) {', '.join(unknown)} are not the "
+                             f"model's ({', '.join(labels)})")
+        return np.array([known[c] for c in meta["classes"]], dtype=np.int64)[target]
+    if not model.metadata.get("numeric_labels", True):
+        raise ValueError(f"{path}: the target is numeric; the model's classes are text")
+    known = np.array([float(c) for c in labels])
+    codes = np.searchsorted(known, target) if known.size else np.zeros(0, dtype=np.int64)
+    if not np.array_equal(known[np.minimum(codes, known.size - 1)], target):
+        raise ValueError(f"{path}: target values that are not the model's classes "
+                         f"({', '.join(labels)})")
+    return codes.astype(np.int64)
+
+
 def predict_command(args, out=None):
     """Run ``fastmlp predict``: one CSV row of predictions per input row."""
     out = sys.stdout if out is None else out
     model = Model.load(args.model)
-    _, features = _feature_table(model, args.data)
-    outputs = model.predict(model_inputs(model, features))
+    if is_converted(args.data):  # memory-mapped, as it is: the model checks the width
+        outputs = model.predict(_converted_inputs(model, args.data)[0])
+    else:
+        _, features = _feature_table(model, args.data)
+        outputs = model.predict(model_inputs(model, features))
     name = model.metadata.get("target") or "prediction"
     if _classification(model):
         labels = _labels(model)
@@ -155,6 +196,11 @@ def evaluate_command(args, out=None):
     target = args.target or model.metadata.get("target")
     if target is None:
         raise ValueError(f"{args.model} stores no target name; pass --target COLUMN")
+    if is_converted(args.data):
+        X, converted_target, meta = _converted_inputs(model, args.data)
+        y = _converted_labels(model, args.data, converted_target, meta) \
+            if _classification(model) else converted_target
+        return _report_metrics(model, X, y, str(args.data), args, out)
     table, features = _feature_table(model, args.data, target)
     X = model_inputs(model, features)
     if _classification(model) and model.metadata.get("classes") is not None:
@@ -164,11 +210,15 @@ def evaluate_command(args, out=None):
         y, _ = target_values(table, target)
         if y.dtype.kind != "f":
             raise ValueError(f"{table.source}: the target {target!r} must be numeric")
+    return _report_metrics(model, X, y, table.source, args, out)
+
+
+def _report_metrics(model, X, y, source, args, out):
     result = {k: float(v) for k, v in model.evaluate(X, y).items()}
     if getattr(args, "json", False):
         print(json.dumps(result), file=out)
     else:
-        print(f"{table.source}: {len(X)} samples; "
+        print(f"{source}: {len(X)} samples; "
               + ", ".join(f"{k} {v:.6g}" for k, v in result.items()), file=out)
     return result
 
