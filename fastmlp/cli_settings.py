@@ -17,7 +17,12 @@ from .schedules import NAMES as SCHEDULES
 from .tabular import IMPUTE_METHODS
 
 __all__ = ["SETTINGS", "add_train_options", "add_search_options", "resolve", "read_config",
-           "as_toml", "hidden_sizes", "key_values"]
+           "as_toml", "hidden_sizes", "key_values", "column_names"]
+
+
+def column_names(text):
+    """``"color, size"`` as ``["color", "size"]`` (argparse type of ``--categorical``)."""
+    return [name.strip() for name in text.split(",") if name.strip()]
 
 
 def hidden_sizes(text):
@@ -69,9 +74,7 @@ SETTINGS = {
     "impute": (None, str, dict(choices=IMPUTE_METHODS, help="fill missing feature values "
                                                            "with the training split's mean "
                                                            "or median (default: refuse them)")),
-    "categorical": ([], list, dict(type=lambda text: [c.strip() for c in text.split(",")
-                                                      if c.strip()],
-                                   metavar="COLUMNS", help="comma-separated feature columns "
+    "categorical": ([], list, dict(type=column_names, metavar="COLUMNS", help="comma-separated feature columns "
                                                            "to one-hot encode even if numeric")),
     "test_size": (0.2, float, dict(type=float, help="fraction held out for the final test")),
     "validation_size": (0.1, float, dict(type=float, help="fraction of the training part "

@@ -30,6 +30,7 @@ import time
 
 import numpy as np
 
+from .cli_settings import column_names
 from .tabular import IMPUTE_METHODS, MISSING, Table, TabularEncoder
 
 __all__ = ["CONVERT_FORMAT", "convert_csv", "companion_paths", "is_converted",
@@ -402,7 +403,7 @@ def add_convert_command(sub):
     convert.add_argument("--impute", choices=IMPUTE_METHODS, default=None,
                          help="fill missing feature values with the mean or median of all "
                               "rows (default: refuse them)")
-    convert.add_argument("--categorical", default="", metavar="COLUMNS",
+    convert.add_argument("--categorical", type=column_names, default=[], metavar="COLUMNS",
                          help="comma-separated feature columns to one-hot encode even if "
                               "numeric")
 
@@ -410,9 +411,8 @@ def add_convert_command(sub):
 def convert_command(args, out=None):
     """Run ``fastmlp convert``; returns the written metadata."""
     out = sys.stdout if out is None else out
-    categorical = [c.strip() for c in args.categorical.split(",") if c.strip()]
     meta = convert_csv(args.csv, args.out, args.target, dtype=args.dtype, impute=args.impute,
-                       categorical=categorical)
+                       categorical=args.categorical)
     target_path, meta_path = companion_paths(args.out)
     print(f"{meta['rows']:,} rows x {len(meta['features']['feature_names'])} features written "
           f"to {args.out} ({meta['dtype']}); target in {target_path}, encoding in {meta_path}",

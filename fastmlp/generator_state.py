@@ -2,7 +2,7 @@
 
 import numpy as np
 
-__all__ = ["encode_generator", "decode_generator", "BIT_GENERATORS"]
+__all__ = ["encode_generator", "encode_state", "decode_generator", "BIT_GENERATORS"]
 
 #: The bit generators whose state can be restored.
 BIT_GENERATORS = ("PCG64", "PCG64DXSM", "MT19937", "Philox", "SFC64")
@@ -14,6 +14,11 @@ def encode_generator(rng):
     Arrays are tagged with their dtype; Python integers stay whole (a PCG64
     state is a 128-bit integer).
     """
+    return encode_state(rng.bit_generator.state)
+
+
+def encode_state(state):
+    """:func:`encode_generator` of a bit generator's ``state`` dict taken earlier."""
     def encode(value):
         if isinstance(value, dict):
             return {k: encode(v) for k, v in value.items()}
@@ -21,7 +26,7 @@ def encode_generator(rng):
             return {"ndarray": value.tolist(), "dtype": value.dtype.name}
         return value.item() if isinstance(value, np.generic) else value
 
-    return encode(rng.bit_generator.state)
+    return encode(state)
 
 
 def decode_generator(state):

@@ -21,7 +21,7 @@ from .diagnostics import prepared_layer_statistics
 from .engine import INFERENCE, plan, training_noise
 from .epoch_loop import EpochLoop, EpochProgress
 from .exceptions import DivergenceError
-from .generator_state import decode_generator, encode_generator
+from .generator_state import decode_generator, encode_generator, encode_state
 from .kernels.tuning import DIAGNOSTIC_SAMPLE_ROWS, TRAIN_CHUNK_ROWS
 from .losses import encode_targets
 from .metrics import total_sum_of_squares
@@ -286,7 +286,8 @@ class Trainer:
             "validation_fraction": self.validation_fraction, "diagnostics": self.diagnostics,
             "epoch_progress": None if progress is None else {
                 "batches_done": progress.batches_done, "stats": progress.stats.tolist(),
-                "n_samples": progress.n_samples, "rng": self._epoch_rng},
+                "n_samples": progress.n_samples,
+                "rng": encode_state(self._epoch_rng)},
         }
 
     def load_state_dict(self, state):
@@ -538,7 +539,8 @@ class Trainer:
             if resume is not None:
                 self._rng = resume.rng  # as it was when the resumed epoch began
             # kept for a mid-epoch checkpoint, which resumes from this state
-            self._epoch_rng = encode_generator(self._rng)
+            # (encoded only when one is written)
+            self._epoch_rng = self._rng.bit_generator.state
             order = epoch_order(self._rng, X.shape[0], self.shuffle)
             rates = None
             if schedule is not None:

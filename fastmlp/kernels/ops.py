@@ -242,15 +242,17 @@ def launch(launcher, member, ops, args, n_threads):
     ``member`` is the pointer (:func:`unit`) the launcher calls, with the
     member number ``t`` (int64) and ``ops`` rebuilt from its addresses; the
     calls run at once, one per thread (:func:`fastmlp.kernels.workers.run_team`).
-    The launcher is compiled (or loaded) first, on this thread: a member
-    that stopped on a compile error would leave the others at a barrier.
+    With a team, the launcher is compiled (or loaded) first, on this
+    thread: a member that stopped on a compile error would leave the others
+    at a barrier.  (One thread compiles it, if need be, in the call itself.)
     """
     functions = addresses(ops)
-    key = (launcher, _fingerprint(member), tuple(_fingerprint(a) for a in args))
-    if key not in _launchers_ready:
-        launcher.compile((member.numba_type, _type_of(functions), types.int64)
-                         + tuple(_type_of(a) for a in args))
-        _launchers_ready.add(key)
+    if n_threads > 1:
+        key = (launcher, _fingerprint(member), tuple(_fingerprint(a) for a in args))
+        if key not in _launchers_ready:
+            launcher.compile((member.numba_type, _type_of(functions), types.int64)
+                             + tuple(_type_of(a) for a in args))
+            _launchers_ready.add(key)
     run_team(lambda t: launcher(member, functions, np.int64(t), *args), n_threads)
 
 
@@ -268,7 +270,10 @@ def _fingerprint(value):
     if isinstance(value, tuple):
         return (type(value), tuple(_fingerprint(v) for v in value))
     if isinstance(value, Compiled):
-        return value.signature()
+        # the object itself: each (function, signature) is compiled once
+        # (:func:`_compile`), and it hashes by identity -- hashing a Numba
+        # signature walks its whole type tree, ~10 us a call
+        return value
     return type(value)
 
 
