@@ -14,7 +14,7 @@ from ..datasets import load_digits
 from ..diagnostics import layer_statistics
 from ..initializers import Normal
 from ..model import Model
-from ._figures import pyplot, save_figure
+from ..figures import pyplot, save_figure
 
 __all__ = ["INIT_EXPERIMENTS", "init_experiment", "gradient_experiment", "format_experiment",
            "plot_experiments"]

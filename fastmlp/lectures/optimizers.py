@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from .. import optim
 from ..schedules import StepDecay
 from ..trainer import Trainer
-from ._figures import pyplot, save_figure
+from ..figures import pyplot, save_figure
 
 __all__ = ["Method", "default_methods", "compare_optimizers", "format_table", "plot_curves"]
 

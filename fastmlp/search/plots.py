@@ -4,6 +4,8 @@ import numbers
 
 import numpy as np
 
+from ..figures import pyplot
+
 __all__ = ["plot_search"]
 
 
@@ -15,11 +17,8 @@ def plot_search(result, path, log_names=()):
     ``path``, or None when matplotlib (an optional extra, ``fastmlp[plot]``)
     is not installed or no hyper-parameter is numeric.
     """
-    try:  # imported here: matplotlib is optional
-        import matplotlib
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-    except ImportError:
+    plt = pyplot()
+    if plt is None:
         return None
     rows = [r for r in result.trials if r["status"] == "ok"]
     numeric = [name for name in result.names

@@ -1,4 +1,8 @@
-"""Figures of the lecture experiments: matplotlib when installed, files on disk."""
+"""Figures written to files: matplotlib when installed (the ``plot`` extra), nothing otherwise.
+
+Used by the lecture experiments and the search's plot; no other part of
+the package imports matplotlib.
+"""
 
 __all__ = ["pyplot", "save_figure"]
 
