@@ -123,6 +123,7 @@ class Engine:
     # ------------------------------------------------------ what the kernels take
     @property
     def n_outputs(self):
+        """Width of the output layer."""
         return self.layout.sizes[-1]
 
     @property

@@ -175,6 +175,7 @@ class Compiled(WrapperAddressProtocol):
         return self._cfunc.address
 
     def signature(self):
+        """The Numba signature it was compiled for."""
         return self._sig
 
 
