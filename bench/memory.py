@@ -1,6 +1,7 @@
 """Memory of an L training run: peak RSS against the NumPy baseline, and growth per epoch.
 
     python bench/memory.py [--workload L] [--epochs 8]
+    python bench/memory.py --large [...]   (data larger than memory: bench/memory_large.py)
 
 Each engine trains in its own process; both import fastmlp (the baseline
 takes its initial weights from it), so the interpreter, NumPy, SciPy and
@@ -66,6 +67,12 @@ def _worker(engine, workload_name, epochs):
 
 
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    if "--large" in argv:
+        from memory_large import main as large
+
+        large([a for a in argv if a != "--large"])
+        return 0
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workload", default="L")
     parser.add_argument("--epochs", type=int, default=8)

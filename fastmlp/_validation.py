@@ -10,7 +10,7 @@ import numbers
 
 import numpy as np
 
-from .kernels.tuning import INPUT_COPY_MAX_BYTES
+from .rows import is_large, largest_magnitude
 
 _FLOAT_DTYPES = {"float32": np.float32, "float64": np.float64}
 
@@ -88,11 +88,11 @@ def check_array(X, dtype, n_features=None, what="X", convert=True):
     if arr.dtype.kind == "f":
         _check_finite(arr, what)
     keep = arr.dtype in (np.float32, np.float64) and (
-        convert is False or convert == "large" and arr.nbytes > INPUT_COPY_MAX_BYTES)
+        convert is False or convert == "large" and is_large(arr))
     if keep:
         dtype = arr.dtype
     out = as_dtype_checked(arr, dtype, what)
-    if not out.flags.writeable and out.nbytes <= INPUT_COPY_MAX_BYTES:
+    if not out.flags.writeable and not is_large(out):
         # a small read-only array is copied: the kernels would otherwise be
         # compiled again for read-only input (seconds, once), for a copy of
         # milliseconds; large ones (memory maps) are read where they are
@@ -141,7 +141,7 @@ def as_dtype_checked(arr, dtype, what="X"):
         for start, block in _row_blocks(out):
             if not np.isfinite(block).all():
                 raise ValueError(f"{what} has values too large for {dtype.name} "
-                                 f"(largest magnitude {np.abs(arr).max():g})")
+                                 f"(largest magnitude {largest_magnitude(arr):g})")
     return out
 
 

@@ -252,10 +252,11 @@ class Engine:
         """A :class:`GradientPass` with its buffers, for repeated passes (L-BFGS)."""
         return GradientPass(self, rows, n_threads, training)
 
-    def training_loop(self, X, T, sw, batch_size, optimizer_kind, optimizer_name, mask_seed):
+    def training_loop(self, X, T, sw, batch_size, optimizer_kind, optimizer_name, mask_seed,
+                      prepare=None):
         """A :class:`TrainingLoop` over (X, T, sw) in batches of ``batch_size`` rows."""
         return TrainingLoop(self, X, T, sw, batch_size, optimizer_kind, optimizer_name,
-                            mask_seed)
+                            mask_seed, prepare)
 
 
 class GradientPass:
@@ -334,10 +335,26 @@ class TrainingLoop:
         For the first-compile notice.
     mask_seed : int
         Key of the dropout and DropConnect masks.
+    prepare : callable, optional
+        Given: X is read where it is (a large array, a memory map, a
+        :class:`~fastmlp.rows.RowSubset`) and each call gathers its batches'
+        rows in epoch order, and ``prepare(rows)`` converts and preprocesses
+        them (the model's :meth:`~fastmlp.Model.prepare_rows`) -- the data
+        are never transformed whole.  A call then covers at most
+        CALL_MAX_BYTES of rows (:attr:`most_batches_per_call`).  The
+        results are those of preparing X first: the masks are keyed on a
+        row's place in its batch, not on where it is stored.
     """
 
-    def __init__(self, engine, X, T, sw, batch_size, optimizer_kind, optimizer_name, mask_seed):
+    def __init__(self, engine, X, T, sw, batch_size, optimizer_kind, optimizer_name, mask_seed,
+                 prepare=None):
         self.engine, self.X, self.T, self.sw = engine, X, T, sw
+        self.prepare_rows = prepare
+        self.batch_size = batch_size
+        #: the most batches a call takes (its staged rows' bound, when staging)
+        row_bytes = X.shape[1] * max(X.itemsize, engine.dtype.itemsize)
+        self.most_batches_per_call = max(
+            1, CALL_MAX_BYTES // (batch_size * row_bytes)) if prepare else None
         self.optimizer_kind = optimizer_kind
         self.optimizer_name = optimizer_name
         rows = batch_size if engine.needs_whole_batch else min(batch_size, TRAIN_CHUNK_ROWS)
@@ -369,12 +386,26 @@ class TrainingLoop:
         of the first batch whose loss was NaN or inf, which was not applied.
         """
         engine = self.engine
+        X, T, sw = self.X, self.T, self.sw
+        if self.prepare_rows is not None:
+            X, T, sw, order = self._staged(order, first, end)
+            first, end = 0, end - first  # the rates are the call's already
         run = self._run._replace(first=np.int64(first), end=np.int64(end))
         # the model's functions as they are now (a callback may have set a penalty)
         ops = engine.ops(self.optimizer_kind)
         ws = self.workspace
-        args = (engine.net(), ops, self.grad, engine.reg, self.X, self.T, self.sw, order, run,
+        args = (engine.net(), ops, self.grad, engine.reg, X, T, sw, order, run,
                 ws.buffer, ws.table, opt_state, self.stats, self.n_threads, self._sync)
         if self._compiled is None:
             self._compiled = _kt.training(*args)
         return _kt.train_batches(self._compiled, *args)
+
+    def _staged(self, order, first, end):
+        """(X, T, sw, order) of batches ``first .. end-1`` alone, gathered and prepared."""
+        rows = order[first * self.batch_size:end * self.batch_size]
+        if rows.size:
+            X = self.prepare_rows(self.X[rows], scratch=True)
+        else:  # the compile-only call
+            X = np.empty((0, self.X.shape[1]), dtype=self.engine.dtype)
+        sw = self.sw[rows] if self.sw.size else self.sw
+        return X, self.T[rows], sw, np.arange(rows.size, dtype=np.int64)

@@ -52,16 +52,21 @@ class EpochLoop:
     keep_state : bool
         Also keep the optimizer's state at the start of each epoch, for
         :meth:`restore` (an epoch the bold driver rejects).
+    staged : bool
+        X is read where it is and prepared call by call (see
+        :class:`~fastmlp.engine.TrainingLoop`).
     """
 
-    def __init__(self, model, optimizer, X, T, sw, batch_size, mask_seed, keep_state=False):
+    def __init__(self, model, optimizer, X, T, sw, batch_size, mask_seed, keep_state=False,
+                 staged=False):
         n = X.shape[0]
         self.model, self.optimizer, self.T, self.sw = model, optimizer, T, sw
         self.n_samples = n
         self.batch_size = n if batch_size is None else min(batch_size, n)
         self.n_batches = math.ceil(n / self.batch_size)
         self.loop = model.engine.training_loop(X, T, sw, self.batch_size, optimizer.kind,
-                                               type(optimizer).__name__.lower(), mask_seed)
+                                               type(optimizer).__name__.lower(), mask_seed,
+                                               model.prepare_rows if staged else None)
         self.identity = np.arange(n, dtype=np.int64)
         self.sst = None if model.loss != "squared_error" else total_sum_of_squares(T, sw)
         self.last_time = 0.0
@@ -105,7 +110,8 @@ class EpochLoop:
     def _next_end(self, first, spacing):
         """Where the call starting at batch ``first`` ends: its time budget, or a callback's
         chunk boundary (every ``spacing`` batches), whichever comes first."""
-        end = min(self.n_batches, first + self.batches_per_call)
+        end = min(self.n_batches, first + self.batches_per_call,
+                  first + (self.loop.most_batches_per_call or self.n_batches))
         if spacing:
             end = min(end, (first // spacing + 1) * spacing)
         return end

@@ -21,6 +21,7 @@ from .losses import encode_targets, get_loss
 from .metrics import metrics_from_stats
 from .model_record import build_from_record, record_of
 from .preprocessing import get_preprocessing
+from .rows import largest_magnitude
 
 __all__ = ["Model", "ModelState"]
 
@@ -259,12 +260,12 @@ class Model:
         RuntimeError
             The preprocessing is not fitted yet.
         """
-        return self._prepare_rows(self._checked_inputs(X, what))
+        return self.prepare_rows(self._checked_inputs(X, what))
 
     def _checked_inputs(self, X, what="X"):
         """``X`` checked but not converted: its own float dtype, no preprocessing applied.
 
-        predict and evaluate prepare it block by block (:meth:`_prepare_rows`),
+        predict and evaluate prepare it block by block (:meth:`prepare_rows`),
         so a large float64 or memory-mapped input is never copied whole.
         """
         X = check_array(X, self.dtype, self.n_inputs, what, convert=False)
@@ -275,12 +276,23 @@ class Model:
                                "model.fit_preprocessing(X_train)")
         return X
 
-    def _prepare_rows(self, rows):
-        """Checked rows in the model's dtype with the preprocessing applied (a view when
-        nothing is to be done)."""
-        rows = as_dtype_checked(rows, self.dtype)
+    def prepare_rows(self, rows, scratch=False):
+        """Rows already checked (by :meth:`prepare_inputs`'s checks, or those of
+        :meth:`Trainer.fit <fastmlp.Trainer.fit>`) in the model's dtype, with the
+        preprocessing applied: a view when there is nothing to do.
+
+        What the code that reads a large input block by block calls on each
+        block; ``scratch``: ``rows`` is a copy the caller does not need
+        afterwards, which the preprocessing may overwrite.
+        """
+        converted = as_dtype_checked(rows, self.dtype)
         prep = self.preprocessing
-        return rows if prep is None else prep.transform(rows, self.dtype)
+        if prep is None:
+            return converted
+        if converted is rows and not scratch:
+            converted = rows.copy()  # the caller's rows stay as they are
+        # in place: one block-sized array instead of the two of ``(x - mean) / scale``
+        return prep.transform_checked(converted, overwrite=True)
 
     # ------------------------------------------------------------ structure
     @property
@@ -457,7 +469,7 @@ class Model:
             Class probabilities for softmax/sigmoid outputs, values otherwise.
         """
         X = self._checked_inputs(X)
-        out = self._engine.predict(X, self._prepare_rows)
+        out = self._engine.predict(X, self.prepare_rows)
         if not np.isfinite(out).all():
             self._explain_non_finite(X, out)
         return out
@@ -474,7 +486,7 @@ class Model:
         if not np.isfinite(self.params).all():
             return "the model's parameters contain NaN or inf"
         return (f"the values overflow {self.dtype.name} inside the network (largest |x|: "
-                f"{float(np.abs(X).max()):.3g}, largest |parameter|: "
+                f"{largest_magnitude(X):.3g}, largest |parameter|: "
                 f"{float(np.abs(self.params).max()):.3g}); standardise the features "
                 "(Model(preprocessing='standardize')) or use float64")
 
@@ -558,25 +570,31 @@ class Model:
         T = encode_targets(Y, self.loss, self.n_outputs, self.dtype, what="Y")
         check_lengths(X, T, ("X", "Y"))
         return self._scores(X, T, check_sample_weight(sample_weight, X.shape[0]), None,
-                            self._prepare_rows)
+                            self.prepare_rows)
 
-    def evaluate_prepared(self, X, T, sample_weight=NO_WEIGHTS, total_sum_of_squares=None):
+    def evaluate_prepared(self, X, T, sample_weight=NO_WEIGHTS, total_sum_of_squares=None,
+                          raw_rows=False):
         """:meth:`evaluate` on inputs and targets already prepared: no checks, no copies.
 
         What :class:`~fastmlp.Trainer` calls on its validation data every epoch.
 
         Parameters
         ----------
-        X : ndarray (n, n_inputs)
-            From :meth:`prepare_inputs`.
+        X : ndarray (n, n_inputs) or RowSubset
+            From :meth:`prepare_inputs`; with ``raw_rows``, checked rows
+            not yet converted or preprocessed (a large input, a
+            :class:`~fastmlp.rows.RowSubset` of one), which are prepared
+            block by block.
         T : ndarray (n, n_outputs)
             From :func:`fastmlp.losses.encode_targets` for this model.
         sample_weight : ndarray (n,) float64 or empty, optional
         total_sum_of_squares : float, optional
             Of the targets about their (weighted) mean, for R^2 (computed
             when not given).
+        raw_rows : bool, default False
         """
-        return self._scores(X, T, sample_weight, total_sum_of_squares, None)
+        return self._scores(X, T, sample_weight, total_sum_of_squares,
+                            self.prepare_rows if raw_rows else None)
 
     def _scores(self, X, T, sw, sst, prepare):
         """Loss (+ penalty) and metric of X against T; ``prepare`` readies each block of X."""

@@ -8,7 +8,9 @@ with ``Model(..., preprocessing="standardize")`` (or ``"whiten"``) does
 exactly that: :meth:`fastmlp.Trainer.fit` fits the transform on the training
 data the first time, and ``predict``, ``evaluate`` and ``loss_and_grad``
 apply it to every input.  A transform exposes ``kind``, ``fit``,
-``transform``, ``is_fitted`` and ``state_dict``/``load_state_dict`` (plain
+``transform``, ``transform_checked`` (the same on checked rows, optionally in
+place: what reading a large input block by block calls), ``is_fitted`` and
+``state_dict``/``load_state_dict`` (plain
 arrays, so model files can store it without pickle).
 """
 
@@ -17,6 +19,8 @@ import numbers
 import numpy as np
 
 from ._validation import check_array, check_seed
+from .kernels.tuning import CALL_MAX_BYTES
+from .rows import RowSubset
 
 __all__ = ["StandardScaler", "PCAWhitening", "get_preprocessing", "train_test_split",
            "train_val_test_split", "split_count", "stratified_indices", "PREPROCESSING"]
@@ -78,6 +82,42 @@ class _Transform:
         return f"{type(self).__name__}({'fitted' if self.is_fitted else 'not fitted'})"
 
 
+def _fit_input(X):
+    """X checked for a fit, not converted (a subset's rows were checked with its base)."""
+    return X if isinstance(X, RowSubset) else check_array(X, np.float64, convert=False)
+
+
+def _float64_blocks(X):
+    """X's rows as float64 blocks of at most CALL_MAX_BYTES: a fit reads a large or
+    memory-mapped input in one streaming pass per statistic instead of copying it.
+
+    Data of one block get exactly the results of the whole-array formulas.
+    """
+    # the block and one temporary of it are alive at a time
+    step = max(1, CALL_MAX_BYTES // 2 // (8 * X.shape[1]))
+    for start in range(0, X.shape[0], step):
+        # a copy even of float64 rows: the caller centres it in place
+        yield np.array(X[start:start + step], dtype=np.float64)
+
+
+def _column_mean(X):
+    total = sum(block.sum(axis=0) for block in _float64_blocks(X))
+    return total / X.shape[0]
+
+
+def _centred_products(X, mean, outer):
+    """Per column ``sum (x - mean)^2`` over the rows of X, or the matrix
+    ``sum (x - mean)^T (x - mean)`` when ``outer``."""
+    total = 0.0
+    for block in _float64_blocks(X):
+        centred = np.subtract(block, mean, out=block)
+        if outer:
+            total = total + centred.T @ centred
+        else:
+            total = total + np.multiply(centred, centred, out=centred).sum(axis=0)
+    return total
+
+
 class StandardScaler(_Transform):
     """Per-feature standardisation ``(x - mean) / std`` fitted on training data.
 
@@ -97,17 +137,29 @@ class StandardScaler(_Transform):
         self.scale_ = None
 
     def fit(self, X):
-        """Compute the mean and standard deviation of each column of ``X``."""
-        X = check_array(X, np.float64)
-        self.mean_ = X.mean(axis=0)
-        std = X.std(axis=0)
+        """Compute the mean and standard deviation of each column of ``X``.
+
+        Two streaming passes over X (a memory map is not copied).
+        """
+        X = _fit_input(X)
+        self.mean_ = _column_mean(X)
+        std = np.sqrt(_centred_products(X, self.mean_, outer=False) / X.shape[0])
         self.scale_ = np.where(std > 0, std, 1.0)
         return self
 
     def transform(self, X, dtype=None):
         """Standardise ``X`` with the fitted statistics (result in ``dtype``, default X's float type)."""
         X, dtype = self._input(X, dtype)
-        return ((X - self.mean_.astype(dtype)) / self.scale_.astype(dtype)).astype(dtype, copy=False)
+        return self.transform_checked(X)
+
+    def transform_checked(self, X, overwrite=False):
+        """:meth:`transform` of a checked float array, in its own dtype; ``overwrite``:
+        in place (the same values, without the two temporaries)."""
+        mean, scale = self.mean_.astype(X.dtype), self.scale_.astype(X.dtype)
+        if not overwrite:
+            return (X - mean) / scale
+        np.subtract(X, mean, out=X)
+        return np.divide(X, scale, out=X)
 
     def inverse_transform(self, X):
         """Undo :meth:`transform`."""
@@ -161,11 +213,13 @@ class PCAWhitening(_Transform):
         self.mean_ = self.components_ = self.explained_variance_ = None
 
     def fit(self, X):
-        """Mean, principal directions and variances of ``X`` (n_samples, n_features)."""
-        X = check_array(X, np.float64)
-        self.mean_ = X.mean(axis=0)
-        centred = X - self.mean_
-        cov = centred.T @ centred / X.shape[0]
+        """Mean, principal directions and variances of ``X`` (n_samples, n_features).
+
+        Two streaming passes over X (a memory map is not copied).
+        """
+        X = _fit_input(X)
+        self.mean_ = _column_mean(X)
+        cov = _centred_products(X, self.mean_, outer=True) / X.shape[0]
         U, S, _ = np.linalg.svd(cov, hermitian=True)
         self.components_, self.explained_variance_ = U, S
         return self
@@ -173,8 +227,21 @@ class PCAWhitening(_Transform):
     def transform(self, X, dtype=None):
         """Whitened ``X`` (result in ``dtype``, default X's float type)."""
         X, dtype = self._input(X, dtype)
+        return self.transform_checked(X)
+
+    def transform_checked(self, X, overwrite=False):
+        """:meth:`transform` of a checked float array, result in its dtype; ``overwrite``:
+        into X itself.
+
+        Computed in float64, a few thousand rows at a time, so that the
+        temporaries stay small whatever X's size.
+        """
         W = self.components_ / np.sqrt(self.explained_variance_ + self.eps)
-        return ((X - self.mean_) @ W).astype(dtype, copy=False)
+        out = X if overwrite else np.empty_like(X)
+        step = max(1, (1 << 20) // X.shape[1])
+        for start in range(0, X.shape[0], step):
+            out[start:start + step] = (X[start:start + step] - self.mean_) @ W
+        return out
 
     def state_dict(self):
         state = super().state_dict()

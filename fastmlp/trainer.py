@@ -29,6 +29,7 @@ from .model import Model
 from .optim import Adam, get_optimizer
 from .parallel import max_threads, single_threaded_blas, threads
 from .preprocessing import split_count, stratified_indices
+from .rows import RowSubset, is_large, reads_in_place, take_rows
 from .schedules import BoldDriver, InvScaling, get_schedule
 from .shuffling import SHUFFLES, epoch_order
 
@@ -364,11 +365,15 @@ class Trainer:
         further on); so does L-BFGS for any interruption (to where it
         started).
         """
+        given = X
         X, T, sw, val, n_epochs = self._checked(X, y, validation_data, epochs, sample_weight)
         opt = self.optimizer
-        X, val = self._preprocess(X, val)
+        # a copy the checks or the split made may be preprocessed in place
+        owned = isinstance(X, np.ndarray) and not (
+            isinstance(given, np.ndarray) and np.may_share_memory(X, given))
+        X, val, staged = self._preprocess(X, val, owned)
         self._samples_per_epoch = X.shape[0]
-        self._pick_diagnostic_sample(X, T)
+        self._pick_diagnostic_sample(X, T, staged)
         self._pending_epochs = None
         self._fit_end_epoch = self.epoch + n_epochs
         self._validating = val is not None
@@ -381,9 +386,11 @@ class Trainer:
                 cb.on_train_begin(self)
             try:
                 if opt.minimizes:
+                    if staged:  # one pass is one call over every row: prepared whole
+                        X = self.model.prepare_rows(X[:])
                     self._fit_minimize(X, T, sw, val, callbacks, this_fit)
                 else:
-                    self._fit_epochs(X, T, sw, val, n_epochs, callbacks, this_fit)
+                    self._fit_epochs(X, T, sw, val, n_epochs, callbacks, this_fit, staged)
             except DivergenceError as error:
                 # the weights are back at the last good epoch; a callback
                 # (TerminateOnNaN) may take the error and end the fit quietly
@@ -443,14 +450,15 @@ class Trainer:
                     f"but batch_size={self.batch_size} on {n} samples leaves a batch of 1; "
                     "choose another batch_size")
 
-    def _pick_diagnostic_sample(self, X, T):
+    def _pick_diagnostic_sample(self, X, T, staged):
         self._diagnostic_sample = None
         if self.diagnostics is False:
             return
         size = DIAGNOSTIC_SAMPLE_ROWS if self.diagnostics is True else int(self.diagnostics)
         rows = np.random.default_rng(self._split_seed + 1).permutation(X.shape[0])[:size]
         rows.sort()
-        self._diagnostic_sample = (X[rows], T[rows])
+        sample = self.model.prepare_rows(X[rows]) if staged else X[rows]
+        self._diagnostic_sample = (sample, T[rows])
 
     def _diagnose(self, logs):
         """Add the per-layer statistics of the diagnostic sample to ``logs``."""
@@ -482,19 +490,32 @@ class Trainer:
         train_sw = sw[train_idx] if sw.size else sw
         if sw.size and not train_sw.sum() > 0:
             raise ValueError("the training split got only samples of weight 0")
-        return X[train_idx], T[train_idx], train_sw, (X[val_idx], T_val, sst, sw_val)
+        # a large X is not copied: the sides of the split read their rows from it
+        return (take_rows(X, train_idx), T[train_idx], train_sw,
+                _Validation(take_rows(X, val_idx), T_val, sst, sw_val, False))
 
-    def _preprocess(self, X, val):
-        """Fit the model's preprocessing on the training data (first fit only), apply it."""
+    def _preprocess(self, X, val, owned):
+        """Fit the model's preprocessing on the training data (first fit only), apply it.
+
+        Returns ``(X, val, staged)``.  A large memory map or read-only X (or
+        a subset of one) is not transformed whole: ``staged`` says that its
+        batches are gathered and prepared call by call; large validation
+        inputs are prepared block by block when evaluated.  Otherwise X is
+        transformed in place when ``owned`` (a copy fit made), else copied.
+        """
         prep, dtype = self.model.preprocessing, self.model.dtype
-        if prep is None:
-            return X, val
-        if not prep.is_fitted:
+        if prep is not None and not prep.is_fitted:
             prep.fit(X)
-        X = prep.transform(X, dtype)
+        staged = isinstance(X, RowSubset) or (prep is not None and reads_in_place(X))
+        if prep is not None and not staged:
+            X = self.model.prepare_rows(X, scratch=owned)
         if val is not None:
-            val = (prep.transform(val[0], dtype),) + tuple(val[1:])
-        return X, val
+            if isinstance(val.X, RowSubset) or is_large(val.X) and (
+                    prep is not None or val.X.dtype != dtype):
+                val = val._replace(raw_rows=True)
+            elif prep is not None:
+                val = val._replace(X=prep.transform(val.X, dtype))
+        return X, val, staged
 
     def _timing(self, logs, seconds, n_samples):
         """Log an epoch's time and throughput, then the diagnostics (when recorded)."""
@@ -516,14 +537,14 @@ class Trainer:
 
     def _validate(self, logs, val):
         if val is not None:
-            X_val, T_val, sst, sw_val = val
-            metrics = self.model.evaluate_prepared(X_val, T_val, sw_val, sst)
+            metrics = self.model.evaluate_prepared(val.X, val.T, val.sw, val.sst, val.raw_rows)
             logs.update({f"val_{k}": v for k, v in metrics.items()})
 
-    def _fit_epochs(self, X, T, sw, val, n_epochs, callbacks, this_fit):
+    def _fit_epochs(self, X, T, sw, val, n_epochs, callbacks, this_fit, staged):
         model, opt, schedule = self.model, self.optimizer, self.schedule
         loop = EpochLoop(model, opt, X, T, sw, self.batch_size, self._mask_seed,
-                         keep_state=isinstance(schedule, BoldDriver) and schedule.reject)
+                         keep_state=isinstance(schedule, BoldDriver) and schedule.reject,
+                         staged=staged)
         resume, self._resume = self._resume, None
         if resume is not None and resume.progress.n_samples != X.shape[0]:
             raise ValueError(f"this trainer resumes an epoch over {resume.progress.n_samples} "
@@ -628,13 +649,13 @@ class Trainer:
             raise ValueError("validation_data must be a pair (X_val, y_val) or a triple "
                              f"(X_val, y_val, sample_weight_val), got {len(rest) + 2} items")
         model = self.model
-        X_val = check_array(X_val, model.dtype, model.n_inputs, "X_val")
+        X_val = check_array(X_val, model.dtype, model.n_inputs, "X_val", convert="large")
         T_val = encode_targets(y_val, model.loss, model.n_outputs, model.dtype, "y_val")
         check_lengths(X_val, T_val, ("X_val", "y_val"))
         sw_val = check_sample_weight(rest[0] if rest else None, X_val.shape[0],
                                      "validation sample_weight")
         sst = total_sum_of_squares(T_val, sw_val) if model.loss == "squared_error" else None
-        return X_val, T_val, sst, sw_val
+        return _Validation(X_val, T_val, sst, sw_val, False)
 
 
 def _mask_seed(seed):
@@ -659,6 +680,11 @@ _ADDED_STATE = {"_running": None, "_epoch_rng": None, "_resume": None, "_samples
 
 #: An epoch to finish (from a mid-epoch checkpoint): its :class:`EpochProgress`
 #: and the shuffling generator as it was when the epoch began.
+#: Validation data as fit holds them: inputs, encoded targets, the targets' total
+#: sum of squares (squared error, else None), sample weights (or empty), and
+#: whether X's rows are still to be prepared (a large input).
+_Validation = namedtuple("_Validation", ["X", "T", "sst", "sw", "raw_rows"])
+
 _ResumedEpoch = namedtuple("_ResumedEpoch", ["progress", "rng"])
 
 

@@ -30,9 +30,14 @@ TRAIN_CHUNK_ROWS = 4096
 #: hundred microseconds of Python, well under 1% of this.
 CALL_SECONDS = 0.5
 
-#: The most input one call of predict/evaluate converts (or preprocesses) at a
-#: time, in bytes: a huge or memory-mapped input is never copied whole.
-CALL_MAX_BYTES = 64 << 20
+#: The most input one call converts, preprocesses or gathers at a time, in
+#: bytes -- predict and evaluate's blocks, and the rows one call of the
+#: training loop gathers and prepares from a large input read where it is (a
+#: memory map with the model's preprocessing, a held-out split of one): a
+#: huge input is never copied whole, and a call's temporaries stay a small
+#: part of the ~64 MB a large dataset may add.  At 16 MB a call still holds
+#: thousands of rows, so its fixed cost (~0.1 ms) stays negligible.
+CALL_MAX_BYTES = 16 << 20
 
 #: An input up to this size that is read-only or of another float dtype than
 #: the model's is copied or converted (milliseconds); a larger one -- a
@@ -41,6 +46,7 @@ CALL_MAX_BYTES = 64 << 20
 #: time only): read-only arrays as such, other dtypes converted row by row
 #: where the training gathers its batches.
 INPUT_COPY_MAX_BYTES = 64 << 20
+
 
 #: Below this many floating-point operations per chunk, one thread is faster
 #: than splitting the work over a team (handing work to the team's threads
