@@ -126,6 +126,11 @@ class Checkpoint(Callback):
         self._last_saved = None
         self._last_time = self._last_step = 0
 
+    @property
+    def inside_epochs(self):
+        """Whether checkpoints are also written inside epochs (every seconds or batches)."""
+        return self._unit != "epochs"
+
     def on_train_begin(self, trainer):
         check_resumable(trainer)
         schedule = trainer.schedule
@@ -134,6 +139,8 @@ class Checkpoint(Callback):
             raise ValueError("checkpoints inside epochs (checkpoint_every in seconds or "
                              "batches) cannot resume a BoldDriver that rejects epochs; use "
                              "checkpoint_every in epochs, or BoldDriver(reject=False)")
+        if trainer.rank != 0:  # data-parallel training: rank 0 writes for all
+            return
         os.makedirs(self.directory, exist_ok=True)
         for name in os.listdir(self.directory):
             if _TMP_RE.match(name):  # a write cut short by a crash: never a valid file
@@ -161,7 +168,10 @@ class Checkpoint(Callback):
         return int(trainer.optimizer.step_count[0]) - self._last_step >= self._amount
 
     def save(self, trainer, fit_finished=False):
-        """Write the trainer's state now; returns the file's path."""
+        """Write the trainer's state now; returns the file's path (None on a rank other
+        than 0 of data-parallel training, which leaves the writing to rank 0)."""
+        if trainer.rank != 0:
+            return None
         header, arrays = trainer_record(trainer, fit_finished)
         header["checkpoint"] = {"every": self.every, "keep": self.keep}
         progress = header["trainer"]["epoch_progress"]

@@ -11,6 +11,7 @@ training failure (divergence, overflow), 130 Ctrl-C.
 """
 
 import argparse
+import io
 import json
 import sys
 import time
@@ -327,14 +328,25 @@ def _new_trainer(settings, d, callbacks):
                      checkpoint_every=settings["checkpoint_every"])
     return Trainer(model, opt, batch_size=batch, epochs=settings["epochs"], seed=settings["seed"],
                    verbose=verbose, n_threads=settings["threads"], schedule=_schedule(settings),
-                   **extra)
+                   comm=_world() if settings["distributed"] else None, **extra)
+
+
+def _world():
+    """MPI's COMM_WORLD, for ``--distributed`` (mpi4py is imported only then)."""
+    try:
+        from mpi4py import MPI
+    except ImportError:
+        raise ValueError('--distributed needs mpi4py and an MPI library: '
+                         'pip install "fastmlp[mpi]"') from None
+    return MPI.COMM_WORLD
 
 
 def _trainer_and_data(args):
     """Settings, prepared data and trainer: a new one, or the checkpoint's (``--resume``)."""
     resumed = None
     if args.resume is not None:
-        resumed = Trainer.from_checkpoint(args.resume)
+        resumed = Trainer.from_checkpoint(
+            args.resume, comm=_world() if getattr(args, "distributed", False) else None)
         saved = resumed.model.metadata.get("training", {}).get("config")
         if saved is None:
             raise ValueError(f"{args.resume}: the checkpoint was not written by fastmlp train "
@@ -363,6 +375,9 @@ def train_command(args, out=None):
     """Run ``fastmlp train``; returns the final test metrics as a dict."""
     out = sys.stdout if out is None else out
     settings, d, trainer = _trainer_and_data(args)
+    if trainer.rank != 0:  # data-parallel: rank 0 reports and saves for all
+        out = io.StringIO()
+        settings = {**settings, "save": None}
     info = sys.stderr if settings["json"] else out  # stdout holds the JSON alone
     model, n_out = trainer.model, d["n_out"]
     (X_train, y_train), (X_val, y_val), (X_test, y_test) = d["train"], d["val"], d["test"]
@@ -526,15 +541,24 @@ def main(argv=None):
             run_model_command(args)
     except (DivergenceError, FloatingPointError) as exc:  # the training failed, not the input
         print(f"fastmlp: training failed: {exc}", file=sys.stderr)
-        return 1
+        return _end_job(args, 1)
     except (ValueError, TypeError, OSError, RuntimeError) as exc:
         print(f"fastmlp: error: {exc}", file=sys.stderr)
-        return 2
+        return _end_job(args, 2)
     except KeyboardInterrupt:
         print("fastmlp: interrupted", file=sys.stderr)
-        return 130
+        return _end_job(args, 130)
     print(f"done in {time.perf_counter() - start:.1f} s", file=sys.stderr)
     return 0
+
+
+def _end_job(args, code):
+    """The exit code of a failed command; a ``--distributed`` one aborts the whole MPI
+    job instead, so that no other rank waits for this one forever."""
+    if getattr(args, "distributed", False) and "mpi4py.MPI" in sys.modules:
+        sys.stderr.flush()
+        sys.modules["mpi4py.MPI"].COMM_WORLD.Abort(code)
+    return code
 
 
 if __name__ == "__main__":

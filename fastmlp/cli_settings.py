@@ -113,6 +113,10 @@ SETTINGS = {
     "checkpoint_every": (1, (int, str), dict(type=_every, help="epochs between checkpoints, "
                                                                "or e.g. '10min', '500 batches'")),
     "save": (None, str, dict(metavar="FILE", help="write the trained model to FILE (.npz)")),
+    "distributed": (False, bool, dict(action="store_true",
+                                      help="data-parallel training over the MPI ranks this "
+                                           "command was started on: mpiexec -n 4 fastmlp "
+                                           "train --distributed ... (needs fastmlp[mpi])")),
     "quiet": (False, bool, dict(action="store_true", help="no per-epoch lines")),
     "json": (False, bool, dict(action="store_true", help="print the final metrics as JSON on "
                                                          "stdout (the rest goes to stderr)")),

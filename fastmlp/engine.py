@@ -28,6 +28,7 @@ from .kernels import ops as _kops
 from .kernels import penalty as _kp
 from .kernels import sync as _ksync
 from .kernels import train as _kt
+from .kernels.collective import MPI_SIZE
 from .kernels.structs import Net, Noise, Run
 from .kernels.tuning import CALL_MAX_BYTES, CALL_SECONDS, ROWS_PER_THREAD, TRAIN_CHUNK_ROWS
 from .layout import Workspace
@@ -253,10 +254,10 @@ class Engine:
         return GradientPass(self, rows, n_threads, training)
 
     def training_loop(self, X, T, sw, batch_size, optimizer_kind, optimizer_name, mask_seed,
-                      prepare=None):
+                      prepare=None, ranks=None):
         """A :class:`TrainingLoop` over (X, T, sw) in batches of ``batch_size`` rows."""
         return TrainingLoop(self, X, T, sw, batch_size, optimizer_kind, optimizer_name,
-                            mask_seed, prepare)
+                            mask_seed, prepare, ranks)
 
 
 class GradientPass:
@@ -344,12 +345,18 @@ class TrainingLoop:
         CALL_MAX_BYTES of rows (:attr:`most_batches_per_call`).  The
         results are those of preparing X first: the masks are keyed on a
         row's place in its batch, not on where it is stored.
+    ranks : Ranks, optional
+        Data-parallel training (:class:`fastmlp.distributed.Ranks`): this
+        process computes its share of every batch (``ranks.rank`` of
+        ``ranks.size``) and the compiled loop sums the gradients over the
+        ranks before each step; only rank 0 adds the penalty.
     """
 
     def __init__(self, engine, X, T, sw, batch_size, optimizer_kind, optimizer_name, mask_seed,
-                 prepare=None):
+                 prepare=None, ranks=None):
         self.engine, self.X, self.T, self.sw = engine, X, T, sw
         self.prepare_rows = prepare
+        self.ranks = ranks
         self.batch_size = batch_size
         #: the most batches a call takes (its staged rows' bound, when staging)
         row_bytes = X.shape[1] * max(X.itemsize, engine.dtype.itemsize)
@@ -366,7 +373,12 @@ class TrainingLoop:
         self._sync = _ksync.new_state()
         self._run = Run(batch_size=np.int64(batch_size), first=np.int64(0), end=np.int64(0),
                         loss_code=np.int64(loss_code(engine.loss)),
-                        kind=np.int64(optimizer_kind), seed=np.int64(mask_seed))
+                        kind=np.int64(optimizer_kind), seed=np.int64(mask_seed),
+                        rank=np.int64(0 if ranks is None else ranks.rank),
+                        ranks=np.int64(1 if ranks is None else ranks.size),
+                        mpi=np.zeros(MPI_SIZE, np.int64) if ranks is None else ranks.handles,
+                        reduced=np.zeros(1))
+        self._no_penalty = np.zeros_like(engine.reg)
         self._compiled = None  # the kernels' Training for these arrays, on the first call
 
     def prepare(self, opt_state):
@@ -394,18 +406,29 @@ class TrainingLoop:
         # the model's functions as they are now (a callback may have set a penalty)
         ops = engine.ops(self.optimizer_kind)
         ws = self.workspace
-        args = (engine.net(), ops, self.grad, engine.reg, X, T, sw, order, run,
+        # the penalty is added once, by rank 0, to the gradient summed over the ranks
+        reg = engine.reg if self.ranks is None or self.ranks.rank == 0 else self._no_penalty
+        args = (engine.net(), ops, self.grad, reg, X, T, sw, order, run,
                 ws.buffer, ws.table, opt_state, self.stats, self.n_threads, self._sync)
         if self._compiled is None:
             self._compiled = _kt.training(*args)
         return _kt.train_batches(self._compiled, *args)
 
     def _staged(self, order, first, end):
-        """(X, T, sw, order) of batches ``first .. end-1`` alone, gathered and prepared."""
+        """(X, T, sw, order) of batches ``first .. end-1`` alone, gathered and prepared.
+
+        With several ranks, only this rank's shares of the batches are read
+        and prepared: the other rows of the block are left as they are (the
+        kernels do not read them).
+        """
         rows = order[first * self.batch_size:end * self.batch_size]
-        if rows.size:
-            X = self.prepare_rows(self.X[rows], scratch=True)
-        else:  # the compile-only call
+        if not rows.size:  # the compile-only call
             X = np.empty((0, self.X.shape[1]), dtype=self.engine.dtype)
+        elif self.ranks is None or self.ranks.size == 1:
+            X = self.prepare_rows(self.X[rows], scratch=True)
+        else:
+            mine = self.ranks.share_positions(rows.size, self.batch_size)
+            X = np.empty((rows.size, self.X.shape[1]), dtype=self.engine.dtype)
+            X[mine] = self.prepare_rows(self.X[rows[mine]], scratch=True)
         sw = self.sw[rows] if self.sw.size else self.sw
         return X, self.T[rows], sw, np.arange(rows.size, dtype=np.int64)

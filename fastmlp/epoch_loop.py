@@ -55,10 +55,14 @@ class EpochLoop:
     staged : bool
         X is read where it is and prepared call by call (see
         :class:`~fastmlp.engine.TrainingLoop`).
+    ranks : Ranks, optional
+        Data-parallel training (:mod:`fastmlp.distributed`): the epoch's
+        loss sums are added up over the ranks, and their parameters checked
+        to be identical after every epoch.
     """
 
     def __init__(self, model, optimizer, X, T, sw, batch_size, mask_seed, keep_state=False,
-                 staged=False):
+                 staged=False, ranks=None):
         n = X.shape[0]
         self.model, self.optimizer, self.T, self.sw = model, optimizer, T, sw
         self.n_samples = n
@@ -66,7 +70,8 @@ class EpochLoop:
         self.n_batches = math.ceil(n / self.batch_size)
         self.loop = model.engine.training_loop(X, T, sw, self.batch_size, optimizer.kind,
                                                type(optimizer).__name__.lower(), mask_seed,
-                                               model.prepare_rows if staged else None)
+                                               model.prepare_rows if staged else None, ranks)
+        self.ranks = ranks
         self.identity = np.arange(n, dtype=np.int64)
         self.sst = None if model.loss != "squared_error" else total_sum_of_squares(T, sw)
         self.last_time = 0.0
@@ -189,8 +194,11 @@ class EpochLoop:
         finally:
             self.last_time = time.perf_counter() - start
         self._first_step = None
-        return metrics_from_stats(self.loop.stats.sum(axis=0), model.loss, self.T, self.sst,
-                                  self.sw), stop
+        stats = self.loop.stats.sum(axis=0)
+        if self.ranks is not None:
+            stats = self.ranks.sum(stats)
+            self.ranks.check_parameters(model.params, f"after epoch {epoch + 1}")
+        return metrics_from_stats(stats, model.loss, self.T, self.sst, self.sw), stop
 
     def _restore_stats(self, stats):
         """The loss sums of a resumed epoch's first batches (one row per thread; added to

@@ -1,7 +1,6 @@
 """The network: architecture, the flat parameter buffer, predict and gradients."""
 
 import copy
-import numbers
 from collections import namedtuple
 
 import numpy as np
@@ -19,6 +18,7 @@ from .kernels import penalty as _kp
 from .layout import ParamLayout
 from .losses import encode_targets, get_loss
 from .metrics import metrics_from_stats
+from .model_args import check_sizes, dropout_rates, per_layer
 from .model_record import build_from_record, record_of
 from .preprocessing import get_preprocessing
 from .rows import largest_magnitude
@@ -130,7 +130,7 @@ class Model:
                  dtype="float32", init="auto", seed=None, l2=0.0, l1=0.0,
                  penalize_biases=False, dropout=0.0, dropconnect=0.0, batch_norm=False,
                  bn_momentum=0.1, bn_eps=1e-5, preprocessing=None):
-        sizes = _check_sizes(layer_sizes)
+        sizes = check_sizes(layer_sizes)
         n_hidden = len(sizes) - 2
         if isinstance(activation, (list, tuple)):
             if len(activation) != n_hidden:
@@ -144,10 +144,10 @@ class Model:
         self.dtype = check_dtype(dtype)
         self.init = _init.get_initializer(init)
         n_layers = len(sizes) - 1
-        norm = _per_layer(batch_norm, n_hidden, "batch_norm", check_flag) + [False]
+        norm = per_layer(batch_norm, n_hidden, "batch_norm", check_flag) + [False]
         self._layer_f = np.zeros((n_layers, _kn.LAYER_F_COLUMNS))
-        self._layer_f[:, _kn.DROPOUT] = _dropout_rates(dropout, n_layers)
-        self._layer_f[:, _kn.DROPCONNECT] = _per_layer(
+        self._layer_f[:, _kn.DROPOUT] = dropout_rates(dropout, n_layers)
+        self._layer_f[:, _kn.DROPCONNECT] = per_layer(
             dropconnect, n_layers, "dropconnect", check_unit_interval, hidden_only=False)
         self._layer_f[:, _kn.BN_MOMENTUM] = check_unit_interval(bn_momentum, "bn_momentum",
                                                                 closed_right=True)
@@ -679,37 +679,3 @@ class Model:
 #: Constructor arguments that :meth:`Model.get_config` stores as they are.
 _CONFIG_KEYS = ("layer_sizes", "loss", "dtype", "l2", "l1", "penalize_biases", "dropout",
                 "dropconnect", "batch_norm", "bn_momentum", "bn_eps", "preprocessing")
-
-
-def _per_layer(value, n, what, check, hidden_only=True):
-    """One checked value per layer from a scalar or a sequence of ``n``."""
-    if isinstance(value, (list, tuple, np.ndarray)):
-        if len(value) != n:
-            layers = "hidden layers" if hidden_only else "weight layers"
-            raise ValueError(f"{what} lists {len(value)} values but the model has {n} {layers}")
-        return [check(v, f"{what}[{i}]") for i, v in enumerate(value)]
-    return [check(value, what)] * n
-
-
-def _dropout_rates(dropout, n_layers):
-    """Rate on each weight layer's input: a float means the hidden outputs only."""
-    if isinstance(dropout, (list, tuple, np.ndarray)):
-        if len(dropout) != n_layers:
-            raise ValueError(f"dropout lists {len(dropout)} rates; give one per weight layer's "
-                             f"input ([input, hidden_1, ...]): {n_layers}")
-        return [check_unit_interval(v, f"dropout[{i}]") for i, v in enumerate(dropout)]
-    return [0.0] + [check_unit_interval(dropout, "dropout")] * (n_layers - 1)
-
-
-def _check_sizes(layer_sizes):
-    try:
-        sizes = list(layer_sizes)
-    except TypeError:
-        raise TypeError("layer_sizes must be a sequence of positive integers such as "
-                        f"[64, 128, 10], got {layer_sizes!r}") from None
-    if len(sizes) < 2:
-        raise ValueError(f"layer_sizes needs at least an input and an output size, got {sizes}")
-    for s in sizes:
-        if isinstance(s, bool) or not isinstance(s, numbers.Integral) or s < 1:
-            raise ValueError(f"layer_sizes must be positive integers, got {sizes}")
-    return [int(s) for s in sizes]

@@ -18,18 +18,17 @@ from ._validation import (check_array, check_lengths, check_positive_int,
 from .callbacks import ProgressLogger, as_callback
 from .checkpoint import Checkpoint, load_newest
 from .diagnostics import prepared_layer_statistics
+from .distributed import Ranks, distributed_refusal, fit_facts
 from .engine import INFERENCE, plan, training_noise
 from .epoch_loop import EpochLoop, EpochProgress
 from .exceptions import DivergenceError
+from .fit_data import check_validation, hold_out, preprocess
 from .generator_state import decode_generator, encode_generator, encode_state
 from .kernels.tuning import DIAGNOSTIC_SAMPLE_ROWS, TRAIN_CHUNK_ROWS
 from .losses import encode_targets
-from .metrics import total_sum_of_squares
 from .model import Model
 from .optim import Adam, get_optimizer
 from .parallel import max_threads, single_threaded_blas, threads
-from .preprocessing import split_count, stratified_indices
-from .rows import RowSubset, is_large, reads_in_place, take_rows
 from .schedules import BoldDriver, InvScaling, get_schedule
 from .shuffling import SHUFFLES, epoch_order
 
@@ -93,6 +92,15 @@ class Trainer:
         "dead" (lists, one value per weight layer; see
         :mod:`fastmlp.diagnostics`), measured on a fixed sample of the
         training data (512 rows, or this many when an int).
+    comm : mpi4py communicator, optional
+        Data-parallel training over its ranks (``pip install
+        "fastmlp[mpi]"``; see :mod:`fastmlp.distributed`): every rank calls
+        :meth:`fit` with the same arguments and data; ``batch_size`` is the
+        global batch, of which each rank computes its share, and the
+        gradients are summed over the ranks once per step.  The result is
+        that of one process.  With ``seed=None`` the ranks take rank 0's
+        seed; only rank 0 prints and writes checkpoints.  Not with L-BFGS,
+        batch normalisation or checkpoints inside epochs.
 
     Attributes
     ----------
@@ -109,7 +117,7 @@ class Trainer:
     def __init__(self, model, optimizer=None, batch_size=_DEFAULT_BATCH, epochs=10, shuffle=True,
                  seed=None, callbacks=(), verbose=1, n_threads=None, schedule=None,
                  checkpoint_dir=None, checkpoint_every=1, keep_checkpoints=3,
-                 validation_fraction=None, diagnostics=False):
+                 validation_fraction=None, diagnostics=False, comm=None):
         if not isinstance(model, Model):
             raise TypeError(f"model must be a fastmlp.Model, got {type(model).__name__}")
         self.model = model
@@ -176,10 +184,32 @@ class Trainer:
         if checkpoint_dir is not None:
             self.callbacks.append(Checkpoint(checkpoint_dir, every=checkpoint_every,
                                              keep=keep_checkpoints))
+        self.ranks = None if comm is None else Ranks(comm)
+        if self.ranks is not None:
+            self._join_ranks(seed is None)
+
+    def _join_ranks(self, shared_seed):
+        """Settle what data-parallel training needs at construction (on every rank)."""
+        refusal = distributed_refusal(self)
+        self.ranks.check_same({"refusal": refusal}, "on the trainer's settings")
+        if refusal:
+            raise ValueError(refusal)
+        if shared_seed:  # every rank shuffles and masks as rank 0 does
+            mask, split, rng = self.ranks.from_root(
+                (self._mask_seed, self._split_seed, encode_generator(self._rng)))
+            self._mask_seed, self._split_seed, self._rng = mask, split, decode_generator(rng)
+        if self.ranks.rank != 0:
+            self.verbose = 0
+
+    @property
+    def rank(self):
+        """This process's rank in data-parallel training (0 without ``comm``)."""
+        return 0 if self.ranks is None else self.ranks.rank
 
     def __getstate__(self):
         state = dict(self.__dict__)
         state["_running"] = None  # an epoch in progress is not pickled
+        state["ranks"] = None  # nor a communicator
         return state
 
     def __setstate__(self, state):
@@ -189,7 +219,7 @@ class Trainer:
         self.__dict__.update({**_ADDED_STATE, **state})
 
     @classmethod
-    def from_checkpoint(cls, checkpoint_dir, callbacks=()):
+    def from_checkpoint(cls, checkpoint_dir, callbacks=(), comm=None):
         """Rebuild a trainer, with its model, from the newest checkpoint in a directory.
 
         Calling :meth:`fit` with the same data then finishes the interrupted
@@ -207,6 +237,9 @@ class Trainer:
             Unless one of them is a :class:`~fastmlp.checkpoint.Checkpoint`,
             the trainer goes on writing checkpoints into the checkpoint's
             directory with the saved settings.
+        comm : mpi4py communicator, optional
+            Resume data-parallel training: every rank calls this with the
+            same directory (checkpoints are written by rank 0 alone).
 
         Returns
         -------
@@ -235,7 +268,7 @@ class Trainer:
                           checkpoint_dir=saved.directory if writes else None,
                           checkpoint_every=saved.every, keep_checkpoints=saved.keep,
                           validation_fraction=state["validation_fraction"],
-                          diagnostics=state["diagnostics"])
+                          diagnostics=state["diagnostics"], comm=comm)
             trainer.load_state_dict(state)
             return trainer
 
@@ -365,13 +398,9 @@ class Trainer:
         further on); so does L-BFGS for any interruption (to where it
         started).
         """
-        given = X
-        X, T, sw, val, n_epochs = self._checked(X, y, validation_data, epochs, sample_weight)
+        X, T, sw, val, n_epochs, staged = self._fit_inputs(X, y, validation_data, epochs,
+                                                           sample_weight)
         opt = self.optimizer
-        # a copy the checks or the split made may be preprocessed in place
-        owned = isinstance(X, np.ndarray) and not (
-            isinstance(given, np.ndarray) and np.may_share_memory(X, given))
-        X, val, staged = self._preprocess(X, val, owned)
         self._samples_per_epoch = X.shape[0]
         self._pick_diagnostic_sample(X, T, staged)
         self._pending_epochs = None
@@ -401,6 +430,24 @@ class Trainer:
                 cb.on_train_end(self, this_fit)
         return this_fit
 
+    def _fit_inputs(self, X, y, validation_data, epochs, sample_weight):
+        """:meth:`_checked`, then the preprocessing: ``(X, T, sw, val, n_epochs, staged)``
+        (see :func:`fastmlp.fit_data.preprocess`), agreed on by all ranks."""
+        given = X
+        if self.ranks is None:
+            X, T, sw, val, n_epochs = self._checked(X, y, validation_data, epochs, sample_weight)
+        else:  # bad input on one rank raises on all of them, rather than hang the others
+            with self.ranks.failing_together("checking fit's input"):
+                X, T, sw, val, n_epochs = self._checked(X, y, validation_data, epochs,
+                                                        sample_weight)
+        # a copy the checks or the split made may be preprocessed in place
+        owned = isinstance(X, np.ndarray) and not (
+            isinstance(given, np.ndarray) and np.may_share_memory(X, given))
+        X, val, staged = preprocess(self.model, X, val, owned)
+        if self.ranks is not None:
+            self.ranks.check_same(fit_facts(self, X, T, sw, val, n_epochs), "at the start of fit")
+        return X, T, sw, val, n_epochs, staged
+
     def _checked(self, X, y, validation_data, epochs, sample_weight):
         """:meth:`fit`'s arguments checked, before anything changes: ``(X, T, sw, val,
         n_epochs)`` with the hold-out split off when the trainer makes one."""
@@ -411,9 +458,10 @@ class Trainer:
         T = encode_targets(y, model.loss, model.n_outputs, model.dtype, "y")
         check_lengths(X, T)
         sw = check_sample_weight(sample_weight, X.shape[0])
-        val = self._check_validation(validation_data)
+        val = check_validation(self.model, validation_data)
         if val is None and self.validation_fraction is not None:
-            X, T, sw, val = self._hold_out(X, T, sw)
+            X, T, sw, val = hold_out(self.model, X, T, sw, self.validation_fraction,
+                                     self._split_seed)
         n_epochs = self.epochs if epochs is None else check_positive_int(epochs, "epochs")
         if epochs is None and self._pending_epochs is not None:
             n_epochs = self._pending_epochs  # finish the fit a checkpoint interrupted
@@ -466,57 +514,6 @@ class Trainer:
             return
         logs.update(prepared_layer_statistics(self.model, *self._diagnostic_sample))
 
-    def _hold_out(self, X, T, sw):
-        """Split off ``validation_fraction`` of (X, T, sw) as validation data."""
-        n = X.shape[0]
-        try:
-            n_val = split_count(self.validation_fraction, n)
-        except ValueError:
-            raise ValueError(f"validation_fraction={self.validation_fraction} of {n} samples "
-                             "leaves no training or no validation sample") from None
-        rng = np.random.default_rng(self._split_seed)
-        if self.model.loss == "cross_entropy":
-            val_idx, train_idx = stratified_indices(T.argmax(axis=1), n_val, rng)
-        else:
-            perm = rng.permutation(n)
-            val_idx, train_idx = perm[:n_val], perm[n_val:]
-        val_idx.sort()
-        train_idx.sort()
-        T_val = T[val_idx]
-        sw_val = sw[val_idx] if sw.size else sw
-        if sw.size and not sw_val.sum() > 0:
-            raise ValueError("the validation split got only samples of weight 0")
-        sst = total_sum_of_squares(T_val, sw_val) if self.model.loss == "squared_error" else None
-        train_sw = sw[train_idx] if sw.size else sw
-        if sw.size and not train_sw.sum() > 0:
-            raise ValueError("the training split got only samples of weight 0")
-        # a large X is not copied: the sides of the split read their rows from it
-        return (take_rows(X, train_idx), T[train_idx], train_sw,
-                _Validation(take_rows(X, val_idx), T_val, sst, sw_val, False))
-
-    def _preprocess(self, X, val, owned):
-        """Fit the model's preprocessing on the training data (first fit only), apply it.
-
-        Returns ``(X, val, staged)``.  A large memory map or read-only X (or
-        a subset of one) is not transformed whole: ``staged`` says that its
-        batches are gathered and prepared call by call; large validation
-        inputs are prepared block by block when evaluated.  Otherwise X is
-        transformed in place when ``owned`` (a copy fit made), else copied.
-        """
-        prep, dtype = self.model.preprocessing, self.model.dtype
-        if prep is not None and not prep.is_fitted:
-            prep.fit(X)
-        staged = isinstance(X, RowSubset) or (prep is not None and reads_in_place(X))
-        if prep is not None and not staged:
-            X = self.model.prepare_rows(X, scratch=owned)
-        if val is not None:
-            if isinstance(val.X, RowSubset) or is_large(val.X) and (
-                    prep is not None or val.X.dtype != dtype):
-                val = val._replace(raw_rows=True)
-            elif prep is not None:
-                val = val._replace(X=prep.transform(val.X, dtype))
-        return X, val, staged
-
     def _timing(self, logs, seconds, n_samples):
         """Log an epoch's time and throughput, then the diagnostics (when recorded)."""
         logs["time"] = seconds
@@ -538,13 +535,15 @@ class Trainer:
     def _validate(self, logs, val):
         if val is not None:
             metrics = self.model.evaluate_prepared(val.X, val.T, val.sw, val.sst, val.raw_rows)
+            if self.ranks is not None:  # every rank's callbacks see the same figures
+                metrics = self.ranks.from_root(metrics)
             logs.update({f"val_{k}": v for k, v in metrics.items()})
 
     def _fit_epochs(self, X, T, sw, val, n_epochs, callbacks, this_fit, staged):
         model, opt, schedule = self.model, self.optimizer, self.schedule
         loop = EpochLoop(model, opt, X, T, sw, self.batch_size, self._mask_seed,
                          keep_state=isinstance(schedule, BoldDriver) and schedule.reject,
-                         staged=staged)
+                         staged=staged, ranks=self.ranks)
         resume, self._resume = self._resume, None
         if resume is not None and resume.progress.n_samples != X.shape[0]:
             raise ValueError(f"this trainer resumes an epoch over {resume.progress.n_samples} "
@@ -637,27 +636,6 @@ class Trainer:
                                   "the weights were restored to where it started. Likely "
                                   "causes: unscaled inputs (standardise the features).")
 
-    def _check_validation(self, validation_data):
-        if validation_data is None:
-            return None
-        try:
-            X_val, y_val, *rest = validation_data
-        except (TypeError, ValueError):
-            raise ValueError("validation_data must be a pair (X_val, y_val) or a triple "
-                             "(X_val, y_val, sample_weight_val)") from None
-        if len(rest) > 1:
-            raise ValueError("validation_data must be a pair (X_val, y_val) or a triple "
-                             f"(X_val, y_val, sample_weight_val), got {len(rest) + 2} items")
-        model = self.model
-        X_val = check_array(X_val, model.dtype, model.n_inputs, "X_val", convert="large")
-        T_val = encode_targets(y_val, model.loss, model.n_outputs, model.dtype, "y_val")
-        check_lengths(X_val, T_val, ("X_val", "y_val"))
-        sw_val = check_sample_weight(rest[0] if rest else None, X_val.shape[0],
-                                     "validation sample_weight")
-        sst = total_sum_of_squares(T_val, sw_val) if model.loss == "squared_error" else None
-        return _Validation(X_val, T_val, sst, sw_val, False)
-
-
 def _mask_seed(seed):
     """The key of the dropout/DropConnect masks, derived from the trainer's seed.
 
@@ -675,16 +653,11 @@ def _mask_seed(seed):
 #: Attributes a Trainer pickled by an earlier version may lack, with the
 #: values they take then.
 _ADDED_STATE = {"_running": None, "_epoch_rng": None, "_resume": None, "_samples_per_epoch": 0,
-                "_epoch_limit": 0}
+                "_epoch_limit": 0, "ranks": None}
 
 
 #: An epoch to finish (from a mid-epoch checkpoint): its :class:`EpochProgress`
 #: and the shuffling generator as it was when the epoch began.
-#: Validation data as fit holds them: inputs, encoded targets, the targets' total
-#: sum of squares (squared error, else None), sample weights (or empty), and
-#: whether X's rows are still to be prepared (a large input).
-_Validation = namedtuple("_Validation", ["X", "T", "sst", "sw", "raw_rows"])
-
 _ResumedEpoch = namedtuple("_ResumedEpoch", ["progress", "rng"])
 
 

@@ -40,9 +40,14 @@ Noise = namedtuple("Noise", ["seed", "step", "mode", "row0"])
 #: batch of the call, or empty for ``hyper[0]`` throughout.
 OptState = namedtuple("OptState", ["state", "hyper", "scalars", "count", "rates"])
 
-#: What a call of the training loop runs (int64 each): batches ``first`` ..
-#: ``end - 1`` of ``batch_size`` rows of the epoch's order, with the loss of
-#: code ``loss_code`` (:mod:`fastmlp.kernels.losses`), the optimizer of kind
+#: What a call of the training loop runs: batches ``first`` .. ``end - 1`` of
+#: ``batch_size`` rows of the epoch's order, with the loss of code
+#: ``loss_code`` (:mod:`fastmlp.kernels.losses`), the optimizer of kind
 #: ``kind`` (:mod:`fastmlp.kernels.optim`) and the dropout/DropConnect mask
-#: ``seed``.
-Run = namedtuple("Run", ["batch_size", "first", "end", "loss_code", "kind", "seed"])
+#: ``seed`` (int64 each).  Data-parallel training: this process is rank
+#: ``rank`` of ``ranks`` (0 of 1 otherwise) and computes its share of every
+#: batch; ``mpi`` int64 (MPI_SIZE,) the handles of
+#: :mod:`fastmlp.kernels.collective`, ``reduced`` float64 (1,) room for the
+#: summed loss.
+Run = namedtuple("Run", ["batch_size", "first", "end", "loss_code", "kind", "seed", "rank",
+                         "ranks", "mpi", "reduced"])

@@ -21,6 +21,7 @@ result is bit-for-bit that of a separate step.
 
 import numpy as np
 
+from .collective import allreduce_sum
 from .config import jit
 from .losses import row_weight
 from .memory import prefetch_rows
@@ -152,32 +153,38 @@ def backward(net, ops, grad, reg, X, index, c0, rows, ws, wsl, t, n_threads, syn
 
 
 @jit
-def batch_loss(net, ops, passes, grad, reg, loss_code, X, T, sw, index, start, stop, ws, wsl,
-               stats, partial, t, n_threads, sync, fused, state, c, noise):
+def batch_loss(net, ops, passes, grad, reg, loss_code, X, T, sw, index, start, stop, weight, ws,
+               wsl, stats, partial, t, n_threads, sync, fused, state, c, noise):
     """Mean loss of rows start..stop and, if it is finite, its gradient (thread t's part).
 
     The objective is the mean data loss (weighted by ``sw`` when it is not
-    empty: ``sum w_i L_i / sum w_i``) plus the penalty (``reg``).  Chunks
+    empty: ``sum w_i L_i / sum w_i``, ``weight`` being the denominator:
+    :func:`batch_weight` of the rows, or of the whole batch when these rows
+    are one rank's share of it) plus the penalty (``reg``).  Chunks
     of max_rows rows accumulate into ``grad``; with ``fused`` (one chunk
     only) the optimizer update (``ops.update``, ``state``, constants ``c``)
     happens on the way, otherwise ``grad`` ends up holding the objective's
     whole gradient.  ``partial`` (one float64 per thread) carries each
-    thread's share of the loss.  ``noise`` = (seed, step, mode, 0) (see
-    :mod:`fastmlp.kernels.network`).  ``passes``: :func:`forward` and
-    :func:`backward` as pointers (:class:`fastmlp.kernels.ops.Passes`).
+    thread's share of the loss.  ``noise`` = (seed, step, mode, row0), row0
+    the rows' place in their batch (see :mod:`fastmlp.kernels.network`).
+    ``passes``: :func:`forward` and :func:`backward` as pointers
+    (:class:`fastmlp.kernels.ops.Passes`).
     Every thread returns the same loss.
     """
     params, layout = net.params, net.layout
     n_layers = layout.shape[0]
     max_rows = wsl[n_layers, MAX_ROWS]
     n = stop - start
-    weight = batch_weight(sw, index, start, stop)
     scale = like(1.0 / weight, grad)
     mine = stats[t, 0]
     penalty = ops.penalty.value(params, layout, reg, t, n_threads) if active(reg) else 0.0
+    if n == 0:  # a rank's empty share of a short last batch
+        lo, hi = share(grad.size, t, n_threads)
+        grad[lo:hi] = 0.0
+        barrier(sync, n_threads)
     for c0 in range(start, stop, max_rows):
         rows = min(stop, c0 + max_rows) - c0
-        chunk_noise = Noise(noise.seed, noise.step, noise.mode, c0 - start)
+        chunk_noise = Noise(noise.seed, noise.step, noise.mode, noise.row0 + c0 - start)
         passes.forward(net, ops, loss_code, X, T, sw, index, c0, rows, ws, wsl, scale, stats, t,
                        n_threads, sync, chunk_noise)
         if c0 == start:
@@ -206,6 +213,31 @@ def batch_loss(net, ops, passes, grad, reg, loss_code, X, T, sw, index, start, s
     total = partial.sum()
     barrier(sync, n_threads)  # nobody may overwrite partial before all have read it
     return total
+
+
+@jit
+def sum_over_ranks(run, grad, loss, t, n_threads, sync):
+    """The batch's loss and gradient summed over the ranks (data-parallel training).
+
+    Each rank's ``loss`` and ``grad`` hold its share of the batch, already
+    divided by the whole batch's weight (and the penalty on rank 0 only), so
+    the sums are the whole batch's.  Thread 0 makes the calls while the team
+    waits.  The loss goes first: when it is NaN or inf on any rank, every
+    rank sees it and skips the gradient alike, so no rank is left waiting.
+    Returns the summed loss; an MPI error shows as NaN (MPI's default
+    handler aborts the job before that).
+    """
+    barrier(sync, n_threads)  # every thread's part of the gradient is written
+    if t == 0:
+        reduced = run.reduced
+        reduced[0] = loss
+        failed = allreduce_sum(run.mpi, reduced[:1]) != 0
+        if not failed and np.isfinite(reduced[0]):
+            failed = allreduce_sum(run.mpi, grad) != 0
+        if failed:
+            reduced[0] = np.nan
+    barrier(sync, n_threads)
+    return run.reduced[0]
 
 
 @jit
@@ -258,19 +290,28 @@ def train_member(t, net, ops, passes, grad, reg, X, T, sw, order, run, ws, wsl, 
     n = X.shape[0]
     max_rows = wsl[net.layout.shape[0], MAX_ROWS]
     step_no = count[0]
+    distributed = run.ranks > 1
     for b in range(first, end):
-        start = b * batch_size
-        stop = min(n, start + batch_size)
+        batch_start = b * batch_size
+        batch_stop = min(n, batch_start + batch_size)
+        # this rank's share of the batch (all of it in one process); the
+        # masks are keyed on a row's place in the whole batch
+        lo, hi = share(batch_stop - batch_start, run.rank, run.ranks)
+        start, stop = batch_start + lo, batch_start + hi
         if t == 0:  # the next batch's scattered rows travel to cache meanwhile
-            prefetch_rows(X, order, stop, min(n, stop + batch_size))
-            prefetch_rows(T, order, stop, min(n, stop + batch_size))
+            prefetch_rows(X, order, batch_stop, min(n, batch_stop + batch_size))
+            prefetch_rows(T, order, batch_stop, min(n, batch_stop + batch_size))
         lr = lrs[b - first] if lrs.size > 0 else hyper[0]
-        # Clipping by global norm needs the whole gradient before any update.
-        fused = stop - start <= max_rows and hyper[CLIP_NORM] <= 0.0
+        # Clipping by global norm, and the sum over ranks, need the whole
+        # gradient before any update.
+        fused = stop - start <= max_rows and hyper[CLIP_NORM] <= 0.0 and not distributed
         c = ops.constants(hyper, step_no + 1, lr, sstate, 1.0)
-        loss = batch_loss(net, ops, passes, grad, reg, loss_code, X, T, sw, order, start, stop, ws,
-                          wsl, stats, partial, t, n_threads, sync, fused, state, c,
-                          Noise(seed, step_no + 1, np.int64(TRAINING_UPDATE), np.int64(0)))
+        loss = batch_loss(net, ops, passes, grad, reg, loss_code, X, T, sw, order, start, stop,
+                          batch_weight(sw, order, batch_start, batch_stop), ws, wsl, stats,
+                          partial, t, n_threads, sync, fused, state, c,
+                          Noise(seed, step_no + 1, np.int64(TRAINING_UPDATE), lo))
+        if distributed:
+            loss = sum_over_ranks(run, grad, loss, t, n_threads, sync)
         if not np.isfinite(loss):
             if t == 0:
                 result[0] = b
@@ -289,8 +330,9 @@ def loss_grad_member(t, net, ops, passes, grad, reg, loss_code, X, T, sw, index,
                      wsl, stats, partial, n_threads, sync, result, noise):
     """Thread t's part of the objective and its gradient over rows start..stop."""
     c = (0.0,) * 16
-    loss = batch_loss(net, ops, passes, grad, reg, loss_code, X, T, sw, index, start, stop, ws,
-                      wsl, stats, partial, t, n_threads, sync, np.bool_(False),
+    loss = batch_loss(net, ops, passes, grad, reg, loss_code, X, T, sw, index, start, stop,
+                      batch_weight(sw, index, start, stop), ws, wsl, stats, partial, t,
+                      n_threads, sync, np.bool_(False),
                       grad[:0].reshape(0, 0), c, noise)
     if t == 0:
         result[0] = loss

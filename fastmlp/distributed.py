@@ -1,0 +1,224 @@
+"""Data-parallel training over MPI: the ranks of a fit and what they must agree on.
+
+Every rank calls :meth:`fastmlp.Trainer.fit` with the same arguments and
+the same data (in memory, or the same memory-mapped file, of which each
+rank reads only its rows).  The epoch's order is the same everywhere; each
+rank computes the gradient of its share of every batch, and the compiled
+loop sums the shares over the ranks once per step
+(:mod:`fastmlp.kernels.collective`) before every rank applies the same
+step.  This module holds the communicator's side of it: the handles the
+compiled loop takes, the checks that the ranks agree (the same data shape,
+model, seed and settings at the start of a fit, the same parameters after
+every epoch), and the few collectives Python makes (the epoch's loss sums,
+rank 0's validation figures, its seeds).
+
+A mistake must never hang the job: every check gathers the values of all
+ranks first, so that all of them see the disagreement and raise the same
+error.  mpi4py is imported only here, and only when a communicator is given
+(``pip install "fastmlp[mpi]"``).
+"""
+
+import contextlib
+import ctypes
+import ctypes.util
+import os
+import zlib
+
+import numpy as np
+
+from .kernels import collective as _kc
+
+__all__ = ["Ranks", "RankMismatchError", "checksum", "distributed_refusal", "fit_facts"]
+
+
+class RankMismatchError(ValueError):
+    """The ranks of a data-parallel fit disagree (raised on every rank alike)."""
+
+
+def checksum(array):
+    """CRC-32 of an array's bytes (parameters, targets): cheap and exact."""
+    return zlib.crc32(np.ascontiguousarray(array).view(np.uint8))
+
+
+class Ranks:
+    """The processes of a data-parallel fit, seen from one of them.
+
+    Parameters
+    ----------
+    comm : mpi4py.MPI.Comm
+        An intracommunicator; every rank of it trains.
+
+    Attributes
+    ----------
+    rank, size : int
+    handles : ndarray (MPI_SIZE,) int64
+        What the compiled loop calls ``MPI_Allreduce`` with (zeros for one
+        rank: it never calls).
+    """
+
+    def __init__(self, comm):
+        try:
+            from mpi4py import MPI
+        except ImportError as exc:  # pragma: no cover - depends on the extra
+            raise ImportError("data-parallel training needs mpi4py and an MPI library: "
+                              'pip install "fastmlp[mpi]"') from exc
+        if not isinstance(comm, MPI.Intracomm):
+            raise TypeError(f"comm must be an mpi4py intracommunicator (MPI.COMM_WORLD, or "
+                            f"one made from it), got {type(comm).__name__}")
+        self.comm = comm
+        self.rank = comm.Get_rank()
+        self.size = comm.Get_size()
+        self.handles = np.zeros(_kc.MPI_SIZE, dtype=np.int64)
+        if self.size > 1:
+            self.handles[_kc.MPI_ALLREDUCE] = _allreduce_address()
+            for slot, handle in ((_kc.MPI_COMM, comm), (_kc.MPI_DOUBLE, MPI.DOUBLE),
+                                 (_kc.MPI_FLOAT, MPI.FLOAT), (_kc.MPI_SUM, MPI.SUM)):
+                self.handles[slot] = _signed(handle.handle)
+            self.handles[_kc.MPI_IN_PLACE] = _signed(int(MPI.IN_PLACE))
+
+    def __repr__(self):
+        return f"Ranks(rank {self.rank} of {self.size})"
+
+    # ------------------------------------------------------------ collectives
+    def sum(self, values):
+        """``values`` (a float64 array) summed over the ranks, a new array on every rank."""
+        values = np.ascontiguousarray(values, dtype=np.float64)
+        if self.size == 1:
+            return values.copy()
+        from mpi4py import MPI
+
+        out = np.empty_like(values)
+        self.comm.Allreduce(values, out, op=MPI.SUM)
+        return out
+
+    def from_root(self, value):
+        """Rank 0's ``value`` (any picklable object), on every rank."""
+        return value if self.size == 1 else self.comm.bcast(value, root=0)
+
+    def share_positions(self, n_rows, batch_size):
+        """Positions, within ``n_rows`` consecutive rows cut in batches of ``batch_size``,
+        of this rank's share of every batch -- the rows its compiled loop reads."""
+        positions = []
+        for start in range(0, n_rows, batch_size):
+            rows = min(batch_size, n_rows - start)
+            # the compiled loop's split (kernels.network.share, which has no
+            # Python entry point)
+            lo, hi = rows * self.rank // self.size, rows * (self.rank + 1) // self.size
+            positions.append(np.arange(start + lo, start + hi))
+        return np.concatenate(positions) if positions else np.empty(0, dtype=np.int64)
+
+    # ------------------------------------------------------------ agreement
+    def check_same(self, facts, when):
+        """Raise :class:`RankMismatchError` on every rank unless all ranks have the same
+        ``facts`` (a dict of short, comparable values); ``when`` goes in the message."""
+        everyone = [facts] if self.size == 1 else self.comm.allgather(facts)
+        problems = []
+        for key in facts:
+            values = [f.get(key) for f in everyone]
+            if any(v != values[0] for v in values):
+                ranks = ", ".join(f"rank {r}: {v}" for r, v in enumerate(values))
+                problems.append(f"{key} ({ranks})")
+        if problems:
+            raise RankMismatchError(
+                f"the {self.size} ranks disagree {when}: " + "; ".join(problems)
+                + ". Every rank must call fit with the same data, model, seed and settings.")
+
+    @contextlib.contextmanager
+    def failing_together(self, what):
+        """Run the block on every rank; if it raises on any, raise on all of them.
+
+        The ranks that failed raise their own error; the others a
+        :class:`RankMismatchError` naming the rank that failed and why.
+        """
+        error = None
+        try:
+            yield
+        except (ValueError, TypeError) as exc:
+            error = exc
+        if self.size > 1:
+            reports = self.comm.allgather(None if error is None else
+                                          f"{type(error).__name__}: {error}")
+            failed = [(rank, report) for rank, report in enumerate(reports) if report]
+            if failed and error is None:
+                rank, report = failed[0]
+                raise RankMismatchError(f"rank {rank} failed {what}: {report}")
+        if error is not None:
+            raise error
+
+    def check_parameters(self, params, when):
+        """Fail loudly if the ranks' parameters are no longer bit-identical."""
+        self.check_same({"parameter checksum": checksum(params)}, when)
+
+
+def _signed(handle):
+    """An MPI handle (a C int or a pointer, as mpi4py gives it) as a signed 64-bit value."""
+    handle = int(handle)
+    return handle - (1 << 64) if handle >= 1 << 63 else handle
+
+
+def _allreduce_address():
+    """The address of ``MPI_Allreduce`` in the MPI library mpi4py loaded."""
+    for path in _loaded_mpi_libraries():
+        try:
+            function = ctypes.CDLL(path).MPI_Allreduce
+        except (OSError, AttributeError):
+            continue
+        return ctypes.cast(function, ctypes.c_void_p).value
+    raise RuntimeError("could not find MPI_Allreduce in the MPI library mpi4py uses; "
+                       "data-parallel training needs it (Linux: a libmpi*.so mapped in)")
+
+
+def _loaded_mpi_libraries():
+    """Paths of the MPI libraries mapped into this process (after mpi4py's import)."""
+    found = []
+    try:
+        with open("/proc/self/maps") as maps:
+            for line in maps:
+                path = line.split()[-1] if "/" in line else ""
+                name = os.path.basename(path)
+                if name.startswith(("libmpi.", "libmpich.", "libmpi_")) and path not in found:
+                    found.append(path)
+    except OSError:  # not Linux: ask the loader
+        pass
+    for name in ("mpi", "mpich"):
+        path = ctypes.util.find_library(name)
+        if path and path not in found:
+            found.append(path)
+    return found
+
+
+def distributed_refusal(trainer):
+    """Why ``trainer`` cannot train data-parallel, or "" when it can."""
+    if trainer.optimizer.minimizes:
+        return (f"{type(trainer.optimizer).__name__} does not take comm: data-parallel "
+                "training is for the mini-batch optimizers")
+    if any(trainer.model.batch_norm):
+        return ("batch normalisation does not train data-parallel yet (its batch statistics "
+                "would need sums over the ranks inside every forward and backward pass)")
+    if any(getattr(cb, "inside_epochs", False) for cb in trainer.callbacks):
+        return ("data-parallel training writes checkpoints between epochs only: use "
+                "checkpoint_every in epochs (a mid-epoch checkpoint would miss the other "
+                "ranks' loss sums)")
+    return ""
+
+
+def fit_facts(trainer, X, T, sw, val, n_epochs):
+    """What the ranks of a fit must agree on: data shapes and targets, the model and
+    its parameters, the settings and the progress (seeds and generator state included)."""
+    model = trainer.model
+    state = trainer.state_dict()
+    facts = {key: state[key] for key in ("epoch", "steps", "mask_seed", "split_seed",
+                                         "batch_size", "shuffle", "n_threads")}
+    facts["shuffling generator checksum"] = zlib.crc32(repr(state["rng"]).encode())
+    facts.update({
+        "training data shape": tuple(X.shape), "input dtype": str(X.dtype),
+        "targets checksum": checksum(T),
+        "sample weights checksum": checksum(sw) if sw.size else None,
+        "validation rows": None if val is None else val.X.shape[0],
+        "epochs": n_epochs,
+        "model": (tuple(model.layer_sizes), model.loss, str(model.dtype)),
+        "parameter checksum": checksum(model.params),
+        "optimizer": (type(trainer.optimizer).__name__, trainer.optimizer.lr),
+        "schedule": repr(trainer.schedule),
+    })
+    return facts

@@ -1,0 +1,99 @@
+"""What fit trains and validates on: the validation data checked, the hold-out
+split, the model's preprocessing fitted and applied (or left to each call, for
+a large input read in place)."""
+
+from collections import namedtuple
+
+import numpy as np
+
+from ._validation import check_array, check_lengths, check_sample_weight
+from .losses import encode_targets
+from .metrics import total_sum_of_squares
+from .preprocessing import split_count, stratified_indices
+from .rows import RowSubset, is_large, reads_in_place, take_rows
+
+__all__ = ["Validation", "check_validation", "hold_out", "preprocess"]
+
+#: Validation data as fit holds them: inputs, encoded targets, the targets' total
+#: sum of squares (squared error, else None), sample weights (or empty), and
+#: whether X's rows are still to be prepared (a large input).
+Validation = namedtuple("Validation", ["X", "T", "sst", "sw", "raw_rows"])
+
+
+def check_validation(model, validation_data):
+    """``validation_data`` (a pair or a triple) checked for ``model``: a :class:`Validation`
+    (None for None)."""
+    if validation_data is None:
+        return None
+    try:
+        X_val, y_val, *rest = validation_data
+    except (TypeError, ValueError):
+        raise ValueError("validation_data must be a pair (X_val, y_val) or a triple "
+                         "(X_val, y_val, sample_weight_val)") from None
+    if len(rest) > 1:
+        raise ValueError("validation_data must be a pair (X_val, y_val) or a triple "
+                         f"(X_val, y_val, sample_weight_val), got {len(rest) + 2} items")
+    X_val = check_array(X_val, model.dtype, model.n_inputs, "X_val", convert="large")
+    T_val = encode_targets(y_val, model.loss, model.n_outputs, model.dtype, "y_val")
+    check_lengths(X_val, T_val, ("X_val", "y_val"))
+    sw_val = check_sample_weight(rest[0] if rest else None, X_val.shape[0],
+                                 "validation sample_weight")
+    sst = total_sum_of_squares(T_val, sw_val) if model.loss == "squared_error" else None
+    return Validation(X_val, T_val, sst, sw_val, False)
+
+
+def hold_out(model, X, T, sw, fraction, seed):
+    """Split off ``fraction`` of (X, T, sw) as validation data, drawn with ``seed``
+    (stratified by class for a cross-entropy loss).
+
+    Returns ``(X, T, sw, validation)``.  A large memory map is not copied:
+    both sides read their rows from it (:func:`fastmlp.rows.take_rows`).
+    """
+    n = X.shape[0]
+    try:
+        n_val = split_count(fraction, n)
+    except ValueError:
+        raise ValueError(f"validation_fraction={fraction} of {n} samples "
+                         "leaves no training or no validation sample") from None
+    rng = np.random.default_rng(seed)
+    if model.loss == "cross_entropy":
+        val_idx, train_idx = stratified_indices(T.argmax(axis=1), n_val, rng)
+    else:
+        perm = rng.permutation(n)
+        val_idx, train_idx = perm[:n_val], perm[n_val:]
+    val_idx.sort()
+    train_idx.sort()
+    T_val = T[val_idx]
+    sw_val = sw[val_idx] if sw.size else sw
+    if sw.size and not sw_val.sum() > 0:
+        raise ValueError("the validation split got only samples of weight 0")
+    sst = total_sum_of_squares(T_val, sw_val) if model.loss == "squared_error" else None
+    train_sw = sw[train_idx] if sw.size else sw
+    if sw.size and not train_sw.sum() > 0:
+        raise ValueError("the training split got only samples of weight 0")
+    # a large X is not copied: the sides of the split read their rows from it
+    return (take_rows(X, train_idx), T[train_idx], train_sw,
+            Validation(take_rows(X, val_idx), T_val, sst, sw_val, False))
+
+def preprocess(model, X, val, owned):
+    """Fit the model's preprocessing on the training data (first fit only), apply it.
+
+    Returns ``(X, val, staged)``.  A large memory map or read-only X (or
+    a subset of one) is not transformed whole: ``staged`` says that its
+    batches are gathered and prepared call by call; large validation
+    inputs are prepared block by block when evaluated.  Otherwise X is
+    transformed in place when ``owned`` (a copy fit made), else copied.
+    """
+    prep, dtype = model.preprocessing, model.dtype
+    if prep is not None and not prep.is_fitted:
+        prep.fit(X)
+    staged = isinstance(X, RowSubset) or (prep is not None and reads_in_place(X))
+    if prep is not None and not staged:
+        X = model.prepare_rows(X, scratch=owned)
+    if val is not None:
+        if isinstance(val.X, RowSubset) or is_large(val.X) and (
+                prep is not None or val.X.dtype != dtype):
+            val = val._replace(raw_rows=True)
+        elif prep is not None:
+            val = val._replace(X=prep.transform(val.X, dtype))
+    return X, val, staged

@@ -1,0 +1,148 @@
+"""Runs under ``mpiexec -n 2`` for tests/test_distributed.py (not a test module).
+
+    mpiexec -n 2 python -m mpi4py tests/mpi_worker.py SCENARIO OUT_DIR [ARGS]
+
+Every rank writes what it ends with into OUT_DIR; the tests compare it with
+single-process training done in the test process itself.
+"""
+
+import json
+import os
+import sys
+
+import numpy as np
+
+import fastmlp as fm
+
+
+def data(dtype="float64", rows=1003):
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((rows, 12)).astype(dtype)
+    y = (X[:, 0] + X[:, 1] ** 2 > 0.5).astype(int) + (X[:, 2] > 1)
+    return X, y
+
+
+#: name: (model arguments, optimizer, data dtype, trainer arguments)
+CONFIGS = {
+    "adam": (dict(dtype="float64"), lambda: fm.optim.Adam(0.01), {}),
+    "nesterov_l2": (dict(dtype="float64", l2=1e-3),
+                    lambda: fm.optim.SGD(0.05, momentum=0.9, nesterov=True), {}),
+    "dropout": (dict(dtype="float64", dropout=[0.1, 0.3, 0.2], dropconnect=[0.0, 0.2, 0.0]),
+                lambda: fm.optim.Adam(0.01), {}),
+    "float32": (dict(dtype="float32"), lambda: fm.optim.Adam(0.01), {}),
+    "standardized_split": (dict(dtype="float64", preprocessing="standardize"),
+                           lambda: fm.optim.Adam(0.01), dict(validation_fraction=0.2)),
+}
+
+
+def trained(name, comm=None, X=None, y=None, epochs=4, **extra):
+    """A model trained with config ``name`` (over ``comm``'s ranks when given)."""
+    model_args, optimizer, trainer_args = CONFIGS[name]
+    if X is None:
+        X, y = data(model_args["dtype"])
+    model = fm.Model([12, 16, 8, 3], seed=0, **model_args)
+    trainer = fm.Trainer(model, optimizer(), batch_size=64, epochs=epochs, seed=3, verbose=0,
+                         comm=comm, **trainer_args, **extra)
+    history = trainer.fit(X, y)
+    return model, history
+
+
+def equality(comm, out):
+    for name in CONFIGS:
+        model, history = trained(name, comm)
+        np.save(os.path.join(out, f"{name}-rank{comm.rank}.npy"), model.params)
+        if comm.rank == 0:
+            with open(os.path.join(out, f"{name}-history.json"), "w") as f:
+                json.dump(history, f)
+    # a large memory map read in place, standardised call by call: each rank
+    # reads and prepares only its rows of each batch
+    import fastmlp.rows
+
+    fastmlp.rows.INPUT_COPY_MAX_BYTES = 0
+    path = os.path.join(out, "X.npy")
+    if comm.rank == 0:
+        np.save(path, data()[0])
+    comm.Barrier()
+    mapped = np.load(path, mmap_mode="r")
+    model, _ = trained("standardized_split", comm, mapped, data()[1])
+    np.save(os.path.join(out, f"memmap-rank{comm.rank}.npy"), model.params)
+
+
+def mistakes(comm, out):
+    """Each mistake must raise on both ranks (and the job go on to the next one)."""
+    X, y = data()
+    cases = {
+        "rows": lambda: trained("adam", comm, X[:1000 + comm.rank], y[:1000 + comm.rank]),
+        "seed": lambda: fm.Trainer(fm.Model([12, 4, 3], seed=0), seed=comm.rank, verbose=0,
+                                   comm=comm).fit(X, y),
+        "model": lambda: fm.Trainer(fm.Model([12, 4 + comm.rank, 3], seed=0), seed=0,
+                                    verbose=0, comm=comm).fit(X, y),
+        "batch_size": lambda: fm.Trainer(fm.Model([12, 4, 3], seed=0), seed=0, verbose=0,
+                                         batch_size=32 + comm.rank, comm=comm).fit(X, y),
+        "nan_on_one_rank": lambda: trained("adam", comm, _spoiled(X, comm.rank == 1), y),
+        "batch_norm": lambda: fm.Trainer(fm.Model([12, 4, 3], batch_norm=True), seed=0,
+                                         verbose=0, comm=comm),
+        "lbfgs": lambda: fm.Trainer(fm.Model([12, 4, 3]), "lbfgs", seed=0, verbose=0,
+                                    comm=comm),
+    }
+    report = {}
+    for name, case in cases.items():
+        try:
+            case()
+            report[name] = None
+        except (ValueError, TypeError) as exc:
+            report[name] = f"{type(exc).__name__}: {exc}"
+    with open(os.path.join(out, f"mistakes-rank{comm.rank}.json"), "w") as f:
+        json.dump(report, f)
+    # and afterwards the ranks still train together
+    model, _ = trained("adam", comm, epochs=1)
+    np.save(os.path.join(out, f"after-rank{comm.rank}.npy"), model.params)
+
+
+def _spoiled(X, spoil):
+    X = X.copy()
+    if spoil:
+        X[7, 3] = np.nan
+    return X
+
+
+class _Die(fm.Callback):
+    """Kills this process (as a crash would) at the end of an epoch."""
+
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def on_epoch_end(self, trainer, epoch, logs):
+        if epoch + 1 == self.epoch:
+            os.kill(os.getpid(), 9)
+
+
+def checkpointed(comm, out, kill_after_epoch):
+    """6 epochs with a checkpoint every epoch; rank 1 dies after ``kill_after_epoch`` (0:
+    never); with ``resume`` the job starts again from the checkpoints."""
+    directory = os.path.join(out, "checkpoints")
+    X, y = data()
+    if kill_after_epoch == "resume":
+        trainer = fm.Trainer.from_checkpoint(directory, comm=comm)
+        trainer.fit(X, y)
+        model = trainer.model
+    else:
+        kill = int(kill_after_epoch)
+        callbacks = [_Die(kill)] if kill and comm.rank == 1 else []
+        model = fm.Model([12, 16, 8, 3], seed=0, dtype="float64", dropout=[0.0, 0.2, 0.0])
+        fm.Trainer(model, fm.optim.Adam(0.01), batch_size=64, epochs=6, seed=3, verbose=0,
+                   comm=comm, checkpoint_dir=directory, callbacks=callbacks).fit(X, y)
+    np.save(os.path.join(out, f"checkpointed-rank{comm.rank}.npy"), model.params)
+
+
+def main():
+    from mpi4py import MPI
+
+    comm = MPI.COMM_WORLD
+    scenario, out, *rest = sys.argv[1:]
+    {"equality": equality, "mistakes": mistakes, "checkpointed": checkpointed}[scenario](
+        comm, out, *rest)
+
+
+if __name__ == "__main__":
+    main()
