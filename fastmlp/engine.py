@@ -381,6 +381,12 @@ class TrainingLoop:
         self._no_penalty = np.zeros_like(engine.reg)
         self._compiled = None  # the kernels' Training for these arrays, on the first call
 
+    @property
+    def barriers_passed(self):
+        """Barriers the loop's thread team has met so far (0 with one thread): a
+        measurement of the team's synchronisation (bench/scaling.py)."""
+        return _ksync.barriers_passed(self._sync)
+
     def prepare(self, opt_state):
         """Compile (or load from the cache) the loop's kernels, with a notice if it compiles.
 

@@ -135,3 +135,11 @@ def barrier(state, n_threads):
 def new_state():
     """A fresh barrier state array."""
     return np.zeros(STATE_SIZE, dtype=np.int64)
+
+
+def barriers_passed(state):
+    """How many barriers (of more than one thread) a state has let through: its generation.
+
+    For measurements (bench/scaling.py counts the barriers of a batch).
+    """
+    return int(state[_GENERATION])

@@ -1,6 +1,6 @@
 """Data-parallel training on localhost: 1 rank x 2 threads against 2 ranks x 1 thread.
 
-    python bench/distributed.py [--workloads S,M,L] [--rounds 3] [--epochs 3]
+    python bench/data_parallel.py [--workloads S,M,L] [--rounds 3] [--epochs 3]
 
 For each workload (bench/workloads.py: Adam, float32) it launches, in turns,
 one process training with a team of 2 threads, and ``mpiexec -n 2`` ranks
