@@ -9,6 +9,7 @@ library's idle, spinning threads slow the other down; the rounds alternate
 the libraries, and the script prints the median of each and the ratio.
 
     python bench/sklearn_speed.py [--rounds 5] [--epochs 50] [--threads N] [--float32]
+                                  [--repeat 5]
 
 ``--threads`` limits both libraries (scikit-learn's BLAS through
 threadpoolctl, fastmlp through ``n_threads``); by default each uses every
@@ -35,7 +36,7 @@ def settings(epochs):
                 n_iter_no_change=10 * epochs, random_state=0)
 
 
-def worker(library, epochs, n_threads):
+def worker(library, epochs, n_threads, repeat=1):
     """Warm up, then time one fit; returns seconds."""
     import numpy as np
     from sklearn.datasets import load_digits
@@ -45,7 +46,8 @@ def worker(library, epochs, n_threads):
 
     warnings.simplefilter("ignore", ConvergenceWarning)
     X, y = load_digits(return_X_y=True)
-    X = StandardScaler().fit_transform(X)
+    X = StandardScaler().fit_transform(np.tile(X, (repeat, 1)))
+    y = np.tile(y, repeat)
     kw = settings(epochs)
     if library == "scikit-learn":
         from sklearn.neural_network import MLPClassifier
@@ -65,7 +67,8 @@ def worker(library, epochs, n_threads):
 
 
 def run_worker(library, args):
-    cmd = [sys.executable, __file__, "--worker", library, "--epochs", str(args.epochs)]
+    cmd = [sys.executable, __file__, "--worker", library, "--epochs", str(args.epochs),
+           "--repeat", str(args.repeat)]
     if args.threads:
         cmd += ["--threads", str(args.threads)]
     out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
@@ -78,10 +81,12 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=50)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--float32", action="store_true")
+    parser.add_argument("--repeat", type=int, default=1,
+                        help="the digits this many times over (5: 8,985 rows)")
     parser.add_argument("--worker", choices=LIBRARIES, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
-        print(worker(args.worker, args.epochs, args.threads))
+        print(worker(args.worker, args.epochs, args.threads, args.repeat))
         return
 
     libraries = LIBRARIES if args.float32 else LIBRARIES[:2]
@@ -93,7 +98,7 @@ def main(argv=None):
                                              for lib in libraries), flush=True)
 
     threads = args.threads or os.cpu_count()
-    print(f"\ndigits (1797, 64), hidden (256, 128), adam, batch 64, {args.epochs} epochs, "
+    print(f"\ndigits ({1797 * args.repeat}, 64), hidden (256, 128), adam, batch 64, {args.epochs} epochs, "
           f"{threads} thread(s), median of {args.rounds} rounds; "
           f"{platform.machine()}, {os.cpu_count()} CPUs\n")
     base = statistics.median(times["scikit-learn"])

@@ -23,12 +23,14 @@ import ctypes
 import ctypes.util
 import os
 import zlib
+from collections import namedtuple
 
 import numpy as np
 
 from .kernels import collective as _kc
 
-__all__ = ["Ranks", "RankMismatchError", "checksum", "distributed_refusal", "fit_facts"]
+__all__ = ["Ranks", "RankMismatchError", "checksum", "distributed_refusal", "fit_facts",
+           "minimize_share", "ObjectiveRows"]
 
 
 class RankMismatchError(ValueError):
@@ -90,6 +92,15 @@ class Ranks:
         out = np.empty_like(values)
         self.comm.Allreduce(values, out, op=MPI.SUM)
         return out
+
+    def sum_into(self, loss, grad):
+        """Data-parallel L-BFGS: ``loss`` and ``grad`` (in place) summed over the ranks, in
+        one all-reduce; returns the summed loss."""
+        if self.size == 1:
+            return loss
+        summed = self.sum(np.concatenate(([loss], grad)))
+        grad[...] = summed[1:]
+        return float(summed[0])
 
     def from_root(self, value):
         """Rank 0's ``value`` (any picklable object), on every rank."""
@@ -189,9 +200,6 @@ def _loaded_mpi_libraries():
 
 def distributed_refusal(trainer):
     """Why ``trainer`` cannot train data-parallel, or "" when it can."""
-    if trainer.optimizer.minimizes:
-        return (f"{type(trainer.optimizer).__name__} does not take comm: data-parallel "
-                "training is for the mini-batch optimizers")
     if any(trainer.model.batch_norm):
         return ("batch normalisation does not train data-parallel yet (its batch statistics "
                 "would need sums over the ranks inside every forward and backward pass)")
@@ -218,7 +226,31 @@ def fit_facts(trainer, X, T, sw, val, n_epochs):
         "epochs": n_epochs,
         "model": (tuple(model.layer_sizes), model.loss, str(model.dtype)),
         "parameter checksum": checksum(model.params),
-        "optimizer": (type(trainer.optimizer).__name__, trainer.optimizer.lr),
+        "optimizer": repr(trainer.optimizer),
         "schedule": repr(trainer.schedule),
     })
     return facts
+
+
+#: The rows a full-batch objective (L-BFGS) evaluates on this rank, prepared, and
+#: the total weight of the whole training set (0: the rows' own, one process).
+ObjectiveRows = namedtuple("ObjectiveRows", ["X", "T", "sw", "weight"])
+
+
+def minimize_share(X, T, sw, ranks, prepare=None):
+    """This rank's contiguous share of the training rows for a full-batch objective.
+
+    Each rank evaluates its share over the whole set's weight and the sums
+    are added up (:meth:`Ranks.sum_into`): one all-reduce per function
+    evaluation.  ``prepare`` (a large input read in place) prepares the
+    share -- all of X in one process, where one pass is one call anyway.
+    """
+    weight = 0.0
+    if ranks is not None and ranks.size > 1:
+        n = X.shape[0]
+        weight = float(sw.sum()) if sw.size else float(n)
+        lo, hi = n * ranks.rank // ranks.size, n * (ranks.rank + 1) // ranks.size
+        X, T, sw = X[lo:hi], T[lo:hi], sw[lo:hi] if sw.size else sw
+    if prepare is not None:
+        X = prepare(X[:])
+    return ObjectiveRows(X, T, sw, weight)

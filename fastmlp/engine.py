@@ -281,12 +281,16 @@ class GradientPass:
         self.workspace = engine.workspace(rows, n_threads, training)
         self.stats = np.zeros((n_threads, 3 + engine.n_outputs))
 
-    def __call__(self, params, grad, X, T, sw=NO_WEIGHTS, noise=INFERENCE, layer_f=None):
+    def __call__(self, params, grad, X, T, sw=NO_WEIGHTS, noise=INFERENCE, layer_f=None,
+                 weight=0.0, penalized=True):
         """Objective (mean loss + penalty) at ``params`` over X, T; its gradient into ``grad``.
 
         ``params`` is the model's buffer or a stand-in of the same layout
         (an optimizer's trial point); ``layer_f`` replaces the model's
         per-layer settings for this pass.  NaN or inf is returned as it is.
+        Data-parallel passes: ``weight`` (when positive) divides the loss
+        sums instead of the rows' own total weight, and ``penalized=False``
+        leaves the penalty out (another rank adds it).
         """
         engine = self.engine
         self.stats[:] = 0
@@ -298,9 +302,10 @@ class GradientPass:
         ws = self.workspace
         with single_threaded_blas(), engine.first_use("gradients", self.n_threads):
             return float(_kt.loss_grad(engine.net(params, layer_f), engine.ops(), grad,
-                                       engine.reg, loss_code(engine.loss), X, T, sw, index, 0,
+                                       engine.reg if penalized else np.zeros_like(engine.reg),
+                                       loss_code(engine.loss), X, T, sw, index, 0,
                                        X.shape[0], ws.buffer, ws.table, self.stats,
-                                       self.n_threads, _ksync.new_state(), noise))
+                                       self.n_threads, _ksync.new_state(), noise, weight))
 
     def update_running_statistics(self, X, T, sw=NO_WEIGHTS):
         """Set batch norm's running statistics to those of all of X (one training pass).

@@ -18,7 +18,7 @@ from ._validation import (check_array, check_lengths, check_positive_int,
 from .callbacks import ProgressLogger, as_callback
 from .checkpoint import Checkpoint, load_newest
 from .diagnostics import prepared_layer_statistics
-from .distributed import Ranks, distributed_refusal, fit_facts
+from .distributed import Ranks, distributed_refusal, fit_facts, minimize_share
 from .engine import INFERENCE, plan, training_noise
 from .epoch_loop import EpochLoop, EpochProgress
 from .exceptions import DivergenceError
@@ -99,8 +99,10 @@ class Trainer:
         global batch, of which each rank computes its share, and the
         gradients are summed over the ranks once per step.  The result is
         that of one process.  With ``seed=None`` the ranks take rank 0's
-        seed; only rank 0 prints and writes checkpoints.  Not with L-BFGS,
-        batch normalisation or checkpoints inside epochs.
+        seed; only rank 0 prints and writes checkpoints.  L-BFGS evaluates
+        each rank's share of the rows and sums them (one all-reduce per
+        function evaluation).  Not with batch normalisation or checkpoints
+        inside epochs.
 
     Attributes
     ----------
@@ -415,9 +417,7 @@ class Trainer:
                 cb.on_train_begin(self)
             try:
                 if opt.minimizes:
-                    if staged:  # one pass is one call over every row: prepared whole
-                        X = self.model.prepare_rows(X[:])
-                    self._fit_minimize(X, T, sw, val, callbacks, this_fit)
+                    self._fit_minimize(X, T, sw, val, callbacks, this_fit, staged)
                 else:
                     self._fit_epochs(X, T, sw, val, n_epochs, callbacks, this_fit, staged)
             except DivergenceError as error:
@@ -600,8 +600,12 @@ class Trainer:
             if self._close_epoch(logs, callbacks, this_fit) or stop:
                 break
 
-    def _fit_minimize(self, X, T, sw, val, callbacks, this_fit):
+    def _fit_minimize(self, X, T, sw, val, callbacks, this_fit, staged):
         model, opt = self.model, self.optimizer
+        n_samples = X.shape[0]
+        objective_rows = minimize_share(X, T, sw, self.ranks, model.prepare_rows if staged
+                                        else None)
+        X, T, sw = objective_rows.X, objective_rows.T, objective_rows.sw
         # With batch norm the objective is the training-mode one (batch
         # statistics of the whole training set), which needs it in one chunk.
         norm = any(model.batch_norm)
@@ -613,12 +617,17 @@ class Trainer:
         noise = training_noise() if norm else INFERENCE
 
         def objective(params, grad):
-            return gradient_pass(params, grad, X, T, sw, noise)
+            if self.ranks is None:
+                return gradient_pass(params, grad, X, T, sw, noise)
+            # this rank's share, over the whole set's weight; summed over the ranks
+            loss = gradient_pass(params, grad, X, T, sw, noise, weight=objective_rows.weight,
+                                 penalized=self.ranks.rank == 0)
+            return self.ranks.sum_into(loss, grad)
 
         def on_iteration(iteration, loss, elapsed):
             logs = {"loss": float(loss)}
             self._validate(logs, val)
-            self._timing(logs, elapsed - previous[0], X.shape[0])
+            self._timing(logs, elapsed - previous[0], n_samples)
             previous[0] = elapsed
             return self._close_epoch(logs, callbacks, this_fit)
 

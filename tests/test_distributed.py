@@ -62,6 +62,18 @@ def test_two_ranks_give_the_single_process_result(equality, name):
         ranks[0].dtype))  # it trained
 
 
+def test_lbfgs_on_two_ranks_gives_the_single_process_result(equality):
+    # each rank evaluates the objective on half the rows; one all-reduce sums them
+    reference, history = mpi_worker.lbfgs_trained()
+    ranks = [np.load(equality / f"lbfgs-rank{r}.npy") for r in (0, 1)]
+    assert np.array_equal(ranks[0], ranks[1])
+    np.testing.assert_allclose(ranks[0], reference.params, rtol=0, atol=1e-9)
+    with open(equality / "lbfgs-history.json") as f:
+        distributed = json.load(f)
+    assert len(distributed["loss"]) == len(history["loss"])
+    np.testing.assert_allclose(distributed["val_loss"], history["val_loss"], rtol=1e-9)
+
+
 def test_a_memory_map_prepared_call_by_call_on_two_ranks(equality):
     # each rank gathers and standardises only its own rows of every batch
     reference, _ = mpi_worker.trained("standardized_split")
@@ -80,7 +92,7 @@ def test_mistakes_raise_the_same_error_on_every_rank(tmp_path):
     expected = {"rows": "training data shape", "seed": "mask_seed", "model": "model (",
                 "batch_size": "batch_size (rank 0: 32, rank 1: 33)",
                 "nan_on_one_rank": "row 7, column 3", "batch_norm": "batch normalisation",
-                "lbfgs": "LBFGS does not take comm"}
+                "mid_epoch_checkpoints": "checkpoint_every in epochs"}
     for case, words in expected.items():
         for report in reports:
             assert report[case] is not None and words in report[case], (case, report[case])

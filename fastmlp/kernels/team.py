@@ -327,11 +327,14 @@ def train_member(t, net, ops, passes, grad, reg, X, T, sw, order, run, ws, wsl, 
 
 @jit
 def loss_grad_member(t, net, ops, passes, grad, reg, loss_code, X, T, sw, index, start, stop, ws,
-                     wsl, stats, partial, n_threads, sync, result, noise):
-    """Thread t's part of the objective and its gradient over rows start..stop."""
+                     wsl, stats, partial, n_threads, sync, result, noise, weight):
+    """Thread t's part of the objective and its gradient over rows start..stop (the mean
+    over ``weight`` when it is positive, else over the rows' total weight)."""
     c = (0.0,) * 16
+    if weight <= 0.0:
+        weight = batch_weight(sw, index, start, stop)
     loss = batch_loss(net, ops, passes, grad, reg, loss_code, X, T, sw, index, start, stop,
-                      batch_weight(sw, index, start, stop), ws, wsl, stats, partial, t,
+                      weight, ws, wsl, stats, partial, t,
                       n_threads, sync, np.bool_(False),
                       grad[:0].reshape(0, 0), c, noise)
     if t == 0:

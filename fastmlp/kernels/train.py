@@ -109,7 +109,7 @@ def _train(member, functions, t, net, passes, grad, reg, X, T, sw, order, run, w
 
 
 def loss_grad(net, ops, grad, reg, loss_code, X, T, sw, index, start, stop, ws, wsl, stats,
-              n_threads, sync, noise):
+              n_threads, sync, noise, weight=0.0):
     """The objective (mean loss + penalty ``reg``) and its gradient over rows start..stop.
 
     Rows are processed in chunks of max_rows rows.  Shapes: X (n, n_in), T
@@ -120,6 +120,9 @@ def loss_grad(net, ops, grad, reg, loss_code, X, T, sw, index, start, stop, ws, 
     statistics; 1: training mode).  The gradient of the objective is
     written to ``grad`` (chunks after the first are added in by BLAS with
     beta = 1).  A NaN or infinite loss is returned without a gradient.
+    ``weight``, when positive, is the mean's denominator instead of the
+    rows' total weight (data-parallel L-BFGS: these rows are one rank's
+    share of a training set of that weight).
     """
     result = np.zeros(1)
     partial = np.zeros(n_threads)
@@ -127,7 +130,7 @@ def loss_grad(net, ops, grad, reg, loss_code, X, T, sw, index, start, stop, ws, 
                         grad[:0].reshape(0, 0))
     rest = (passes, grad, reg, np.int64(loss_code), X, T, sw, index, np.int64(start),
             np.int64(stop), ws, wsl, stats, partial, n_threads, sync, result,
-            Noise(*(np.int64(v) for v in noise)))
+            Noise(*(np.int64(v) for v in noise)), np.float64(weight))
     member = unit(loss_grad_member, (np.int64(0), net, ops) + rest)
     launch(_loss_grad, member, ops, (net,) + rest, n_threads)
     return float(result[0])
@@ -135,6 +138,6 @@ def loss_grad(net, ops, grad, reg, loss_code, X, T, sw, index, start, stop, ws, 
 
 @jit(from_python=True)
 def _loss_grad(member, functions, t, net, passes, grad, reg, loss_code, X, T, sw, index, start,
-               stop, ws, wsl, stats, partial, n_threads, sync, result, noise):
+               stop, ws, wsl, stats, partial, n_threads, sync, result, noise, weight):
     member(t, net, unpack_ops(functions, grad), passes, grad, reg, loss_code, X, T, sw, index,
-           start, stop, ws, wsl, stats, partial, n_threads, sync, result, noise)
+           start, stop, ws, wsl, stats, partial, n_threads, sync, result, noise, weight)

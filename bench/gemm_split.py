@@ -1,0 +1,135 @@
+"""Where a training step's time goes beyond its matrix products, and which way to split them.
+
+    python bench/gemm_split.py [--workloads M,L] [--threads 2]
+
+For every matrix product of one training step (bench/workloads.py), three
+timings on ``--threads`` cores, medians:
+
+* team: what fastmlp's thread team does -- each thread multiplies its share
+  (rows of the batch for the forward and upstream products, the larger
+  dimension of a weight gradient) with single-threaded BLAS, all at once;
+* scipy / numpy: one multi-threaded call of SciPy's or NumPy's BLAS for the
+  whole product.
+
+The per-step sums give three GEMM ceilings; against them, the measured
+training step (samples/s of a fit, same process) shows how much of the step
+is not matrix products: the epilogues (bias, activation, loss), the
+optimizer, the gathers and the barriers.  A product where one multi-threaded
+call beats the team's split by a margin is one where the team design loses.
+"""
+
+import argparse
+import os
+import statistics
+import sys
+import threading
+import time
+
+import numba
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+from gemm import time_matmul  # noqa: E402
+from workloads import WORKLOADS  # noqa: E402
+
+
+@numba.njit(nogil=True, cache=True)
+def _product(a, b, out, reps):
+    for _ in range(reps):
+        np.dot(a, b, out)
+
+
+def _operands(kind, m, k, n, rng):
+    """(a, b) whose product a @ b is the (m, n) result, stored as the trainer stores them."""
+    if kind == "fwd":
+        return rng.standard_normal((m, k)), rng.standard_normal((k, n))
+    if kind == "dW":
+        return rng.standard_normal((k, m)).T, rng.standard_normal((k, n))
+    return rng.standard_normal((m, k)), rng.standard_normal((n, k)).T
+
+
+def _shares(kind, m, n, n_threads):
+    """Per thread: (rows, columns) slices of the result it computes (fastmlp's split)."""
+    split_rows = kind != "dW" or m >= n
+    size = m if split_rows else n
+    bounds = [(size * t // n_threads, size * (t + 1) // n_threads) for t in range(n_threads)]
+    if split_rows:
+        return [(slice(lo, hi), slice(None)) for lo, hi in bounds]
+    return [(slice(None), slice(lo, hi)) for lo, hi in bounds]
+
+
+def team_seconds(kind, m, k, n, n_threads, samples=7, target=0.05):
+    """Seconds of one product split over a team, each thread on single-threaded BLAS."""
+    rng = np.random.default_rng(0)
+    a, b = (x.astype(np.float32) for x in _operands(kind, m, k, n, rng))
+    parts = []
+    for rows, cols in _shares(kind, m, n, n_threads):
+        pa, pb = np.array(a[rows], order="C" if kind != "dW" else "F"), np.ascontiguousarray(
+            b[:, cols])
+        if kind == "dW":  # A^T as the transposed view of a C array, as the kernels pass it
+            pa = np.ascontiguousarray(a[rows].T).T
+        parts.append((pa, pb, np.empty((pa.shape[0], pb.shape[1]), np.float32)))
+
+    def run(reps):
+        threads = [threading.Thread(target=_product, args=(*p, reps)) for p in parts]
+        start = time.perf_counter()
+        for th in threads:
+            th.start()
+        for th in threads:
+            th.join()
+        return (time.perf_counter() - start) / reps
+
+    with threadpool_limits(1):
+        run(3)
+        reps = max(1, int(target / max(run(3), 1e-7)))
+        return statistics.median(run(reps) for _ in range(samples))
+
+
+def step_speed(workload, n_threads):
+    import fastmlp as fm
+
+    X, y = workload.data()
+    model = fm.Model(list(workload.sizes), seed=0)
+    trainer = fm.Trainer(model, fm.optim.Adam(1e-3), batch_size=workload.batch_size, epochs=1,
+                         seed=0, verbose=0, n_threads=n_threads)
+    trainer.fit(X, y)
+    return statistics.median(trainer.fit(X, y)["samples_per_sec"][0] for _ in range(3))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--workloads", default="M,L")
+    parser.add_argument("--threads", type=int, default=os.cpu_count())
+    args = parser.parse_args(argv)
+    import fastmlp as fm
+
+    for name in args.workloads.split(","):
+        workload = WORKLOADS[name]
+        shapes = workload.matmul_shapes()
+        # the multi-threaded BLAS calls last: their pools' threads spin for a
+        # while after each call and would slow whatever runs next
+        step = workload.batch_size / step_speed(workload, args.threads)
+        times = np.zeros((len(shapes), 3))
+        for i, (kind, m, k, n) in enumerate(shapes):
+            times[i, 0] = team_seconds(kind, m, k, n, args.threads)
+        for column, blas in ((1, "scipy"), (2, "numpy")):
+            with fm.threads(args.threads):
+                for i, (kind, m, k, n) in enumerate(shapes):
+                    times[i, column] = time_matmul(kind, m, k, n, blas=blas)
+        print(f"\n{workload.label}, {args.threads} threads (microseconds per product)")
+        print(f"  {'product':24} {'team':>9} {'scipy':>9} {'numpy':>9}")
+        for (kind, m, k, n), row in zip(shapes, times):
+            print(f"  {kind} {m}x{k}x{n}".ljust(26) + " ".join(f"{t * 1e6:9.1f}" for t in row))
+        totals = times.sum(axis=0)
+        print("  " + "per step".ljust(24) + " ".join(f"{t * 1e6:9.1f}" for t in totals))
+        print(f"  measured training step {step * 1e6:.1f} us: products at the team's split "
+              f"{totals[0] / step:.0%} of it, at the best single call {totals.min() / step:.0%}; "
+              f"the rest (epilogues, optimizer, gathers, barriers) {1 - totals[0] / step:.0%}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
