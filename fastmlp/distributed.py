@@ -77,6 +77,7 @@ class Ranks:
                                  (_kc.MPI_FLOAT, MPI.FLOAT), (_kc.MPI_SUM, MPI.SUM)):
                 self.handles[slot] = _signed(handle.handle)
             self.handles[_kc.MPI_IN_PLACE] = _signed(int(MPI.IN_PLACE))
+            self.handles[_kc.MPI_RANK] = self.rank
 
     def __repr__(self):
         return f"Ranks(rank {self.rank} of {self.size})"
@@ -156,6 +157,19 @@ class Ranks:
         if error is not None:
             raise error
 
+    def check_shares(self, n_rows, batch_size, batch_norm):
+        """Batch normalisation sums its statistics over the ranks in every batch, so every
+        rank needs a row of every batch: raise ValueError (on every rank alike) if not."""
+        if not batch_norm or self.size == 1:
+            return
+        batch = n_rows if batch_size is None else min(batch_size, n_rows)
+        last = n_rows % batch or batch
+        if min(batch, last) < self.size:
+            raise ValueError(
+                f"with batch normalisation every rank needs a row of every batch, but "
+                f"batch_size={batch_size} on {n_rows} samples leaves a batch of "
+                f"{min(batch, last)} for {self.size} ranks; choose another batch_size")
+
     def check_parameters(self, params, when):
         """Fail loudly if the ranks' parameters are no longer bit-identical."""
         self.check_same({"parameter checksum": checksum(params)}, when)
@@ -200,9 +214,10 @@ def _loaded_mpi_libraries():
 
 def distributed_refusal(trainer):
     """Why ``trainer`` cannot train data-parallel, or "" when it can."""
-    if any(trainer.model.batch_norm):
-        return ("batch normalisation does not train data-parallel yet (its batch statistics "
-                "would need sums over the ranks inside every forward and backward pass)")
+    if any(trainer.model.batch_norm) and trainer.optimizer.minimizes:
+        return ("batch normalisation with a full-batch minimizer does not train "
+                "data-parallel (its statistics over the whole set are not summed over the "
+                "ranks); use a mini-batch optimizer")
     if any(getattr(cb, "inside_epochs", False) for cb in trainer.callbacks):
         return ("data-parallel training writes checkpoints between epochs only: use "
                 "checkpoint_every in epochs (a mid-epoch checkpoint would miss the other "

@@ -39,6 +39,9 @@ __all__ = ["Engine", "GradientPass", "TrainingLoop", "ThreadPlan", "plan", "INFE
            "training_noise"]
 
 #: The noise key of an inference pass: no dropout, running batch-norm statistics.
+#: The Net's MPI handles outside data-parallel training: never called.
+_NO_MPI = np.zeros(MPI_SIZE, dtype=np.int64)
+
 INFERENCE = _kn.INFERENCE
 
 #: The inference speed assumed before a model's first pass (rows per second).
@@ -142,10 +145,12 @@ class Engine:
         """Batch norm and DropConnect gradients need a training batch in one chunk."""
         return self.batch_norm or bool((self.layer_f[:, _kn.DROPCONNECT] > 0).any())
 
-    def net(self, params=None, layer_f=None):
-        """The :class:`~fastmlp.kernels.structs.Net`: the model's, or at other ``params``."""
+    def net(self, params=None, layer_f=None, mpi=None):
+        """The :class:`~fastmlp.kernels.structs.Net`: the model's, or at other ``params``
+        (``mpi``: the handles of data-parallel training, see :class:`TrainingLoop`)."""
         return Net(self.params if params is None else params, self.layout.table, self.act_param,
-                   self.layer_f if layer_f is None else layer_f, self.running_stats)
+                   self.layer_f if layer_f is None else layer_f, self.running_stats,
+                   _NO_MPI if mpi is None else mpi)
 
     def ops(self, optimizer_kind=None, inference=False):
         """The configuration's compiled functions (:class:`fastmlp.kernels.ops.Ops`).
@@ -371,6 +376,12 @@ class TrainingLoop:
         self.optimizer_name = optimizer_name
         rows = batch_size if engine.needs_whole_batch else min(batch_size, TRAIN_CHUNK_ROWS)
         self.n_threads = plan(engine.layout.sizes, rows, training=True).n_threads
+        distributed = ranks is not None and ranks.size > 1
+        if distributed and engine.batch_norm:
+            # batch norm sums its statistics over the ranks from one thread
+            # (kernels.norm): one rank per core instead of a team
+            self.n_threads = 1
+        self._mpi = ranks.handles if distributed else None
         self.workspace = engine.workspace(rows, self.n_threads, training=True)
         self.grad = np.zeros_like(engine.params)
         #: loss and metric sums of the batches run since the last reset, per thread
@@ -419,7 +430,7 @@ class TrainingLoop:
         ws = self.workspace
         # the penalty is added once, by rank 0, to the gradient summed over the ranks
         reg = engine.reg if self.ranks is None or self.ranks.rank == 0 else self._no_penalty
-        args = (engine.net(), ops, self.grad, reg, X, T, sw, order, run,
+        args = (engine.net(mpi=self._mpi), ops, self.grad, reg, X, T, sw, order, run,
                 ws.buffer, ws.table, opt_state, self.stats, self.n_threads, self._sync)
         if self._compiled is None:
             self._compiled = _kt.training(*args)

@@ -99,10 +99,11 @@ class Trainer:
         global batch, of which each rank computes its share, and the
         gradients are summed over the ranks once per step.  The result is
         that of one process.  With ``seed=None`` the ranks take rank 0's
-        seed; only rank 0 prints and writes checkpoints.  L-BFGS evaluates
-        each rank's share of the rows and sums them (one all-reduce per
-        function evaluation).  Not with batch normalisation or checkpoints
-        inside epochs.
+        seed; only rank 0 prints and writes checkpoints.  Batch
+        normalisation uses the whole global batch's statistics (each rank
+        then trains on one thread).  L-BFGS evaluates each rank's share of
+        the rows and sums them (one all-reduce per function evaluation).
+        Not with checkpoints inside epochs, nor L-BFGS with batch norm.
 
     Attributes
     ----------
@@ -446,6 +447,7 @@ class Trainer:
         X, val, staged = preprocess(self.model, X, val, owned)
         if self.ranks is not None:
             self.ranks.check_same(fit_facts(self, X, T, sw, val, n_epochs), "at the start of fit")
+            self.ranks.check_shares(X.shape[0], self.batch_size, any(self.model.batch_norm))
         return X, T, sw, val, n_epochs, staged
 
     def _checked(self, X, y, validation_data, epochs, sample_weight):

@@ -30,6 +30,9 @@ CONFIGS = {
     "dropout": (dict(dtype="float64", dropout=[0.1, 0.3, 0.2], dropconnect=[0.0, 0.2, 0.0]),
                 lambda: fm.optim.Adam(0.01), {}),
     "float32": (dict(dtype="float32"), lambda: fm.optim.Adam(0.01), {}),
+    # statistics of the whole global batch, summed over the ranks in the passes
+    "batch_norm_dropout": (dict(dtype="float64", batch_norm=True, dropout=[0.0, 0.2, 0.1]),
+                           lambda: fm.optim.Adam(0.01), dict(validation_fraction=0.2)),
     "standardized_split": (dict(dtype="float64", preprocessing="standardize"),
                            lambda: fm.optim.Adam(0.01), dict(validation_fraction=0.2)),
 }
@@ -70,6 +73,7 @@ def equality(comm, out):
     for name in CONFIGS:
         model, history = trained(name, comm)
         np.save(os.path.join(out, f"{name}-rank{comm.rank}.npy"), model.params)
+        np.save(os.path.join(out, f"{name}-running-rank{comm.rank}.npy"), model.running_stats)
         if comm.rank == 0:
             with open(os.path.join(out, f"{name}-history.json"), "w") as f:
                 json.dump(history, f)
@@ -99,8 +103,8 @@ def mistakes(comm, out):
         "batch_size": lambda: fm.Trainer(fm.Model([12, 4, 3], seed=0), seed=0, verbose=0,
                                          batch_size=32 + comm.rank, comm=comm).fit(X, y),
         "nan_on_one_rank": lambda: trained("adam", comm, _spoiled(X, comm.rank == 1), y),
-        "batch_norm": lambda: fm.Trainer(fm.Model([12, 4, 3], batch_norm=True), seed=0,
-                                         verbose=0, comm=comm),
+        "batch_norm_lbfgs": lambda: fm.Trainer(fm.Model([12, 4, 3], batch_norm=True), "lbfgs",
+                                               seed=0, verbose=0, comm=comm),
         "mid_epoch_checkpoints": lambda: fm.Trainer(
             fm.Model([12, 4, 3]), seed=0, verbose=0, comm=comm, checkpoint_dir=out,
             checkpoint_every="100 batches"),

@@ -50,9 +50,12 @@ def test_two_ranks_give_the_single_process_result(equality, name):
     assert np.array_equal(ranks[0], ranks[1])  # bit-identical on every rank
     with open(equality / f"{name}-history.json") as f:
         distributed = json.load(f)
+    running = np.load(equality / f"{name}-running-rank0.npy")
     if reference.dtype == np.float64:
         # only the order of the gradient's sum differs: a few ulps after 4 epochs
         np.testing.assert_allclose(ranks[0], reference.params, rtol=0, atol=1e-10)
+        # batch norm's running statistics: of the whole global batches
+        np.testing.assert_allclose(running, reference.running_stats, rtol=1e-10, atol=1e-12)
         for key in history:
             if key.endswith(("loss", "accuracy")):
                 np.testing.assert_allclose(distributed[key], history[key], rtol=1e-10)
@@ -91,7 +94,8 @@ def test_mistakes_raise_the_same_error_on_every_rank(tmp_path):
             reports.append(json.load(f))
     expected = {"rows": "training data shape", "seed": "mask_seed", "model": "model (",
                 "batch_size": "batch_size (rank 0: 32, rank 1: 33)",
-                "nan_on_one_rank": "row 7, column 3", "batch_norm": "batch normalisation",
+                "nan_on_one_rank": "row 7, column 3",
+                "batch_norm_lbfgs": "batch normalisation with a full-batch minimizer",
                 "mid_epoch_checkpoints": "checkpoint_every in epochs"}
     for case, words in expected.items():
         for report in reports:
@@ -126,6 +130,19 @@ def test_a_communicator_of_one_rank_is_plain_training():
         alone, history = mpi_worker.trained(name, MPI.COMM_SELF)
         assert np.array_equal(alone.params, plain.params)
         assert history["loss"] == plain_history["loss"]
+
+
+def test_batch_norm_needs_a_row_of_every_batch_on_every_rank():
+    from mpi4py import MPI
+
+    from fastmlp.distributed import Ranks
+
+    ranks = Ranks(MPI.COMM_SELF)
+    ranks.size = 4  # as a rank of four would check
+    ranks.check_shares(1003, 64, batch_norm=True)  # last batch: 43 rows
+    ranks.check_shares(1001, 100, batch_norm=False)  # an empty share adds zeros
+    with pytest.raises(ValueError, match="leaves a batch of 1 for 4 ranks"):
+        ranks.check_shares(1001, 100, batch_norm=True)
 
 
 def test_the_comm_argument_is_checked():

@@ -4,7 +4,8 @@ The training loop sums every rank's gradient once per step without
 returning to Python: the calling thread of the team calls ``MPI_Allreduce``
 through its address.  The function's address and the MPI handles (the
 communicator, the float64/float32 datatypes, the sum, ``MPI_IN_PLACE``) are
-run-time integers in an int64 array, :data:`MPI_SIZE` long, that
+run-time integers (and this process's rank) in an int64 array,
+:data:`MPI_SIZE` long, that
 :mod:`fastmlp.distributed` fills from mpi4py: nothing specific to one
 process or one MPI library is compiled in, so the kernels stay in Numba's
 on-disk cache and work with any communicator (numba-mpi, by comparison,
@@ -32,7 +33,8 @@ MPI_DOUBLE = 2
 MPI_FLOAT = 3
 MPI_SUM = 4
 MPI_IN_PLACE = 5  # the library's MPI_IN_PLACE sentinel address
-MPI_SIZE = 6
+MPI_RANK = 6  # this process's rank in the communicator
+MPI_SIZE = 7
 
 
 @intrinsic
@@ -49,6 +51,12 @@ def _allreduce_call(typingctx, function, send, receive, count, datatype, op, com
         return builder.call(callee, list(args[1:]))
 
     return signature, codegen
+
+
+@jit
+def is_first_rank(mpi):
+    """Whether this process is rank 0 (always, outside data-parallel training)."""
+    return mpi[MPI_RANK] == 0
 
 
 @jit

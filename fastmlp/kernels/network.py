@@ -262,7 +262,7 @@ def layer_forward(net, ops, l, src, s_off, ws, wsl, r0, r1, c0, c1, dst, d_off, 
         if training:
             ops.norm.train(dst, d_off, rows, fan_out, c0, c1, gamma, beta, layer_f[l, BN_EPS],
                            layer_f[l, BN_MOMENTUM], ws, wsl[l, ZH_OFFSET], ws, wsl[l, S_OFFSET],
-                           running, layout[l, R_OFFSET], noise.mode == TRAINING_UPDATE)
+                           running, layout[l, R_OFFSET], noise.mode == TRAINING_UPDATE, net.mpi)
         else:
             zh = wsl[l, ZH_OFFSET] if save else -1
             ops.norm.infer(dst, d_off + r0 * fan_out, rows, fan_out, gamma, beta,
@@ -458,7 +458,7 @@ def backward_share(net, ops, grad, xin, x_off, ws, wsl, l, rows, cur, t, n_threa
         ops.norm.backward(ws, up_off, rows, fan_in, i0, i1, ws, wsl[l - 1, ZH_OFFSET],
                           params[g:g + fan_in], ws, wsl[l - 1, S_OFFSET], grad[g:g + fan_in],
                           grad[layout[l - 1, B_OFFSET]:layout[l - 1, B_OFFSET] + fan_in],
-                          training)
+                          training, net.mpi)
 
 
 def chunk_input(X, index, c0, ws, wsl, n_layers):

@@ -19,22 +19,44 @@ row-major at an offset of a flat buffer: a thread that owns a set of units
 (column split) sees all their rows, which is what the statistics need.
 The batch statistics live in a workspace slot ``stats`` of 2 x width
 values: the means, then the inverse standard deviations s_j.
+
+Data-parallel training (``mpi``, the handles of
+:mod:`fastmlp.kernels.collective`, not zeros): each rank holds its share of
+the batch's rows and one thread, with every column (the training loop runs
+a team of one there); the sums over rows -- the means, the squared
+deviations, the row count, and in the backward pass dbeta and dgamma --
+are summed over the ranks before use, so the statistics are the whole
+batch's.  dbeta and dgamma, whole already, are then kept by rank 0 alone:
+the gradient's own sum over the ranks adds every other rank's share.
 """
 
 import numpy as np
 
+from .collective import MPI_ALLREDUCE, allreduce_sum, is_first_rank
 from .config import jit
 from .mathfun import like
 
 
 @jit
+def _whole_batch(mpi, sums, rows):
+    """``sums`` summed over the ranks in place (data-parallel), and the batch's rows."""
+    if mpi[MPI_ALLREDUCE] == 0:
+        return rows
+    allreduce_sum(mpi, sums)
+    count = np.full(1, float(rows))
+    allreduce_sum(mpi, count)
+    return np.int64(count[0])
+
+
+@jit
 def forward_train(buf, off, rows, width, c0, c1, gamma, beta, eps, momentum, zhat, z_off,
-                  stats, s_off, running, r_off, update_running):
+                  stats, s_off, running, r_off, update_running, mpi):
     """Normalise columns c0..c1 in place (``buf`` receives y, ``zhat`` receives zhat).
 
     ``gamma``/``beta`` are the layer's full-width parameter vectors;
     ``running`` holds the running mean at ``r_off`` and the running variance
-    at ``r_off + width``, updated when ``update_running``.
+    at ``r_off + width``, updated when ``update_running``; ``mpi``: see the
+    module docstring.
     """
     n = c1 - c0
     mean = stats[s_off + c0:s_off + c1]
@@ -45,7 +67,8 @@ def forward_train(buf, off, rows, width, c0, c1, gamma, beta, eps, momentum, zha
         row = buf[off + r * width + c0:off + r * width + c1]
         for j in range(n):
             mean[j] += row[j]
-    scale = like(1.0 / rows, buf)
+    total = _whole_batch(mpi, mean, rows)
+    scale = like(1.0 / total, buf)
     for j in range(n):
         mean[j] *= scale
     for r in range(rows):  # second pass: the squares of the deviations (no cancellation)
@@ -53,12 +76,13 @@ def forward_train(buf, off, rows, width, c0, c1, gamma, beta, eps, momentum, zha
         for j in range(n):
             d = row[j] - mean[j]
             inv[j] += d * d
+    _whole_batch(mpi, inv, rows)
     keep = like(1.0 - momentum, running)
     m = like(momentum, running)
     for j in range(n):
-        var = float(inv[j]) / rows
+        var = float(inv[j]) / total
         if update_running:
-            unbiased = float(inv[j]) / (rows - 1) if rows > 1 else var
+            unbiased = float(inv[j]) / (total - 1) if total > 1 else var
             k = r_off + c0 + j
             running[k] = keep * running[k] + m * like(float(mean[j]), running)
             running[k + width] = keep * running[k + width] + m * like(unbiased, running)
@@ -102,12 +126,13 @@ def forward_infer(buf, off, rows, width, gamma, beta, eps, running, r_off, zhat,
 
 @jit
 def backward(D, d_off, rows, width, c0, c1, zhat, z_off, gamma, stats, s_off, dgamma, dbeta,
-             batch_stats):
+             batch_stats, mpi):
     """dL/dy -> dL/dz in place for columns c0..c1; writes dgamma and dbeta there.
 
     ``batch_stats``: the forward pass normalised with the batch's statistics
     (training), so they depend on z too; otherwise (inference statistics)
-    the map is affine, ``dL/dz = gamma s dL/dy``.
+    the map is affine, ``dL/dz = gamma s dL/dy``.  ``mpi``: see the module
+    docstring.
     """
     n = c1 - c0
     sum_d = dbeta[c0:c1]
@@ -121,7 +146,11 @@ def backward(D, d_off, rows, width, c0, c1, zhat, z_off, gamma, stats, s_off, dg
         for j in range(n):
             sum_d[j] += drow[j]
             sum_dz[j] += drow[j] * zrow[j]
-    scale = like(1.0 / rows, D) if batch_stats else like(0, D)
+    total = rows
+    if batch_stats:
+        _whole_batch(mpi, sum_d, rows)
+        total = _whole_batch(mpi, sum_dz, rows)
+    scale = like(1.0 / total, D) if batch_stats else like(0, D)
     inv = stats[s_off + width + c0:s_off + width + c1]
     for r in range(rows):
         at = r * width + c0
@@ -130,6 +159,9 @@ def backward(D, d_off, rows, width, c0, c1, zhat, z_off, gamma, stats, s_off, dg
         for j in range(n):
             drow[j] = gamma[c0 + j] * inv[j] * (drow[j] - sum_d[j] * scale
                                                 - zrow[j] * sum_dz[j] * scale)
+    if batch_stats and not is_first_rank(mpi):  # rank 0 holds the whole sums
+        sum_d[:] = 0
+        sum_dz[:] = 0
 
 
 # The same signatures, doing nothing: what models without batch
@@ -138,7 +170,7 @@ def backward(D, d_off, rows, width, c0, c1, zhat, z_off, gamma, stats, s_off, dg
 
 @jit
 def no_forward_train(buf, off, rows, width, c0, c1, gamma, beta, eps, momentum, zhat, z_off,
-                     stats, s_off, running, r_off, update_running):
+                     stats, s_off, running, r_off, update_running, mpi):
     """Stands for :func:`forward_train` where no layer normalises (never called)."""
 
 
@@ -150,5 +182,5 @@ def no_forward_infer(buf, off, rows, width, gamma, beta, eps, running, r_off, zh
 
 @jit
 def no_backward(D, d_off, rows, width, c0, c1, zhat, z_off, gamma, stats, s_off, dgamma, dbeta,
-                batch_stats):
+                batch_stats, mpi):
     """Stands for :func:`backward` where no layer normalises (never called)."""

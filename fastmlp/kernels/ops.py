@@ -122,7 +122,9 @@ def _signatures(dtype):
     i64 = types.int64
     table = types.Array(types.int64, 2, "C")
     noise = types.NamedUniTuple(i64, 4, Noise)
-    net = types.NamedTuple((row, table, row, types.Array(types.float64, 2, "C"), row), Net)
+    handles = types.Array(types.int64, 1, "C")
+    net = types.NamedTuple((row, table, row, types.Array(types.float64, 2, "C"), row, handles),
+                           Net)
     # what the losses only read may be the caller's read-only arrays
     # (targets, weights, a memory map); writeable ones convert to these
     targets = types.Array(f, 2, "C", readonly=True)
@@ -136,11 +138,12 @@ def _signatures(dtype):
         "update": types.void(row, row, block, _CONSTANTS, types.int64, types.int64),
         "constants": _CONSTANTS(f64_row, types.int64, types.float64, f64_row, types.float64),
         "norm_train": types.void(row, i64, i64, i64, i64, i64, row, row, types.float64,
-                                 types.float64, row, i64, row, i64, row, i64, types.boolean),
+                                 types.float64, row, i64, row, i64, row, i64, types.boolean,
+                                 handles),
         "norm_infer": types.void(row, i64, i64, i64, row, row, types.float64, row, i64, row, i64,
                                  row, i64),
         "norm_backward": types.void(row, i64, i64, i64, i64, i64, row, i64, row, row, i64, row, row,
-                                    types.boolean),
+                                    types.boolean, handles),
         "drop_rows": types.void(row, i64, i64, i64, i64, i64, i64, i64, types.float64, noise, i64,
                                 i64),
         "drop_weights": types.void(net, row, table, noise, i64, i64),

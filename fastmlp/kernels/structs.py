@@ -24,7 +24,11 @@ __all__ = ["Net", "Noise", "OptState", "Run"]
 #:     Per layer: input dropout rate, DropConnect rate, batch-norm momentum and eps.
 #: running (n_running,)
 #:     Batch normalisation's running means and variances.
-Net = namedtuple("Net", ["params", "layout", "act_param", "layer_f", "running"])
+#: mpi (MPI_SIZE,) int64
+#:     Data-parallel training: the handles of :mod:`fastmlp.kernels.collective`,
+#:     with which batch normalisation sums its statistics over the ranks
+#:     (zeros otherwise).
+Net = namedtuple("Net", ["params", "layout", "act_param", "layer_f", "running", "mpi"])
 
 #: What keys the dropout and DropConnect masks and selects the mode of a pass
 #: (int64 each): the mask ``seed``, the optimizer ``step``, ``mode`` (0
