@@ -174,6 +174,11 @@ class Compiled(WrapperAddressProtocol):
         """The address of the C-callable function."""
         return self._cfunc.address
 
+    @property
+    def library(self):
+        """Numba's code library holding the function (for profilers: bench/profile.py)."""
+        return self._cfunc._library
+
     def __wrapper_address__(self):
         return self._cfunc.address
 
@@ -216,6 +221,12 @@ def _pointer(kind, dtype, function):
     if kind == "constants":
         dtype = "float64"  # scalars only: one function serves both dtypes
     return _compile((kind, function.__name__, dtype), function, _signatures(dtype)[kind])
+
+
+def compiled_functions():
+    """Every kernel compiled as a pointer so far in this process (bench/profile.py)."""
+    with _lock:
+        return list(_compiled.values())
 
 
 def unit(function, args):
