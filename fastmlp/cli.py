@@ -548,7 +548,15 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("fastmlp: interrupted", file=sys.stderr)
         return _end_job(args, 130)
-    print(f"done in {time.perf_counter() - start:.1f} s", file=sys.stderr)
+    if _rank(args) == 0:  # data-parallel: rank 0 reports for all
+        print(f"done in {time.perf_counter() - start:.1f} s", file=sys.stderr)
+    return 0
+
+
+def _rank(args):
+    """This process's MPI rank for ``--distributed`` (0 otherwise)."""
+    if getattr(args, "distributed", False) and "mpi4py.MPI" in sys.modules:
+        return sys.modules["mpi4py.MPI"].COMM_WORLD.Get_rank()
     return 0
 
 
