@@ -14,6 +14,7 @@ import numpy as np
 
 from .kernels import network as _k
 from .kernels.tuning import (COLUMN_SPLIT_MAX_ROWS_PER_THREAD,
+                             COLUMN_SPLIT_MIN_FLOPS_PER_THREAD,
                              COLUMN_SPLIT_MIN_UNITS_PER_THREAD)
 
 __all__ = ["ParamLayout", "Workspace", "split_by_columns"]
@@ -173,7 +174,7 @@ class Workspace:
             table[l, _k.A_OFFSET] = take(width) if (training or not output) else -1
             keep_z = training and (output or layout.activations[l].needs_preactivation)
             table[l, _k.Z_OFFSET] = take(width) if keep_z else -1
-            split = norm or split_by_columns(max_rows, width, n_threads)
+            split = norm or split_by_columns(max_rows, width, n_threads, sizes[l])
             table[l, _k.SPLIT] = _k.COLUMN_SPLIT if (not output and n_threads > 1 and split) \
                 else _k.ROW_SPLIT
             if norm:
@@ -203,12 +204,15 @@ class Workspace:
         self.buffer[offset:] = (1, 0, 1, 1)
 
 
-def split_by_columns(rows, width, n_threads):
-    """Whether threads should share a hidden layer by units rather than by samples.
+def split_by_columns(rows, width, n_threads, fan_in):
+    """Whether threads should share a hidden layer (``fan_in`` -> ``width`` units) by units
+    rather than by samples.
 
     With a thin batch each thread's GEMM is more efficient over all the rows
-    and a slice of the units (the thresholds and their measurements:
+    and a slice of the units -- when the layer is large enough to repay the
+    barrier that ends it (the thresholds and their measurements:
     :mod:`fastmlp.kernels.tuning`).
     """
     return (n_threads > 1 and rows < COLUMN_SPLIT_MAX_ROWS_PER_THREAD * n_threads
-            and width >= COLUMN_SPLIT_MIN_UNITS_PER_THREAD * n_threads)
+            and width >= COLUMN_SPLIT_MIN_UNITS_PER_THREAD * n_threads
+            and 2 * rows * fan_in * width >= COLUMN_SPLIT_MIN_FLOPS_PER_THREAD * n_threads)

@@ -16,6 +16,7 @@ from fastmlp.activations import elu, get_activation, leaky_relu
 from fastmlp.kernels import activations as KA
 from fastmlp.kernels import network as K
 from fastmlp.kernels.tuning import COLUMN_SPLIT_MAX_ROWS_PER_THREAD as MAX_ROWS
+from fastmlp.kernels.tuning import COLUMN_SPLIT_MIN_FLOPS_PER_THREAD as MIN_FLOPS
 from fastmlp.kernels.tuning import COLUMN_SPLIT_MIN_UNITS_PER_THREAD as MIN_UNITS
 from fastmlp.layout import ParamLayout, Workspace, split_by_columns
 
@@ -297,7 +298,9 @@ def test_workspace_size_grows_linearly_with_max_rows(training):
 def test_workspace_split_column_only_for_hidden_layers_with_threads():
     assert 16 < MAX_ROWS                          # 16 rows make a thin batch
     wide, narrow = 4 * MIN_UNITS, MIN_UNITS      # narrow: too few units for 2 threads
-    sizes = [10, wide, narrow, 3]
+    # an input wide enough that 16 rows of layer 0 are worth splitting
+    fan_in = -(-MIN_FLOPS * 2 // (2 * 16 * wide))
+    sizes = [fan_in, wide, narrow, 3]
     layout = ParamLayout(sizes, _acts("relu", "relu", "softmax"), [False, True, False])
     one = Workspace(layout, 16, np.float64, n_threads=1)
     assert list(one.table[:3, K.SPLIT]) == [K.ROW_SPLIT] * 3
@@ -307,10 +310,15 @@ def test_workspace_split_column_only_for_hidden_layers_with_threads():
     assert list(two.table[:3, K.SPLIT]) == [K.COLUMN_SPLIT, K.COLUMN_SPLIT, K.ROW_SPLIT]
     many_rows = Workspace(layout, 2 * MAX_ROWS + 10, np.float64, n_threads=2)
     assert list(many_rows.table[:3, K.SPLIT]) == [K.ROW_SPLIT, K.COLUMN_SPLIT, K.ROW_SPLIT]
+    small = ParamLayout([10, wide, narrow, 3], _acts("relu", "relu", "softmax"),
+                        [False, False, False])
+    # the same thin batch of a small layer: not worth a barrier -> rows
+    assert Workspace(small, 16, np.float64, n_threads=2).table[0, K.SPLIT] == K.ROW_SPLIT
 
 
-# the rule: more than one thread, fewer than MAX_ROWS rows per thread and at least
-# MIN_UNITS units per thread
+# the rule: more than one thread, fewer than MAX_ROWS rows per thread, at least
+# MIN_UNITS units per thread and MIN_FLOPS of forward product per thread (a wide
+# input, 10**6, leaves the first three to decide)
 @pytest.mark.parametrize("rows, width, n_threads, expected", [
     (100, 1000 * MIN_UNITS, 1, False),                 # one thread never splits by columns
     (2 * MAX_ROWS - 1, 2 * MIN_UNITS, 2, True),        # just below the row limit
@@ -322,4 +330,13 @@ def test_workspace_split_column_only_for_hidden_layers_with_threads():
     (1, 4 * MIN_UNITS, 4, True),
 ])
 def test_split_by_columns_rule(rows, width, n_threads, expected):
-    assert split_by_columns(rows, width, n_threads) is expected
+    assert split_by_columns(rows, width, n_threads, 10**6) is expected
+
+
+def test_a_small_layer_is_split_by_rows():
+    rows, width = 64, 4 * MIN_UNITS
+    just = -(-MIN_FLOPS * 2 // (2 * rows * width))  # the least fan_in reaching MIN_FLOPS a thread
+    assert split_by_columns(rows, width, 2, just)
+    assert not split_by_columns(rows, width, 2, just - 1)
+    assert not split_by_columns(64, 256, 2, 64)   # 64-256-...: 1 MFLOP a thread
+    assert split_by_columns(128, 256, 2, 784)     # M's first layer: 26 MFLOP a thread

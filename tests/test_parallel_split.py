@@ -21,7 +21,7 @@ def split_everything(monkeypatch, request):
     monkeypatch.setattr(fastmlp.parallel, "PARALLEL_MIN_FLOPS", 0)
     by_columns = request.param == "columns"
     monkeypatch.setattr(fastmlp.layout, "split_by_columns",
-                        lambda rows, width, n_threads: by_columns and n_threads > 1)
+                        lambda rows, width, n_threads, fan_in: by_columns and n_threads > 1)
     with fm.threads(2):
         yield
 
