@@ -138,3 +138,28 @@ def test_train_refuses_encoding_flags_for_converted_data(table_csv, tmp_path, ca
     convert_csv(table_csv, out, "label", impute="mean", progress=io.StringIO())
     assert main(["train", "--data", str(out), "--impute", "median", "--quiet"]) == 2
     assert "fastmlp convert" in capsys.readouterr().err
+
+
+def test_a_truncated_or_corrupt_npy_is_refused_naming_the_file(table_csv, tmp_path, capsys):
+    out = tmp_path / "data.npy"
+    assert main(["convert", str(table_csv), str(out), "--target", "label", "--impute",
+                 "mean"]) == 0
+    whole = out.read_bytes()
+    out.write_bytes(whole[:len(whole) // 2])  # cut short, as an interrupted copy would be
+    with pytest.raises(ValueError, match="cannot read the converted data .*data.npy"):
+        open_converted(out)
+    assert main(["train", "--data", str(out), "--epochs", "1", "--quiet"]) == 2
+    assert "data.npy" in capsys.readouterr().err
+    out.write_bytes(b"not a numpy file at all")
+    with pytest.raises(ValueError, match="cannot read the converted data .*data.npy"):
+        open_converted(out)
+
+
+def test_a_memory_map_of_text_gets_the_error_of_an_array(tmp_path):
+    path = tmp_path / "words.npy"
+    np.save(path, np.array([["a", "b"], ["c", "d"]]))
+    mapped = np.load(path, mmap_mode="r")
+    with pytest.raises(TypeError, match="non-numeric dtype"):
+        Trainer(Model([2, 2], seed=0), verbose=0).fit(mapped, [0, 1])
+    with pytest.raises(TypeError, match="non-numeric dtype"):
+        Model([2, 2], seed=0).predict(mapped)
