@@ -10,7 +10,7 @@ from . import (activations, callbacks, datasets, initializers, losses, metrics, 
                preprocessing, schedules)
 from .callbacks import Callback
 from .divergence import TerminateOnNaN
-from .exceptions import ConvergenceWarning, DivergenceError
+from .exceptions import ConvergenceWarning, DivergenceError, RankMismatchError
 from .io import load, save
 from .model import Model
 from .parallel import get_num_threads, max_threads, threads
@@ -21,5 +21,5 @@ __all__ = [
     "Model", "Trainer", "Callback", "optim", "schedules", "activations", "initializers", "losses",
     "metrics",
     "preprocessing", "datasets", "callbacks", "threads", "get_num_threads", "max_threads",
-    "DivergenceError", "ConvergenceWarning", "__version__", "save", "load", "TerminateOnNaN",
+    "DivergenceError", "ConvergenceWarning", "RankMismatchError", "__version__", "save", "load", "TerminateOnNaN",
 ]

@@ -27,14 +27,11 @@ from collections import namedtuple
 
 import numpy as np
 
+from .exceptions import RankMismatchError
 from .kernels import collective as _kc
 
 __all__ = ["Ranks", "RankMismatchError", "checksum", "distributed_refusal", "fit_facts",
            "minimize_share", "ObjectiveRows"]
-
-
-class RankMismatchError(ValueError):
-    """The ranks of a data-parallel fit disagree (raised on every rank alike)."""
 
 
 def checksum(array):

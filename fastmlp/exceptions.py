@@ -1,6 +1,6 @@
 """Exceptions and warnings raised by fastmlp."""
 
-__all__ = ["DivergenceError", "ConvergenceWarning"]
+__all__ = ["DivergenceError", "ConvergenceWarning", "RankMismatchError"]
 
 
 class DivergenceError(FloatingPointError):
@@ -13,3 +13,8 @@ class DivergenceError(FloatingPointError):
 
 class ConvergenceWarning(UserWarning):
     """An iterative solver stopped at its iteration or evaluation limit."""
+
+
+class RankMismatchError(ValueError):
+    """The ranks of a data-parallel fit disagree, or one of them failed: raised on every
+    rank alike (see :mod:`fastmlp.distributed`)."""
