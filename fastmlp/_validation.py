@@ -10,7 +10,7 @@ import numbers
 
 import numpy as np
 
-from .rows import is_large, largest_magnitude
+from .rows import is_large
 
 _FLOAT_DTYPES = {"float32": np.float32, "float64": np.float64}
 
@@ -109,6 +109,12 @@ def _row_blocks(arr):
     step = max(1, _BLOCK_VALUES // max(1, arr.shape[1]))
     for start in range(0, arr.shape[0], step):
         yield start, arr[start:start + step]
+
+
+def largest_magnitude(arr):
+    """``max |x|`` over a 2-D array (or :class:`~fastmlp.rows.RowSubset`), read block by
+    block: no temporary the size of the data."""
+    return max(float(np.abs(block).max()) for _, block in _row_blocks(arr))
 
 
 def _check_finite(arr, what):

@@ -553,19 +553,26 @@ def main(argv=None):
     return 0
 
 
+def _running_world(args):
+    """COMM_WORLD when this is a ``--distributed`` command that started MPI, else None."""
+    if getattr(args, "distributed", False) and "mpi4py.MPI" in sys.modules:
+        return sys.modules["mpi4py.MPI"].COMM_WORLD
+    return None
+
+
 def _rank(args):
     """This process's MPI rank for ``--distributed`` (0 otherwise)."""
-    if getattr(args, "distributed", False) and "mpi4py.MPI" in sys.modules:
-        return sys.modules["mpi4py.MPI"].COMM_WORLD.Get_rank()
-    return 0
+    world = _running_world(args)
+    return 0 if world is None else world.Get_rank()
 
 
 def _end_job(args, code):
     """The exit code of a failed command; a ``--distributed`` one aborts the whole MPI
     job instead, so that no other rank waits for this one forever."""
-    if getattr(args, "distributed", False) and "mpi4py.MPI" in sys.modules:
+    world = _running_world(args)
+    if world is not None:
         sys.stderr.flush()
-        sys.modules["mpi4py.MPI"].COMM_WORLD.Abort(code)
+        world.Abort(code)
     return code
 
 

@@ -104,15 +104,17 @@ class Ranks:
         """Rank 0's ``value`` (any picklable object), on every rank."""
         return value if self.size == 1 else self.comm.bcast(value, root=0)
 
+    def share(self, n):
+        """Bounds ``(lo, hi)`` of this rank's contiguous share of ``n`` items -- the split
+        of the compiled loop (``kernels.network.share``, which has no Python entry)."""
+        return n * self.rank // self.size, n * (self.rank + 1) // self.size
+
     def share_positions(self, n_rows, batch_size):
         """Positions, within ``n_rows`` consecutive rows cut in batches of ``batch_size``,
         of this rank's share of every batch -- the rows its compiled loop reads."""
         positions = []
         for start in range(0, n_rows, batch_size):
-            rows = min(batch_size, n_rows - start)
-            # the compiled loop's split (kernels.network.share, which has no
-            # Python entry point)
-            lo, hi = rows * self.rank // self.size, rows * (self.rank + 1) // self.size
+            lo, hi = self.share(min(batch_size, n_rows - start))
             positions.append(np.arange(start + lo, start + hi))
         return np.concatenate(positions) if positions else np.empty(0, dtype=np.int64)
 
@@ -261,7 +263,7 @@ def minimize_share(X, T, sw, ranks, prepare=None):
     if ranks is not None and ranks.size > 1:
         n = X.shape[0]
         weight = float(sw.sum()) if sw.size else float(n)
-        lo, hi = n * ranks.rank // ranks.size, n * (ranks.rank + 1) // ranks.size
+        lo, hi = ranks.share(n)
         X, T, sw = X[lo:hi], T[lo:hi], sw[lo:hi] if sw.size else sw
     if prepare is not None:
         X = prepare(X[:])

@@ -39,10 +39,10 @@ __all__ = ["Engine", "GradientPass", "TrainingLoop", "ThreadPlan", "plan", "INFE
            "training_noise"]
 
 #: The noise key of an inference pass: no dropout, running batch-norm statistics.
+INFERENCE = _kn.INFERENCE
+
 #: The Net's MPI handles outside data-parallel training: never called.
 _NO_MPI = np.zeros(MPI_SIZE, dtype=np.int64)
-
-INFERENCE = _kn.INFERENCE
 
 #: The inference speed assumed before a model's first pass (rows per second).
 _FIRST_ROWS_PER_SECOND = 1e6
@@ -392,7 +392,6 @@ class TrainingLoop:
                         kind=np.int64(optimizer_kind), seed=np.int64(mask_seed),
                         rank=np.int64(0 if ranks is None else ranks.rank),
                         ranks=np.int64(1 if ranks is None else ranks.size),
-                        mpi=np.zeros(MPI_SIZE, np.int64) if ranks is None else ranks.handles,
                         reduced=np.zeros(1))
         self._no_penalty = np.zeros_like(engine.reg)
         self._compiled = None  # the kernels' Training for these arrays, on the first call
@@ -446,7 +445,7 @@ class TrainingLoop:
         rows = order[first * self.batch_size:end * self.batch_size]
         if not rows.size:  # the compile-only call
             X = np.empty((0, self.X.shape[1]), dtype=self.engine.dtype)
-        elif self.ranks is None or self.ranks.size == 1:
+        elif self._mpi is None:  # one process
             X = self.prepare_rows(self.X[rows], scratch=True)
         else:
             mine = self.ranks.share_positions(rows.size, self.batch_size)

@@ -75,6 +75,7 @@ def hold_out(model, X, T, sw, fraction, seed):
     return (take_rows(X, train_idx), T[train_idx], train_sw,
             Validation(take_rows(X, val_idx), T_val, sst, sw_val, False))
 
+
 def preprocess(model, X, val, owned):
     """Fit the model's preprocessing on the training data (first fit only), apply it.
 

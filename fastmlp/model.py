@@ -9,7 +9,7 @@ from . import initializers as _init
 from ._validation import (NO_WEIGHTS, as_dtype_checked, check_array, check_dtype,
                           check_flag, check_lengths, check_nonnegative_float,
                           check_positive_float, check_sample_weight, check_seed,
-                          check_unit_interval)
+                          check_unit_interval, largest_magnitude)
 from .activations import Activation, get_activation
 from .archive import CHECKPOINT_FORMAT, MODEL_FORMAT, read_archive, write_archive
 from .engine import INFERENCE, Engine, training_noise
@@ -21,7 +21,6 @@ from .metrics import metrics_from_stats
 from .model_args import check_sizes, dropout_rates, per_layer
 from .model_record import build_from_record, record_of
 from .preprocessing import get_preprocessing
-from .rows import largest_magnitude
 
 __all__ = ["Model", "ModelState"]
 

@@ -15,7 +15,7 @@ import numpy as np
 
 from .kernels.tuning import INPUT_COPY_MAX_BYTES
 
-__all__ = ["RowSubset", "is_large", "reads_in_place", "take_rows", "largest_magnitude"]
+__all__ = ["RowSubset", "is_large", "reads_in_place", "take_rows"]
 
 
 class RowSubset:
@@ -104,10 +104,3 @@ def take_rows(X, index):
     """``X[index]``: a :class:`RowSubset` for an input read in place
     (:func:`reads_in_place`), a copy otherwise."""
     return RowSubset(X, index) if reads_in_place(X) else X[index]
-
-
-def largest_magnitude(X):
-    """``max |x|`` over X, read in blocks of rows (no temporary the size of X)."""
-    step = max(1, (1 << 18) // X.shape[1])
-    return max(float(np.abs(X[start:start + step]).max())
-               for start in range(0, X.shape[0], step))

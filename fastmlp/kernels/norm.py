@@ -38,11 +38,17 @@ from .mathfun import like
 
 
 @jit
-def _whole_batch(mpi, sums, rows):
-    """``sums`` summed over the ranks in place (data-parallel), and the batch's rows."""
+def _over_ranks(mpi, sums):
+    """``sums`` summed over the ranks in place (data-parallel training; else as it is)."""
+    if mpi[MPI_ALLREDUCE] != 0:
+        allreduce_sum(mpi, sums)
+
+
+@jit
+def _batch_rows(mpi, rows):
+    """The whole batch's row count: this rank's ``rows`` summed over the ranks."""
     if mpi[MPI_ALLREDUCE] == 0:
         return rows
-    allreduce_sum(mpi, sums)
     count = np.full(1, float(rows))
     allreduce_sum(mpi, count)
     return np.int64(count[0])
@@ -67,7 +73,8 @@ def forward_train(buf, off, rows, width, c0, c1, gamma, beta, eps, momentum, zha
         row = buf[off + r * width + c0:off + r * width + c1]
         for j in range(n):
             mean[j] += row[j]
-    total = _whole_batch(mpi, mean, rows)
+    total = _batch_rows(mpi, rows)
+    _over_ranks(mpi, mean)
     scale = like(1.0 / total, buf)
     for j in range(n):
         mean[j] *= scale
@@ -76,7 +83,7 @@ def forward_train(buf, off, rows, width, c0, c1, gamma, beta, eps, momentum, zha
         for j in range(n):
             d = row[j] - mean[j]
             inv[j] += d * d
-    _whole_batch(mpi, inv, rows)
+    _over_ranks(mpi, inv)
     keep = like(1.0 - momentum, running)
     m = like(momentum, running)
     for j in range(n):
@@ -148,8 +155,9 @@ def backward(D, d_off, rows, width, c0, c1, zhat, z_off, gamma, stats, s_off, dg
             sum_dz[j] += drow[j] * zrow[j]
     total = rows
     if batch_stats:
-        _whole_batch(mpi, sum_d, rows)
-        total = _whole_batch(mpi, sum_dz, rows)
+        total = _batch_rows(mpi, rows)
+        _over_ranks(mpi, sum_d)
+        _over_ranks(mpi, sum_dz)
     scale = like(1.0 / total, D) if batch_stats else like(0, D)
     inv = stats[s_off + width + c0:s_off + width + c1]
     for r in range(rows):

@@ -50,8 +50,7 @@ OptState = namedtuple("OptState", ["state", "hyper", "scalars", "count", "rates"
 #: ``kind`` (:mod:`fastmlp.kernels.optim`) and the dropout/DropConnect mask
 #: ``seed`` (int64 each).  Data-parallel training: this process is rank
 #: ``rank`` of ``ranks`` (0 of 1 otherwise) and computes its share of every
-#: batch; ``mpi`` int64 (MPI_SIZE,) the handles of
-#: :mod:`fastmlp.kernels.collective`, ``reduced`` float64 (1,) room for the
-#: summed loss.
+#: batch (summed over the ranks through ``Net.mpi``); ``reduced`` float64
+#: (1,) room for the summed loss.
 Run = namedtuple("Run", ["batch_size", "first", "end", "loss_code", "kind", "seed", "rank",
-                         "ranks", "mpi", "reduced"])
+                         "ranks", "reduced"])

@@ -216,7 +216,7 @@ def batch_loss(net, ops, passes, grad, reg, loss_code, X, T, sw, index, start, s
 
 
 @jit
-def sum_over_ranks(run, grad, loss, t, n_threads, sync):
+def sum_over_ranks(run, mpi, grad, loss, t, n_threads, sync):
     """The batch's loss and gradient summed over the ranks (data-parallel training).
 
     Each rank's ``loss`` and ``grad`` hold its share of the batch, already
@@ -225,15 +225,16 @@ def sum_over_ranks(run, grad, loss, t, n_threads, sync):
     waits.  The loss goes first: when it is NaN or inf on any rank, every
     rank sees it and skips the gradient alike, so no rank is left waiting.
     Returns the summed loss; an MPI error shows as NaN (MPI's default
-    handler aborts the job before that).
+    handler aborts the job before that).  ``mpi``: the handles of
+    :mod:`fastmlp.kernels.collective`.
     """
     barrier(sync, n_threads)  # every thread's part of the gradient is written
     if t == 0:
         reduced = run.reduced
         reduced[0] = loss
-        failed = allreduce_sum(run.mpi, reduced[:1]) != 0
+        failed = allreduce_sum(mpi, reduced[:1]) != 0
         if not failed and np.isfinite(reduced[0]):
-            failed = allreduce_sum(run.mpi, grad) != 0
+            failed = allreduce_sum(mpi, grad) != 0
         if failed:
             reduced[0] = np.nan
     barrier(sync, n_threads)
@@ -311,7 +312,7 @@ def train_member(t, net, ops, passes, grad, reg, X, T, sw, order, run, ws, wsl, 
                           partial, t, n_threads, sync, fused, state, c,
                           Noise(seed, step_no + 1, np.int64(TRAINING_UPDATE), lo))
         if distributed:
-            loss = sum_over_ranks(run, grad, loss, t, n_threads, sync)
+            loss = sum_over_ranks(run, net.mpi, grad, loss, t, n_threads, sync)
         if not np.isfinite(loss):
             if t == 0:
                 result[0] = b

@@ -48,7 +48,6 @@ CALL_MAX_BYTES = 16 << 20
 #: where the training gathers its batches.
 INPUT_COPY_MAX_BYTES = 64 << 20
 
-
 #: Below this many floating-point operations per chunk, one thread is faster
 #: than splitting the work over a team (handing work to the team's threads
 #: costs tens of microseconds).
