@@ -41,18 +41,22 @@ class RowSubset:
 
     @property
     def shape(self):
+        """(rows of the subset, columns of the base)."""
         return (self.index.size, self.base.shape[1])
 
     @property
     def dtype(self):
+        """The base's dtype."""
         return self.base.dtype
 
     @property
     def itemsize(self):
+        """Bytes per value, as the base's."""
         return self.base.itemsize
 
     @property
     def nbytes(self):
+        """Bytes the subset's rows would take as an array."""
         return self.index.size * self.base.shape[1] * self.base.itemsize
 
     def __len__(self):
