@@ -32,7 +32,7 @@ arithmetic is exactly the unweighted one); the weight of block row r is
 
 import numpy as np
 
-from .activations import SOFTMAX, sigmoid, softmax_inplace
+from .activations import SOFTMAX, exp_block, shift_rows_by_max, sigmoid
 from .config import jit
 from .mathfun import exp, like
 
@@ -44,15 +44,6 @@ STAT_LOSS = 0
 STAT_CORRECT = 1
 STAT_COUNT = 2
 STAT_SSE = 3
-
-
-@jit
-def _argmax(row):
-    best = 0
-    for j in range(1, row.size):
-        if row[j] > row[best]:
-            best = j
-    return best
 
 
 @jit
@@ -85,26 +76,51 @@ def weighted_row(sw, index, p, scale):
 
 @jit
 def cross_entropy_rows(A, b, T, scale, D, sw, index, p0, stats, out_code):
-    """Softmax of A + b in place, and its cross-entropy."""
+    """Softmax of A + b in place, and its cross-entropy.
+
+    With u = z - max(z) and s = sum_k e^u_k the loss of a row is
+    sum_k t_k (log s - u_k) (no log of a probability, no large terms
+    cancelling).  A row is correct when the first largest probability and
+    the first largest target are at the same output.
+    """
+    rows, n = A.shape
+    shift_rows_by_max(A, b)
+    target_dot_u = np.empty(rows)  # sum_k t_k u_k, before the exponentials overwrite u
+    for r in range(rows):
+        dot = 0.0
+        for j in range(n):
+            dot += float(T[r, j]) * float(A[r, j])
+        target_dot_u[r] = dot
+    exp_block(A)
     total = 0.0
-    for r in range(A.shape[0]):
-        a, t, d = A[r], T[r], D[r]
+    correct = 0.0
+    count = 0.0
+    for r in range(rows):
         w, rs = weighted_row(sw, index, p0 + r, scale)
-        for j in range(a.size):
-            a[j] = a[j] + b[j]
-        # sum_k t_k (lse - z_k) with lse = m + log s, before a is overwritten
-        tz = 0.0
+        norm = like(0, scale)
         mass = like(0, scale)
-        for j in range(a.size):
-            tz += float(t[j]) * float(a[j])
-            mass += t[j]
-        top, norm = softmax_inplace(a)
-        loss = float(mass) * (float(top) + np.log(float(norm))) - tz
-        for j in range(a.size):
-            d[j] = rs * (a[j] * mass - t[j])
-        total += w * loss
-        stats[STAT_CORRECT] += w * (_argmax(a) == _argmax(t))
-        stats[STAT_COUNT] += w
+        # the running maxima stay in registers: a load of the best entry so
+        # far in every step made the two argmax loops latency-bound
+        target_best, target_top = 0, T[r, 0]
+        for j in range(n):
+            t = T[r, j]
+            norm += A[r, j]
+            mass += t
+            if t > target_top:
+                target_best, target_top = j, t
+        inv = like(1, scale) / norm
+        best, top = 0, A[r, 0] * inv
+        for j in range(n):
+            a = A[r, j] * inv
+            A[r, j] = a
+            D[r, j] = rs * (a * mass - T[r, j])
+            if a > top:
+                best, top = j, a
+        total += w * (float(mass) * np.log(float(norm)) - target_dot_u[r])
+        correct += w * (best == target_best)
+        count += w
+    stats[STAT_CORRECT] += correct
+    stats[STAT_COUNT] += count
     return total
 
 
