@@ -30,3 +30,17 @@ def test_workload_shapes_count_every_product():
     assert len(shapes) == 3 + 3 + 2  # forward, weight gradients, upstream (not for layer 0)
     assert w.flops_per_sample() == 2 * (2 * (784 * 256 + 256 * 256 + 256 * 10)
                                          + (256 * 256 + 256 * 10))
+
+
+def test_bench_scripts_shadow_no_other_module():
+    # bench/ goes first on sys.path (above, and in every bench script): a script
+    # named like a module -- stdlib's ``profile`` (imported by cProfile, which
+    # PyTorch imports), dask's ``distributed`` -- would replace it everywhere
+    from importlib.machinery import PathFinder
+
+    bench = os.path.abspath(os.path.join(os.path.dirname(os.path.dirname(__file__)), "bench"))
+    names = sorted(f[:-3] for f in os.listdir(bench) if f.endswith(".py"))
+    elsewhere = [p for p in sys.path if os.path.abspath(p or ".") != bench]
+    clashes = [name for name in names  # PathFinder: not fooled by bench modules already imported
+               if name in sys.stdlib_module_names or PathFinder.find_spec(name, elsewhere)]
+    assert clashes == []

@@ -176,7 +176,7 @@ class Compiled(WrapperAddressProtocol):
 
     @property
     def library(self):
-        """Numba's code library holding the function (for profilers: bench/profile.py)."""
+        """Numba's code library holding the function (for profilers: bench/phase_profile.py)."""
         return self._cfunc._library
 
     def __wrapper_address__(self):
@@ -224,7 +224,7 @@ def _pointer(kind, dtype, function):
 
 
 def compiled_functions():
-    """Every kernel compiled as a pointer so far in this process (bench/profile.py)."""
+    """Every kernel compiled as a pointer so far in this process (bench/phase_profile.py)."""
     with _lock:
         return list(_compiled.values())
 

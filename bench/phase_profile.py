@@ -1,6 +1,6 @@
 """Per-phase profile of training: where a step's time goes, by sampling (Linux ``perf``).
 
-    python bench/profile.py [--workloads M,L] [--epochs 6] [--threads N]
+    python bench/phase_profile.py [--workloads M,L] [--epochs 6] [--threads N]
 
 For each workload (bench/workloads.py: Adam, float32) it compiles the
 kernels in this process (into a fresh Numba cache directory, so that every
