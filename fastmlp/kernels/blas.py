@@ -25,6 +25,7 @@ from numba import types
 from numba.extending import overload
 
 from .config import jit
+from .views import element_pointer
 
 
 def _external(dtype):
@@ -41,19 +42,21 @@ _N = ord("n")
 _T = ord("t")
 
 
-def _raw_gemm(transa, transb, m, n, k, coef, a, lda, b, ldb, c, ldc):
+def _raw_gemm(transa, transb, m, n, k, coef, a, a_off, lda, b, b_off, ldb, c, c_off, ldc):
     raise NotImplementedError("only callable from compiled code")
 
 
 @overload(_raw_gemm)
-def _raw_gemm_overload(transa, transb, m, n, k, coef, a, lda, b, ldb, c, ldc):
+def _raw_gemm_overload(transa, transb, m, n, k, coef, a, a_off, lda, b, b_off, ldb, c, c_off,
+                       ldc):
     single = c.dtype == types.float32
     fn = _xxgemm_f32 if single else _xxgemm_f64
     kind = np.int8(ord("s") if single else ord("d"))
 
-    def impl(transa, transb, m, n, k, coef, a, lda, b, ldb, c, ldc):
-        return fn(kind, transa, transb, m, n, k, coef.ctypes, a.ctypes, lda, b.ctypes, ldb,
-                  coef[1:].ctypes, c.ctypes, ldc)
+    def impl(transa, transb, m, n, k, coef, a, a_off, lda, b, b_off, ldb, c, c_off, ldc):
+        return fn(kind, transa, transb, m, n, k, element_pointer(coef, 0),
+                  element_pointer(a, a_off), lda, element_pointer(b, b_off), ldb,
+                  element_pointer(coef, 1), element_pointer(c, c_off), ldc)
 
     return impl
 
@@ -72,4 +75,4 @@ def gemm(trans_a, trans_b, m, n, k, coef, a, a_off, lda, b, b_off, ldb, c, c_off
     # C^T (n x m, col-major) = op(B)^T (n x k) @ op(A)^T (k x m)
     tb = np.int8(_T if trans_b else _N)
     ta = np.int8(_T if trans_a else _N)
-    _raw_gemm(tb, ta, n, m, k, coef, b[b_off:], ldb, a[a_off:], lda, c[c_off:], ldc)
+    _raw_gemm(tb, ta, n, m, k, coef, b, b_off, ldb, a, a_off, lda, c, c_off, ldc)
