@@ -187,6 +187,25 @@ def test_cross_entropy_is_log_sum_exp_minus_the_true_logit(weighted, rng):
                                rtol=1e-12, atol=1e-15)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_cross_entropy_of_extreme_logits_and_ties(dtype):
+    # logits of +-1e4 overflow any exp(z) and cancel in lse(z) - z_k; the
+    # kernel's sum t (log s - u), u = z - max z, gets them exactly.  A tie
+    # counts the first largest output, as argmax does.
+    model = fm.Model([2, 3], output="softmax", dtype=dtype, seed=0)
+    model.weights[0][...] = [[1e4, -1e4, 0.0], [0.0, 0.0, 0.0]]
+    model.biases[0][...] = 0.0
+    X = np.array([[1.0, 0.0], [-1.0, 0.0], [0.0, 0.0]], dtype=dtype)
+    y = np.array([0, 0, 0])
+    # rows: logits (1e4, -1e4, 0) -> loss 0, right; (-1e4, 1e4, 0) -> 2e4, wrong;
+    # (0, 0, 0) -> log 3, a three-way tie won by output 0, right
+    result = model.evaluate(X, y)
+    assert result["loss"] == pytest.approx((0.0 + 2e4 + np.log(3.0)) / 3, rel=1e-7)
+    assert result["accuracy"] == pytest.approx(2 / 3)
+    loss, grad = model.loss_and_grad(X, y)
+    assert np.isfinite(loss) and np.all(np.isfinite(grad))
+
+
 def test_cross_entropy_with_soft_labels(rng):
     model = _model([3, 4, 4], "softmax", rng)
     X = rng.standard_normal((9, 3))
