@@ -20,12 +20,10 @@ noisy machine.
 
 The GEMM ceiling is the throughput training would reach if it did nothing
 but its matrix products, each at the speed of the fastest BLAS on the
-machine for that exact shape and transposition -- the best of SciPy's
+machine for that exact shape and transposition -- the better of SciPy's
 (the one fastmlp calls) and NumPy's (``np.matmul``: its own OpenBLAS build),
-each one multi-threaded call on every core, and SciPy's split over the
-cores the way fastmlp's thread team splits it (every thread its share on
-single-threaded BLAS, at once: ``bench/gemm_split.py``) -- measured in the
-same run; "of ceiling" is achieved / ceiling.  The inference section also times the NumPy forward pass's matrix
+both on every core -- measured in the same run; "of ceiling" is achieved /
+ceiling.  The inference section also times the NumPy forward pass's matrix
 products alone: the most any predict can gain on it without a faster GEMM.
 
 ``--jax-python`` runs the JAX peer with another interpreter (JAX kept in its
@@ -120,22 +118,16 @@ def _predict_seconds(engine, workload, epochs, threads):
 
 
 def _gemm_ceiling(workload, threads):
-    """Seconds per training step spent in matrix products, each the fastest way measured."""
+    """Seconds per training step spent in matrix products, each at the faster BLAS."""
     import fastmlp as fm
     from gemm import time_matmul
-    from gemm_split import team_seconds
 
-    n_threads = threads or os.cpu_count()
-    shapes = workload.matmul_shapes()
-    # the team's split first: a multi-threaded BLAS pool spins a while after
-    # each call and would slow single-threaded calls made right after
-    best = [team_seconds(kind, m, k, n, n_threads) if n_threads > 1 else np.inf
-            for kind, m, k, n in shapes]
+    total = 0.0
     with fm.threads(threads):
-        for i, (kind, m, k, n) in enumerate(shapes):
-            best[i] = min(best[i], time_matmul(kind, m, k, n, blas="scipy"),
-                          time_matmul(kind, m, k, n, blas="numpy"))
-    return sum(best)
+        for kind, m, k, n in workload.matmul_shapes():
+            total += min(time_matmul(kind, m, k, n, blas="scipy"),
+                         time_matmul(kind, m, k, n, blas="numpy"))
+    return total
 
 
 def _forward_gemm_seconds(workload, epochs, threads):
