@@ -30,6 +30,7 @@ import numpy as np
 
 from .config import jit
 from .mathfun import exp, expm1, like
+from .views import flat_view
 
 IDENTITY = 0
 SIGMOID = 1
@@ -275,7 +276,7 @@ def shift_rows_by_max(Z, b):
 @jit
 def exp_block(Z):
     """Z <- e^Z element-wise on a C-contiguous block, as one flat vectorised loop."""
-    flat = Z.reshape(-1)
+    flat = flat_view(Z, 0, Z.size)  # no reshape helper call, no reference count
     for i in range(flat.size):
         flat[i] = exp(flat[i])
 
