@@ -23,6 +23,7 @@ from .config import jit
 from .ops import Passes, launch, unit
 from .structs import Noise
 from .team import loss_grad_member, train_member
+from .views import unowned
 
 #: What :func:`train_batches` calls, compiled for one run's argument types:
 #: the team member and the passes it calls (pointers, :mod:`fastmlp.kernels.ops`).
@@ -100,12 +101,17 @@ def passes_for(net, ops, grad, reg, X, T, sw, index, ws, wsl, stats, n_threads, 
 # once: the launcher that calls it stays small, instead of re-optimising the
 # whole training step again.  The configuration's functions arrive as
 # addresses (:func:`fastmlp.kernels.ops.addresses`), rebuilt where they are used.
+# The member gets every array without its owner (:func:`~fastmlp.kernels.views.unowned`):
+# the team's threads would otherwise count references to the same arrays at
+# once, in every kernel call; the Python caller holds them until the team returns.
 
 @jit(from_python=True)
 def _train(member, functions, t, net, passes, grad, reg, X, T, sw, order, run, ws, wsl, opt,
            stats, partial, n_threads, sync, result):
-    member(t, net, unpack_ops(functions, grad), passes, grad, reg, X, T, sw, order, run, ws, wsl,
-           opt, stats, partial, n_threads, sync, result)
+    member(t, unowned(net), unpack_ops(functions, grad), passes, unowned(grad), unowned(reg),
+           unowned(X), unowned(T), unowned(sw), unowned(order), unowned(run), unowned(ws),
+           unowned(wsl), unowned(opt), unowned(stats), unowned(partial), n_threads,
+           unowned(sync), unowned(result))
 
 
 def loss_grad(net, ops, grad, reg, loss_code, X, T, sw, index, start, stop, ws, wsl, stats,
@@ -139,5 +145,7 @@ def loss_grad(net, ops, grad, reg, loss_code, X, T, sw, index, start, stop, ws, 
 @jit(from_python=True)
 def _loss_grad(member, functions, t, net, passes, grad, reg, loss_code, X, T, sw, index, start,
                stop, ws, wsl, stats, partial, n_threads, sync, result, noise, weight):
-    member(t, net, unpack_ops(functions, grad), passes, grad, reg, loss_code, X, T, sw, index,
-           start, stop, ws, wsl, stats, partial, n_threads, sync, result, noise, weight)
+    member(t, unowned(net), unpack_ops(functions, grad), passes, unowned(grad), unowned(reg),
+           loss_code, unowned(X), unowned(T), unowned(sw), unowned(index), start, stop,
+           unowned(ws), unowned(wsl), unowned(stats), unowned(partial), n_threads, unowned(sync),
+           unowned(result), noise, weight)

@@ -14,6 +14,7 @@ A view must not outlive the call that made it -- true of every use in the
 kernels, which only pass views down to the functions they call."""
 
 from numba import types
+from numba.core import cgutils
 from numba.extending import intrinsic
 from numba.np.arrayobj import populate_array
 
@@ -101,3 +102,37 @@ def element_pointer(typingctx, buf, offset):
         return builder.gep(source.data, [start])
 
     return types.CPointer(buf.dtype)(buf, offset), codegen
+
+
+def _without_owners(context, builder, typ, value):
+    """``value`` of Numba type ``typ`` with every array in it (nested tuples included) unowned."""
+    if isinstance(typ, types.Array):
+        array = context.make_array(typ)(context, builder, value)
+        array.meminfo = cgutils.get_null_value(array.meminfo.type)
+        array.parent = cgutils.get_null_value(array.parent.type)
+        return array._getvalue()
+    if isinstance(typ, types.BaseTuple):
+        for i, member in enumerate(typ):
+            item = _without_owners(context, builder, member, builder.extract_value(value, i))
+            value = builder.insert_value(value, item, i)
+    return value
+
+
+@intrinsic
+def unowned(typingctx, value):
+    """``value`` -- an array, or a (named) tuple holding arrays -- with no owner on its arrays.
+
+    The same type and data; only the owner (Numba's meminfo) is left out,
+    so that the reference counting of the arrays, and of every view taken
+    of them, does nothing.  Counting references is an atomic update of the
+    owner's count: cheap on one thread, but when a team's threads count the
+    same arrays at once (every kernel call takes the network's arrays out of
+    its named tuple) the count's cache line travels between the cores at
+    each update -- measured 25% of a two-thread S step.  Use only where
+    the caller keeps the arrays alive for the whole call (the team's
+    launchers: the Python caller holds them until the team returns).
+    """
+    def codegen(context, builder, signature, args):
+        return _without_owners(context, builder, signature.args[0], args[0])
+
+    return value(value), codegen
