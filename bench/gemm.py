@@ -1,5 +1,6 @@
-"""Time one matrix product the way the trainer issues it: through SciPy's BLAS (the one
-fastmlp calls) or NumPy's (``np.matmul``, its own OpenBLAS build and thread pool)."""
+"""Time one matrix product through SciPy's BLAS (the one Numba's ``np.dot`` calls) or NumPy's
+(``np.matmul``, its own OpenBLAS build and thread pool); fastmlp's kernels call the newer of
+the two (:mod:`fastmlp.kernels.blas_library`)."""
 
 import time
 

@@ -7,7 +7,8 @@ timings on ``--threads`` cores, medians:
 
 * team: what fastmlp's thread team does -- each thread multiplies its share
   (rows of the batch for the forward and upstream products, the larger
-  dimension of a weight gradient) with single-threaded BLAS, all at once;
+  dimension of a weight gradient) through the kernels' own ``gemm`` (the
+  BLAS library they chose, single-threaded), all at once;
 * scipy / numpy: one multi-threaded call of SciPy's or NumPy's BLAS for the
   whole product.
 
@@ -37,54 +38,61 @@ import time
 
 import numba
 import numpy as np
-from threadpoolctl import threadpool_limits
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
+from fastmlp.kernels.blas import gemm  # noqa: E402
+from fastmlp.parallel import single_threaded_blas  # noqa: E402
 from gemm import time_matmul  # noqa: E402
 from workloads import WORKLOADS  # noqa: E402
 
 
 @numba.njit(nogil=True, cache=True)
-def _product(a, b, out, reps):
+def _product(trans_a, trans_b, m, n, k, coef, a, a_off, lda, b, b_off, ldb, c, c_off, ldc, reps):
     for _ in range(reps):
-        np.dot(a, b, out)
+        gemm(trans_a, trans_b, m, n, k, coef, a, a_off, lda, b, b_off, ldb, c, c_off, ldc)
 
 
 def _operands(kind, m, k, n, rng):
-    """(a, b) whose product a @ b is the (m, n) result, stored as the trainer stores them."""
+    """Flat (a, b) of the (m, n) product, stored as the trainer stores them: forward A (m, k)
+    and W (k, n); weight gradient A (k, m) and D (k, n); upstream D (m, k) and W (n, k)."""
+    a_shape, b_shape = {"fwd": ((m, k), (k, n)), "dW": ((k, m), (k, n)),
+                        "dA": ((m, k), (n, k))}[kind]
+    return (rng.standard_normal(a_shape).astype(np.float32).reshape(-1),
+            rng.standard_normal(b_shape).astype(np.float32).reshape(-1))
+
+
+def _share_call(kind, m, k, n, t, n_threads):
+    """The kernels' ``gemm`` arguments (after ``coef``) of thread t's share, as the network
+    splits it: rows of the batch for the forward and upstream products, the larger dimension
+    of a weight gradient (:func:`fastmlp.kernels.network.weight_slice`)."""
+    by_rows = kind != "dW" or m >= n
+    size = m if by_rows else n
+    lo, hi = size * t // n_threads, size * (t + 1) // n_threads
     if kind == "fwd":
-        return rng.standard_normal((m, k)), rng.standard_normal((k, n))
-    if kind == "dW":
-        return rng.standard_normal((k, m)).T, rng.standard_normal((k, n))
-    return rng.standard_normal((m, k)), rng.standard_normal((n, k)).T
-
-
-def _shares(kind, m, n, n_threads):
-    """Per thread: (rows, columns) slices of the result it computes (fastmlp's split)."""
-    split_rows = kind != "dW" or m >= n
-    size = m if split_rows else n
-    bounds = [(size * t // n_threads, size * (t + 1) // n_threads) for t in range(n_threads)]
-    if split_rows:
-        return [(slice(lo, hi), slice(None)) for lo, hi in bounds]
-    return [(slice(None), slice(lo, hi)) for lo, hi in bounds]
+        return False, False, hi - lo, n, k, lo * k, k, 0, n, lo * n
+    if kind == "dA":
+        return False, True, hi - lo, n, k, lo * k, k, 0, k, lo * n
+    if by_rows:  # dW rows lo..hi: columns lo..hi of the stored A
+        return True, False, hi - lo, n, k, lo, m, 0, n, lo * n
+    return True, False, m, hi - lo, k, 0, m, lo, n, lo
 
 
 def team_seconds(kind, m, k, n, n_threads, samples=7, target=0.05):
-    """Seconds of one product split over a team, each thread on single-threaded BLAS."""
-    rng = np.random.default_rng(0)
-    a, b = (x.astype(np.float32) for x in _operands(kind, m, k, n, rng))
-    parts = []
-    for rows, cols in _shares(kind, m, n, n_threads):
-        pa, pb = np.array(a[rows], order="C" if kind != "dW" else "F"), np.ascontiguousarray(
-            b[:, cols])
-        if kind == "dW":  # A^T as the transposed view of a C array, as the kernels pass it
-            pa = np.ascontiguousarray(a[rows].T).T
-        parts.append((pa, pb, np.empty((pa.shape[0], pb.shape[1]), np.float32)))
+    """Seconds of one product split over a team, each thread its share through the kernels'
+    own ``gemm`` (their BLAS library, single-threaded), all at once."""
+    a, b = _operands(kind, m, k, n, np.random.default_rng(0))
+    out = np.empty(m * n, np.float32)
+    coef = np.array([1.0, 0.0], np.float32)
+    calls = []
+    for t in range(n_threads):
+        ta, tb, mm, nn, kk, a_off, lda, b_off, ldb, c_off = _share_call(kind, m, k, n, t,
+                                                                        n_threads)
+        calls.append((ta, tb, mm, nn, kk, coef, a, a_off, lda, b, b_off, ldb, out, c_off, n))
 
     def run(reps):
-        threads = [threading.Thread(target=_product, args=(*p, reps)) for p in parts]
+        threads = [threading.Thread(target=_product, args=(*call, reps)) for call in calls]
         start = time.perf_counter()
         for th in threads:
             th.start()
@@ -92,7 +100,7 @@ def team_seconds(kind, m, k, n, n_threads, samples=7, target=0.05):
             th.join()
         return (time.perf_counter() - start) / reps
 
-    with threadpool_limits(1):
+    with single_threaded_blas():
         run(3)
         reps = max(1, int(target / max(run(3), 1e-7)))
         return statistics.median(run(reps) for _ in range(samples))

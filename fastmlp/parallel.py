@@ -1,7 +1,7 @@
 """Thread control for both pools fastmlp uses: Numba's and the BLAS library's.
 
-The matrix products run in the BLAS library that SciPy ships (Numba calls
-it through ``scipy.linalg.cython_blas``); the kernels split their work
+The matrix products run in the BLAS library NumPy or SciPy ships (the
+newer OpenBLAS of the two, :mod:`fastmlp.kernels.blas_library`); the kernels split their work
 over as many threads as Numba's thread count in effect (a team of worker
 threads, :mod:`fastmlp.kernels.workers`).  :func:`threads` sets both, and
 NumPy's own BLAS too, and puts everything back on exit::
@@ -23,6 +23,7 @@ import threading
 
 import numba
 
+from .kernels.blas_library import chosen as kernels_blas
 from .kernels.tuning import PARALLEL_MIN_FLOPS
 
 __all__ = ["threads", "get_num_threads", "max_threads"]
@@ -41,6 +42,7 @@ class _BlasLibrary:
 
     def __init__(self, path, lib, getter, setter):
         self.path = path
+        self._lib = lib
         self._get = getattr(lib, getter)
         self._get.restype = ctypes.c_int
         self._get.argtypes = []
@@ -53,6 +55,10 @@ class _BlasLibrary:
 
     def set(self, n):
         self._set(int(n))
+
+    def exports(self, name):
+        """Whether the library defines the function ``name``."""
+        return hasattr(self._lib, name)
 
 
 def _candidate_paths():
@@ -195,11 +201,11 @@ def kernel_threads(flops_per_chunk):
     return numba.get_num_threads()
 
 
-def _numba_blas():
-    """The controller(s) of the BLAS library Numba calls (SciPy's)."""
+def _kernels_blas():
+    """The controller(s) of the BLAS library the kernels call (all, when it is not found)."""
     libs = _blas_controllers()
-    scipy_libs = [lib for lib in libs if "scipy" in os.path.basename(lib.path).lower()]
-    return scipy_libs or libs
+    name = kernels_blas().exports
+    return [lib for lib in libs if hasattr(lib, "exports") and lib.exports(name)] or libs
 
 
 @contextlib.contextmanager
@@ -215,7 +221,7 @@ def single_threaded_blas():
     global _kernel_sections
     with _lock:
         if _kernel_sections == 0:
-            for lib in _numba_blas():
+            for lib in _kernels_blas():
                 _deferred[lib] = lib.get()
                 lib.set(1)
         _kernel_sections += 1

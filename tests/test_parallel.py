@@ -49,8 +49,8 @@ def test_threads_one_sets_numba_and_blas_and_restores():
 
 def test_blas_libraries_are_found():
     assert parallel._blas_controllers(), "no BLAS library under control"
-    assert parallel._numba_blas()
-    assert set(parallel._numba_blas()) <= set(parallel._blas_controllers())
+    assert parallel._kernels_blas()
+    assert set(parallel._kernels_blas()) <= set(parallel._blas_controllers())
 
 
 @two_threads
@@ -135,7 +135,7 @@ def test_large_chunks_follow_the_threads_context():
 
 @two_threads
 def test_single_threaded_blas_sets_one_and_restores():
-    libs = parallel._numba_blas()
+    libs = parallel._kernels_blas()
     with threads(2):
         with single_threaded_blas():
             assert _blas_counts(libs) == [1] * len(libs)
@@ -145,7 +145,7 @@ def test_single_threaded_blas_sets_one_and_restores():
 
 @two_threads
 def test_single_threaded_blas_nests_and_only_the_last_exit_restores():
-    libs = parallel._numba_blas()
+    libs = parallel._kernels_blas()
     with threads(2):
         with single_threaded_blas():
             with single_threaded_blas():
@@ -157,7 +157,7 @@ def test_single_threaded_blas_nests_and_only_the_last_exit_restores():
 
 @two_threads
 def test_threads_inside_a_kernel_section_keeps_blas_single_threaded():
-    libs = parallel._numba_blas()
+    libs = parallel._kernels_blas()
     with threads(2):
         with single_threaded_blas():
             with threads(2):
@@ -172,7 +172,7 @@ def test_a_threads_change_made_during_a_kernel_section_applies_when_it_ends():
     # Overlapping (not nested) sections, as two Python threads would produce them:
     # the BLAS count threads(1) asked for takes effect when the kernel section ends,
     # and threads' own exit then puts back the count from before it.
-    libs = parallel._numba_blas()
+    libs = parallel._kernels_blas()
     with threads(2):
         section, change = single_threaded_blas(), threads(1)
         section.__enter__()

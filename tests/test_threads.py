@@ -4,6 +4,7 @@ import numba
 import numpy as np
 
 import fastmlp as fm
+from fastmlp.kernels import blas_library
 from fastmlp.parallel import _blas_controllers
 
 
@@ -18,10 +19,11 @@ def test_threads_context_sets_and_restores():
     assert [lib.get() for lib in libs] == before_blas
 
 
-def test_scipy_blas_is_controlled():
-    # Numba's matrix products go through SciPy's BLAS; it must be among the controlled ones.
-    paths = " ".join(lib.path for lib in _blas_controllers())
-    assert "scipy" in paths or "openblas" in paths.lower() or "mkl" in paths.lower()
+def test_the_kernels_blas_is_controlled():
+    # The kernels' matrix products go through the library blas_library chose (NumPy's or
+    # SciPy's OpenBLAS); it must be among the controlled ones.
+    exports = blas_library.chosen().exports
+    assert any(lib.exports(exports) for lib in _blas_controllers() if hasattr(lib, "exports"))
 
 
 def test_trainer_threads_are_restored_after_fit(rng):

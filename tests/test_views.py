@@ -4,7 +4,11 @@ import numba
 import numpy as np
 import pytest
 
-from fastmlp.kernels.views import block_view, element_pointer, flat_view
+from collections import namedtuple
+
+from fastmlp.kernels.views import block_view, element_pointer, flat_view, unowned
+
+Pair = namedtuple("Pair", ["values", "inner"])
 
 
 @numba.njit
@@ -47,3 +51,24 @@ def test_views_write_into_the_buffer_and_may_be_empty():
 def test_views_refuse_arrays_that_are_not_c_contiguous():
     with pytest.raises(numba.TypingError):
         _views(np.zeros((6, 5))[:, ::2], 0, 1, 2)
+
+
+@numba.njit
+def _through_unowned(pair, matrix):
+    free, free_matrix = unowned(pair), unowned(matrix)
+    free.values[0] = 42.0  # writes reach the caller's arrays
+    free.inner[1][2] = -1.0
+    row = free_matrix[1]  # a view of an unowned array
+    row[0] = 7.0
+    return (free.values.sum(), free.inner[0], free.inner[1].shape[0], free_matrix.shape,
+            free_matrix.strides, row.sum())
+
+
+def test_unowned_keeps_every_array_and_scalar_of_a_nested_tuple():
+    values, counts = np.arange(4.0), np.zeros(3)
+    matrix = np.arange(12.0).reshape(3, 4)[:, :3]  # not contiguous: any layout
+    total, scalar, size, shape, strides, row = _through_unowned(Pair(values, (5, counts)),
+                                                                matrix)
+    assert values[0] == 42.0 and counts[2] == -1.0 and matrix[1, 0] == 7.0
+    assert total == 42.0 + 1 + 2 + 3 and scalar == 5 and size == 3
+    assert shape == matrix.shape and strides == matrix.strides and row == 7.0 + 5 + 6

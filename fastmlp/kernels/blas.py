@@ -1,13 +1,12 @@
-"""Matrix products on sub-blocks of flat buffers, through SciPy's BLAS.
+"""Matrix products on sub-blocks of flat buffers, through BLAS.
 
 ``np.dot`` inside Numba needs whole contiguous operands; splitting one
 product over threads by columns needs sub-blocks with a leading dimension
-(``A[:, c0:c1]`` of a row-major matrix).  :func:`gemm` calls the same
-BLAS entry point Numba's ``np.dot`` uses (``numba_xxgemm`` in Numba's
-helper library, which forwards to ``scipy.linalg.cython_blas``), with
-explicit offsets, leading dimensions, alpha and beta.  The symbol is
-resolved when the compiled code is loaded, so cached kernels stay valid
-across processes.
+(``A[:, c0:c1]`` of a row-major matrix).  :func:`gemm` calls the Fortran
+``?gemm`` of the BLAS library :mod:`fastmlp.kernels.blas_library` chose
+(NumPy's or SciPy's OpenBLAS) with explicit offsets, leading dimensions,
+alpha and beta.  The symbol is resolved when the compiled code is loaded,
+so cached kernels stay valid across processes whichever library answers.
 
 Row-major convention (as everywhere in fastmlp)::
 
@@ -21,44 +20,17 @@ column-major, so the call computes ``C^T = op(B)^T op(A)^T``.
 """
 
 import numpy as np
-from numba import types
-from numba.extending import overload
 
+from .blas_library import chosen, fortran_gemm
 from .config import jit
 from .views import element_pointer
 
-
-def _external(dtype):
-    sig = types.intc(types.char, types.char, types.char, types.intp, types.intp, types.intp,
-                     types.CPointer(dtype), types.CPointer(dtype), types.intp,
-                     types.CPointer(dtype), types.intp, types.CPointer(dtype),
-                     types.CPointer(dtype), types.intp)
-    return types.ExternalFunction("numba_xxgemm", sig)
-
-
-_xxgemm_f32 = _external(types.float32)
-_xxgemm_f64 = _external(types.float64)
 _N = ord("n")
 _T = ord("t")
 
-
-def _raw_gemm(transa, transb, m, n, k, coef, a, a_off, lda, b, b_off, ldb, c, c_off, ldc):
-    raise NotImplementedError("only callable from compiled code")
-
-
-@overload(_raw_gemm)
-def _raw_gemm_overload(transa, transb, m, n, k, coef, a, a_off, lda, b, b_off, ldb, c, c_off,
-                       ldc):
-    single = c.dtype == types.float32
-    fn = _xxgemm_f32 if single else _xxgemm_f64
-    kind = np.int8(ord("s") if single else ord("d"))
-
-    def impl(transa, transb, m, n, k, coef, a, a_off, lda, b, b_off, ldb, c, c_off, ldc):
-        return fn(kind, transa, transb, m, n, k, element_pointer(coef, 0),
-                  element_pointer(a, a_off), lda, element_pointer(b, b_off), ldb,
-                  element_pointer(coef, 1), element_pointer(c, c_off), ldc)
-
-    return impl
+# Bind the kernels' GEMM symbols to a library before any kernel is compiled
+# or loaded from the cache (they are resolved when the machine code is linked).
+chosen()
 
 
 @jit
@@ -75,4 +47,6 @@ def gemm(trans_a, trans_b, m, n, k, coef, a, a_off, lda, b, b_off, ldb, c, c_off
     # C^T (n x m, col-major) = op(B)^T (n x k) @ op(A)^T (k x m)
     tb = np.int8(_T if trans_b else _N)
     ta = np.int8(_T if trans_a else _N)
-    _raw_gemm(tb, ta, n, m, k, coef, b, b_off, ldb, a, a_off, lda, c, c_off, ldc)
+    fortran_gemm(tb, ta, n, m, k, element_pointer(coef, 0), element_pointer(b, b_off), ldb,
+                 element_pointer(a, a_off), lda, element_pointer(coef, 1),
+                 element_pointer(c, c_off), ldc)

@@ -1,0 +1,141 @@
+"""The kernels' matrix product (fastmlp.kernels.blas.gemm) against NumPy, in each BLAS library
+fastmlp can choose (fastmlp.kernels.blas_library)."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import numba
+import numpy as np
+import pytest
+
+from fastmlp import parallel
+from fastmlp.kernels import blas_library
+from fastmlp.kernels.blas import gemm
+
+
+@numba.njit
+def _gemm(trans_a, trans_b, m, n, k, coef, a, a_off, lda, b, b_off, ldb, c, c_off, ldc):
+    gemm(trans_a, trans_b, m, n, k, coef, a, a_off, lda, b, b_off, ldb, c, c_off, ldc)
+
+
+def gemm_errors(dtype):
+    """Largest relative error of ``gemm`` against NumPy over every transposition, on
+    blocks with offsets and leading dimensions wider than the block, alpha and beta."""
+    rng = np.random.default_rng(3)
+    m, n, k, pad, off = 7, 5, 6, 3, 4
+    errors = []
+    for trans_a in (False, True):
+        for trans_b in (False, True):
+            a_rows, a_cols = (k, m) if trans_a else (m, k)
+            b_rows, b_cols = (n, k) if trans_b else (k, n)
+            lda, ldb, ldc = a_cols + pad, b_cols + pad, n + pad
+            a = rng.standard_normal(off + a_rows * lda).astype(dtype)
+            b = rng.standard_normal(off + b_rows * ldb).astype(dtype)
+            c = rng.standard_normal(off + m * ldc).astype(dtype)
+            A = a[off:].reshape(a_rows, lda)[:, :a_cols]
+            B = b[off:].reshape(b_rows, ldb)[:, :b_cols]
+            C = c[off:].reshape(m, ldc)
+            head = c[:off].copy()
+            expected = C.astype(np.float64).copy()
+            expected[:, :n] = (1.5 * (A.T if trans_a else A).astype(np.float64)
+                               @ (B.T if trans_b else B).astype(np.float64)
+                               + 0.5 * expected[:, :n])
+            _gemm(trans_a, trans_b, m, n, k, np.array([1.5, 0.5], dtype), a, off, lda, b, off,
+                  ldb, c, off, ldc)
+            errors.append(np.max(np.abs(C - expected)) / np.max(np.abs(expected)))
+            assert np.array_equal(c[:off], head)
+    return max(errors)
+
+
+@pytest.mark.parametrize("dtype, tolerance", [(np.float32, 1e-6), (np.float64, 1e-14)])
+def test_gemm_is_numpys_product_for_every_transposition(dtype, tolerance):
+    assert gemm_errors(dtype) < tolerance
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_gemm_leaves_everything_outside_its_block_alone(dtype):
+    a, b = np.ones(12, dtype), np.ones(12, dtype)
+    c = np.full(20, 7, dtype)
+    _gemm(False, False, 2, 3, 2, np.array([1, 0], dtype), a, 0, 2, b, 0, 3, c, 5, 4)
+    block = c[5:5 + 2 * 4].reshape(2, 4)
+    np.testing.assert_array_equal(block[:, :3], 2)
+    np.testing.assert_array_equal(block[:, 3], 7)  # the leading dimension's padding
+    np.testing.assert_array_equal(np.delete(c, np.arange(5, 13)), 7)
+
+
+@pytest.mark.parametrize("library", ["numpy", "scipy"])
+def test_each_library_gives_numpys_products(library, tmp_path):
+    # a process of its own: the library is chosen once per process
+    if library == "numpy" and blas_library._numpy_library() is None:
+        pytest.skip("this NumPy has no OpenBLAS of its own")
+    script = textwrap.dedent(f"""
+        import sys
+        sys.path.insert(0, {os.path.dirname(__file__)!r})
+        import numpy as np
+        from test_blas import gemm_errors
+        from fastmlp.kernels import blas_library
+        assert blas_library.chosen().name == {library!r}, blas_library.chosen()
+        print(gemm_errors(np.float32), gemm_errors(np.float64))
+    """)
+    env = dict(os.environ, FASTMLP_BLAS=library, NUMBA_CACHE_DIR=str(tmp_path))
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    single, double = (float(v) for v in done.stdout.split())
+    assert single < 1e-6 and double < 1e-14
+
+
+def _library(name, version):
+    return blas_library.Library(name, version, f"{name}_gemm", 1, 2, name == "numpy")
+
+
+@pytest.mark.parametrize("numpy_version, scipy_version, wanted, expected", [
+    ((0, 3, 31), (0, 3, 30), "", "numpy"),
+    ((0, 3, 30), (0, 3, 31), "", "scipy"),
+    ((0, 3, 30), (0, 3, 30), "", "numpy"),
+    ((0, 3, 30), (0, 3, 31), "numpy", "numpy"),
+    ((0, 3, 31), (0, 3, 30), "scipy", "scipy"),
+    (None, (0, 3, 30), "", "scipy"),
+    (None, (0, 3, 30), "numpy", "scipy"),  # asked for, but NumPy has no OpenBLAS of its own
+])
+def test_the_newer_openblas_is_chosen_unless_one_is_asked_for(monkeypatch, numpy_version,
+                                                              scipy_version, wanted, expected):
+    numpy_lib = None if numpy_version is None else _library("numpy", numpy_version)
+    monkeypatch.setattr(blas_library, "_numpy_library", lambda: numpy_lib)
+    monkeypatch.setattr(blas_library, "_scipy_library", lambda: _library("scipy", scipy_version))
+    monkeypatch.setattr(blas_library, "_with_scipy_addresses", lambda library: library)
+    monkeypatch.setenv("FASTMLP_BLAS", wanted)
+    assert blas_library._choose().name == expected
+
+
+def test_an_unknown_library_name_is_refused(monkeypatch):
+    monkeypatch.setenv("FASTMLP_BLAS", "mkl")
+    with pytest.raises(ValueError, match="FASTMLP_BLAS='mkl'"):
+        blas_library._choose()
+
+
+def test_the_openblas_version_is_read_from_its_configuration():
+    class Lib:
+        @staticmethod
+        def config():
+            return b"OpenBLAS 0.3.31.188.0  USE64BITINT DYNAMIC_ARCH NO_AFFINITY SkylakeX MAX_THREADS=64"
+
+        @staticmethod
+        def silent():
+            return b"a BLAS"
+
+    assert blas_library._version(Lib, "config") == (0, 3, 31, 188, 0)
+    assert blas_library._version(Lib, "silent") == ()
+    assert blas_library._version(Lib, "absent") == ()
+
+
+def test_the_kernels_library_is_the_one_made_single_threaded():
+    chosen = blas_library.chosen()
+    controllers = parallel._kernels_blas()
+    if any(hasattr(c, "exports") and c.exports(chosen.exports)
+           for c in parallel._blas_controllers()):
+        assert all(c.exports(chosen.exports) for c in controllers)
+    with parallel.single_threaded_blas():
+        assert all(c.get() == 1 for c in controllers)
