@@ -44,3 +44,29 @@ def test_bench_scripts_shadow_no_other_module():
     clashes = [name for name in names  # PathFinder: not fooled by bench modules already imported
                if name in sys.stdlib_module_names or PathFinder.find_spec(name, elsewhere)]
     assert clashes == []
+
+
+def test_compare_bound_adds_the_update_to_the_products():
+    import compare
+
+    # 10 us of products and 2.5 us of update a 32-row step: 12.5 us
+    res = {"gemm": 32 / 10e-6, "update": 32 / 2.5e-6}
+    assert np.isclose(compare._bound(res), 32 / 12.5e-6)
+
+
+def test_compare_says_when_a_missed_target_is_out_of_reach():
+    import compare
+
+    assert compare._goal("L: >= 95% of the GEMM ceiling") == 0.95
+    assert compare._goal("M: 2 threads >= 1.85x one thread") == 1.85
+    res = {"fastmlp": 80.0, "numpy": 50.0, "jax": 90.0, "torch": 70.0, "gemm": 100.0,
+           "update": 900.0}
+    res["bound"] = compare._bound(res)  # 90: the ceiling (100) then the update (900)
+    checks = {name: (value, met, most)
+              for name, value, met, most in compare._training_checks({"L": res}, ["L"])}
+    value, met, most = checks["L: >= 95% of the GEMM ceiling"]
+    assert np.isclose(value, 0.8) and not met and np.isclose(most, 0.9) and most < 0.95
+    value, met, most = checks["L: fastmlp/jax >= 1.05"]
+    assert not met and np.isclose(most, 1.0)  # JAX already at the bound
+    value, met, most = checks["L: fastmlp/torch >= 1.3"]
+    assert not met and most > 1.2 and most < 1.3
