@@ -17,6 +17,7 @@ from .network import (MAX_ROWS, finish_output, forward_loss_rows, forward_rows, 
                       share)
 from .ops import launch, unit
 from .sync import barrier, new_state
+from .views import unowned
 
 
 def predict(net, ops, X, out, ws, wsl, n_threads):
@@ -49,11 +50,14 @@ def predict_member(t, net, ops, X, out, ws, wsl, c0, n_threads):
 
 # The members run through pointers, compiled once (:func:`fastmlp.kernels.ops.unit`);
 # the configuration's functions arrive as addresses
-# (:func:`fastmlp.kernels.ops.addresses`).
+# (:func:`fastmlp.kernels.ops.addresses`); the arrays without owners, as in
+# the training launchers (:mod:`fastmlp.kernels.train`).
 
 @jit(from_python=True)
 def _predict(member, functions, t, net, X, out, ws, wsl, n_threads, sync):
     max_rows = wsl[net.layout.shape[0], MAX_ROWS]
+    net, X, out, ws, wsl, sync = (unowned(net), unowned(X), unowned(out), unowned(ws),
+                                  unowned(wsl), unowned(sync))
     for start in range(0, X.shape[0], max_rows):
         member(t, net, unpack_ops(functions, ws), X, out, ws, wsl, start, n_threads)
         barrier(sync, n_threads)
@@ -86,6 +90,9 @@ def evaluate_member(t, net, ops, loss_code, X, T, sw, ws, wsl, stats, c0, n_thre
 @jit(from_python=True)
 def _evaluate(member, functions, t, net, loss_code, X, T, sw, ws, wsl, stats, n_threads, sync):
     max_rows = wsl[net.layout.shape[0], MAX_ROWS]
+    net, X, T, sw, ws, wsl, stats, sync = (unowned(net), unowned(X), unowned(T), unowned(sw),
+                                           unowned(ws), unowned(wsl), unowned(stats),
+                                           unowned(sync))
     for start in range(0, X.shape[0], max_rows):
         member(t, net, unpack_ops(functions, ws), loss_code, X, T, sw, ws, wsl, stats, start,
                n_threads)
