@@ -120,7 +120,7 @@ def test_the_openblas_version_is_read_from_its_configuration():
     class Lib:
         @staticmethod
         def config():
-            return b"OpenBLAS 0.3.31.188.0  USE64BITINT DYNAMIC_ARCH NO_AFFINITY SkylakeX MAX_THREADS=64"
+            return b"OpenBLAS 0.3.31.188.0  USE64BITINT DYNAMIC_ARCH NO_AFFINITY SkylakeX"
 
         @staticmethod
         def silent():

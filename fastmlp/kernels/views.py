@@ -79,8 +79,9 @@ def block_view(buf, offset, rows, width):
     """A (rows, width) C-contiguous view of the flat ``buf`` starting at ``offset``.
 
     Shapes: buf any C-contiguous array (counted flat) of size >= offset +
-    rows * width (the callers' layout guarantees it; not checked).  The view has no owner: use it only while
-    ``buf`` is alive, inside the call that made it.
+    rows * width (the callers' layout guarantees it; not checked).  The view
+    has no owner: use it only while ``buf`` is alive, inside the call that
+    made it.
     """
     return _unowned_block(buf, offset, rows, width)
 
