@@ -299,9 +299,17 @@ def train_member(t, net, ops, passes, grad, reg, X, T, sw, order, run, ws, wsl, 
         # masks are keyed on a row's place in the whole batch
         lo, hi = share(batch_stop - batch_start, run.rank, run.ranks)
         start, stop = batch_start + lo, batch_start + hi
-        if t == 0:  # the next batch's scattered rows travel to cache meanwhile
-            prefetch_rows(X, order, batch_stop, min(n, batch_stop + batch_size))
-            prefetch_rows(T, order, batch_stop, min(n, batch_stop + batch_size))
+        # The next batch's scattered rows travel to cache meanwhile: each thread
+        # asks for the rows it will gather itself (this rank's share of the batch,
+        # split as the forward pass splits it), into its own core's cache, and the
+        # team shares the misses' latency (one thread asking for all of M's batch
+        # kept the other waiting ~10 us at the next barrier).
+        next_stop = min(n, batch_stop + batch_size)
+        rank_lo, rank_hi = share(next_stop - batch_stop, run.rank, run.ranks)
+        mine_lo, mine_hi = share(rank_hi - rank_lo, t, n_threads)
+        first_row = batch_stop + rank_lo
+        prefetch_rows(X, order, first_row + mine_lo, first_row + mine_hi)
+        prefetch_rows(T, order, first_row + mine_lo, first_row + mine_hi)
         lr = lrs[b - first] if lrs.size > 0 else hyper[0]
         # Clipping by global norm, and the sum over ranks, need the whole
         # gradient before any update.
