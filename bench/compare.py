@@ -21,16 +21,17 @@ noisy machine.
 The GEMM ceiling is the throughput training would reach if it did nothing
 but its matrix products, each at the speed of the fastest BLAS on the
 machine for that exact shape and transposition -- the better of SciPy's
-(the one fastmlp calls) and NumPy's (``np.matmul``: its own OpenBLAS build),
-both on every core -- measured in the same run; "of ceiling" is achieved /
-ceiling.  The ``bound`` row is what no implementation that multiplies with
+(the one Numba's ``np.dot`` calls) and NumPy's (``np.matmul``: its own
+OpenBLAS build; fastmlp's kernels call the newer of the two), both on every
+core -- measured in the same run; "of ceiling" is achieved / ceiling.  The
+``bound`` row is what no implementation that multiplies with
 this machine's BLAS and updates the parameters in a pass of their own can
 beat: every product at its fastest (the ceiling's call, or split over the
 cores as fastmlp's team splits it -- each core its share on single-threaded
 BLAS, timed without the barrier that ends it), then the fastest Adam update
 of the same parameters available here (fastmlp's or PyTorch's, timed alone,
-each call's fixed cost taken off), before any epilogue, gather or barrier.  The
-inference section also times the NumPy forward pass's matrix products
+each call's fixed cost taken off), before any epilogue, gather or barrier.
+The inference section also times the NumPy forward pass's matrix products
 alone: the most any predict can gain on it without a faster GEMM.  The
 targets summary gives, for each target missed, the most reachable value (the
 ratio with that bound in fastmlp's place) and says when it is below the

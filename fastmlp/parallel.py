@@ -1,8 +1,8 @@
 """Thread control for both pools fastmlp uses: Numba's and the BLAS library's.
 
 The matrix products run in the BLAS library NumPy or SciPy ships (the
-newer OpenBLAS of the two, :mod:`fastmlp.kernels.blas_library`); the kernels split their work
-over as many threads as Numba's thread count in effect (a team of worker
+newer OpenBLAS of the two, :mod:`fastmlp.kernels.blas_library`); the
+kernels split their work over as many threads as Numba's thread count in effect (a team of worker
 threads, :mod:`fastmlp.kernels.workers`).  :func:`threads` sets both, and
 NumPy's own BLAS too, and puts everything back on exit::
 
@@ -121,6 +121,12 @@ def _threadpoolctl_controllers():
         def set(self, n):
             self._c._set_num_threads(int(n))
 
+        def exports(self, name):
+            try:
+                return hasattr(ctypes.CDLL(self.path), name)
+            except OSError:
+                return False
+
     return [_Pool(c) for c in ThreadpoolController().select(user_api="blas").lib_controllers]
 
 
@@ -205,7 +211,7 @@ def _kernels_blas():
     """The controller(s) of the BLAS library the kernels call (all, when it is not found)."""
     libs = _blas_controllers()
     name = kernels_blas().exports
-    return [lib for lib in libs if hasattr(lib, "exports") and lib.exports(name)] or libs
+    return [lib for lib in libs if lib.exports(name)] or libs
 
 
 @contextlib.contextmanager

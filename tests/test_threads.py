@@ -23,7 +23,7 @@ def test_the_kernels_blas_is_controlled():
     # The kernels' matrix products go through the library blas_library chose (NumPy's or
     # SciPy's OpenBLAS); it must be among the controlled ones.
     exports = blas_library.chosen().exports
-    assert any(lib.exports(exports) for lib in _blas_controllers() if hasattr(lib, "exports"))
+    assert any(lib.exports(exports) for lib in _blas_controllers())
 
 
 def test_trainer_threads_are_restored_after_fit(rng):

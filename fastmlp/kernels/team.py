@@ -302,8 +302,8 @@ def train_member(t, net, ops, passes, grad, reg, X, T, sw, order, run, ws, wsl, 
         # The next batch's scattered rows travel to cache meanwhile: each thread
         # asks for the rows it will gather itself (this rank's share of the batch,
         # split as the forward pass splits it), into its own core's cache, and the
-        # team shares the misses' latency (one thread asking for all of M's batch
-        # kept the other waiting ~10 us at the next barrier).
+        # team shares the misses' latency (thread 0 asking for all of them made the
+        # other wait at the gather's barrier and read its rows from thread 0's core).
         next_stop = min(n, batch_stop + batch_size)
         rank_lo, rank_hi = share(next_stop - batch_stop, run.rank, run.ranks)
         mine_lo, mine_hi = share(rank_hi - rank_lo, t, n_threads)
