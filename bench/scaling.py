@@ -12,8 +12,16 @@ For team sizes 1, 2, 4, ... up to every core of the machine (or
 * the cost of one barrier for k threads with nothing else to do (a team
   passing 20,000 barriers; the spin-wait every phase ends with), and so
   the share of a batch's time that the barriers alone take at least:
-  barriers per batch x barrier cost / time per batch.  Time a thread waits
-  for a slower one (load imbalance) comes on top.
+  barriers per batch x barrier cost / time per batch;
+* what the threads really wait (``waited``): the cycles each thread spends
+  at each barrier of a batch, timed over an epoch with the barrier's
+  cycle counter (:func:`fastmlp.kernels.sync.time_waits`) -- the barrier's
+  own cost plus the time a thread waits for a slower one (load imbalance,
+  or a core the machine gave to someone else) -- as a share of the batch's
+  time, and per barrier, in the order a batch meets them (for M and L on
+  two threads: after the gather, after each column-split hidden layer's
+  forward product, at the end of the forward pass, after the loss, then
+  after each layer's backward step and the last update).
 
 It runs unchanged on a large machine; the README's model of the team
 design at 16 and 64 cores starts from these quantities.
@@ -35,7 +43,7 @@ import fastmlp as fm  # noqa: E402
 from fastmlp.kernels import sync  # noqa: E402
 from fastmlp.kernels.workers import run_team  # noqa: E402
 from fastmlp.losses import encode_targets  # noqa: E402
-from fastmlp.parallel import max_threads, threads  # noqa: E402
+from fastmlp.parallel import max_threads, single_threaded_blas, threads  # noqa: E402
 from workloads import WORKLOADS  # noqa: E402
 
 
@@ -68,23 +76,36 @@ def training_speed(workload, n_threads, epochs):
     return statistics.median(trainer.fit(X, y)["samples_per_sec"][0] for _ in range(epochs))
 
 
-def barriers_per_batch(workload, n_threads):
-    """Barriers the team meets per batch: one epoch through the engine's training loop."""
+def barrier_counts(workload, n_threads):
+    """Barriers the team meets per batch, and the time a thread waits at each of them.
+
+    Two epochs through the engine's training loop: the first counts the
+    barriers (on the loop's barrier state), the second times every thread's
+    wait at each barrier of a batch (the loop's cycle-counter timing).
+    Returns (barriers per batch, seconds a thread waits at each barrier of a
+    batch -- an array, empty with one thread --, the team's size).
+    """
     X, y = workload.data()
     model = fm.Model(list(workload.sizes), seed=0)
     optimizer = fm.optim.Adam(1e-3)
     optimizer.bind(model.params)
     T = encode_targets(y, model.loss, model.n_outputs, model.dtype)
-    with threads(n_threads):
+    n_batches = -(-X.shape[0] // workload.batch_size)
+    with threads(n_threads), single_threaded_blas():  # as Trainer.fit runs it
         loop = model.engine.training_loop(X, T, np.empty(0), workload.batch_size,
                                           optimizer.kind, "adam", 0)
         loop.prepare(optimizer.kernel_args(None))
-        n_batches = -(-X.shape[0] // workload.batch_size)
         before = loop.barriers_passed
         loop.run(np.arange(X.shape[0]), optimizer.kernel_args(None), 0, n_batches)
-    return (loop.barriers_passed - before) / n_batches, loop.n_threads
-
-
+        per_batch = (loop.barriers_passed - before) / n_batches
+        period = int(round(per_batch))
+        if loop.n_threads == 1 or period != per_batch or period > sync.MAX_PERIOD:
+            return per_batch, np.empty(0), loop.n_threads
+        loop.time_barrier_waits(period)
+        loop.run(np.arange(X.shape[0]), optimizer.kernel_args(None), 0, n_batches)
+        waits = loop.barrier_waits() / (n_batches * loop.n_threads)
+        loop.time_barrier_waits(0)
+    return per_batch, waits, loop.n_threads
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workloads", default="S,M,L")
@@ -99,19 +120,23 @@ def main(argv=None):
     print(f"{most} threads available; barrier cost alone (us): "
           + ", ".join(f"{k}: {barrier_seconds(k) * 1e6:.2f}" for k in sizes if k > 1))
     print(f"{'workload':34} {'threads':>7} {'samples/s':>11} {'efficiency':>10} "
-          f"{'barriers/batch':>14} {'us/batch':>9} {'barrier share':>13}")
+          f"{'barriers/batch':>14} {'us/batch':>9} {'barrier share':>13} {'waited':>7}")
     for name in args.workloads.split(","):
         workload = WORKLOADS[name]
         base = None
         for k in sizes:
             speed = training_speed(workload, k, args.epochs)
             base = speed if base is None else base
-            per_batch, team = barriers_per_batch(workload, k)
+            per_batch, waits, team = barrier_counts(workload, k)
             batch_seconds = workload.batch_size / speed
             share = per_batch * barrier_seconds(team) / batch_seconds
+            waited = f"{waits.sum() / batch_seconds:7.1%}" if waits.size else f"{'--':>7}"
             print(f"{workload.label:34} {k:7d} {speed:11,.0f} {speed / (k * base):10.2f} "
-                  f"{per_batch:14.1f} {batch_seconds * 1e6:9.1f} {share:13.1%}"
+                  f"{per_batch:14.1f} {batch_seconds * 1e6:9.1f} {share:13.1%} {waited}"
                   + ("" if team == k else f"  (team of {team}: the plan's choice)"))
+            if waits.size:
+                print(f"{'':34} a thread's wait at each barrier of a batch (us): "
+                      + " ".join(f"{w * 1e6:.1f}" for w in waits))
     return 0
 
 

@@ -402,6 +402,16 @@ class TrainingLoop:
         measurement of the team's synchronisation (bench/scaling.py)."""
         return _ksync.barriers_passed(self._sync)
 
+    def time_barrier_waits(self, period):
+        """Time the team's waits at each of the ``period`` barriers of a batch from now on
+        (:func:`fastmlp.kernels.sync.time_waits`; 0 stops); for measurements."""
+        _ksync.time_waits(self._sync, period)
+
+    def barrier_waits(self):
+        """Seconds waited at each barrier of a batch since :meth:`time_barrier_waits`,
+        summed over the threads and the batches run."""
+        return _ksync.waits(self._sync) / _ksync.counter_ticks_per_second()
+
     def prepare(self, opt_state):
         """Compile (or load from the cache) the loop's kernels, with a notice if it compiles.
 

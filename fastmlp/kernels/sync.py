@@ -11,11 +11,14 @@ every member running at the same time on its own thread, which the workers
 guarantee.
 
 ``state`` is an int64 array of :data:`STATE_SIZE` elements: the arrival
-counter and the generation, each on its own cache line.
+counter and the generation, each on its own cache line, then what a
+measurement of the waits needs (:func:`time_waits`): off unless a benchmark
+turns it on, and then a cycle count per barrier.
 """
 
 import platform
 import sys
+import time
 
 import numpy as np
 from llvmlite import ir
@@ -28,7 +31,10 @@ from .tuning import SPINS_BEFORE_YIELD
 
 _COUNT = 0
 _GENERATION = 8  # a cache line apart from the counter
-STATE_SIZE = 16
+_PERIOD = 16  # barriers per batch when the waits are timed, 0 otherwise
+_WAITS = 17  # cycles waited at each of the PERIOD barriers of a batch, summed
+MAX_PERIOD = 47
+STATE_SIZE = _WAITS + MAX_PERIOD
 
 
 def _pointer(context, builder, arr_type, arr, index):
@@ -100,6 +106,18 @@ def spin_pause(typingctx):
     return types.none(), codegen
 
 
+@intrinsic
+def cycle_counter(typingctx):
+    """The CPU's cycle counter (x86 time-stamp counter; 0 where LLVM has none): for
+    measuring waits, in ticks of :func:`counter_ticks_per_second`."""
+    def codegen(context, builder, signature, args):
+        fn = cgutils.get_or_insert_function(builder.module, ir.FunctionType(ir.IntType(64), []),
+                                            "llvm.readcyclecounter")
+        return builder.call(fn, [])
+
+    return types.int64(), codegen
+
+
 if sys.platform == "win32":
     @jit
     def _sched_yield():
@@ -116,25 +134,64 @@ def barrier(state, n_threads):
     Writes made before the barrier by any thread are visible after it to
     all (the atomics are sequentially consistent).  A thread that has waited
     long (more threads than free cores) yields its core between checks.
+    When a benchmark times the waits (:func:`time_waits`), each thread adds
+    the cycles it spent here to the barrier's place in the batch.
     """
     if n_threads == 1:
         return
+    period = state[_PERIOD]  # set before the team starts, never while it runs
+    started = cycle_counter() if period > 0 else 0
     generation = atomic_load(state, _GENERATION)
     if atomic_add(state, _COUNT, 1) == n_threads - 1:
         atomic_store(state, _COUNT, 0)
         atomic_add(state, _GENERATION, 1)
-        return
-    spins = 0
-    while atomic_load(state, _GENERATION) == generation:
-        spin_pause()
-        spins += 1
-        if spins > SPINS_BEFORE_YIELD:
-            _sched_yield()
+    else:
+        spins = 0
+        while atomic_load(state, _GENERATION) == generation:
+            spin_pause()
+            spins += 1
+            if spins > SPINS_BEFORE_YIELD:
+                _sched_yield()
+    if period > 0:
+        atomic_add(state, _WAITS + generation % period, cycle_counter() - started)
 
 
 def new_state():
     """A fresh barrier state array."""
     return np.zeros(STATE_SIZE, dtype=np.int64)
+
+
+def time_waits(state, period):
+    """From now on, add up the cycles every thread waits at each barrier of a batch.
+
+    ``period``: the barriers of one batch (1 .. :data:`MAX_PERIOD`, e.g. from
+    :func:`barriers_passed` over some batches; 0 stops the timing).  Barrier
+    number g of the state counts towards place ``g % period``: set it before
+    a run starts at a batch's first barrier.  For measurements only
+    (bench/scaling.py): a timed barrier reads the cycle counter twice.
+    """
+    if not 0 <= period <= MAX_PERIOD:
+        raise ValueError(f"period={period}: 0 .. {MAX_PERIOD} barriers per batch")
+    state[_WAITS:] = 0
+    state[_PERIOD] = period
+
+
+def waits(state):
+    """Cycles waited at each barrier place of a batch since :func:`time_waits` (all threads)."""
+    return state[_WAITS:_WAITS + state[_PERIOD]].copy()
+
+
+@jit(from_python=True)
+def _read_counter():
+    return cycle_counter()
+
+
+def counter_ticks_per_second(seconds=0.05):
+    """The rate of :func:`cycle_counter`, measured against the wall clock over ``seconds``."""
+    _read_counter()
+    wall, ticks = time.perf_counter(), _read_counter()
+    time.sleep(seconds)
+    return (_read_counter() - ticks) / (time.perf_counter() - wall)
 
 
 def barriers_passed(state):
