@@ -88,3 +88,18 @@ def test_two_models_in_two_python_threads(split_everything, rng):
     for w in workers:
         w.join(timeout=300)
     assert all(np.array_equal(got[s], expected[s]) for s in (1, 2))
+
+
+@pytest.mark.parametrize("sizes", [[7, 37, 5, 3], [3, 20, 41, 2], [2, 9, 1]])
+def test_a_two_thread_step_updates_every_weight_once(split_everything, sizes, rng):
+    # one full-batch SGD step with the update fused into the backward pass: each
+    # thread updates its share of each layer (rows, or a cut of a column-split
+    # layer's flat block); every parameter must move by exactly -lr * gradient
+    n = 64
+    model = fm.Model(sizes, activation="tanh", dtype="float64", seed=3)
+    X, y = rng.standard_normal((n, sizes[0])), rng.integers(0, sizes[-1], n)
+    before = model.params.copy()
+    _, grad = model.loss_and_grad(X, y)
+    fm.Trainer(model, fm.optim.SGD(0.5), batch_size=n, epochs=1, shuffle=False,
+               n_threads=2, verbose=0).fit(X, y)
+    np.testing.assert_allclose(model.params, before - 0.5 * grad, rtol=1e-13, atol=1e-15)
