@@ -11,11 +11,12 @@ objective's penalties (:mod:`fastmlp.kernels.penalty`), ``seed`` the seed
 of the dropout and DropConnect masks.
 
 Optimizer updates are fused into the backward pass: a thread updates the
-slice of W_l (and b_l, and gamma_l) whose gradient it has just computed,
-after the barrier that ends layer l's backward share -- the first moment
-nobody reads W_l any more (the upstream D_l W_l^T is done).  The gradient
-slice is still in that core's cache and there is no separate pass over the
-whole buffer.  The arithmetic per element is the optimizer's own, so the
+rows of W_l whose gradient it has just computed (or, for a weight gradient
+split by columns, a contiguous share of W_l: :func:`update_layer_share`),
+and its share of b_l (and gamma_l), after the barrier that ends layer l's
+backward share -- the first moment nobody reads W_l any more (the upstream
+D_l W_l^T is done).  The gradient is still in the cores' caches and there
+is no separate pass over the whole buffer.  The arithmetic per element is the optimizer's own, so the
 result is bit-for-bit that of a separate step.
 """
 
