@@ -13,7 +13,10 @@ samples by phase:
 * optimizer: the per-element update;
 * epilogues: bias, activation, batch norm, loss, softmax, accuracy;
 * gather: the batch's rows gathered and prefetched;
-* barrier wait: a team thread spinning or yielding at a barrier;
+* barrier wait: a team thread yielding at a barrier -- its spinning is
+  mostly not here: the barrier is inlined into the team's passes, so it is
+  counted in their lines (``team.forward``, ``team.backward``);
+  ``bench/scaling.py``'s ``waited`` column times it;
 * reference counts: Numba's array reference counting;
 * other compiled code (row loops, bias gradients), Python, idle BLAS
   pool threads (spinning after NumPy/SciPy calls elsewhere) and the rest.
