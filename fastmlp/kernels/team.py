@@ -25,20 +25,16 @@ import numpy as np
 from .collective import allreduce_sum
 from .config import jit
 from .losses import row_weight
-from .memory import prefetch_rows
+from .memory import CACHE_LINE, prefetch_rows
 from .mathfun import like
 from .network import (A_OFFSET, B_OFFSET, COLUMN_SPLIT, DROPOUT, FAN_IN, FAN_OUT, G_OFFSET,
                       MAX_ROWS, ROW_SPLIT, SPLIT, T_OFFSET, TRAINING_UPDATE, W_OFFSET, WT_OFFSET,
                       X_OFFSET, backward_share, chunk_input, gather, layer_forward, layer_input,
-                      output_loss_rows, share, weight_slice)
+                      line_share, output_loss_rows, share, weight_slice)
 from .optim import CLIP_NORM, advance_scalars, clip_scale, sum_of_squares
 from .penalty import active, with_penalty
 from .structs import Noise
 from .sync import barrier
-
-#: Elements of a 64-byte cache line of float32 (two of float64): where the
-#: threads' shares of a weight update are cut.
-LINE_ELEMENTS = 16
 
 
 @jit
@@ -133,10 +129,7 @@ def update_layer_share(net, update, grad, reg, l, t, n_threads, state, c):
     if by_rows:  # contiguous rows of W
         update(params, grad, state, cw, w + lo * fan_out, w + hi * fan_out)
     else:
-        size = fan_in * fan_out
-        p0 = min(size, share(size, t, n_threads)[0] // LINE_ELEMENTS * LINE_ELEMENTS)
-        p1 = size if t == n_threads - 1 else min(
-            size, share(size, t + 1, n_threads)[0] // LINE_ELEMENTS * LINE_ELEMENTS)
+        p0, p1 = line_share(fan_in * fan_out, t, n_threads, CACHE_LINE // params.itemsize)
         update(params, grad, state, cw, w + p0, w + p1)
     j0, j1 = share(fan_out, t, n_threads)
     cb = with_penalty(c, reg, np.bool_(True))
