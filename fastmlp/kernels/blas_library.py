@@ -124,28 +124,35 @@ def _pointer_types(dtype):
     return ir.IntType(8).as_pointer(), float_p
 
 
-def _fortran_gemm(context, builder, signature, args, name, int_bits):
-    """Emit the call of Fortran ``?gemm`` symbol ``name`` on the intrinsic's ``args``
-    (see :func:`fortran_gemm`): every argument by address, the transpositions
+def _gemm_codegen(symbols, int_bits):
+    """The code of a call of Fortran ``?gemm`` symbol ``symbols[dtype]`` on an intrinsic's
+    arguments (see :func:`fortran_gemm`): every argument by address, the transpositions
     and sizes stored to stack slots, the sizes as ``int_bits``-bit integers."""
-    dtype = str(signature.args[6].dtype)
-    char_p, float_p = _pointer_types(dtype)
     int_t = ir.IntType(int_bits)
     int_p = int_t.as_pointer()
-    slots = []
-    for position in range(13):
-        typ, value = signature.args[position], args[position]
-        if isinstance(typ, types.CPointer):  # alpha, a, b, beta, c
-            slots.append(value)
-            continue
-        width = ir.IntType(8) if position < 2 else int_t
-        slot = cgutils.alloca_once(builder, width)
-        builder.store(context.cast(builder, value, typ, types.int8 if position < 2
-                                   else types.int64 if int_bits == 64 else types.int32), slot)
-        slots.append(slot)
-    fnty = ir.FunctionType(ir.VoidType(), [char_p, char_p, int_p, int_p, int_p, float_p, float_p,
-                                           int_p, float_p, int_p, float_p, float_p, int_p])
-    builder.call(cgutils.get_or_insert_function(builder.module, fnty, name), slots)
+    size_type = types.int64 if int_bits == 64 else types.int32
+
+    def codegen(context, builder, signature, args):
+        dtype = str(signature.args[6].dtype)
+        char_p, float_p = _pointer_types(dtype)
+        slots = []
+        for position, (typ, value) in enumerate(zip(signature.args, args)):
+            if isinstance(typ, types.CPointer):  # alpha, a, b, beta, c
+                slots.append(value)
+                continue
+            transposition = position < 2
+            slot = cgutils.alloca_once(builder, ir.IntType(8) if transposition else int_t)
+            builder.store(context.cast(builder, value, typ,
+                                       types.int8 if transposition else size_type), slot)
+            slots.append(slot)
+        fnty = ir.FunctionType(ir.VoidType(), [char_p, char_p, int_p, int_p, int_p, float_p,
+                                               float_p, int_p, float_p, int_p, float_p, float_p,
+                                               int_p])
+        builder.call(cgutils.get_or_insert_function(builder.module, fnty, symbols[dtype]),
+                     slots)
+        return context.get_dummy_value()
+
+    return codegen
 
 
 def _gemm_typing(args):
@@ -159,6 +166,10 @@ def _gemm_typing(args):
     return types.none(*args)
 
 
+_ILP64_CALL = _gemm_codegen(SYMBOLS, 64)
+_LP64_CALL = _gemm_codegen(_LP64_SYMBOLS, 32)
+
+
 @intrinsic
 def fortran_gemm(typingctx, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
     """Column-major ``C = alpha op(A) op(B) + beta C`` through the kernels' GEMM symbol.
@@ -169,26 +180,14 @@ def fortran_gemm(typingctx, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, be
     the kernels' own name (:data:`SYMBOLS`).
     """
     signature = _gemm_typing((trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc))
-
-    def codegen(context, builder, signature, args):
-        _fortran_gemm(context, builder, signature, args, SYMBOLS[str(signature.args[6].dtype)],
-                      64)
-        return context.get_dummy_value()
-
-    return (signature, codegen) if signature is not None else None
+    return None if signature is None else (signature, _ILP64_CALL)
 
 
 @intrinsic
 def _lp64_gemm(typingctx, trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc):
     """:func:`fortran_gemm` into SciPy's 32-bit-integer library (the adapter's body)."""
     signature = _gemm_typing((trans_a, trans_b, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc))
-
-    def codegen(context, builder, signature, args):
-        _fortran_gemm(context, builder, signature, args,
-                      _LP64_SYMBOLS[str(signature.args[6].dtype)], 32)
-        return context.get_dummy_value()
-
-    return (signature, codegen) if signature is not None else None
+    return None if signature is None else (signature, _LP64_CALL)
 
 
 def _adapter(dtype):
