@@ -128,25 +128,11 @@ def _predict_seconds(engine, workload, epochs, threads):
     return X.shape[0], times
 
 
-def _gemm_ceiling(workload, threads):
-    """Seconds per training step spent in matrix products, each at the faster BLAS."""
-    import fastmlp as fm
-    from gemm import time_matmul
-
-    total = 0.0
-    with fm.threads(threads):
-        for kind, m, k, n in workload.matmul_shapes():
-            total += min(time_matmul(kind, m, k, n, blas="scipy"),
-                         time_matmul(kind, m, k, n, blas="numpy"))
-    return total
-
-
-def _fastest_products(workload, threads):
-    """Seconds per training step of the matrix products, each run the fastest way measured
-    here: one multi-threaded call of SciPy's or NumPy's BLAS (the ceiling's), or split over
-    the cores as fastmlp's thread team splits it, each core its share on single-threaded
-    BLAS, without the barrier that ends it (``bench/gemm_split.py``) -- optimistic on purpose:
-    a bound must not be beaten."""
+def _products_seconds(workload, threads, team_split):
+    """Seconds per training step spent in matrix products, each at the fastest of one
+    multi-threaded call of SciPy's or NumPy's BLAS -- and, with ``team_split``, of the
+    product split over the cores as fastmlp's thread team splits it, each core its share on
+    single-threaded BLAS, without the barrier that ends it (``bench/gemm_split.py``)."""
     import fastmlp as fm
     from gemm import time_matmul
     from gemm_split import team_seconds
@@ -155,10 +141,23 @@ def _fastest_products(workload, threads):
     total = 0.0
     with fm.threads(threads):
         for kind, m, k, n in workload.matmul_shapes():
-            total += min(time_matmul(kind, m, k, n, blas="scipy"),
-                         time_matmul(kind, m, k, n, blas="numpy"),
-                         team_seconds(kind, m, k, n, cores))
+            ways = [time_matmul(kind, m, k, n, blas="scipy"),
+                    time_matmul(kind, m, k, n, blas="numpy")]
+            if team_split:
+                ways.append(team_seconds(kind, m, k, n, cores))
+            total += min(ways)
     return total
+
+
+def _gemm_ceiling(workload, threads):
+    """Seconds per training step spent in matrix products, each at the faster BLAS."""
+    return _products_seconds(workload, threads, team_split=False)
+
+
+def _fastest_products(workload, threads):
+    """Seconds per training step of the matrix products, each run the fastest way measured
+    here, the team's split included -- optimistic on purpose: a bound must not be beaten."""
+    return _products_seconds(workload, threads, team_split=True)
 
 
 def _n_params(workload):

@@ -64,7 +64,7 @@ class _BlasLibrary:
 def _candidate_paths():
     import numpy
     import scipy
-    import scipy.linalg.cython_blas  # noqa: F401  (loads SciPy's BLAS, which Numba calls)
+    import scipy.linalg.cython_blas  # noqa: F401  (loads SciPy's BLAS: Numba's np.dot's)
 
     paths = []
     for pkg in (numpy, scipy):
