@@ -133,3 +133,21 @@ def test_penalty_in_value_and_gradient(l2, l1, biases, rng):
     np.testing.assert_allclose(grad, flatten(expected_dW, expected_db), rtol=1e-10, atol=1e-13)
     np.testing.assert_allclose(grad, finite_difference(model, X, y), rtol=1e-5, atol=1e-7)
     assert model.evaluate(X, y)["loss"] == pytest.approx(value, rel=1e-12)
+
+
+@pytest.mark.parametrize("rows", range(10))
+def test_bias_gradient_column_sums_of_any_row_count(rows, rng):
+    # add_column_sums takes rows four at a time, then one by one: every remainder
+    from fastmlp.kernels.config import jit
+    from fastmlp.kernels.network import add_column_sums
+
+    @jit(from_python=True)
+    def column_sums(out, buf, off, rows, stride):
+        add_column_sums(out, buf, off, rows, stride)
+
+    stride, width, off = 11, 7, 3  # a column block of a wider matrix, after some offset
+    buf = rng.standard_normal(off + max(rows, 1) * stride)
+    out = rng.standard_normal(width)
+    expected = out + buf[off:off + rows * stride].reshape(rows, stride)[:, :width].sum(axis=0)
+    column_sums(out, buf, np.int64(off), np.int64(rows), np.int64(stride))
+    np.testing.assert_allclose(out, expected, rtol=1e-13, atol=1e-13)
