@@ -71,3 +71,18 @@ def test_compare_says_when_a_missed_target_is_out_of_reach():
     assert not met and np.isclose(most, 1.0)  # JAX already at the bound
     value, met, most = checks["L: fastmlp/torch >= 1.3"]
     assert not met and most > 1.2 and most < 1.3
+
+
+def test_compare_judges_the_speed_up_against_the_bounds_own():
+    import compare
+
+    # fastmlp 1.8x on two threads; the bound (products then update) scales 90 -> 162: 1.8x
+    res = {"M": {"threads": 2, "one": 50.0, "many": 90.0,
+                 "bound_one": compare._bound({"products": 100.0, "update": 900.0}),
+                 "bound_many": compare._bound({"products": 180.0, "update": 1620.0})}}
+    [(name, value, met, most)] = compare._threads_checks(res)
+    assert name == "M: 2 threads >= 1.85x one thread" and compare._goal(name) == 1.85
+    assert np.isclose(value, 1.8) and not met and np.isclose(most, 1.8)
+    res["M"]["many"] = 95.0
+    [(name, value, met, most)] = compare._threads_checks(res)
+    assert np.isclose(value, 1.9) and met
