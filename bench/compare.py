@@ -5,11 +5,12 @@
 
 Sections: ``training`` (samples/s per engine, ratios, GEMM ceiling),
 ``threads`` (fastmlp on all cores vs one, M and L, beside the bound's own
-speed-up: how far the products and the update scale at their fastest), ``float64`` (float64
-vs float32 training time, L), ``inference`` (``predict`` on a large batch
-vs a NumPy forward pass), ``startup`` (wall time of a warm-cache
-``fastmlp train --epochs 1``, an upper bound of the time to its first
-epoch).  A summary checks each against the performance targets.
+speed-up: how far the products and the update scale at their fastest),
+``float64`` (float64 vs float32 training time, L), ``inference``
+(``predict`` on a large batch vs a NumPy forward pass), ``startup`` (wall
+time of a warm-cache ``fastmlp train --epochs 1``, an upper bound of the
+time to its first epoch).  A summary checks each against the performance
+targets.
 
 Every measurement runs in its own process (so one engine's thread pools and
 allocator state never affect another), engines are interleaved within each
