@@ -78,7 +78,7 @@ def layer_outputs(model, X, preprocessed=False):
         A = Z.copy()
         # the kernels' own activation code: bias + f in place
         _ka.forward_block(act.code, A, b, alphas[l],
-                          np.empty((0, Z.shape[1]), dtype=dtype))
+                          np.empty((0, Z.shape[1]), dtype=dtype), 0)
         out.append((Z + b, A))
     return out
 

@@ -16,7 +16,7 @@ TOL = {np.float32: dict(rtol=2e-6, atol=2e-6), np.float64: dict(rtol=1e-13, atol
 def _run_forward(act, Z, b, save):
     out = Z.copy()
     Zs = np.empty_like(Z) if save else np.empty((0, Z.shape[1]), Z.dtype)
-    forward_block(act.code, out, b, Z.dtype.type(act.param), Zs)
+    forward_block(act.code, out, b, Z.dtype.type(act.param), Zs, 0)
     return out, Zs
 
 
@@ -44,9 +44,36 @@ def test_backward_matches_naive(name, dtype, shape, rng):
     A, Zs = _run_forward(act, Z, zero_b, save=True)
     up = rng.standard_normal(shape).astype(dtype)
     D = up.copy()
-    backward_block(act.code, D, A, Zs, dtype(act.param))
+    backward_block(act.code, D, A, Zs, dtype(act.param), 0, shape[1])
     expected = up.astype(np.float64) * activation_derivative(name, Z.astype(np.float64), act.param)
     np.testing.assert_allclose(D, expected, rtol=TOL[dtype]["rtol"] * 10, atol=TOL[dtype]["atol"] * 10)
+
+
+@pytest.mark.parametrize("name", ELEMENTWISE)
+@pytest.mark.parametrize("c0, c1", [(0, 4), (3, 9), (5, 13), (12, 13)])
+def test_a_column_range_acts_as_its_own_block_and_leaves_the_rest(name, c0, c1, rng):
+    # a thread of a column-split layer passes whole rows and its columns c0..c1
+    act, dtype = get_activation(name), np.float32
+    alpha = dtype(act.param)
+    Z = (rng.standard_normal((6, 13)) * 3).astype(dtype)
+    b = rng.standard_normal(c1 - c0).astype(dtype)
+    out, Zs = Z.copy(), np.zeros_like(Z)
+    forward_block(act.code, out, b, alpha, Zs, c0)
+    part, part_zs = Z[:, c0:c1].copy(), np.zeros((6, c1 - c0), dtype)
+    forward_block(act.code, part, b, alpha, part_zs, 0)
+    outside = np.ones(13, bool)
+    outside[c0:c1] = False
+    np.testing.assert_array_equal(out[:, c0:c1], part)
+    np.testing.assert_array_equal(Zs[:, c0:c1], part_zs)
+    np.testing.assert_array_equal(out[:, outside], Z[:, outside])
+    assert not Zs[:, outside].any()
+    up = rng.standard_normal(Z.shape).astype(dtype)
+    D = up.copy()
+    backward_block(act.code, D, out, Zs, alpha, c0, c1)
+    part_d = up[:, c0:c1].copy()
+    backward_block(act.code, part_d, part, part_zs, alpha, 0, c1 - c0)
+    np.testing.assert_array_equal(D[:, c0:c1], part_d)
+    np.testing.assert_array_equal(D[:, outside], up[:, outside])
 
 
 @pytest.mark.parametrize("name", ELEMENTWISE)

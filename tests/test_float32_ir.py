@@ -21,9 +21,9 @@ PROGRAM = textwrap.dedent("""
     f = np.float32
     Z, b, Zs = np.ones((3, 4), f), np.ones(4, f), np.ones((3, 4), f)
     for code in range(12):
-        forward_block(code, Z, b, f(0.1), Zs)
+        forward_block(code, Z, b, f(0.1), Zs, 0)
     for code in range(11):
-        backward_block(code, Z, Z, Zs, f(0.1))
+        backward_block(code, Z, Z, Zs, f(0.1), 0, 4)
     p = np.ones(8, f)
     c = (0.5,) * 16
     for kind in range(9):

@@ -294,16 +294,11 @@ def layer_forward(net, ops, l, src, s_off, ws, wsl, r0, r1, c0, c1, dst, d_off, 
                            layer_f[l, BN_EPS], running, layout[l, R_OFFSET], ws,
                            zh + r0 * fan_out if zh >= 0 else -1, ws, wsl[l, S_OFFSET])
         bias = flat_view(ws, wsl[n_layers, ZERO_OFFSET], width)
-    activate, alpha = ops.forward[layout[l, ACTIVATION]], act_param[l]
-    if width == fan_out:  # whole rows: one contiguous block
-        activate(block_view(dst, d_off + r0 * fan_out, rows, fan_out), bias, alpha,
-                 block_view(ws, z_off + r0 * fan_out if keep_z else 0, rows if keep_z else 0,
-                            fan_out))
-    else:
-        for r in range(r0, r1):  # a column block: row segment by row segment
-            activate(block_view(dst, d_off + r * fan_out + c0, 1, width), bias, alpha,
-                     block_view(ws, z_off + r * fan_out + c0 if keep_z else 0,
-                                1 if keep_z else 0, width))
+    # whole rows r0..r1, of which the activation takes columns c0..c1 (``bias``'s)
+    ops.forward[layout[l, ACTIVATION]](
+        block_view(dst, d_off + r0 * fan_out, rows, fan_out), bias, act_param[l],
+        block_view(ws, z_off + r0 * fan_out if keep_z else 0, rows if keep_z else 0, fan_out),
+        c0)
     if training and wsl[l, DA_OFFSET] >= 0:
         ops.dropout.rows(ws, d_off, wsl[l, DA_OFFSET], fan_out, r0, r1, c0, c1,
                          layer_f[l + 1, DROPOUT], noise, 2 * (l + 1), noise.row0)
@@ -338,7 +333,7 @@ def finish_output(net, forward, out, out_off, r0, r1):
     b = layout[last, B_OFFSET]
     A = block_view(out, out_off + r0 * n_out, r1 - r0, n_out)
     forward[layout[last, ACTIVATION]](A, params[b:b + n_out], act_param[last],
-                                      block_view(out, 0, 0, n_out))
+                                      block_view(out, 0, 0, n_out), np.int64(0))
 
 
 @jit
@@ -368,11 +363,11 @@ def output_loss_rows(net, ops, loss_code, tin, t_off, ws, wsl, r0, r1, scale, sw
     Zs = block_view(ws, z_off + r0 * n_out, rows, n_out)
     squared = loss_code == SQUARED_ERROR
     if squared:
-        ops.forward[code](A, bias, alpha, Zs)
+        ops.forward[code](A, bias, alpha, Zs, np.int64(0))
     loss = ops.loss(A, bias, block_view(tin, t_off + r0 * n_out, rows, n_out), scale, D, sw,
                     index, c0 + r0, stats, code)
     if squared and code != SOFTMAX:
-        ops.backward[code](D, A, Zs, alpha)
+        ops.backward[code](D, A, Zs, alpha, np.int64(0), n_out)
     stats[STAT_LOSS] += loss
     return loss
 
@@ -393,7 +388,7 @@ def _activation_backward_rows(net, ops, ws, wsl, l, up_off, width, r0, r1, c0, c
     """D <- D (* dropout mask / keep) * f'(z_l) on rows r0..r1, columns c0..c1 of layer l.
 
     ``D`` is the (rows, width) upstream block at ``up_off``; ``width`` is
-    layer l's fan_out.  Row segment by row segment unless whole rows.
+    layer l's fan_out.
     """
     layout, act_param, layer_f = net.layout, net.act_param, net.layer_f
     derive, alpha = ops.backward[layout[l, ACTIVATION]], act_param[l]
@@ -402,18 +397,11 @@ def _activation_backward_rows(net, ops, ws, wsl, l, up_off, width, r0, r1, c0, c
     if rate > 0.0 and noise.mode != 0:
         ops.dropout.rows(ws, up_off, up_off, width, r0, r1, c0, c1, rate, noise, 2 * (l + 1),
                          noise.row0)
-    n = c1 - c0
-    if n == width:
-        rows = r1 - r0
-        derive(block_view(ws, up_off + r0 * width, rows, width),
-               block_view(ws, a_off + r0 * width, rows, width),
-               block_view(ws, (z_off if z_off >= 0 else 0) + r0 * width,
-                          rows if z_off >= 0 else 0, width), alpha)
-        return
-    for r in range(r0, r1):
-        at = r * width + c0
-        derive(block_view(ws, up_off + at, 1, n), block_view(ws, a_off + at, 1, n),
-               block_view(ws, z_off + at if z_off >= 0 else 0, 1 if z_off >= 0 else 0, n), alpha)
+    rows = r1 - r0
+    derive(block_view(ws, up_off + r0 * width, rows, width),
+           block_view(ws, a_off + r0 * width, rows, width),
+           block_view(ws, (z_off if z_off >= 0 else 0) + r0 * width,
+                      rows if z_off >= 0 else 0, width), alpha, c0, c1)
 
 
 @jit

@@ -66,9 +66,10 @@ ActivationTable = namedtuple("ActivationTable", activations.NAMES)
 #:
 #: forward, backward
 #:     :class:`ActivationTable` of pointers, indexed by activation code:
-#:     ``forward[code](Z, b, alpha, Zs)`` and ``backward[code](D, A, Zs,
-#:     alpha)`` (:mod:`fastmlp.kernels.activations`).  Codes the model does
-#:     not use hold one of the used functions (never called).
+#:     ``forward[code](Z, b, alpha, Zs, c0)`` and ``backward[code](D, A,
+#:     Zs, alpha, c0, c1)`` over a column range of whole rows
+#:     (:mod:`fastmlp.kernels.activations`).  Codes the model does not use
+#:     hold one of the used functions (never called).
 #: loss
 #:     ``loss(A, b, T, scale, D, sw, index, p0, stats, out_code)``, the
 #:     model's loss rows (:mod:`fastmlp.kernels.losses`).
@@ -131,8 +132,8 @@ def _signatures(dtype):
     weights = types.Array(types.float64, 1, "C", readonly=True)
     index = types.Array(types.int64, 1, "C", readonly=True)
     return {
-        "forward": types.void(block, row, f, block),
-        "backward": types.void(block, block, block, f),
+        "forward": types.void(block, row, f, block, i64),
+        "backward": types.void(block, block, block, f, i64, i64),
         "loss": types.float64(block, row, targets, f, block, weights, index, types.int64,
                               f64_row, types.int64),
         "update": types.void(row, row, block, _CONSTANTS, types.int64, types.int64),

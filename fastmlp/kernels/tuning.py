@@ -63,8 +63,9 @@ COLUMN_SPLIT_MIN_UNITS_PER_THREAD = 64
 
 #: ... and as long as each thread's share of the layer's forward product is
 #: at least this many floating-point operations: a column-split layer ends
-#: with a barrier and runs its epilogue row segment by row segment, which a
-#: small layer does not repay.  Measured (2 threads, interleaved runs):
+#: with a barrier (and, when this was measured, ran its epilogue one call per
+#: row segment), which a small layer does not repay.  Measured (2 threads,
+#: interleaved runs):
 #: 64-256-128-10 at batch 64 (1-2 MFLOP a thread) trains 18-37% faster
 #: split by rows; M (8-26 MFLOP) 3-6% faster and L 3-30% faster by columns.
 COLUMN_SPLIT_MIN_FLOPS_PER_THREAD = 4_000_000
