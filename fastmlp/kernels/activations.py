@@ -96,7 +96,7 @@ def _gelu_tanh_inner(z):
 # Z (rows, n) whole rows of the GEMM output, of which columns c0 .. c0 +
 # b.size are overwritten by f(Z + b) -- a column-split layer's thread passes
 # its share of the columns, in one call rather than one per row (26 ns a
-# call); b (the columns' biases,); ``alpha`` the activation parameter
+# call); b the columns' biases; ``alpha`` the activation parameter
 # (leaky slope, ELU alpha) in the block's dtype; Zs (rows, n) receives z =
 # Z + b in the same columns when the backward pass needs it, else (0, n).
 
