@@ -338,5 +338,6 @@ def test_a_small_layer_is_split_by_rows():
     just = -(-MIN_FLOPS * 2 // (2 * rows * width))  # the least fan_in reaching MIN_FLOPS a thread
     assert split_by_columns(rows, width, 2, just)
     assert not split_by_columns(rows, width, 2, just - 1)
-    assert not split_by_columns(64, 256, 2, 64)   # 64-256-...: 1 MFLOP a thread
+    assert not split_by_columns(64, 256, 2, 16)   # 16-256-...: 0.26 MFLOP a thread
+    assert split_by_columns(64, 256, 2, 64)       # 64-256-...: 1 MFLOP a thread
     assert split_by_columns(128, 256, 2, 784)     # M's first layer: 26 MFLOP a thread

@@ -63,12 +63,15 @@ COLUMN_SPLIT_MIN_UNITS_PER_THREAD = 64
 
 #: ... and as long as each thread's share of the layer's forward product is
 #: at least this many floating-point operations: a column-split layer ends
-#: with a barrier (and, when this was measured, ran its epilogue one call per
-#: row segment), which a small layer does not repay.  Measured (2 threads,
-#: interleaved runs):
-#: 64-256-128-10 at batch 64 (1-2 MFLOP a thread) trains 18-37% faster
-#: split by rows; M (8-26 MFLOP) 3-6% faster and L 3-30% faster by columns.
-COLUMN_SPLIT_MIN_FLOPS_PER_THREAD = 4_000_000
+#: with a barrier, which a small layer does not repay.  Measured (2 threads,
+#: interleaved runs): M (8-26 MFLOP a thread) 3-6% faster and L 3-30% faster
+#: by columns; 64-256-128-10 at batch 64 (1-2 MFLOP a thread) 18-37% faster
+#: by rows while a column-split layer's epilogue took one call per row, ~5%
+#: faster by columns since it takes one (``bench/sklearn_speed.py --float32``,
+#: 2 alternating pairs: 0.563/0.602 s, 0.583/0.611 s; 11 of 12 clean
+#: training pairs faster, median +9%).  Smaller layers: not measured, left
+#: to the rows.
+COLUMN_SPLIT_MIN_FLOPS_PER_THREAD = 500_000
 
 #: Below this many parameters an optimizer step called from Python
 #: (``Optimizer.step``) runs on one thread (a parallel region's launch
