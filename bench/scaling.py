@@ -106,6 +106,8 @@ def barrier_counts(workload, n_threads):
         waits = loop.barrier_waits() / (n_batches * loop.n_threads)
         loop.time_barrier_waits(0)
     return per_batch, waits, loop.n_threads
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workloads", default="S,M,L")

@@ -2,8 +2,8 @@
 
 The matrix products run in the BLAS library NumPy or SciPy ships (the
 newer OpenBLAS of the two, :mod:`fastmlp.kernels.blas_library`); the
-kernels split their work over as many threads as Numba's thread count in effect (a team of worker
-threads, :mod:`fastmlp.kernels.workers`).  :func:`threads` sets both, and
+kernels split their work over as many threads as Numba's thread count in
+effect (a team of worker threads, :mod:`fastmlp.kernels.workers`).  :func:`threads` sets both, and
 NumPy's own BLAS too, and puts everything back on exit::
 
     with fastmlp.threads(1):
@@ -114,6 +114,10 @@ def _threadpoolctl_controllers():
         def __init__(self, controller):
             self.path = controller.filepath
             self._c = controller
+            try:  # opened once: exports() runs on every kernel section's entry
+                self._lib = ctypes.CDLL(self.path)
+            except OSError:
+                self._lib = None
 
         def get(self):
             return self._c.num_threads
@@ -122,10 +126,7 @@ def _threadpoolctl_controllers():
             self._c._set_num_threads(int(n))
 
         def exports(self, name):
-            try:
-                return hasattr(ctypes.CDLL(self.path), name)
-            except OSError:
-                return False
+            return self._lib is not None and hasattr(self._lib, name)
 
     return [_Pool(c) for c in ThreadpoolController().select(user_api="blas").lib_controllers]
 

@@ -1,10 +1,10 @@
 """Unowned views of flat buffers (fastmlp.kernels.views) against NumPy's slicing."""
 
+from collections import namedtuple
+
 import numba
 import numpy as np
 import pytest
-
-from collections import namedtuple
 
 from fastmlp.kernels.views import block_view, element_pointer, flat_view, unowned
 

@@ -16,8 +16,8 @@ split by columns, a contiguous share of W_l: :func:`update_layer_share`),
 and its share of b_l (and gamma_l), after the barrier that ends layer l's
 backward share -- the first moment nobody reads W_l any more (the upstream
 D_l W_l^T is done).  The gradient is still in the cores' caches and there
-is no separate pass over the whole buffer.  The arithmetic per element is the optimizer's own, so the
-result is bit-for-bit that of a separate step.
+is no separate pass over the whole buffer.  The arithmetic per element is
+the optimizer's own, so the result is bit-for-bit that of a separate step.
 """
 
 import numpy as np
