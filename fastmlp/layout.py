@@ -15,7 +15,8 @@ import numpy as np
 from .kernels import network as _k
 from .kernels.tuning import (COLUMN_SPLIT_MAX_ROWS_PER_THREAD,
                              COLUMN_SPLIT_MIN_FLOPS_PER_THREAD,
-                             COLUMN_SPLIT_MIN_UNITS_PER_THREAD)
+                             COLUMN_SPLIT_MIN_UNITS_PER_THREAD,
+                             UPSTREAM_TRANSPOSE_MAX_FAN_OUT)
 
 __all__ = ["ParamLayout", "Workspace", "split_by_columns"]
 
@@ -144,8 +145,9 @@ class Workspace:
     training : bool
         Also reserve what the loss and the backward pass need: the gathered
         inputs and targets, the output layer's buffers, saved
-        pre-activations, batch-norm buffers, two sensitivity buffers, and
-        (given ``layer_f``) the dropped-out activations and DropConnect
+        pre-activations, batch-norm buffers, two sensitivity buffers, the
+        transposed weights of narrow layers (for their upstream product),
+        and (given ``layer_f``) the dropped-out activations and DropConnect
         weights.  Without it (predict) only the hidden layers' outputs.
     n_threads : int
         Threads that will share each chunk; decides how each hidden layer's
@@ -186,6 +188,8 @@ class Workspace:
                     table[l, _k.DA_OFFSET] = take(width)
                 if layer_f[l, _k.DROPCONNECT] > 0:
                     table[l, _k.WT_OFFSET] = take(sizes[l] * width, rows=1)
+            if training and l > 0 and width <= UPSTREAM_TRANSPOSE_MAX_FAN_OUT:
+                table[l, _k.WTT_OFFSET] = take(sizes[l] * width, rows=1)
         head = table[n_layers]
         head[:] = 0
         head[_k.MAX_ROWS] = max_rows

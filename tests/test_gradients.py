@@ -47,6 +47,23 @@ def model_targets(model, Y):
     return encode_targets(Y, model.loss, model.n_outputs, np.float64)
 
 
+@pytest.mark.parametrize("sizes", [[5, 40, 36, 3], [4, 33, 32, 2], [3, 8, 2]])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_upstream_through_narrow_and_wide_layers(sizes, dtype, rng):
+    # a layer of at most 32 units passes its sensitivities on through its
+    # transposed weights, a wider one through the transposed product: both
+    # against the naive reference, on either side of the 32-unit line
+    model = fm.Model(sizes, activation="tanh", dtype=dtype, seed=6)
+    X = rng.standard_normal((9, sizes[0]))
+    y = rng.integers(0, sizes[-1], 9)
+    _, grad = model.loss_and_grad(X, y)
+    m64 = fm.Model(sizes, activation="tanh", dtype="float64", seed=6)
+    m64.params[:] = model.params
+    _, dWs, dbs = loss_and_grad(*naive_args(m64), m64.loss, X, model_targets(m64, y))
+    tol = dict(rtol=1e-10, atol=1e-13) if dtype == "float64" else dict(rtol=2e-4, atol=1e-6)
+    np.testing.assert_allclose(grad, flatten(dWs, dbs), **tol)
+
+
 @pytest.mark.parametrize("activation", [["tanh", "relu", "sigmoid", "elu"],
                                         ["swish", "gelu", "selu", "leaky_relu"]])
 def test_deep_network(activation, rng):

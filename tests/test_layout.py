@@ -18,6 +18,7 @@ from fastmlp.kernels import network as K
 from fastmlp.kernels.tuning import COLUMN_SPLIT_MAX_ROWS_PER_THREAD as MAX_ROWS
 from fastmlp.kernels.tuning import COLUMN_SPLIT_MIN_FLOPS_PER_THREAD as MIN_FLOPS
 from fastmlp.kernels.tuning import COLUMN_SPLIT_MIN_UNITS_PER_THREAD as MIN_UNITS
+from fastmlp.kernels.tuning import UPSTREAM_TRANSPOSE_MAX_FAN_OUT
 from fastmlp.layout import ParamLayout, Workspace, split_by_columns
 
 
@@ -218,6 +219,10 @@ def _buffers(layout, ws, training, layer_f):
             out.append((f"WT{l}", t[l, K.WT_OFFSET], sizes[l] * width))
         else:
             assert t[l, K.WT_OFFSET] == -1
+        if training and l > 0 and width <= UPSTREAM_TRANSPOSE_MAX_FAN_OUT:
+            out.append((f"WTT{l}", t[l, K.WTT_OFFSET], sizes[l] * width))
+        else:
+            assert t[l, K.WTT_OFFSET] == -1
     head = t[n]
     if training:
         out += [("X", head[K.X_OFFSET], rows * sizes[0]), ("T", head[K.T_OFFSET], rows * sizes[-1]),

@@ -27,7 +27,7 @@ def split_everything(monkeypatch, request):
 
 
 @pytest.mark.parametrize("sizes", [[3, 1, 2], [5, 9, 4, 3], [7, 2, 11, 1], [4, 30, 3],
-                                   [6, 5, 7, 3, 2]])
+                                   [6, 5, 7, 3, 2], [5, 40, 36, 3]])
 @pytest.mark.parametrize("n", [1, 2, 3, 17, 1500])
 def test_gradient_with_two_threads(split_everything, sizes, n, rng):
     acts = ["swish", "tanh", "relu"][:len(sizes) - 2]

@@ -21,14 +21,16 @@ batch-norm momentum, batch-norm eps].
 locates the buffers in it::
 
     wsl[l] = [A_l, Z_l, split, batch statistics, A_l after dropout,
-              W_l after DropConnect, zhat_l, 0]           (offsets, -1 when absent)
+              W_l after DropConnect, zhat_l, W_l^T]       (offsets, -1 when absent)
     wsl[n_layers] = [max_rows, X, T, D0, D1, BLAS coefficients, zeros, 0]
 
 A_l holds the layer's output, Z_l its pre-activation when the backward pass
 needs it (GELU/swish), X and T the gathered inputs and targets of a chunk,
 D0/D1 the sensitivities (ping-pong), the coefficient slot the BLAS (alpha,
-beta) pairs (1, 0) and (1, 1), and "zeros" a zero vector as wide as the
-widest layer.  ``noise``, a :class:`~fastmlp.kernels.structs.Noise` (seed,
+beta) pairs (1, 0) and (1, 1), "zeros" a zero vector as wide as the
+widest layer, and W_l^T (fan_out, fan_in) the transposed weights of a layer
+with few units, for its upstream product (:func:`upstream_product`).
+``noise``, a :class:`~fastmlp.kernels.structs.Noise` (seed,
 step, mode, row0), keys the dropout and DropConnect masks
 (:mod:`fastmlp.kernels.noise`; row r of a chunk is row row0 + r of its
 batch), and says whether batch norm updates its running statistics; ``training`` switches dropout, DropConnect
@@ -87,6 +89,7 @@ S_OFFSET = 3
 DA_OFFSET = 4
 WT_OFFSET = 5
 ZH_OFFSET = 6
+WTT_OFFSET = 7
 # workspace table: the head row
 MAX_ROWS = 0
 X_OFFSET = 1
@@ -430,6 +433,54 @@ def add_column_sums(out, buf, off, rows, stride):
 
 
 @jit
+def transpose_rows(src, s_off, width, i0, i1, dst, d_off, ld):
+    """dst[k, i] = src[i, k] for rows i0..i1 of the (., width) block at ``s_off``.
+
+    Shapes: ``src`` flat, rows of ``width``; ``dst`` flat, (width, ld) from
+    ``d_off``, written in columns i0..i1.  Each destination row is written
+    contiguously (the source is read with a stride of ``width``, short for
+    the narrow layers this serves).
+    """
+    for k in range(width):
+        row = flat_view(dst, d_off + k * ld + i0, i1 - i0)
+        for i in range(i1 - i0):
+            row[i] = src[s_off + (i0 + i) * width + k]
+
+
+@jit
+def upstream_product(net, ws, wsl, l, d_off, up_off, r0, r1, i0, i1, n_threads, training):
+    """Rows r0..r1, columns i0..i1 of D_l W_l^T into the sensitivity buffer at ``up_off``.
+
+    Shapes: D_l (rows, fan_out) at ``d_off`` of ``ws``; W_l (fan_in,
+    fan_out), the layer's weights (after DropConnect in training); the
+    product (rows, fan_in) at ``up_off``; W_l^T (fan_out, fan_in) at
+    ``wsl[l, WTT_OFFSET]`` for a narrow layer.
+
+    OpenBLAS multiplies D W^T (W read transposed) with a short inner
+    dimension through its general kernel, packing both operands (S's
+    32x10x128: 8% of its step).  For a layer with the W_l^T buffer (at most
+    ``tuning.UPSTREAM_TRANSPOSE_MAX_FAN_OUT`` units: a classifier's output
+    layer) the thread first writes the columns of W_l^T it needs, then
+    multiplies without a transposition (OpenBLAS's small-matrix kernel).  A
+    thread of a column-split layer l-1 owns its columns of W_l^T; a
+    row-split thread needs all of it, which another thread may be writing:
+    with more than one thread it keeps the transposed product.
+    """
+    layout = net.layout
+    fan_in, fan_out = layout[l, FAN_IN], layout[l, FAN_OUT]
+    coef = flat_view(ws, wsl[layout.shape[0], COEF_OFFSET], 2)
+    wbuf, wv_off = layer_weights(net, ws, wsl, l, training)
+    wtt = wsl[l, WTT_OFFSET]
+    if wtt >= 0 and (n_threads == 1 or wsl[l - 1, SPLIT] == COLUMN_SPLIT):
+        transpose_rows(wbuf, wv_off, fan_out, i0, i1, ws, wtt, fan_in)
+        gemm(False, False, r1 - r0, i1 - i0, fan_out, coef, ws, d_off + r0 * fan_out, fan_out,
+             ws, wtt + i0, fan_in, ws, up_off + r0 * fan_in + i0, fan_in)
+    else:
+        gemm(False, True, r1 - r0, i1 - i0, fan_out, coef, ws, d_off + r0 * fan_out, fan_out,
+             wbuf, wv_off + i0 * fan_out, fan_out, ws, up_off + r0 * fan_in + i0, fan_in)
+
+
+@jit
 def backward_share(net, ops, grad, xin, x_off, ws, wsl, l, rows, cur, t, n_threads, accumulate,
                    noise):
     """Thread t's share of layer l's backward step for a chunk of ``rows`` rows.
@@ -473,18 +524,13 @@ def backward_share(net, ops, grad, xin, x_off, ws, wsl, l, rows, cur, t, n_threa
         return
     # upstream D_l W_l^T, then the mask, f'(z_{l-1}) and batch norm of layer l-1;
     # split like layer l-1's forward pass
-    coef = flat_view(ws, wsl[n_layers, COEF_OFFSET], 2)
-    wbuf, wv_off = layer_weights(net, ws, wsl, l, training)
     if wsl[l - 1, SPLIT] == COLUMN_SPLIT:
         r0, r1 = 0, rows
         i0, i1 = share(fan_in, t, n_threads)
-        gemm(False, True, rows, i1 - i0, fan_out, coef, ws, d_off, fan_out,
-             wbuf, wv_off + i0 * fan_out, fan_out, ws, up_off + i0, fan_in)
     else:
         r0, r1 = share(rows, t, n_threads)
         i0, i1 = 0, fan_in
-        gemm(False, True, r1 - r0, fan_in, fan_out, coef, ws, d_off + r0 * fan_out, fan_out,
-             wbuf, wv_off, fan_out, ws, up_off + r0 * fan_in, fan_in)
+    upstream_product(net, ws, wsl, l, d_off, up_off, r0, r1, i0, i1, n_threads, training)
     _activation_backward_rows(net, ops, ws, wsl, l - 1, up_off, fan_in, r0, r1, i0, i1, noise)
     g = layout[l - 1, G_OFFSET]
     if g >= 0:  # (r0, r1) is every row here: batch norm forces the column split

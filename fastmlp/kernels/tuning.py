@@ -10,7 +10,7 @@ may read it.
 __all__ = ["ROWS_PER_THREAD", "TRAIN_CHUNK_ROWS", "CALL_SECONDS", "CALL_MAX_BYTES",
            "INPUT_COPY_MAX_BYTES", "PARALLEL_MIN_FLOPS",
            "COLUMN_SPLIT_MAX_ROWS_PER_THREAD", "COLUMN_SPLIT_MIN_UNITS_PER_THREAD",
-           "COLUMN_SPLIT_MIN_FLOPS_PER_THREAD",
+           "COLUMN_SPLIT_MIN_FLOPS_PER_THREAD", "UPSTREAM_TRANSPOSE_MAX_FAN_OUT",
            "OPTIMIZER_PARALLEL_MIN_SIZE", "SPINS_BEFORE_YIELD", "COMPILE_NOTICE_AFTER",
            "PROGRESS_AFTER", "DIAGNOSTIC_SAMPLE_ROWS", "SHUFFLE_BLOCK_ROWS",
            "SHUFFLE_BUFFER_BLOCKS"]
@@ -72,6 +72,18 @@ COLUMN_SPLIT_MIN_UNITS_PER_THREAD = 64
 #: training pairs faster, median +9%).  Smaller layers: not measured, left
 #: to the rows.
 COLUMN_SPLIT_MIN_FLOPS_PER_THREAD = 500_000
+
+#: A layer with at most this many units (a classifier's output layer) has
+#: its weights transposed, each step, before the upstream product D W^T, which
+#: then multiplies without a transposition.  OpenBLAS sends D W^T with a short
+#: inner dimension through its general kernel, packing both operands, and the
+#: transposed product stays slower up to an inner dimension of 32 at least.
+#: Measured, one thread, D (rows, fan_out) times W^T (fan_out, fan_in),
+#: the transposition included: 32 x 10 x 128 1.23 against 1.58 us, 64 x 10 x
+#: 128 2.40 against 3.47 us, 32 x 31 x 128 3.54 against 3.96 us, 32 x 32 x 128
+#: 3.63 against 5.11 us; but 128 x 256 x 128 116 against 99 us (the
+#: transposition of a wide layer costs more than it saves).
+UPSTREAM_TRANSPOSE_MAX_FAN_OUT = 32
 
 #: Below this many parameters an optimizer step called from Python
 #: (``Optimizer.step``) runs on one thread (a parallel region's launch
