@@ -29,7 +29,7 @@ needs it (GELU/swish), X and T the gathered inputs and targets of a chunk,
 D0/D1 the sensitivities (ping-pong), the coefficient slot the BLAS (alpha,
 beta) pairs (1, 0) and (1, 1), "zeros" a zero vector as wide as the
 widest layer, and W_l^T (fan_out, fan_in) the transposed weights of a layer
-with few units, for its upstream product (:func:`upstream_product`).
+with few units, for its upstream product (:func:`backward_share`).
 ``noise``, a :class:`~fastmlp.kernels.structs.Noise` (seed,
 step, mode, row0), keys the dropout and DropConnect masks
 (:mod:`fastmlp.kernels.noise`; row r of a chunk is row row0 + r of its
@@ -433,54 +433,6 @@ def add_column_sums(out, buf, off, rows, stride):
 
 
 @jit
-def transpose_rows(src, s_off, width, i0, i1, dst, d_off, ld):
-    """dst[k, i] = src[i, k] for rows i0..i1 of the (., width) block at ``s_off``.
-
-    Shapes: ``src`` flat, rows of ``width``; ``dst`` flat, (width, ld) from
-    ``d_off``, written in columns i0..i1.  Each destination row is written
-    contiguously (the source is read with a stride of ``width``, short for
-    the narrow layers this serves).
-    """
-    for k in range(width):
-        row = flat_view(dst, d_off + k * ld + i0, i1 - i0)
-        for i in range(i1 - i0):
-            row[i] = src[s_off + (i0 + i) * width + k]
-
-
-@jit
-def upstream_product(net, ws, wsl, l, d_off, up_off, r0, r1, i0, i1, n_threads, training):
-    """Rows r0..r1, columns i0..i1 of D_l W_l^T into the sensitivity buffer at ``up_off``.
-
-    Shapes: D_l (rows, fan_out) at ``d_off`` of ``ws``; W_l (fan_in,
-    fan_out), the layer's weights (after DropConnect in training); the
-    product (rows, fan_in) at ``up_off``; W_l^T (fan_out, fan_in) at
-    ``wsl[l, WTT_OFFSET]`` for a narrow layer.
-
-    OpenBLAS multiplies D W^T (W read transposed) with a short inner
-    dimension through its general kernel, packing both operands (S's
-    32x10x128: 8% of its step).  For a layer with the W_l^T buffer (at most
-    ``tuning.UPSTREAM_TRANSPOSE_MAX_FAN_OUT`` units: a classifier's output
-    layer) the thread first writes the columns of W_l^T it needs, then
-    multiplies without a transposition (OpenBLAS's small-matrix kernel).  A
-    thread of a column-split layer l-1 owns its columns of W_l^T; a
-    row-split thread needs all of it, which another thread may be writing:
-    with more than one thread it keeps the transposed product.
-    """
-    layout = net.layout
-    fan_in, fan_out = layout[l, FAN_IN], layout[l, FAN_OUT]
-    coef = flat_view(ws, wsl[layout.shape[0], COEF_OFFSET], 2)
-    wbuf, wv_off = layer_weights(net, ws, wsl, l, training)
-    wtt = wsl[l, WTT_OFFSET]
-    if wtt >= 0 and (n_threads == 1 or wsl[l - 1, SPLIT] == COLUMN_SPLIT):
-        transpose_rows(wbuf, wv_off, fan_out, i0, i1, ws, wtt, fan_in)
-        gemm(False, False, r1 - r0, i1 - i0, fan_out, coef, ws, d_off + r0 * fan_out, fan_out,
-             ws, wtt + i0, fan_in, ws, up_off + r0 * fan_in + i0, fan_in)
-    else:
-        gemm(False, True, r1 - r0, i1 - i0, fan_out, coef, ws, d_off + r0 * fan_out, fan_out,
-             wbuf, wv_off + i0 * fan_out, fan_out, ws, up_off + r0 * fan_in + i0, fan_in)
-
-
-@jit
 def backward_share(net, ops, grad, xin, x_off, ws, wsl, l, rows, cur, t, n_threads, accumulate,
                    noise):
     """Thread t's share of layer l's backward step for a chunk of ``rows`` rows.
@@ -524,13 +476,35 @@ def backward_share(net, ops, grad, xin, x_off, ws, wsl, l, rows, cur, t, n_threa
         return
     # upstream D_l W_l^T, then the mask, f'(z_{l-1}) and batch norm of layer l-1;
     # split like layer l-1's forward pass
-    if wsl[l - 1, SPLIT] == COLUMN_SPLIT:
+    by_columns = wsl[l - 1, SPLIT] == COLUMN_SPLIT
+    if by_columns:
         r0, r1 = 0, rows
         i0, i1 = share(fan_in, t, n_threads)
     else:
         r0, r1 = share(rows, t, n_threads)
         i0, i1 = 0, fan_in
-    upstream_product(net, ws, wsl, l, d_off, up_off, r0, r1, i0, i1, n_threads, training)
+    coef = flat_view(ws, wsl[n_layers, COEF_OFFSET], 2)
+    wbuf, wv_off = layer_weights(net, ws, wsl, l, training)
+    wtt = wsl[l, WTT_OFFSET]
+    if wtt >= 0 and (n_threads == 1 or by_columns):
+        # A narrow layer (a classifier's output layer): OpenBLAS multiplies D W^T
+        # with a short inner dimension through its general kernel, packing both
+        # operands (S's 32x10x128: 8% of its step), so the thread first writes
+        # the columns i0..i1 of W_l^T (fan_out, fan_in) it needs -- its own
+        # for a column-split layer l-1; a row-split thread would need all of
+        # it while another writes it, so a team keeps the transposed product --
+        # and multiplies without a transposition (the small-matrix kernel).
+        # Each row of W^T is written contiguously; W is read with a stride of
+        # fan_out (tuning.UPSTREAM_TRANSPOSE_MAX_FAN_OUT at most).
+        for k in range(fan_out):
+            wt_row = flat_view(ws, wtt + k * fan_in + i0, i1 - i0)
+            for i in range(i1 - i0):
+                wt_row[i] = wbuf[wv_off + (i0 + i) * fan_out + k]
+        gemm(False, False, r1 - r0, i1 - i0, fan_out, coef, ws, d_off + r0 * fan_out, fan_out,
+             ws, wtt + i0, fan_in, ws, up_off + r0 * fan_in + i0, fan_in)
+    else:
+        gemm(False, True, r1 - r0, i1 - i0, fan_out, coef, ws, d_off + r0 * fan_out, fan_out,
+             wbuf, wv_off + i0 * fan_out, fan_out, ws, up_off + r0 * fan_in + i0, fan_in)
     _activation_backward_rows(net, ops, ws, wsl, l - 1, up_off, fan_in, r0, r1, i0, i1, noise)
     g = layout[l - 1, G_OFFSET]
     if g >= 0:  # (r0, r1) is every row here: batch norm forces the column split
