@@ -98,7 +98,8 @@ def main(argv=None):
                                              for lib in libraries), flush=True)
 
     threads = args.threads or os.cpu_count()
-    print(f"\ndigits ({1797 * args.repeat}, 64), hidden (256, 128), adam, batch 64, {args.epochs} epochs, "
+    print(f"\ndigits ({1797 * args.repeat}, 64), hidden (256, 128), adam, batch 64, "
+          f"{args.epochs} epochs, "
           f"{threads} thread(s), median of {args.rounds} rounds; "
           f"{platform.machine()}, {os.cpu_count()} CPUs\n")
     base = statistics.median(times["scikit-learn"])

@@ -47,8 +47,8 @@ def setup(request):
 
 def _loss_grad(s, grad, stats):
     engine, w = s["model"].engine, s["w"]
-    return kt.loss_grad(engine.net(), engine.ops(), grad, engine.reg, 1, s["X"], s["T"], NO_WEIGHTS,
-                        s["order"], 0, w.batch_size,
+    return kt.loss_grad(engine.net(), engine.ops(), grad, engine.reg, 1, s["X"], s["T"],
+                        NO_WEIGHTS, s["order"], 0, w.batch_size,
                         s["ws"].buffer, s["ws"].table, stats, s["n_threads"], s["sync"],
                         kn.INFERENCE)
 

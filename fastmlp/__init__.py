@@ -21,5 +21,6 @@ __all__ = [
     "Model", "Trainer", "Callback", "optim", "schedules", "activations", "initializers", "losses",
     "metrics",
     "preprocessing", "datasets", "callbacks", "threads", "get_num_threads", "max_threads",
-    "DivergenceError", "ConvergenceWarning", "RankMismatchError", "__version__", "save", "load", "TerminateOnNaN",
+    "DivergenceError", "ConvergenceWarning", "RankMismatchError", "__version__", "save", "load",
+    "TerminateOnNaN",
 ]

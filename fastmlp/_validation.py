@@ -33,8 +33,9 @@ def check_array(X, dtype, n_features=None, what="X", convert=True):
     -- large read-only ones and memory maps (``np.load(path, mmap_mode="r")``)
     included: the kernels only read it, so a dataset larger than memory is
     never copied (a read-only array of at most INPUT_COPY_MAX_BYTES is
-    copied, which spares compiling the kernels for read-only input).  The NaN/inf check reads it once, in blocks of rows (no
-    full-size temporary array).
+    copied, which spares compiling the kernels for read-only input).  The
+    NaN/inf check reads it once, in blocks of rows (no full-size temporary
+    array).
 
     Parameters
     ----------
@@ -78,7 +79,8 @@ def check_array(X, dtype, n_features=None, what="X", convert=True):
     if arr.ndim != 2:
         hint = (f"; for a single feature use {what}.reshape(-1, 1), for a single sample "
                 f"{what}.reshape(1, -1)") if arr.ndim == 1 else ""
-        raise ValueError(f"{what} must be 2-D (n_samples, n_features), got shape {arr.shape}{hint}")
+        raise ValueError(f"{what} must be 2-D (n_samples, n_features), "
+                         f"got shape {arr.shape}{hint}")
     if arr.shape[0] == 0:
         raise ValueError(f"{what} is empty: 0 samples (shape {arr.shape})")
     if arr.shape[1] == 0:

@@ -74,8 +74,9 @@ SETTINGS = {
     "impute": (None, str, dict(choices=IMPUTE_METHODS, help="fill missing feature values "
                                                            "with the training split's mean "
                                                            "or median (default: refuse them)")),
-    "categorical": ([], list, dict(type=column_names, metavar="COLUMNS", help="comma-separated feature columns "
-                                                           "to one-hot encode even if numeric")),
+    "categorical": ([], list, dict(type=column_names, metavar="COLUMNS",
+                                   help="comma-separated feature columns "
+                                        "to one-hot encode even if numeric")),
     "test_size": (0.2, float, dict(type=float, help="fraction held out for the final test")),
     "validation_size": (0.1, float, dict(type=float, help="fraction of the training part "
                                                          "used for validation")),

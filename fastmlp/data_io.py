@@ -42,7 +42,8 @@ def load_table(path, target):
         return _load_npz(path, target)
     if lower.endswith(".csv") or lower.endswith(".txt"):
         return _load_csv(path, target)
-    raise ValueError(f"{path}: unsupported file type; use a .csv file with a header row or a .npz file")
+    raise ValueError(f"{path}: unsupported file type; "
+                     "use a .csv file with a header row or a .npz file")
 
 
 def _load_csv(path, target):

@@ -110,7 +110,8 @@ def encode_targets(y, loss, n_outputs, dtype, what="y"):
         kind = "complex" if y.dtype.kind == "c" else "non-numeric"
         raise TypeError(f"{what} has {kind} dtype {y.dtype}; targets must be numbers"
                         + (" (encode string labels as 0..k-1, or use fastmlp.sklearn."
-                           "MLPClassifier which does it for you)" if kind == "non-numeric" else ""))
+                           "MLPClassifier which does it for you)"
+                           if kind == "non-numeric" else ""))
     if y.dtype.kind == "b":
         y = y.astype(np.int64)
     if y.ndim == 0 or y.ndim > 2:

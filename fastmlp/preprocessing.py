@@ -148,7 +148,8 @@ class StandardScaler(_Transform):
         return self
 
     def transform(self, X, dtype=None):
-        """Standardise ``X`` with the fitted statistics (result in ``dtype``, default X's float type)."""
+        """Standardise ``X`` with the fitted statistics (result in ``dtype``, default X's float
+        type)."""
         X, dtype = self._input(X, dtype)
         return self.transform_checked(X)
 
@@ -380,7 +381,8 @@ def split_count(test_size, n):
     elif isinstance(test_size, numbers.Real) and 0 < test_size < 1:
         n_test = int(np.ceil(test_size * n))
     else:
-        raise ValueError(f"test_size must be a fraction in (0, 1) or a sample count, got {test_size!r}")
+        raise ValueError("test_size must be a fraction in (0, 1) or a sample count, "
+                         f"got {test_size!r}")
     if not 0 < n_test < n:
         raise ValueError(f"test_size={test_size!r} leaves {n_test} of {n} samples for testing; "
                          "both parts need at least one sample")

@@ -233,7 +233,8 @@ class CosineAnnealing(Schedule):
                 period *= self.T_mult
         else:
             t = min(t, period)
-        return self.eta_min + (self.base_lr - self.eta_min) * (1 + math.cos(math.pi * t / period)) / 2
+        cosine = math.cos(math.pi * t / period)
+        return self.eta_min + (self.base_lr - self.eta_min) * (1 + cosine) / 2
 
 
 class LinearWarmup(Schedule):

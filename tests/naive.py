@@ -64,7 +64,8 @@ def activation_derivative(name, z, param=0.0):
     if name == "softplus":
         return expit(z)
     if name == "gelu":
-        return 0.5 * (1.0 + erf(z / math.sqrt(2.0))) + z * np.exp(-0.5 * z * z) / math.sqrt(2 * math.pi)
+        return (0.5 * (1.0 + erf(z / math.sqrt(2.0)))
+                + z * np.exp(-0.5 * z * z) / math.sqrt(2 * math.pi))
     if name == "gelu_tanh":
         c = math.sqrt(2.0 / math.pi)
         u = c * (z + 0.044715 * z ** 3)
@@ -263,7 +264,8 @@ def radam_step(p, g, s, t, lr=1e-3, betas=(0.9, 0.999), eps=1e-8, weight_decay=0
     rho_inf = 2 / (1 - b2) - 1
     rho_t = rho_inf - 2 * t * b2 ** t / (1 - b2 ** t)
     if rho_t > 5:
-        rect = np.sqrt((rho_t - 4) * (rho_t - 2) * rho_inf / ((rho_inf - 4) * (rho_inf - 2) * rho_t))
+        rect = np.sqrt((rho_t - 4) * (rho_t - 2) * rho_inf
+                       / ((rho_inf - 4) * (rho_inf - 2) * rho_t))
         adaptive = np.sqrt(1 - b2 ** t) / (np.sqrt(s["v"]) + eps)
         return p - lr * mhat * rect * adaptive
     return p - lr * mhat

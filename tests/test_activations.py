@@ -46,7 +46,8 @@ def test_backward_matches_naive(name, dtype, shape, rng):
     D = up.copy()
     backward_block(act.code, D, A, Zs, dtype(act.param), 0, shape[1])
     expected = up.astype(np.float64) * activation_derivative(name, Z.astype(np.float64), act.param)
-    np.testing.assert_allclose(D, expected, rtol=TOL[dtype]["rtol"] * 10, atol=TOL[dtype]["atol"] * 10)
+    np.testing.assert_allclose(D, expected, rtol=TOL[dtype]["rtol"] * 10,
+                               atol=TOL[dtype]["atol"] * 10)
 
 
 @pytest.mark.parametrize("name", ELEMENTWISE)

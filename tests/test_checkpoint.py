@@ -116,7 +116,8 @@ def _kill_at_random_moment(script, config, directory, chooser):
         first = proc.stdout.readline().split()
         assert first and first[0] == "start", proc.stderr.read()
         start = int(first[1])
-        target = chooser.randint(start, max(start, 30 - 2))  # the epoch after which the clock starts
+        # the epoch after which the clock starts
+        target = chooser.randint(start, max(start, 30 - 2))
         line = f"start {start}"
         while line and line.split() != ["epoch", str(target)] and target != start:
             line = proc.stdout.readline().strip()
@@ -416,8 +417,10 @@ def test_classes_from_outside_fastmlp_are_refused(tmp_path, data):
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    (dict(checkpoint_every=0), "checkpoint_every"), (dict(checkpoint_every=-2), "checkpoint_every"),
-    (dict(checkpoint_every=1.5), "checkpoint_every"), (dict(keep_checkpoints=0), "keep_checkpoints"),
+    (dict(checkpoint_every=0), "checkpoint_every"),
+    (dict(checkpoint_every=-2), "checkpoint_every"),
+    (dict(checkpoint_every=1.5), "checkpoint_every"),
+    (dict(keep_checkpoints=0), "keep_checkpoints"),
     (dict(keep_checkpoints=True), "keep_checkpoints"),
 ])
 def test_bad_checkpoint_settings(tmp_path, kwargs, message):
@@ -448,7 +451,8 @@ def test_an_unreadable_newest_checkpoint_falls_back_to_the_previous(tmp_path, da
 
 
 def test_no_readable_checkpoint(tmp_path, data):
-    fm.save(fm.Model([2, 2]), tmp_path / "checkpoint-00000001.npz")  # a model file, not a checkpoint
+    # a model file, not a checkpoint
+    fm.save(fm.Model([2, 2]), tmp_path / "checkpoint-00000001.npz")
     with pytest.raises(ValueError, match="not a fastmlp.checkpoint"):
         fm.Trainer.from_checkpoint(tmp_path)
     (tmp_path / "checkpoint-00000002.npz").write_bytes(b"\x80\x04garbage")

@@ -1,4 +1,5 @@
-"""Diagnostics: per-layer statistics against direct NumPy computations, and the lecture's trends."""
+"""Diagnostics: per-layer statistics against direct NumPy computations, and the lecture's
+trends."""
 
 import io
 

@@ -146,7 +146,8 @@ def test_penalty_in_value_and_gradient(l2, l1, biases, rng):
     assert value == pytest.approx(data + penalty, rel=1e-12)
     assert model.penalty() == pytest.approx(penalty, rel=1e-12)
     expected_dW = [d + l2 * W + l1 * np.sign(W) for d, W in zip(dWs, model.weights)]
-    expected_db = [d + (l2 * b + l1 * np.sign(b) if biases else 0) for d, b in zip(dbs, model.biases)]
+    expected_db = [d + (l2 * b + l1 * np.sign(b) if biases else 0)
+                   for d, b in zip(dbs, model.biases)]
     np.testing.assert_allclose(grad, flatten(expected_dW, expected_db), rtol=1e-10, atol=1e-13)
     np.testing.assert_allclose(grad, finite_difference(model, X, y), rtol=1e-5, atol=1e-7)
     assert model.evaluate(X, y)["loss"] == pytest.approx(value, rel=1e-12)

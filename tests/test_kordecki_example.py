@@ -57,7 +57,8 @@ def test_gradients(example):
                                             model.layout.bias_slice(0),
                                             model.layout.weight_slice(1),
                                             model.layout.bias_slice(1)))
-    # dE/dw_{1,1}^(1)=0.0765, dE/dw_{1,2}^(1)=0.1183, dE/dw_{2,1}^(1)=0.0772, dE/dw_{2,2}^(1)=0.1193
+    # dE/dw_{1,1}^(1)=0.0765, dE/dw_{1,2}^(1)=0.1183,
+    # dE/dw_{2,1}^(1)=0.0772, dE/dw_{2,2}^(1)=0.1193
     agrees(gW1.reshape(2, 2), [[0.0765, 0.1183], [0.0772, 0.1193]])
     # dE/dw_0^(1) = 0.1974 for the shared output bias
     agrees(gb1.sum(), 0.1974)

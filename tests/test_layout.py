@@ -225,7 +225,8 @@ def _buffers(layout, ws, training, layer_f):
             assert t[l, K.WTT_OFFSET] == -1
     head = t[n]
     if training:
-        out += [("X", head[K.X_OFFSET], rows * sizes[0]), ("T", head[K.T_OFFSET], rows * sizes[-1]),
+        out += [("X", head[K.X_OFFSET], rows * sizes[0]),
+                ("T", head[K.T_OFFSET], rows * sizes[-1]),
                 ("D0", head[K.D0_OFFSET], rows * widest), ("D1", head[K.D1_OFFSET], rows * widest)]
     out += [("zeros", head[K.ZERO_OFFSET], widest), ("coef", head[K.COEF_OFFSET], 4)]
     return out

@@ -35,7 +35,8 @@ def _max_ulp(got, ref, dtype):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("name, kernel, reference, bound",
-                         [("exp", _apply_exp, np.exp, 1.0), ("expm1", _apply_expm1, np.expm1, 2.0)])
+                         [("exp", _apply_exp, np.exp, 1.0),
+                          ("expm1", _apply_expm1, np.expm1, 2.0)])
 def test_accuracy_in_ulps(dtype, name, kernel, reference, bound):
     x = _inputs(dtype)
     out = np.empty_like(x)

@@ -25,7 +25,8 @@ def test_params_is_one_buffer_and_views_share_it():
 @pytest.mark.parametrize("n", [1, 3, 1024, 1500, 4097])
 @pytest.mark.parametrize("output", ["softmax", "sigmoid", "identity"])
 def test_predict_matches_naive(dtype, n, output, rng):
-    model = fm.Model([7, 13, 9, 4], activation=["tanh", "gelu"], output=output, dtype=dtype, seed=1)
+    model = fm.Model([7, 13, 9, 4], activation=["tanh", "gelu"], output=output, dtype=dtype,
+                     seed=1)
     X = rng.standard_normal((n, 7))
     _, As = forward(*naive_args(model), X)
     out = model.predict(X)
@@ -56,7 +57,8 @@ def test_same_seed_same_weights_in_both_dtypes():
     assert all(np.all(bias == 0) for bias in a.biases)
 
 
-@pytest.mark.parametrize("init, std", [("he_normal", np.sqrt(2 / 400)), ("lecun_normal", np.sqrt(1 / 400)),
+@pytest.mark.parametrize("init, std", [("he_normal", np.sqrt(2 / 400)),
+                                       ("lecun_normal", np.sqrt(1 / 400)),
                                        ("glorot_normal", np.sqrt(2 / 700)),
                                        ("glorot_uniform", np.sqrt(6 / 700) / np.sqrt(3)),
                                        ("he_uniform", np.sqrt(6 / 400) / np.sqrt(3)),

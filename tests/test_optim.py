@@ -19,7 +19,8 @@ CASES = [
     ("sgd-nesterov", O.SGD, "sgd", dict(lr=0.05, momentum=0.8, nesterov=True)),
     ("sgd-decay", O.SGD, "sgd", dict(lr=0.02, weight_decay=0.01)),
     ("adam", O.Adam, "adam", dict()),
-    ("adam-options", O.Adam, "adam", dict(lr=3e-3, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.05)),
+    ("adam-options", O.Adam, "adam",
+     dict(lr=3e-3, betas=(0.8, 0.99), eps=1e-6, weight_decay=0.05)),
     ("amsgrad", O.Adam, "adam", dict(lr=2e-3, betas=(0.0, 0.5), amsgrad=True)),
     ("adamw", O.AdamW, naive.adamw_step, dict(lr=1e-2, weight_decay=0.1)),
     ("adamw-amsgrad", O.AdamW, naive.adamw_step, dict(lr=1e-2, amsgrad=True)),
@@ -71,7 +72,8 @@ def _reference(kind, kwargs):
         def f(p, g, t):
             for k in ("m", "v", "x"):
                 m.setdefault(k, np.zeros_like(p))
-            out, m["m"], m["v"], m["x"] = naive.adam_step(p, g, m["m"], m["v"], m["x"], t, **kwargs)
+            out, m["m"], m["v"], m["x"] = naive.adam_step(p, g, m["m"], m["v"], m["x"], t,
+                                                          **kwargs)
             return out
         return f
     state = {}
@@ -201,7 +203,8 @@ def test_state_dict_round_trip(factory, rng):
     (lambda: O.SGD(lr=0), "lr"), (lambda: O.SGD(lr=-1), "lr"),
     (lambda: O.SGD(momentum=-0.1), "momentum"), (lambda: O.SGD(momentum=1.0), "momentum"),
     (lambda: O.SGD(nesterov=True), "nesterov"), (lambda: O.Adam(lr=float("nan")), "lr"),
-    (lambda: O.Adam(betas=(1.0, 0.9)), r"betas\[0\]"), (lambda: O.Adam(betas=(0.9, -1)), r"betas\[1\]"),
+    (lambda: O.Adam(betas=(1.0, 0.9)), r"betas\[0\]"),
+    (lambda: O.Adam(betas=(0.9, -1)), r"betas\[1\]"),
     (lambda: O.Adam(betas=0.9), "pair"), (lambda: O.Adam(eps=0), "eps"),
     (lambda: O.Adam(weight_decay=-1), "weight_decay"), (lambda: O.RMSprop(alpha=1.5), "alpha"),
     (lambda: O.Adadelta(rho=1.0), "rho"), (lambda: O.Rprop(etas=(1.5, 1.2)), "eta_minus"),

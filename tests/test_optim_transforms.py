@@ -66,7 +66,8 @@ def test_allowed_orders_pass(pieces):
 ])
 def test_wrong_orders_are_refused(pieces):
     with pytest.raises(ValueError, match="chain order not supported.*ClipByGlobalNorm, "
-                                         "ClipByValue, L2/L1, the optimizer, DecoupledWeightDecay"):
+                                         "ClipByValue, L2/L1, the optimizer, "
+                                         "DecoupledWeightDecay"):
         chain(*pieces())
 
 

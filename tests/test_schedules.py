@@ -83,7 +83,8 @@ def _plateau_run(schedule, values, base=1.0):
     return out
 
 
-@pytest.mark.parametrize("kwargs", [dict(patience=0), dict(patience=2), dict(patience=1, cooldown=2),
+@pytest.mark.parametrize("kwargs", [dict(patience=0), dict(patience=2),
+                                    dict(patience=1, cooldown=2),
                                     dict(patience=1, threshold=0.1, threshold_mode="abs"),
                                     dict(patience=0, factor=0.5, min_lr=0.3),
                                     dict(patience=0, mode="max"),

@@ -33,8 +33,8 @@ with few units, for its upstream product (:func:`backward_share`).
 ``noise``, a :class:`~fastmlp.kernels.structs.Noise` (seed,
 step, mode, row0), keys the dropout and DropConnect masks
 (:mod:`fastmlp.kernels.noise`; row r of a chunk is row row0 + r of its
-batch), and says whether batch norm updates its running statistics; ``training`` switches dropout, DropConnect
-and batch statistics on.
+batch), and says whether batch norm updates its running statistics;
+``training`` switches dropout, DropConnect and batch statistics on.
 
 Threads: each layer's work is split between ``n_threads`` threads, by rows
 (each thread a block of samples: consecutive row-split layers need no

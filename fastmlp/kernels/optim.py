@@ -230,7 +230,8 @@ def adam_range(p, g, state, c, lo, hi):
     p <- p - lr / (1 - b1^t) * m / (sqrt(v) / sqrt(1 - b2^t) + eps)
     """
     step_size, inv_bc2_sqrt = like(c[0], p), like(c[1], p)
-    one_minus_b1, b2, one_minus_b2, eps = like(c[2], p), like(c[3], p), like(c[4], p), like(c[5], p)
+    one_minus_b1, b2 = like(c[2], p), like(c[3], p)
+    one_minus_b2, eps = like(c[4], p), like(c[5], p)
     scale, clip, l2, l1, decay = _transforms(c, p)
     m, v = state[0], state[1]
     if c[6] != 0.0:
@@ -384,11 +385,13 @@ def nadam_range(p, g, state, c, lo, hi):
 def radam_range(p, g, state, c, lo, hi):
     """torch.optim.RAdam on p[lo:hi].  state: m, v.
 
-    m, v as Adam;  rectified (rho_t > 5):  p <- p - lr / (1 - b1^t) m r sqrt(1 - b2^t) / (sqrt(v) + eps)
-    otherwise:                             p <- p - lr / (1 - b1^t) m
+    m, v as Adam;  rectified (rho_t > 5):
+                       p <- p - lr / (1 - b1^t) m r sqrt(1 - b2^t) / (sqrt(v) + eps)
+    otherwise:         p <- p - lr / (1 - b1^t) m
     """
     clr, rect = like(c[0], p), like(c[1], p)
-    one_minus_b1, b2, one_minus_b2, eps = like(c[2], p), like(c[3], p), like(c[4], p), like(c[5], p)
+    one_minus_b1, b2 = like(c[2], p), like(c[3], p)
+    one_minus_b2, eps = like(c[4], p), like(c[5], p)
     rectified = c[6] != 0.0
     scale, clip, l2, l1, decay = _transforms(c, p)
     m, v = state[0], state[1]

@@ -28,8 +28,8 @@ to the objective (in the loss value and its gradient) are the model's
 from .._validation import check_positive_float
 from ..kernels import optim as _k
 
-__all__ = ["ClipByGlobalNorm", "ClipByValue", "L2", "L1", "DecoupledWeightDecay", "GradientTransform",
-           "from_description"]
+__all__ = ["ClipByGlobalNorm", "ClipByValue", "L2", "L1", "DecoupledWeightDecay",
+           "GradientTransform", "from_description"]
 
 
 class GradientTransform:

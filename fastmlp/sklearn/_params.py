@@ -27,7 +27,8 @@ _ADAM_FAMILY = ("adam", "adamw", "adamax", "nadam", "radam")
 
 
 def _check_common_params(est):
-    """Validate the hyper-parameters every MLP estimator has; raise ValueError on the first bad one.
+    """Validate the hyper-parameters every MLP estimator has; raise ValueError on the first
+    bad one.
 
     Parameters
     ----------
