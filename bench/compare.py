@@ -85,8 +85,9 @@ def _fastmlp_epochs(workload, epochs, threads, dtype="float32"):
 
 
 def _numpy_epochs(workload, epochs, threads):
-    import fastmlp as fm
     from baseline_numpy import NumpyMLP
+
+    import fastmlp as fm
 
     X, y = workload.data()
     model = fm.Model(list(workload.sizes), activation="relu", output="softmax", seed=0)
@@ -141,9 +142,10 @@ def _products_seconds(workload, threads, team_split):
     Without ``team_split`` (the GEMM ceiling) each way counts its median sample; with it (the
     bound's products) its fastest, so that a slow moment of the machine never lowers the
     bound."""
-    import fastmlp as fm
     from gemm import time_matmul
     from gemm_split import team_seconds
+
+    import fastmlp as fm
 
     cores = threads or os.cpu_count()
     total = 0.0

@@ -30,9 +30,9 @@ sys.path.insert(0, HERE)
 
 def _worker(workload_name, epochs, distributed):
     import numpy as np
+    from workloads import WORKLOADS
 
     import fastmlp as fm
-    from workloads import WORKLOADS
 
     comm = None
     if distributed:

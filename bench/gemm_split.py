@@ -42,10 +42,11 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-from fastmlp.kernels.blas import gemm  # noqa: E402
-from fastmlp.parallel import single_threaded_blas  # noqa: E402
 from gemm import time_matmul  # noqa: E402
 from workloads import WORKLOADS  # noqa: E402
+
+from fastmlp.engine.threads import single_threaded_blas
+from fastmlp.kernels.blas import gemm
 
 
 @numba.njit(nogil=True, cache=True)

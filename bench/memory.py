@@ -31,9 +31,9 @@ def _rss_mb():
 
 def _worker(engine, workload_name, epochs):
     import numpy as np
+    from workloads import WORKLOADS
 
     import fastmlp as fm
-    from workloads import WORKLOADS
 
     workload = WORKLOADS[workload_name]
     X, y = workload.data()

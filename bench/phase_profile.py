@@ -56,9 +56,9 @@ PHASES = [
 
 def _worker(workload_name, epochs, n_threads, out):
     import numpy as np
+    from workloads import WORKLOADS
 
     import fastmlp as fm
-    from workloads import WORKLOADS
 
     workload = WORKLOADS[workload_name]
     X, y = workload.data()

@@ -39,12 +39,13 @@ import numpy as np
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
-import fastmlp as fm  # noqa: E402
-from fastmlp.kernels import sync  # noqa: E402
-from fastmlp.kernels.workers import run_team  # noqa: E402
-from fastmlp.losses import encode_targets  # noqa: E402
-from fastmlp.parallel import max_threads, single_threaded_blas, threads  # noqa: E402
 from workloads import WORKLOADS  # noqa: E402
+
+import fastmlp as fm  # noqa: E402
+from fastmlp.engine.threads import max_threads, single_threaded_blas, threads
+from fastmlp.kernels import sync
+from fastmlp.kernels.workers import run_team
+from fastmlp.losses import encode_targets
 
 
 @numba.njit(nogil=True, cache=True)

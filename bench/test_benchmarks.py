@@ -17,15 +17,15 @@ import numpy as np
 import pytest
 
 import fastmlp as fm
+from fastmlp._utils.validation import NO_WEIGHTS
+from fastmlp.engine.calls import plan
+from fastmlp.engine.layout import Workspace
+from fastmlp.engine.threads import single_threaded_blas
 from fastmlp.kernels import network as kn
-from fastmlp.kernels import sync as ksync
-from fastmlp.kernels import train as kt
 from fastmlp.kernels import ops as kops
 from fastmlp.kernels import optim as ko
-from fastmlp._validation import NO_WEIGHTS
-from fastmlp.layout import Workspace
-from fastmlp.engine import plan
-from fastmlp.parallel import single_threaded_blas
+from fastmlp.kernels import sync as ksync
+from fastmlp.kernels import train as kt
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from workloads import WORKLOADS  # noqa: E402

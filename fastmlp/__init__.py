@@ -8,19 +8,19 @@
 
 from . import (activations, callbacks, datasets, initializers, losses, metrics, optim,
                preprocessing, schedules)
-from .callbacks import Callback
-from .divergence import TerminateOnNaN
-from .exceptions import ConvergenceWarning, DivergenceError, RankMismatchError
-from .io import load, save
-from .model import Model
-from .parallel import get_num_threads, max_threads, threads
+from ._utils import compat
 from ._version import __version__
+from .callbacks import Callback, TerminateOnNaN
+from .engine.threads import get_num_threads, max_threads, threads
+from .exceptions import ConvergenceWarning, DivergenceError, RankMismatchError
+from .model import Model, load, save
 from .trainer import Trainer
+
+compat.install()  # the module paths of fastmlp 0.1.0 (imports, pickles) keep working
 
 __all__ = [
     "Model", "Trainer", "Callback", "optim", "schedules", "activations", "initializers", "losses",
-    "metrics",
-    "preprocessing", "datasets", "callbacks", "threads", "get_num_threads", "max_threads",
-    "DivergenceError", "ConvergenceWarning", "RankMismatchError", "__version__", "save", "load",
-    "TerminateOnNaN",
+    "metrics", "preprocessing", "datasets", "callbacks", "threads", "get_num_threads",
+    "max_threads", "DivergenceError", "ConvergenceWarning", "RankMismatchError", "__version__",
+    "save", "load", "TerminateOnNaN",
 ]

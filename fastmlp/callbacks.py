@@ -7,6 +7,15 @@ A plain function ``f(epoch, logs)`` passed in ``callbacks`` is called as
 control back inside an epoch (about twice a second); a callback that
 overrides it also gets control at least ``chunks_per_epoch`` times per
 epoch.
+
+Divergence: by default a NaN or infinite loss (or parameters) makes
+:meth:`fastmlp.Trainer.fit` raise :class:`fastmlp.DivergenceError`, naming
+the epoch and likely causes, after putting back the weights of the last good
+epoch.  The trainer consults callbacks through the ``on_divergence(trainer,
+error)`` hook: a callback that returns True takes responsibility for the
+error.  With a :class:`TerminateOnNaN` among the callbacks, ``fit`` instead
+returns normally with that same state: the weights and history of the last
+completed epoch; the error is kept on the callback for inspection.
 """
 
 import math
@@ -15,9 +24,9 @@ import time
 
 import numpy as np
 
-from .kernels.tuning import PROGRESS_AFTER
+from ._utils.tuning import PROGRESS_AFTER
 
-__all__ = ["Callback", "ProgressLogger", "EarlyStopping"]
+__all__ = ["Callback", "ProgressLogger", "EarlyStopping", "TerminateOnNaN"]
 
 
 class Callback:
@@ -282,3 +291,41 @@ class EarlyStopping(Callback):
     def on_train_end(self, trainer, history):
         if self.restore_best_weights and self._best is not None:
             trainer.model.restore(self._best)
+
+
+class TerminateOnNaN(Callback):
+    """Stop training quietly, instead of raising, when the loss becomes NaN or inf.
+
+    Attributes
+    ----------
+    error : DivergenceError or None
+        What stopped the last fit (None if it ran to the end).
+    stopped_epoch : int or None
+        The trainer's epoch count when it stopped: the epochs completed, whose
+        weights the model keeps.
+
+    Examples
+    --------
+    >>> guard = fm.TerminateOnNaN()                                    # doctest: +SKIP
+    >>> fm.Trainer(model, callbacks=[guard]).fit(X, y)                # doctest: +SKIP
+    >>> guard.error is None  # False if training stopped early       # doctest: +SKIP
+    """
+
+    def __init__(self):
+        self.error = None
+        self.stopped_epoch = None
+
+    def on_train_begin(self, trainer):
+        self.error = None
+        self.stopped_epoch = None
+
+    def on_divergence(self, trainer, error):
+        """Record ``error`` and tell the trainer to stop without raising it."""
+        self.error = error
+        self.stopped_epoch = trainer.epoch
+        if trainer.verbose:
+            print(f"TerminateOnNaN: training stopped: {error}")
+        return True
+
+    def __repr__(self):
+        return "TerminateOnNaN()"

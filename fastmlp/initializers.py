@@ -35,7 +35,7 @@ network in float32 and float64.
 
 import math
 
-from ._validation import check_positive_float
+from ._utils.validation import check_positive_float
 
 __all__ = ["Initializer", "Normal", "Uniform", "get_initializer", "NAMES"]
 

@@ -6,23 +6,35 @@ from collections import namedtuple
 import numpy as np
 
 from . import initializers as _init
-from ._validation import (NO_WEIGHTS, as_dtype_checked, check_array, check_dtype,
-                          check_flag, check_lengths, check_nonnegative_float,
-                          check_positive_float, check_sample_weight, check_seed,
-                          check_unit_interval, largest_magnitude)
+from ._utils.validation import (
+    NO_WEIGHTS,
+    as_dtype_checked,
+    check_array,
+    check_dtype,
+    check_flag,
+    check_lengths,
+    check_nonnegative_float,
+    check_positive_float,
+    check_sample_weight,
+    check_seed,
+    check_sizes,
+    check_unit_interval,
+    dropout_rates,
+    largest_magnitude,
+    per_layer,
+)
 from .activations import Activation, get_activation
-from .archive import CHECKPOINT_FORMAT, MODEL_FORMAT, read_archive, write_archive
-from .engine import INFERENCE, Engine, training_noise
+from .archive.format import CHECKPOINT_FORMAT, MODEL_FORMAT, read_archive, write_archive
+from .archive.model_record import build_from_record, record_of
+from .engine.calls import INFERENCE, Engine, training_noise
+from .engine.layout import ParamLayout
 from .kernels import network as _kn
 from .kernels import penalty as _kp
-from .layout import ParamLayout
 from .losses import encode_targets, get_loss
 from .metrics import metrics_from_stats
-from .model_args import check_sizes, dropout_rates, per_layer
-from .model_record import build_from_record, record_of
 from .preprocessing import get_preprocessing
 
-__all__ = ["Model", "ModelState"]
+__all__ = ["Model", "ModelState", "save_model", "load_model", "save", "load"]
 
 #: A model's trained state at one moment (:meth:`Model.snapshot`): copies of
 #: ``params`` and ``running_stats``.
@@ -625,13 +637,13 @@ class Model:
         return build_from_record(cls, header, arrays, path)
 
     def save(self, path):
-        """Write the model to one .npz file, atomically (see :func:`fastmlp.io.save_model`)."""
+        """Write the model to one .npz file, atomically (see :func:`save_model`)."""
         header, arrays = self.to_record()
         write_archive(path, {"format": MODEL_FORMAT, **header}, arrays)
 
     @classmethod
     def load(cls, path):
-        """Read a model file, or the model of a checkpoint (see :func:`fastmlp.io.load_model`)."""
+        """Read a model file, or the model of a checkpoint (see :func:`load_model`)."""
         header, arrays = read_archive(path, (MODEL_FORMAT, CHECKPOINT_FORMAT))
         return cls.from_record(header, arrays, path)
 
@@ -678,3 +690,60 @@ class Model:
 #: Constructor arguments that :meth:`Model.get_config` stores as they are.
 _CONFIG_KEYS = ("layer_sizes", "loss", "dtype", "l2", "l1", "penalize_biases", "dropout",
                 "dropconnect", "batch_norm", "bn_momentum", "bn_eps", "preprocessing")
+
+
+def save_model(model, path):
+    """Write ``model`` to ``path`` as one ``.npz`` file, atomically (``fastmlp.save``).
+
+    The format: :mod:`fastmlp.archive.format`.  An existing file is replaced
+    only once the new one is complete on disk.
+
+    Parameters
+    ----------
+    model : Model
+    path : str or os.PathLike
+        Written exactly as given (no extension is added; ``.npz`` is the
+        customary one).
+
+    Raises
+    ------
+    TypeError
+        ``model`` is not a :class:`fastmlp.Model`.
+    ValueError
+        The parameters hold NaN or inf (such a file could not be loaded).
+    OSError
+        The directory does not exist or is not writable.
+    """
+    if not isinstance(model, Model):
+        raise TypeError(f"expected a fastmlp.Model, got {type(model).__name__}")
+    model.save(path)
+
+
+def load_model(path):
+    """Read a model file, or the model of a checkpoint (``fastmlp.load``); no code runs.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+
+    Returns
+    -------
+    Model
+        With the saved architecture, parameters, running statistics and
+        fitted preprocessing: its predictions equal the saved model's.
+
+    Raises
+    ------
+    OSError
+        The file is missing or cannot be opened.
+    ValueError
+        Not a fastmlp file, truncated or corrupt, object (pickle) arrays, an
+        unsupported format version, or parameters that do not fit the
+        architecture.
+    """
+    return Model.load(path)
+
+
+#: The short names exported as ``fastmlp.save`` and ``fastmlp.load``.
+save = save_model
+load = load_model

@@ -18,9 +18,9 @@ import numbers
 
 import numpy as np
 
-from ._validation import check_array, check_seed
-from .kernels.tuning import CALL_MAX_BYTES
-from .rows import RowSubset
+from ._utils.tuning import CALL_MAX_BYTES
+from ._utils.validation import check_array, check_seed
+from .data.rows import RowSubset
 
 __all__ = ["StandardScaler", "PCAWhitening", "get_preprocessing", "train_test_split",
            "train_val_test_split", "split_count", "stratified_indices", "PREPROCESSING"]

@@ -37,8 +37,12 @@ import math
 
 import numpy as np
 
-from ._validation import (check_nonnegative_float, check_positive_float, check_positive_int,
-                          check_unit_interval)
+from ._utils.validation import (
+    check_nonnegative_float,
+    check_positive_float,
+    check_positive_int,
+    check_unit_interval,
+)
 
 __all__ = ["Schedule", "Constant", "StepDecay", "MultiStep", "Exponential", "InverseTime",
            "InvScaling", "LectureDecay", "Polynomial", "CosineAnnealing", "LinearWarmup",

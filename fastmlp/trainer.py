@@ -13,24 +13,29 @@ from collections import namedtuple
 
 import numpy as np
 
-from ._validation import (check_array, check_lengths, check_positive_int,
-                          check_sample_weight, check_seed)
+from ._utils.tuning import DIAGNOSTIC_SAMPLE_ROWS, TRAIN_CHUNK_ROWS
+from ._utils.validation import (
+    check_array,
+    check_lengths,
+    check_positive_int,
+    check_sample_weight,
+    check_seed,
+)
+from .archive.generator_state import decode_generator, encode_generator, encode_state
 from .callbacks import ProgressLogger, as_callback
-from .checkpoint import Checkpoint, load_newest
-from .diagnostics import prepared_layer_statistics
-from .distributed import Ranks, distributed_refusal, fit_facts, minimize_share
-from .engine import INFERENCE, plan, training_noise
-from .epoch_loop import EpochLoop, EpochProgress
+from .data.shuffling import SHUFFLES, epoch_order
+from .engine.calls import INFERENCE, plan, training_noise
+from .engine.threads import max_threads, single_threaded_blas, threads
 from .exceptions import DivergenceError
-from .fit_data import check_validation, hold_out, preprocess
-from .generator_state import decode_generator, encode_generator, encode_state
-from .kernels.tuning import DIAGNOSTIC_SAMPLE_ROWS, TRAIN_CHUNK_ROWS
 from .losses import encode_targets
 from .model import Model
 from .optim import Adam, get_optimizer
-from .parallel import max_threads, single_threaded_blas, threads
 from .schedules import BoldDriver, InvScaling, get_schedule
-from .shuffling import SHUFFLES, epoch_order
+from .training.checkpoint import Checkpoint, load_newest
+from .training.diagnostics import prepared_layer_statistics
+from .training.distributed import Ranks, distributed_refusal, fit_facts, minimize_share
+from .training.epoch_loop import EpochLoop, EpochProgress
+from .training.inputs import check_validation, hold_out, preprocess
 
 __all__ = ["Trainer"]
 

@@ -79,9 +79,9 @@ def equality(comm, out):
                 json.dump(history, f)
     # a large memory map read in place, standardised call by call: each rank
     # reads and prepares only its rows of each batch
-    import fastmlp.rows
+    import fastmlp._utils.validation
 
-    fastmlp.rows.INPUT_COPY_MAX_BYTES = 0
+    fastmlp._utils.validation.INPUT_COPY_MAX_BYTES = 0
     path = os.path.join(out, "X.npy")
     if comm.rank == 0:
         np.save(path, data()[0])

@@ -2,11 +2,11 @@
 
 import numpy as np
 import pytest
+from naive import activation, activation_derivative
 
 import fastmlp as fm
 from fastmlp.activations import get_activation
 from fastmlp.kernels.activations import backward_block, forward_block
-from naive import activation, activation_derivative
 
 ELEMENTWISE = ["identity", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "selu", "softplus",
                "gelu", "gelu_tanh", "swish"]

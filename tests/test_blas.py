@@ -10,7 +10,7 @@ import numba
 import numpy as np
 import pytest
 
-from fastmlp import parallel
+from fastmlp.engine import threads as parallel
 from fastmlp.kernels import blas_library
 from fastmlp.kernels.blas import gemm
 

@@ -11,15 +11,21 @@ ProgressLogger's line format against strings composed by hand.
 """
 
 import io
-import sys
 import re
+import sys
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
 import fastmlp as fm
-from fastmlp.callbacks import Callback, EarlyStopping, ProgressLogger, as_callback, wants_chunks
+from fastmlp.callbacks import (
+    Callback,
+    EarlyStopping,
+    ProgressLogger,
+    as_callback,
+    wants_chunks,
+)
 from fastmlp.exceptions import DivergenceError
 
 

@@ -22,10 +22,10 @@ from collections import namedtuple
 
 import numpy as np
 import pytest
+from test_io import BAD_FILE_MESSAGES, write_bad_files
 
 import fastmlp as fm
 import fastmlp.cli
-from test_io import BAD_FILE_MESSAGES, write_bad_files
 
 pytestmark = [pytest.mark.filterwarnings("ignore:the solver ran max_iter"),
               pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")]

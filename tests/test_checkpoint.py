@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 import fastmlp as fm
-from fastmlp.checkpoint import Checkpoint, list_checkpoints
+from fastmlp.training.checkpoint import Checkpoint, list_checkpoints
 
 # The training run the kill test interrupts.  The same source runs in the
 # child processes (as a script) and in the test process (runpy), so both
@@ -24,7 +24,7 @@ import sys
 import numpy as np
 
 import fastmlp as fm
-from fastmlp.checkpoint import list_checkpoints
+from fastmlp.training.checkpoint import list_checkpoints
 
 EPOCHS = 30
 

@@ -112,7 +112,7 @@ def test_train_with_lbfgs_and_rprop(capsys):
 
 
 def test_ctrl_c_says_what_the_model_kept_and_exits_130(monkeypatch, capsys):
-    import fastmlp.cli
+    import fastmlp.cli.commands
     from fastmlp.callbacks import Callback
 
     class CtrlC(Callback):
@@ -121,12 +121,12 @@ def test_ctrl_c_says_what_the_model_kept_and_exits_130(monkeypatch, capsys):
             if epoch == 2:
                 raise KeyboardInterrupt
 
-    real = fastmlp.cli.Trainer
+    real = fastmlp.cli.commands.Trainer
 
     def trainer_with_ctrl_c(*args, **kwargs):
         return real(*args, callbacks=[CtrlC()], **kwargs)
 
-    monkeypatch.setattr(fastmlp.cli, "Trainer", trainer_with_ctrl_c)
+    monkeypatch.setattr(fastmlp.cli.commands, "Trainer", trainer_with_ctrl_c)
     assert main(["train", "--epochs", "5", "--hidden", "16", "--quiet"]) == 130
     err = capsys.readouterr().err
     assert "interrupted in epoch 3: the model keeps the weights after the last completed " \
@@ -155,8 +155,8 @@ def test_train_save_predict_evaluate_info_reproduce_the_in_process_numbers(tmp_p
     import json
 
     import fastmlp
-    from fastmlp.cli_model import model_inputs
-    from fastmlp.tabular import label_indices, read_table
+    from fastmlp.cli.predict import model_inputs
+    from fastmlp.data.tables import label_indices, read_table
 
     data, model_file, preds = tmp_path / "d.csv", tmp_path / "m.npz", tmp_path / "p.csv"
     _write_mixed_csv(data, rng)
@@ -214,7 +214,7 @@ def test_a_diverging_run_exits_1(capsys):
 
 
 def test_config_file_with_flag_overrides_and_printed_settings(tmp_path, capsys):
-    from fastmlp.cli_settings import read_config
+    from fastmlp.cli.settings import read_config
     config = tmp_path / "run.toml"
     config.write_text('hidden = [8]\nepochs = 5\noptimizer = "sgd"\nlr = 0.05\n'
                       'schedule = "step"\nschedule_params = { step_size = 1, gamma = 0.5 }\n')

@@ -10,9 +10,9 @@ import time
 import numpy as np
 
 import fastmlp as fm
-from fastmlp.compiling import first_use, silenced
+from fastmlp.cli.warmup import warm_up
+from fastmlp.engine.compiling import first_use, silenced
 from fastmlp.kernels import ops
-from fastmlp.warmup import warm_up
 
 # Run in a fresh process: it lists what that process compiled or loaded.
 PROGRAM = textwrap.dedent("""

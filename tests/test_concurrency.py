@@ -9,11 +9,11 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+import fastmlp.engine.calls
 import numpy as np
 import pytest
 
 import fastmlp as fm
-import fastmlp.engine
 
 
 def _data(seed, n=400, d=16, k=4):
@@ -64,7 +64,7 @@ def trained():
     model = _train(3, 1, sizes=WIDE)
     if fm.max_threads() > 1:
         # the large batches really use the team kernels
-        assert fastmlp.engine.plan(model.layer_sizes, 3000).n_threads > 1
+        assert fastmlp.engine.calls.plan(model.layer_sizes, 3000).n_threads > 1
     return model
 
 

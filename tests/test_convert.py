@@ -12,9 +12,14 @@ import pytest
 import fastmlp.trainer
 from fastmlp import Model, Trainer
 from fastmlp.cli import main
-from fastmlp.convert import ProgressLine, companion_paths, convert_csv, open_converted
+from fastmlp.data.convert import (
+    ProgressLine,
+    companion_paths,
+    convert_csv,
+    open_converted,
+)
+from fastmlp.data.tables import TabularEncoder, fit_labels, read_table
 from fastmlp.optim import get_optimizer
-from fastmlp.tabular import TabularEncoder, fit_labels, read_table
 
 
 @pytest.fixture

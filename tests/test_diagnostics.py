@@ -5,12 +5,12 @@ import io
 
 import numpy as np
 import pytest
+from conftest import naive_args
+from naive import forward
 
 import fastmlp as fm
-from conftest import naive_args
-from fastmlp.diagnostics import layer_outputs, layer_statistics
 from fastmlp.lectures.initialization import gradient_experiment, init_experiment
-from naive import forward
+from fastmlp.training.diagnostics import layer_outputs, layer_statistics
 
 
 def test_layer_outputs_match_reference_and_predict(rng):
@@ -95,7 +95,8 @@ def test_lecture_vanishing_gradients():
 
 
 def test_diagnose_command(tmp_path, monkeypatch):
-    from fastmlp.cli import diagnose_command, main
+    from fastmlp.cli import main
+    from fastmlp.cli.commands import diagnose_command
 
     monkeypatch.chdir(tmp_path)
     assert main(["diagnose", "--width", "64", "--grad-depth", "3", "--plot", ""]) == 0

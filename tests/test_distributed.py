@@ -135,7 +135,7 @@ def test_a_communicator_of_one_rank_is_plain_training():
 def test_batch_norm_needs_a_row_of_every_batch_on_every_rank():
     from mpi4py import MPI
 
-    from fastmlp.distributed import Ranks
+    from fastmlp.training.distributed import Ranks
 
     ranks = Ranks(MPI.COMM_SELF)
     ranks.size = 4  # as a rank of four would check

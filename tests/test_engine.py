@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 
 import fastmlp as fm
-from fastmlp import engine
-from fastmlp.engine import plan
-from fastmlp.kernels.tuning import PARALLEL_MIN_FLOPS, ROWS_PER_THREAD, TRAIN_CHUNK_ROWS
+from fastmlp._utils.tuning import PARALLEL_MIN_FLOPS, ROWS_PER_THREAD, TRAIN_CHUNK_ROWS
+from fastmlp.engine import calls as engine
+from fastmlp.engine.calls import plan
 
 
 def test_small_work_plans_one_thread_and_large_work_all_threads():

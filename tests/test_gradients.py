@@ -2,10 +2,10 @@
 
 import numpy as np
 import pytest
-
-import fastmlp as fm
 from conftest import naive_args, targets_for
 from naive import flatten, loss_and_grad
+
+import fastmlp as fm
 
 HIDDEN = ["identity", "sigmoid", "tanh", "relu", "leaky_relu", "elu", "selu", "softplus",
           "gelu", "gelu_tanh", "swish"]

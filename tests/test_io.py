@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import fastmlp as fm
-from fastmlp import io as fio
+from fastmlp.archive.format import FORMAT_VERSION
 
 
 def trained_model(**kwargs):
@@ -168,7 +168,7 @@ def test_file_is_npz_with_json_header(tmp_path):
     with np.load(tmp_path / "m.npz", allow_pickle=False) as npz:
         header = json.loads(npz["header"].tobytes())
         assert header["format"] == "fastmlp.model"
-        assert header["format_version"] == fio.FORMAT_VERSION
+        assert header["format_version"] == FORMAT_VERSION
         assert header["model"]["dtype"] == "float32"
         assert set(npz.files) >= {"model.params", "model.running_stats",
                                   "model.preprocessing.mean_"}
@@ -316,7 +316,7 @@ def test_metadata_round_trips_through_files_copies_and_pickles(tmp_path):
 
 
 def test_a_file_without_metadata_loads_with_an_empty_dict(tmp_path):
-    from fastmlp.archive import MODEL_FORMAT, write_archive
+    from fastmlp.archive.format import MODEL_FORMAT, write_archive
     model, X = trained_model()
     header, arrays = model.to_record()
     del header["model"]["metadata"]  # as files written before metadata existed

@@ -12,15 +12,16 @@ import numpy as np
 import pytest
 
 import fastmlp as fm
+import fastmlp._utils.validation
+import fastmlp.data.rows
 import fastmlp.preprocessing
-import fastmlp.rows
-from fastmlp import engine
+from fastmlp.engine import calls as engine
 
 
 @pytest.fixture(autouse=True)
 def read_in_place(monkeypatch):
     # read-only arrays above 64 MB are read in place; these are smaller
-    monkeypatch.setattr(fastmlp.rows, "INPUT_COPY_MAX_BYTES", 0)
+    monkeypatch.setattr(fastmlp._utils.validation, "INPUT_COPY_MAX_BYTES", 0)
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +85,7 @@ def test_another_dtype_is_converted_block_by_block(on_disk, monkeypatch):
 
 
 def test_values_too_large_for_float32_are_caught_in_a_later_block(monkeypatch):
-    monkeypatch.setattr(fastmlp._validation, "_BLOCK_VALUES", 100)
+    monkeypatch.setattr(fastmlp._utils.validation, "_BLOCK_VALUES", 100)
     model = fm.Model([10, 4, 2], seed=0)
     wide = np.ones((500, 10))
     wide[321, 7] = 1e300
@@ -93,7 +94,7 @@ def test_values_too_large_for_float32_are_caught_in_a_later_block(monkeypatch):
 
 
 def test_the_first_nan_is_named_across_blocks(monkeypatch):
-    monkeypatch.setattr(fastmlp._validation, "_BLOCK_VALUES", 100)
+    monkeypatch.setattr(fastmlp._utils.validation, "_BLOCK_VALUES", 100)
     X = np.ones((500, 10), dtype=np.float32)
     X[321, 7] = np.nan
     X[400, 2] = np.inf
@@ -102,7 +103,7 @@ def test_the_first_nan_is_named_across_blocks(monkeypatch):
 
 
 def test_the_block_shuffle_is_a_permutation_mixing_runs_of_blocks():
-    from fastmlp.shuffling import epoch_order
+    from fastmlp.data.shuffling import epoch_order
 
     rng = np.random.default_rng(0)
     order = epoch_order(rng, 1000, "blocks", block_rows=64, buffer_blocks=4)
@@ -165,9 +166,9 @@ def test_preprocessing_and_a_held_out_split_read_a_large_input_in_place(on_disk,
     # of the loop gathers and standardises its batches' rows -- with the
     # results of standardising first
     X, y, mapped = on_disk
-    monkeypatch.setattr(fastmlp.rows, "INPUT_COPY_MAX_BYTES", 1 << 40)
+    monkeypatch.setattr(fastmlp._utils.validation, "INPUT_COPY_MAX_BYTES", 1 << 40)
     in_memory, expected = _preprocessed(X, y)
-    monkeypatch.setattr(fastmlp.rows, "INPUT_COPY_MAX_BYTES", 0)
+    monkeypatch.setattr(fastmlp._utils.validation, "INPUT_COPY_MAX_BYTES", 0)
     monkeypatch.setattr(engine, "CALL_MAX_BYTES", 7 * 100 * 200 * 4)  # 7 batches a call
     wide = X.astype(np.float64)
     wide.flags.writeable = False  # read in place too, converted per call
@@ -211,7 +212,7 @@ RSS_CHILD = r"""
 import sys, threading, time
 import numpy as np
 import fastmlp as fm
-import fastmlp.rows
+import fastmlp._utils.validation
 
 path, rows, cols = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(rows, cols))
@@ -238,10 +239,10 @@ def run(X, y):
     model.evaluate(X, y)
 
 
-copy_limit = fastmlp.rows.INPUT_COPY_MAX_BYTES
-fastmlp.rows.INPUT_COPY_MAX_BYTES = 0  # the large-input paths, compiled on a few rows
+copy_limit = fastmlp._utils.validation.INPUT_COPY_MAX_BYTES
+fastmlp._utils.validation.INPUT_COPY_MAX_BYTES = 0  # the large-input paths, compiled on a few rows
 run(X[:3000], y[:3000])
-fastmlp.rows.INPUT_COPY_MAX_BYTES = copy_limit
+fastmlp._utils.validation.INPUT_COPY_MAX_BYTES = copy_limit
 before = peak = anonymous_kb()
 done = False
 
@@ -279,11 +280,11 @@ def test_a_file_several_times_larger_than_the_memory_added_trains(tmp_path):
 
 def test_a_large_writeable_array_is_copied_and_a_memory_map_is_not(on_disk, monkeypatch):
     X, _, mapped = on_disk
-    monkeypatch.setattr(fastmlp.rows, "INPUT_COPY_MAX_BYTES", 0)
-    assert fastmlp.rows.reads_in_place(mapped) and fastmlp.rows.reads_in_place(mapped[10:])
-    assert not fastmlp.rows.reads_in_place(X)  # in memory already: the copy is faster
+    monkeypatch.setattr(fastmlp._utils.validation, "INPUT_COPY_MAX_BYTES", 0)
+    assert fastmlp.data.rows.reads_in_place(mapped) and fastmlp.data.rows.reads_in_place(mapped[10:])
+    assert not fastmlp.data.rows.reads_in_place(X)  # in memory already: the copy is faster
     frozen = X.copy()
     frozen.flags.writeable = False
-    assert fastmlp.rows.reads_in_place(frozen)
-    monkeypatch.setattr(fastmlp.rows, "INPUT_COPY_MAX_BYTES", 1 << 40)
-    assert not fastmlp.rows.reads_in_place(mapped)  # small: copied
+    assert fastmlp.data.rows.reads_in_place(frozen)
+    monkeypatch.setattr(fastmlp._utils.validation, "INPUT_COPY_MAX_BYTES", 1 << 40)
+    assert not fastmlp.data.rows.reads_in_place(mapped)  # small: copied

@@ -12,14 +12,14 @@ import numpy as np
 import pytest
 
 import fastmlp as fm
+from fastmlp._utils.tuning import COLUMN_SPLIT_MAX_ROWS_PER_THREAD as MAX_ROWS
+from fastmlp._utils.tuning import COLUMN_SPLIT_MIN_FLOPS_PER_THREAD as MIN_FLOPS
+from fastmlp._utils.tuning import COLUMN_SPLIT_MIN_UNITS_PER_THREAD as MIN_UNITS
+from fastmlp._utils.tuning import UPSTREAM_TRANSPOSE_MAX_FAN_OUT
 from fastmlp.activations import elu, get_activation, leaky_relu
+from fastmlp.engine.layout import ParamLayout, Workspace, split_by_columns
 from fastmlp.kernels import activations as KA
 from fastmlp.kernels import network as K
-from fastmlp.kernels.tuning import COLUMN_SPLIT_MAX_ROWS_PER_THREAD as MAX_ROWS
-from fastmlp.kernels.tuning import COLUMN_SPLIT_MIN_FLOPS_PER_THREAD as MIN_FLOPS
-from fastmlp.kernels.tuning import COLUMN_SPLIT_MIN_UNITS_PER_THREAD as MIN_UNITS
-from fastmlp.kernels.tuning import UPSTREAM_TRANSPOSE_MAX_FAN_OUT
-from fastmlp.layout import ParamLayout, Workspace, split_by_columns
 
 
 def _acts(*names):

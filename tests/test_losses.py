@@ -13,8 +13,14 @@ import numpy as np
 import pytest
 
 import fastmlp as fm
-from fastmlp.losses import (NAMES, default_loss, encode_targets, get_loss, is_classification,
-                            loss_code)
+from fastmlp.losses import (
+    NAMES,
+    default_loss,
+    encode_targets,
+    get_loss,
+    is_classification,
+    loss_code,
+)
 
 CANONICAL = ("squared_error", "cross_entropy", "binary_cross_entropy")
 

@@ -12,8 +12,14 @@ import pytest
 
 import fastmlp as fm
 from fastmlp.kernels.losses import STAT_CORRECT, STAT_COUNT, STAT_LOSS, STAT_SSE
-from fastmlp.metrics import (accuracy, log_loss, mean_squared_error, metrics_from_stats,
-                             r2_score, total_sum_of_squares)
+from fastmlp.metrics import (
+    accuracy,
+    log_loss,
+    mean_squared_error,
+    metrics_from_stats,
+    r2_score,
+    total_sum_of_squares,
+)
 
 try:
     import sklearn.metrics as skm

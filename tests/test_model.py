@@ -2,10 +2,10 @@
 
 import numpy as np
 import pytest
-
-import fastmlp as fm
 from conftest import naive_args
 from naive import forward
+
+import fastmlp as fm
 
 
 def test_params_is_one_buffer_and_views_share_it():

@@ -1,13 +1,13 @@
 """Optimizers: exact one- and multi-step formulas against NumPy transcriptions (and torch)."""
 
+import naive
 import numpy as np
 import pytest
 
 import fastmlp as fm
-import naive
+from fastmlp._utils.tuning import OPTIMIZER_PARALLEL_MIN_SIZE
 from fastmlp.kernels import ops as kops
 from fastmlp.kernels import optim as kopt
-from fastmlp.kernels.tuning import OPTIMIZER_PARALLEL_MIN_SIZE
 
 O = fm.optim
 

@@ -13,9 +13,16 @@ import numpy as np
 import pytest
 
 from fastmlp import optim
-from fastmlp.kernels.tuning import OPTIMIZER_PARALLEL_MIN_SIZE
-from fastmlp.optim import (SGD, ClipByGlobalNorm, ClipByValue, DecoupledWeightDecay, L1, L2,
-                           chain)
+from fastmlp._utils.tuning import OPTIMIZER_PARALLEL_MIN_SIZE
+from fastmlp.optim import (
+    L1,
+    L2,
+    SGD,
+    ClipByGlobalNorm,
+    ClipByValue,
+    DecoupledWeightDecay,
+    chain,
+)
 from fastmlp.optim.transforms import from_description
 
 LR = 0.1

@@ -13,9 +13,14 @@ import numba
 import pytest
 
 import fastmlp as fm
-from fastmlp import parallel
-from fastmlp.parallel import (PARALLEL_MIN_FLOPS, kernel_threads, max_threads,
-                              single_threaded_blas, threads)
+from fastmlp.engine import threads as parallel
+from fastmlp.engine.threads import (
+    PARALLEL_MIN_FLOPS,
+    kernel_threads,
+    max_threads,
+    single_threaded_blas,
+    threads,
+)
 
 two_threads = pytest.mark.skipif(fm.max_threads() < 2, reason="needs 2 threads")
 

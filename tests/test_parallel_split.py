@@ -4,12 +4,12 @@ including fewer rows or columns than threads."""
 
 import numpy as np
 import pytest
-
-import fastmlp as fm
-import fastmlp.layout
-import fastmlp.parallel
 from conftest import naive_args
 from naive import flatten, forward, loss_and_grad
+
+import fastmlp as fm
+import fastmlp.engine.layout
+import fastmlp.engine.threads
 
 pytestmark = pytest.mark.skipif(fm.max_threads() < 2, reason="needs 2 threads")
 
@@ -18,9 +18,9 @@ pytestmark = pytest.mark.skipif(fm.max_threads() < 2, reason="needs 2 threads")
 def split_everything(monkeypatch, request):
     # Split even tiny chunks between threads, to exercise every path: hidden
     # layers shared by samples, or by units.
-    monkeypatch.setattr(fastmlp.parallel, "PARALLEL_MIN_FLOPS", 0)
+    monkeypatch.setattr(fastmlp.engine.threads, "PARALLEL_MIN_FLOPS", 0)
     by_columns = request.param == "columns"
-    monkeypatch.setattr(fastmlp.layout, "split_by_columns",
+    monkeypatch.setattr(fastmlp.engine.layout, "split_by_columns",
                         lambda rows, width, n_threads, fan_in: by_columns and n_threads > 1)
     with fm.threads(2):
         yield

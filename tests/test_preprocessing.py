@@ -6,8 +6,12 @@ import numpy as np
 import pytest
 
 import fastmlp as fm
-from fastmlp.preprocessing import (PCAWhitening, StandardScaler, get_preprocessing,
-                                   train_val_test_split)
+from fastmlp.preprocessing import (
+    PCAWhitening,
+    StandardScaler,
+    get_preprocessing,
+    train_val_test_split,
+)
 
 
 def _correlated(rng, n=500, d=5):

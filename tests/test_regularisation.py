@@ -2,11 +2,11 @@
 
 import numpy as np
 import pytest
+from conftest import targets_for
+from naive import inverted_mask, mask_uniforms, regularised_forward, regularised_loss
 
 import fastmlp as fm
-from conftest import targets_for
 from fastmlp.losses import encode_targets
-from naive import inverted_mask, mask_uniforms, regularised_forward, regularised_loss
 
 
 def fd_training(model, X, Y, seed, h=1e-6, training=True):

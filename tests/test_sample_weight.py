@@ -2,11 +2,11 @@
 
 import numpy as np
 import pytest
+from conftest import naive_args, targets_for
+from naive import flatten, loss_and_grad
 
 import fastmlp as fm
-from conftest import naive_args, targets_for
 from fastmlp.losses import encode_targets
-from naive import flatten, loss_and_grad
 
 HEADS = [("softmax", "cross_entropy"), ("sigmoid", "binary_cross_entropy"),
          ("identity", "squared_error"), ("softmax", "squared_error")]

@@ -14,8 +14,15 @@ import numpy as np
 import pytest
 
 from fastmlp.datasets import load_digits
-from fastmlp.search import (Space, choice, loguniform, randint, read_space, search,
-                            uniform)
+from fastmlp.search import (
+    Space,
+    choice,
+    loguniform,
+    randint,
+    read_space,
+    search,
+    uniform,
+)
 
 # one activation and optimizer throughout: trials reuse the same compiled kernels
 SPACE = {"lr": loguniform(1e-3, 1e-1), "hidden": [(16,), (32,)], "l2": uniform(0.0, 1e-3)}

@@ -11,8 +11,13 @@ pytest.importorskip("sklearn")
 import joblib  # noqa: E402
 import scipy.sparse as sp  # noqa: E402
 from sklearn.base import clone  # noqa: E402
-from sklearn.datasets import (load_breast_cancer, load_digits, load_iris,  # noqa: E402
-                              make_multilabel_classification, make_regression)
+from sklearn.datasets import (  # noqa: E402
+    load_breast_cancer,
+    load_digits,
+    load_iris,
+    make_multilabel_classification,
+    make_regression,
+)
 from sklearn.exceptions import ConvergenceWarning as SkConvergenceWarning  # noqa: E402
 from sklearn.model_selection import GridSearchCV, cross_val_score  # noqa: E402
 from sklearn.neural_network import MLPClassifier as SkClassifier  # noqa: E402
@@ -21,8 +26,8 @@ from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 
 import fastmlp  # noqa: E402
-from fastmlp.schedules import CosineAnnealing  # noqa: E402
-from fastmlp.sklearn import ConvergenceWarning, MLPClassifier, MLPRegressor  # noqa: E402
+from fastmlp.schedules import CosineAnnealing
+from fastmlp.sklearn import ConvergenceWarning, MLPClassifier, MLPRegressor
 
 
 @pytest.fixture(scope="module")

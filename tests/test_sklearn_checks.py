@@ -11,7 +11,7 @@ pytest.importorskip("sklearn")
 
 from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
 
-from fastmlp.sklearn import MLPClassifier, MLPRegressor  # noqa: E402
+from fastmlp.sklearn import MLPClassifier, MLPRegressor
 
 # The checks fit on tiny data sets for a few epochs on purpose.
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")

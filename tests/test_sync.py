@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 import fastmlp as fm
+from fastmlp.engine.threads import single_threaded_blas, threads
 from fastmlp.kernels import sync
 from fastmlp.kernels.workers import run_team
 from fastmlp.losses import encode_targets
-from fastmlp.parallel import single_threaded_blas, threads
 
 two_threads = pytest.mark.skipif(fm.max_threads() < 2, reason="needs 2 threads")
 

@@ -3,8 +3,13 @@
 import numpy as np
 import pytest
 
-from fastmlp.tabular import (TabularEncoder, fit_labels, label_indices, read_table,
-                             target_values)
+from fastmlp.data.tables import (
+    TabularEncoder,
+    fit_labels,
+    label_indices,
+    read_table,
+    target_values,
+)
 
 TRAIN = "size,color,label\n1.5,red,yes\n2,blue,no\n\n3,red,yes\n4,green,no\n"
 

@@ -4,8 +4,8 @@ import numba
 import numpy as np
 
 import fastmlp as fm
+from fastmlp.engine.threads import _blas_controllers
 from fastmlp.kernels import blas_library
-from fastmlp.parallel import _blas_controllers
 
 
 def test_threads_context_sets_and_restores():

@@ -5,9 +5,15 @@ import tempfile
 
 import numpy as np
 
-from ..archive import fsync_directory
+from ..archive.format import fsync_directory
 from ..model import Model
-from ._graph import GraphBuilder, class_array, emit_classifier_outputs, emit_network, onnx_type_of
+from ._graph import (
+    GraphBuilder,
+    class_array,
+    emit_classifier_outputs,
+    emit_network,
+    onnx_type_of,
+)
 
 __all__ = ["to_onnx", "import_onnx", "DEFAULT_OPSET", "MIN_OPSET"]
 

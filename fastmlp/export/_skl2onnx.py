@@ -47,7 +47,9 @@ def register_skl2onnx():
     ...                        options={"zipmap": False})         # doctest: +SKIP
     """
     skl2onnx = _import_skl2onnx()
-    from skl2onnx.common.shape_calculator import calculate_linear_classifier_output_shapes
+    from skl2onnx.common.shape_calculator import (
+        calculate_linear_classifier_output_shapes,
+    )
 
     # imported here: fastmlp.sklearn needs scikit-learn, an optional extra
     from ..sklearn import MLPClassifier, MLPRegressor

@@ -13,8 +13,14 @@ import numpy as np
 from .addresses import unpack_ops
 from .config import jit
 from .mathfun import like
-from .network import (MAX_ROWS, finish_output, forward_loss_rows, forward_rows, inference_noise,
-                      share)
+from .network import (
+    MAX_ROWS,
+    finish_output,
+    forward_loss_rows,
+    forward_rows,
+    inference_noise,
+    share,
+)
 from .ops import launch, unit
 from .sync import barrier, new_state
 from .views import unowned

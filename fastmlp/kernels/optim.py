@@ -30,9 +30,9 @@ and that check alone stops LLVM from vectorising the loop (measured 4x).
 import numpy as np
 from numba import prange
 
+from .._utils.tuning import OPTIMIZER_PARALLEL_MIN_SIZE
 from .config import jit
 from .mathfun import like
-from .tuning import OPTIMIZER_PARALLEL_MIN_SIZE
 
 SGD = 0
 ADAM = 1

@@ -26,8 +26,8 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from .._utils.tuning import SPINS_BEFORE_YIELD
 from .config import jit
-from .tuning import SPINS_BEFORE_YIELD
 
 _COUNT = 0
 _GENERATION = 8  # a cache line apart from the counter

@@ -25,12 +25,34 @@ import numpy as np
 from .collective import allreduce_sum
 from .config import jit
 from .losses import row_weight
-from .memory import CACHE_LINE, prefetch_rows
 from .mathfun import like
-from .network import (A_OFFSET, B_OFFSET, COLUMN_SPLIT, DROPOUT, FAN_IN, FAN_OUT, G_OFFSET,
-                      MAX_ROWS, ROW_SPLIT, SPLIT, T_OFFSET, TRAINING_UPDATE, W_OFFSET, WT_OFFSET,
-                      X_OFFSET, backward_share, chunk_input, gather, layer_forward, layer_input,
-                      line_share, output_loss_rows, share, weight_slice)
+from .memory import CACHE_LINE, prefetch_rows
+from .network import (
+    A_OFFSET,
+    B_OFFSET,
+    COLUMN_SPLIT,
+    DROPOUT,
+    FAN_IN,
+    FAN_OUT,
+    G_OFFSET,
+    MAX_ROWS,
+    ROW_SPLIT,
+    SPLIT,
+    T_OFFSET,
+    TRAINING_UPDATE,
+    W_OFFSET,
+    WT_OFFSET,
+    X_OFFSET,
+    backward_share,
+    chunk_input,
+    gather,
+    layer_forward,
+    layer_input,
+    line_share,
+    output_loss_rows,
+    share,
+    weight_slice,
+)
 from .optim import CLIP_NORM, advance_scalars, clip_scale, sum_of_squares
 from .penalty import active, with_penalty
 from .structs import Noise

@@ -10,11 +10,11 @@ are :func:`fastmlp.diagnostics.layer_statistics`.
 
 import numpy as np
 
+from .._utils.figures import pyplot, save_figure
 from ..datasets import load_digits
-from ..diagnostics import layer_statistics
 from ..initializers import Normal
 from ..model import Model
-from ..figures import pyplot, save_figure
+from ..training.diagnostics import layer_statistics
 
 __all__ = ["INIT_EXPERIMENTS", "init_experiment", "gradient_experiment", "format_experiment",
            "plot_experiments"]

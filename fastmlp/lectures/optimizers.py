@@ -15,9 +15,9 @@ import time
 from dataclasses import dataclass, field
 
 from .. import optim
+from .._utils.figures import pyplot, save_figure
 from ..schedules import StepDecay
 from ..trainer import Trainer
-from ..figures import pyplot, save_figure
 
 __all__ = ["Method", "default_methods", "compare_optimizers", "format_table", "plot_curves"]
 

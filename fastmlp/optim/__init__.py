@@ -20,7 +20,7 @@ from .lbfgs import LBFGS
 from .rprop import Rprop
 from .sgd import SGD
 from .solver import Solver
-from .transforms import ClipByGlobalNorm, ClipByValue, DecoupledWeightDecay, L1, L2
+from .transforms import L1, L2, ClipByGlobalNorm, ClipByValue, DecoupledWeightDecay
 
 #: The lecture notes' spellings.
 AdaGrad = Adagrad

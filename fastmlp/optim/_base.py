@@ -5,7 +5,7 @@ import copy
 import numba
 import numpy as np
 
-from .._validation import check_positive_float
+from .._utils.validation import check_positive_float
 from ..kernels import ops as _ops
 from ..kernels import optim as _k
 from ..kernels.structs import OptState

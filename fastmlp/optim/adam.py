@@ -2,7 +2,11 @@
 
 import numpy as np
 
-from .._validation import check_nonnegative_float, check_positive_float, check_unit_interval
+from .._utils.validation import (
+    check_nonnegative_float,
+    check_positive_float,
+    check_unit_interval,
+)
 from ..kernels import optim as _k
 from ._base import Optimizer
 

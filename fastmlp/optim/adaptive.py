@@ -1,7 +1,10 @@
 """Per-weight adaptive learning rates: Adagrad, RMSprop, Adadelta."""
 
-from .._validation import (check_nonnegative_float, check_positive_float,
-                           check_unit_interval)
+from .._utils.validation import (
+    check_nonnegative_float,
+    check_positive_float,
+    check_unit_interval,
+)
 from ..kernels import optim as _k
 from ._base import Optimizer
 

@@ -5,7 +5,7 @@ import warnings
 
 import numpy as np
 
-from .._validation import check_positive_float, check_positive_int
+from .._utils.validation import check_positive_float, check_positive_int
 from ..exceptions import ConvergenceWarning
 from .solver import Solver
 

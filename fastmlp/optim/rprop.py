@@ -1,6 +1,6 @@
 """Rprop: resilient back-propagation, a full-batch method."""
 
-from .._validation import check_positive_float
+from .._utils.validation import check_positive_float
 from ..kernels import optim as _k
 from ._base import Optimizer
 

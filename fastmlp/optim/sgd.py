@@ -1,6 +1,6 @@
 """Stochastic gradient descent with momentum and Nesterov momentum."""
 
-from .._validation import check_nonnegative_float, check_unit_interval
+from .._utils.validation import check_nonnegative_float, check_unit_interval
 from ..kernels import optim as _k
 from ._base import Optimizer
 

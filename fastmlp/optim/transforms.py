@@ -25,7 +25,7 @@ to the objective (in the loss value and its gradient) are the model's
 ``l2``/``l1`` (see :class:`fastmlp.Model`).
 """
 
-from .._validation import check_positive_float
+from .._utils.validation import check_positive_float
 from ..kernels import optim as _k
 
 __all__ = ["ClipByGlobalNorm", "ClipByValue", "L2", "L1", "DecoupledWeightDecay",

@@ -29,9 +29,9 @@ halving
 
 import numpy as np
 
-from ..data_io import infer_task
-from ..optim import NAMES as OPTIMIZERS
 from ..activations import NAMES as ACTIVATIONS
+from ..data.table_io import infer_task
+from ..optim import NAMES as OPTIMIZERS
 from ..preprocessing import train_test_split, train_val_test_split
 from .backends import check_backend, run_tasks
 from .plots import plot_search

@@ -4,7 +4,7 @@ import numbers
 
 import numpy as np
 
-from ..figures import pyplot
+from .._utils.figures import pyplot
 
 __all__ = ["plot_search"]
 

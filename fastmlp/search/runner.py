@@ -14,10 +14,10 @@ import os
 import tempfile
 import time
 
+from ..engine.threads import threads
 from ..exceptions import DivergenceError
 from ..model import Model
 from ..optim import get_optimizer
-from ..parallel import threads
 from ..schedules import get_schedule
 from ..trainer import Trainer
 

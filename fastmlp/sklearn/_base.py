@@ -14,16 +14,22 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
+from ..engine.threads import threads
 from ..exceptions import ConvergenceWarning as _FastmlpConvergenceWarning
 from ..exceptions import DivergenceError
 from ..model import Model
 from ..optim import SGD
-from ..parallel import threads
 from ..trainer import Trainer
 from ._exceptions import ConvergenceWarning
 from ._inputs import _assign_arrays, _densify, _sample_weights, _validate_data
-from ._params import (_batch_size, _check_common_params, _hidden_sizes, _make_optimizer,
-                      _make_schedule, _solver_minimizes)
+from ._params import (
+    _batch_size,
+    _check_common_params,
+    _hidden_sizes,
+    _make_optimizer,
+    _make_schedule,
+    _solver_minimizes,
+)
 from ._poisson import _minimize_poisson, _poisson_loss_grad, _PoissonTrainer
 from ._stopping import _EpochHook, _FitContext, _HeldOut, _StoppingRules
 

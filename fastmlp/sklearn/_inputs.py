@@ -7,7 +7,7 @@ sample weights through fastmlp's shared :mod:`fastmlp._validation`.
 
 import numpy as np
 
-from .._validation import check_sample_weight
+from .._utils.validation import check_sample_weight
 
 try:  # scikit-learn >= 1.6
     from sklearn.utils.validation import validate_data as _sk_validate_data

@@ -12,8 +12,13 @@ import warnings
 import numpy as np
 from sklearn.metrics import check_scoring
 
-from .._validation import (check_flag, check_nonnegative_float, check_positive_float,
-                           check_positive_int, check_unit_interval)
+from .._utils.validation import (
+    check_flag,
+    check_nonnegative_float,
+    check_positive_float,
+    check_positive_int,
+    check_unit_interval,
+)
 from ..optim import LBFGS, SGD, Adam, Optimizer, Solver, get_optimizer
 from ..schedules import Schedule, get_schedule
 

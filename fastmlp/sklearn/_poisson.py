@@ -11,9 +11,9 @@ import warnings
 import numpy as np
 from scipy.special import xlogy
 
+from ..engine.threads import threads
 from ..exceptions import ConvergenceWarning as _FastmlpConvergenceWarning
 from ..exceptions import DivergenceError
-from ..parallel import threads
 
 
 class _PoissonTrainer:

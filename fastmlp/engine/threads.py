@@ -23,8 +23,8 @@ import threading
 
 import numba
 
-from .kernels.blas_library import chosen as kernels_blas
-from .kernels.tuning import PARALLEL_MIN_FLOPS
+from .._utils.tuning import PARALLEL_MIN_FLOPS
+from ..kernels.blas_library import chosen as kernels_blas
 
 __all__ = ["threads", "get_num_threads", "max_threads"]
 

@@ -14,7 +14,7 @@ in the file as a buffer has blocks.
 
 import numpy as np
 
-from .kernels.tuning import SHUFFLE_BLOCK_ROWS, SHUFFLE_BUFFER_BLOCKS
+from .._utils.tuning import SHUFFLE_BLOCK_ROWS, SHUFFLE_BUFFER_BLOCKS
 
 __all__ = ["epoch_order", "SHUFFLES"]
 

@@ -15,9 +15,9 @@ import sys
 
 import numpy as np
 
-from .convert import is_converted, open_converted
-from .model import Model
-from .tabular import TabularEncoder, label_indices, read_table, target_values
+from ..data.convert import is_converted, open_converted
+from ..data.tables import TabularEncoder, label_indices, read_table, target_values
+from ..model import Model
 
 __all__ = ["CLI_FORMAT", "add_model_commands", "run_model_command", "model_inputs",
            "predict_command", "evaluate_command", "info_command"]

@@ -46,12 +46,17 @@ from collections import namedtuple
 
 import numpy as np
 
-from . import optim as _optim
-from . import schedules as _schedules
-from ._validation import check_positive_int
-from .archive import CHECKPOINT_FORMAT, read_archive, remove_quietly, write_archive
-from .callbacks import Callback
-from .model import Model
+from .. import optim as _optim
+from .. import schedules as _schedules
+from .._utils.validation import check_positive_int
+from ..archive.format import (
+    CHECKPOINT_FORMAT,
+    read_archive,
+    remove_quietly,
+    write_archive,
+)
+from ..callbacks import Callback
+from ..model import Model
 
 __all__ = ["Checkpoint", "SavedTrainer", "load_newest", "list_checkpoints", "check_resumable",
            "trainer_record", "CHECKPOINT_FORMAT"]

@@ -23,10 +23,10 @@ from collections import namedtuple
 
 import numpy as np
 
-from .callbacks import wants_chunks
-from .exceptions import DivergenceError
-from .kernels.tuning import CALL_SECONDS
-from .metrics import metrics_from_stats, total_sum_of_squares
+from .._utils.tuning import CALL_SECONDS
+from ..callbacks import wants_chunks
+from ..exceptions import DivergenceError
+from ..metrics import metrics_from_stats, total_sum_of_squares
 
 __all__ = ["EpochLoop", "EpochProgress"]
 

@@ -7,7 +7,6 @@ target array, or one 1-D array per column.  NPZ files are read with
 """
 
 import csv
-
 import zipfile
 
 import numpy as np

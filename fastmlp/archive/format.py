@@ -14,8 +14,22 @@ is flushed, fsync'ed and renamed over the target (then the directory is
 fsync'ed): a crash at any moment leaves either the old file or the new one.
 
 What the members of each format hold is the business of the modules that
-write them: :meth:`fastmlp.Model.to_record` (model files,
-:mod:`fastmlp.io`) and :mod:`fastmlp.checkpoint`.
+write them: :mod:`fastmlp.archive.model_record` (what a model contributes)
+and :mod:`fastmlp.training.checkpoint`.  A model file
+(``fastmlp.save(model, "model.npz")``, ``fastmlp.load("model.npz")``) holds:
+
+==============================  ===============================================
+member                          content
+==============================  ===============================================
+``header``                      uint8: UTF-8 JSON, ``{"format": "fastmlp.model",
+                                "format_version": 1, "model": {...}}``
+``model.params``                the flat parameters (float32 or float64)
+``model.running_stats``         batch-norm running means and variances
+``model.preprocessing.<name>``  float64 statistics of the fitted preprocessing
+==============================  ===============================================
+
+Only the members named above are read, and each is checked (dtype, shape,
+finite values, size against the architecture) before a model is built.
 """
 
 import json
@@ -25,7 +39,7 @@ import zipfile
 
 import numpy as np
 
-from ._version import __version__
+from .._version import __version__
 
 __all__ = ["MODEL_FORMAT", "CHECKPOINT_FORMAT", "FORMAT_VERSION", "Refused", "write_archive",
            "read_archive", "entry", "array_entry", "json_scalar", "fsync_directory",

@@ -30,8 +30,8 @@ import time
 
 import numpy as np
 
-from .cli_settings import column_names
-from .tabular import IMPUTE_METHODS, MISSING, Table, TabularEncoder
+from ..cli.settings import column_names
+from .tables import IMPUTE_METHODS, MISSING, Table, TabularEncoder
 
 __all__ = ["CONVERT_FORMAT", "convert_csv", "companion_paths", "is_converted",
            "open_converted", "ProgressLine"]

@@ -6,11 +6,16 @@ from collections import namedtuple
 
 import numpy as np
 
-from ._validation import check_array, check_lengths, check_sample_weight
-from .losses import encode_targets
-from .metrics import total_sum_of_squares
-from .preprocessing import split_count, stratified_indices
-from .rows import RowSubset, is_large, reads_in_place, take_rows
+from .._utils.validation import (
+    check_array,
+    check_lengths,
+    check_sample_weight,
+    is_large,
+)
+from ..data.rows import RowSubset, reads_in_place, take_rows
+from ..losses import encode_targets
+from ..metrics import total_sum_of_squares
+from ..preprocessing import split_count, stratified_indices
 
 __all__ = ["Validation", "check_validation", "hold_out", "preprocess"]
 

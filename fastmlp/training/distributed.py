@@ -27,8 +27,8 @@ from collections import namedtuple
 
 import numpy as np
 
-from .exceptions import RankMismatchError
-from .kernels import collective as _kc
+from ..exceptions import RankMismatchError
+from ..kernels import collective as _kc
 
 __all__ = ["Ranks", "RankMismatchError", "checksum", "distributed_refusal", "fit_facts",
            "minimize_share", "ObjectiveRows"]

@@ -11,10 +11,10 @@ import time
 
 import numpy as np
 
-from .compiling import silenced
-from .model import Model
-from .parallel import max_threads, threads
-from .trainer import Trainer
+from ..engine.compiling import silenced
+from ..engine.threads import max_threads, threads
+from ..model import Model
+from ..trainer import Trainer
 
 __all__ = ["warm_up", "COMMON_CONFIGURATIONS"]
 

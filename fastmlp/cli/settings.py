@@ -11,10 +11,10 @@ import argparse
 import json
 import sys
 
-from .activations import NAMES as ACTIVATIONS
-from .optim import NAMES as OPTIMIZERS
-from .schedules import NAMES as SCHEDULES
-from .tabular import IMPUTE_METHODS
+from ..activations import NAMES as ACTIVATIONS
+from ..data.tables import IMPUTE_METHODS
+from ..optim import NAMES as OPTIMIZERS
+from ..schedules import NAMES as SCHEDULES
 
 __all__ = ["SETTINGS", "add_train_options", "add_search_options", "resolve", "read_config",
            "as_toml", "hidden_sizes", "key_values", "column_names"]

@@ -12,11 +12,13 @@ not trained, sit in a second flat buffer.
 
 import numpy as np
 
-from .kernels import network as _k
-from .kernels.tuning import (COLUMN_SPLIT_MAX_ROWS_PER_THREAD,
-                             COLUMN_SPLIT_MIN_FLOPS_PER_THREAD,
-                             COLUMN_SPLIT_MIN_UNITS_PER_THREAD,
-                             UPSTREAM_TRANSPOSE_MAX_FAN_OUT)
+from .._utils.tuning import (
+    COLUMN_SPLIT_MAX_ROWS_PER_THREAD,
+    COLUMN_SPLIT_MIN_FLOPS_PER_THREAD,
+    COLUMN_SPLIT_MIN_UNITS_PER_THREAD,
+    UPSTREAM_TRANSPOSE_MAX_FAN_OUT,
+)
+from ..kernels import network as _k
 
 __all__ = ["ParamLayout", "Workspace", "split_by_columns"]
 

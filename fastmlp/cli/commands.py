@@ -18,22 +18,33 @@ import time
 
 import numpy as np
 
-from ._version import __version__
-from .activations import NAMES as ACTIVATIONS
-from .callbacks import EarlyStopping
-from .cli_model import CLI_FORMAT, add_model_commands, run_model_command
-from .cli_settings import add_search_options, add_train_options, as_toml, hidden_sizes, resolve
-from .convert import add_convert_command, convert_command, is_converted, open_converted
-from .data_io import infer_task, load_table
-from .datasets import load_digits
-from .exceptions import DivergenceError
-from .model import Model
-from .optim import get_optimizer
-from .preprocessing import StandardScaler, train_test_split
-from .schedules import get_schedule
-from .search import Space, loguniform, read_space, search
-from .tabular import Table, TabularEncoder, fit_labels, read_table, target_values
-from .trainer import Trainer
+from .._version import __version__
+from ..activations import NAMES as ACTIVATIONS
+from ..callbacks import EarlyStopping
+from ..data.convert import (
+    add_convert_command,
+    convert_command,
+    is_converted,
+    open_converted,
+)
+from ..data.table_io import infer_task, load_table
+from ..data.tables import Table, TabularEncoder, fit_labels, read_table, target_values
+from ..datasets import load_digits
+from ..exceptions import DivergenceError
+from ..model import Model
+from ..optim import get_optimizer
+from ..preprocessing import StandardScaler, train_test_split
+from ..schedules import get_schedule
+from ..search import Space, loguniform, read_space, search
+from ..trainer import Trainer
+from .predict import CLI_FORMAT, add_model_commands, run_model_command
+from .settings import (
+    add_search_options,
+    add_train_options,
+    as_toml,
+    hidden_sizes,
+    resolve,
+)
 from .warmup import warm_up
 
 __all__ = ["main"]
@@ -428,7 +439,7 @@ def _record_training(model, trainer, history, result, n_train):
 def compare_command(args, out=None):
     """Run ``fastmlp compare``: every optimizer of the lecture notes on one model."""
     # imported here: the lectures' modules are not needed for training
-    from .lectures.optimizers import compare_optimizers, format_table, plot_curves
+    from ..lectures.optimizers import compare_optimizers, format_table, plot_curves
 
     out = sys.stdout if out is None else out
     d = _prepare(args)
@@ -451,8 +462,12 @@ def compare_command(args, out=None):
 def diagnose_command(args, out=None):
     """Run ``fastmlp diagnose``: the lecture's experiments on initialisation and gradients."""
     # imported here: the lectures' modules are not needed for training
-    from .lectures.initialization import (format_experiment, gradient_experiment,
-                                          init_experiment, plot_experiments)
+    from ..lectures.initialization import (
+        format_experiment,
+        gradient_experiment,
+        init_experiment,
+        plot_experiments,
+    )
 
     out = sys.stdout if out is None else out
     for name in ("width", "depth", "samples", "grad_depth"):

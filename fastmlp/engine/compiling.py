@@ -12,7 +12,7 @@ import contextlib
 import sys
 import threading
 
-from .kernels.tuning import COMPILE_NOTICE_AFTER
+from .._utils.tuning import COMPILE_NOTICE_AFTER
 
 __all__ = ["first_use", "silenced", "COMPILE_SECONDS"]
 

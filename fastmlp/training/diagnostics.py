@@ -32,9 +32,9 @@ with its running statistics).
 
 import numpy as np
 
-from ._validation import check_lengths
-from .kernels import activations as _ka
-from .losses import encode_targets
+from .._utils.validation import check_lengths
+from ..kernels import activations as _ka
+from ..losses import encode_targets
 
 __all__ = ["layer_outputs", "layer_statistics", "prepared_layer_statistics", "STATISTICS"]
 

@@ -13,9 +13,9 @@ import mmap
 
 import numpy as np
 
-from .kernels.tuning import INPUT_COPY_MAX_BYTES
+from .._utils.validation import is_large
 
-__all__ = ["RowSubset", "is_large", "reads_in_place", "take_rows"]
+__all__ = ["RowSubset", "reads_in_place", "take_rows"]
 
 
 class RowSubset:
@@ -75,11 +75,6 @@ class RowSubset:
 
     def __repr__(self):
         return f"RowSubset({self.shape[0]} of {self.base.shape[0]} rows)"
-
-
-def is_large(X):
-    """Whether X is too big to copy as a matter of course (above INPUT_COPY_MAX_BYTES)."""
-    return X.nbytes > INPUT_COPY_MAX_BYTES
 
 
 def reads_in_place(X):

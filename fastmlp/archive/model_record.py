@@ -26,8 +26,8 @@ import numbers
 
 import numpy as np
 
-from .archive import array_entry, entry, json_scalar
-from .preprocessing import from_state_dict
+from ..preprocessing import from_state_dict
+from .format import array_entry, entry, json_scalar
 
 __all__ = ["record_of", "build_from_record"]
 

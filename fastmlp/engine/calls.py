@@ -20,20 +20,25 @@ from collections import namedtuple
 
 import numpy as np
 
-from ._validation import NO_WEIGHTS
+from .._utils.tuning import (
+    CALL_MAX_BYTES,
+    CALL_SECONDS,
+    ROWS_PER_THREAD,
+    TRAIN_CHUNK_ROWS,
+)
+from .._utils.validation import NO_WEIGHTS
+from ..kernels import inference as _ki
+from ..kernels import network as _kn
+from ..kernels import ops as _kops
+from ..kernels import penalty as _kp
+from ..kernels import sync as _ksync
+from ..kernels import train as _kt
+from ..kernels.collective import MPI_SIZE
+from ..kernels.structs import Net, Noise, Run
+from ..losses import loss_code
 from .compiling import COMPILE_SECONDS, first_use
-from .kernels import inference as _ki
-from .kernels import network as _kn
-from .kernels import ops as _kops
-from .kernels import penalty as _kp
-from .kernels import sync as _ksync
-from .kernels import train as _kt
-from .kernels.collective import MPI_SIZE
-from .kernels.structs import Net, Noise, Run
-from .kernels.tuning import CALL_MAX_BYTES, CALL_SECONDS, ROWS_PER_THREAD, TRAIN_CHUNK_ROWS
 from .layout import Workspace
-from .losses import loss_code
-from .parallel import kernel_threads, single_threaded_blas
+from .threads import kernel_threads, single_threaded_blas
 
 __all__ = ["Engine", "GradientPass", "TrainingLoop", "ThreadPlan", "plan", "INFERENCE",
            "training_noise"]
