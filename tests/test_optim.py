@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import fastmlp as fm
-from fastmlp._utils.tuning import OPTIMIZER_PARALLEL_MIN_SIZE
+from fastmlp.kernels.optim import OPTIMIZER_PARALLEL_MIN_SIZE
 from fastmlp.kernels import ops as kops
 from fastmlp.kernels import optim as kopt
 

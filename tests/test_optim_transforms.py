@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from fastmlp import optim
-from fastmlp._utils.tuning import OPTIMIZER_PARALLEL_MIN_SIZE
+from fastmlp.kernels.optim import OPTIMIZER_PARALLEL_MIN_SIZE
 from fastmlp.optim import (
     L1,
     L2,

@@ -1,17 +1,19 @@
-"""Every tunable of fastmlp in one place: the sizes and thresholds that decide how work runs.
+"""The Python side's tunables in one place: the sizes and thresholds that decide how work runs.
 
-Each value says what it trades and how it was chosen.  Some are read by the
-compiled kernels as compile-time constants: the module lives beside the
-kernels so that changing a value invalidates their compiled cache (see
-:mod:`fastmlp.kernels`).  No compiled code here, no imports: every layer
-may read it.
+Each value says what it trades and how it was chosen.  None is read by
+compiled code: the two constants the kernels compile in stand beside the
+code that reads them (``SPINS_BEFORE_YIELD`` in :mod:`fastmlp.kernels.sync`,
+``OPTIMIZER_PARALLEL_MIN_SIZE`` in :mod:`fastmlp.kernels.optim`), so that
+changing a value here never invalidates the compiled cache (keyed on the
+kernels' sources, see :mod:`fastmlp.kernels`).  No imports: every layer may
+read it.
 """
 
 __all__ = ["ROWS_PER_THREAD", "TRAIN_CHUNK_ROWS", "CALL_SECONDS", "CALL_MAX_BYTES",
            "INPUT_COPY_MAX_BYTES", "PARALLEL_MIN_FLOPS",
            "COLUMN_SPLIT_MAX_ROWS_PER_THREAD", "COLUMN_SPLIT_MIN_UNITS_PER_THREAD",
            "COLUMN_SPLIT_MIN_FLOPS_PER_THREAD", "UPSTREAM_TRANSPOSE_MAX_FAN_OUT",
-           "OPTIMIZER_PARALLEL_MIN_SIZE", "SPINS_BEFORE_YIELD", "COMPILE_NOTICE_AFTER",
+           "COMPILE_NOTICE_AFTER",
            "PROGRESS_AFTER", "DIAGNOSTIC_SAMPLE_ROWS", "SHUFFLE_BLOCK_ROWS",
            "SHUFFLE_BUFFER_BLOCKS"]
 
@@ -85,22 +87,10 @@ COLUMN_SPLIT_MIN_FLOPS_PER_THREAD = 500_000
 #: transposition of a wide layer costs more than it saves).
 UPSTREAM_TRANSPOSE_MAX_FAN_OUT = 32
 
-#: Below this many parameters an optimizer step called from Python
-#: (``Optimizer.step``) runs on one thread (a parallel region's launch
-#: overhead).
-OPTIMIZER_PARALLEL_MIN_SIZE = 1 << 16
-
-#: Spins (~50 us) before a thread waiting at a team barrier starts giving its
-#: core away between checks.  With more runnable threads than cores (two
-#: models training in two Python threads) a pure spin burns whole time
-#: slices: measured 4x slower with 65536 spins, no slower than one after
-#: another with 1024.
-SPINS_BEFORE_YIELD = 1 << 10
-
 #: ``Trainer(shuffle="blocks")`` (data larger than the page cache): blocks of
 #: this many consecutive rows are put in a random order, and the rows of each
 #: run of SHUFFLE_BUFFER_BLOCKS blocks are shuffled together
-#: (:mod:`fastmlp.shuffling`).  4096 rows of 784 float32 are 12.5 MB: one
+#: (:mod:`fastmlp.data.shuffling`).  4096 rows of 784 float32 are 12.5 MB: one
 #: long read instead of 4096 scattered ones.
 SHUFFLE_BLOCK_ROWS = 4096
 SHUFFLE_BUFFER_BLOCKS = 16

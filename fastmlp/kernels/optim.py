@@ -30,9 +30,13 @@ and that check alone stops LLVM from vectorising the loop (measured 4x).
 import numpy as np
 from numba import prange
 
-from .._utils.tuning import OPTIMIZER_PARALLEL_MIN_SIZE
 from .config import jit
 from .mathfun import like
+
+#: Below this many parameters an optimizer step called from Python
+#: (``Optimizer.step``) runs on one thread (a parallel region's launch
+#: overhead).
+OPTIMIZER_PARALLEL_MIN_SIZE = 1 << 16
 
 SGD = 0
 ADAM = 1
