@@ -26,6 +26,7 @@ from fastmlp.kernels import ops as kops
 from fastmlp.kernels import optim as ko
 from fastmlp.kernels import sync as ksync
 from fastmlp.kernels import train as kt
+from fastmlp.kernels.structs import Data
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from workloads import WORKLOADS  # noqa: E402
@@ -47,10 +48,9 @@ def setup(request):
 
 def _loss_grad(s, grad, stats):
     engine, w = s["model"].engine, s["w"]
-    return kt.loss_grad(engine.net(), engine.ops(), grad, engine.reg, 1, s["X"], s["T"],
-                        NO_WEIGHTS, s["order"], 0, w.batch_size,
-                        s["ws"].buffer, s["ws"].table, stats, s["n_threads"], s["sync"],
-                        kn.INFERENCE)
+    return kt.loss_grad(engine.net(), engine.ops(), grad, engine.reg, 1,
+                        Data(s["X"], s["T"], NO_WEIGHTS, s["order"]), 0, w.batch_size,
+                        s["ws"].work, stats, s["n_threads"], s["sync"], kn.INFERENCE)
 
 
 def test_forward_batch(benchmark, setup):

@@ -192,7 +192,7 @@ def test_model_views_follow_its_layout():
 
 def _buffers(layout, ws, training, layer_f):
     """(name, start, length) of every buffer the workspace should hold, from the docs."""
-    sizes, rows, t = layout.sizes, ws.max_rows, ws.table
+    sizes, rows, w = layout.sizes, ws.max_rows, ws.work
     n = layout.n_layers
     widest = max(sizes[1:])
     out = []
@@ -200,35 +200,34 @@ def _buffers(layout, ws, training, layer_f):
         width = sizes[l + 1]
         output = l == n - 1
         if training or not output:
-            out.append((f"A{l}", t[l, K.A_OFFSET], rows * width))
+            out.append((f"A{l}", w.out[l], rows * width))
         else:
-            assert t[l, K.A_OFFSET] == -1
+            assert w.out[l] == -1
         if training and (output or layout.activations[l].needs_preactivation):
-            out.append((f"Z{l}", t[l, K.Z_OFFSET], rows * width))
+            out.append((f"Z{l}", w.pre[l], rows * width))
         else:
-            assert t[l, K.Z_OFFSET] == -1
+            assert w.pre[l] == -1
         if layout.batch_norm[l]:
-            out.append((f"S{l}", t[l, K.S_OFFSET], 2 * width))
+            out.append((f"S{l}", w.bn[l], 2 * width))
             if training:
-                out.append((f"ZH{l}", t[l, K.ZH_OFFSET], rows * width))
+                out.append((f"ZH{l}", w.zhat[l], rows * width))
         if training and layer_f is not None and not output and layer_f[l + 1, K.DROPOUT] > 0:
-            out.append((f"DA{l}", t[l, K.DA_OFFSET], rows * width))
+            out.append((f"DA{l}", w.dropped[l], rows * width))
         else:
-            assert t[l, K.DA_OFFSET] == -1
+            assert w.dropped[l] == -1
         if training and layer_f is not None and layer_f[l, K.DROPCONNECT] > 0:
-            out.append((f"WT{l}", t[l, K.WT_OFFSET], sizes[l] * width))
+            out.append((f"WT{l}", w.masked[l], sizes[l] * width))
         else:
-            assert t[l, K.WT_OFFSET] == -1
+            assert w.masked[l] == -1
         if training and l > 0 and width <= UPSTREAM_TRANSPOSE_MAX_FAN_OUT:
-            out.append((f"WTT{l}", t[l, K.WTT_OFFSET], sizes[l] * width))
+            out.append((f"WTT{l}", w.wt[l], sizes[l] * width))
         else:
-            assert t[l, K.WTT_OFFSET] == -1
-    head = t[n]
+            assert w.wt[l] == -1
     if training:
-        out += [("X", head[K.X_OFFSET], rows * sizes[0]),
-                ("T", head[K.T_OFFSET], rows * sizes[-1]),
-                ("D0", head[K.D0_OFFSET], rows * widest), ("D1", head[K.D1_OFFSET], rows * widest)]
-    out += [("zeros", head[K.ZERO_OFFSET], widest), ("coef", head[K.COEF_OFFSET], 4)]
+        out += [("X", w.inputs, rows * sizes[0]),
+                ("T", w.targets, rows * sizes[-1]),
+                ("D0", w.d0, rows * widest), ("D1", w.d1, rows * widest)]
+    out += [("zeros", w.zeros, widest), ("coef", w.coef, 4)]
     return out
 
 
@@ -258,8 +257,9 @@ def test_workspace_buffers_are_disjoint_in_bounds_and_fill_the_buffer(sizes, act
                                                                       training, layer_f, rows):
     layout = ParamLayout(sizes, _acts(*acts), norm)
     ws = Workspace(layout, rows, np.float64, training=training, layer_f=layer_f)
-    assert ws.table.shape == (layout.n_layers + 1, K.LAYOUT_COLUMNS)
-    assert ws.table[-1, K.MAX_ROWS] == rows == ws.max_rows
+    assert all(getattr(ws.work, part).shape == (layout.n_layers,) for part in
+               ("out", "pre", "split", "bn", "dropped", "masked", "zhat", "wt"))
+    assert ws.work.max_rows == rows == ws.max_rows and ws.work.buf is ws.buffer
     bufs = _buffers(layout, ws, training, layer_f)
     spans = sorted((int(start), int(start) + length, name) for name, start, length in bufs)
     assert spans[0][0] == 0
@@ -274,11 +274,10 @@ def test_workspace_buffers_are_disjoint_in_bounds_and_fill_the_buffer(sizes, act
 def test_workspace_zero_vector_and_blas_coefficients(dtype):
     layout = ParamLayout([3, 6, 2], _acts("relu", "softmax"))
     ws = Workspace(layout, 5, dtype)
-    head = ws.table[-1]
     assert ws.buffer.dtype == dtype
-    z = head[K.ZERO_OFFSET]
+    z = ws.work.zeros
     np.testing.assert_array_equal(ws.buffer[z:z + 6], np.zeros(6))
-    c = head[K.COEF_OFFSET]
+    c = ws.work.coef
     np.testing.assert_array_equal(ws.buffer[c:c + 4], [1, 0, 1, 1])
 
 
@@ -309,17 +308,17 @@ def test_workspace_split_column_only_for_hidden_layers_with_threads():
     sizes = [fan_in, wide, narrow, 3]
     layout = ParamLayout(sizes, _acts("relu", "relu", "softmax"), [False, True, False])
     one = Workspace(layout, 16, np.float64, n_threads=1)
-    assert list(one.table[:3, K.SPLIT]) == [K.ROW_SPLIT] * 3
+    assert list(one.work.split) == [K.ROW_SPLIT] * 3
     two = Workspace(layout, 16, np.float64, n_threads=2)
     # layer 0: a thin batch of a wide layer -> columns; layer 1: batch norm -> columns
     # (its width alone would not qualify); output: always rows
-    assert list(two.table[:3, K.SPLIT]) == [K.COLUMN_SPLIT, K.COLUMN_SPLIT, K.ROW_SPLIT]
+    assert list(two.work.split) == [K.COLUMN_SPLIT, K.COLUMN_SPLIT, K.ROW_SPLIT]
     many_rows = Workspace(layout, 2 * MAX_ROWS + 10, np.float64, n_threads=2)
-    assert list(many_rows.table[:3, K.SPLIT]) == [K.ROW_SPLIT, K.COLUMN_SPLIT, K.ROW_SPLIT]
+    assert list(many_rows.work.split) == [K.ROW_SPLIT, K.COLUMN_SPLIT, K.ROW_SPLIT]
     small = ParamLayout([10, wide, narrow, 3], _acts("relu", "relu", "softmax"),
                         [False, False, False])
     # the same thin batch of a small layer: not worth a barrier -> rows
-    assert Workspace(small, 16, np.float64, n_threads=2).table[0, K.SPLIT] == K.ROW_SPLIT
+    assert Workspace(small, 16, np.float64, n_threads=2).work.split[0] == K.ROW_SPLIT
 
 
 # the rule: more than one thread, fewer than MAX_ROWS rows per thread, at least

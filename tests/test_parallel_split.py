@@ -103,3 +103,22 @@ def test_a_two_thread_step_updates_every_weight_once(split_everything, sizes, rn
     fm.Trainer(model, fm.optim.SGD(0.5), batch_size=n, epochs=1, shuffle=False,
                n_threads=2, verbose=0).fit(X, y)
     np.testing.assert_allclose(model.params, before - 0.5 * grad, rtol=1e-13, atol=1e-15)
+
+
+@pytest.mark.parametrize("n", [3, 40, 700])
+def test_batch_norm_inference_gradient_with_two_threads_equals_one_thread(n, rng):
+    # Batch norm forces the column split on a team; in inference mode (the
+    # default of loss_and_grad) each thread must normalise its own columns
+    # only -- normalising all of them raced with the other thread's product.
+    model = fm.Model([12, 300, 64, 3], batch_norm=True, dtype="float64", seed=3)
+    for l, mean in enumerate(model.running_means[:-1]):  # statistics that matter
+        mean[...] = rng.standard_normal(mean.shape)
+        model.running_vars[l][...] = rng.uniform(0.5, 2.0, mean.shape)
+    X, y = rng.standard_normal((n, 12)), rng.integers(0, 3, n)
+    with fm.threads(1):
+        loss1, grad1 = model.loss_and_grad(X, y)
+    with fm.threads(2):
+        loss2, grad2 = model.loss_and_grad(X, y)
+    assert loss1 == pytest.approx(model.evaluate(X, y)["loss"], rel=1e-12)
+    assert loss2 == pytest.approx(loss1, rel=1e-12)
+    np.testing.assert_allclose(grad2, grad1, rtol=1e-10, atol=1e-13)

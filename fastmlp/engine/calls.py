@@ -3,7 +3,7 @@
 :class:`~fastmlp.Model` and :class:`~fastmlp.Trainer` say what to compute;
 the engine says how it runs: on how many threads and in blocks of how many
 rows (:func:`plan`, the one rule for every pass), in which buffers
-(:class:`~fastmlp.layout.Workspace`), with which compiled functions
+(:class:`~fastmlp.engine.layout.Workspace`), with which compiled functions
 (:func:`fastmlp.kernels.ops.operations`), over single-threaded BLAS, with
 a notice on stderr while a first call compiles.  The named structures the
 kernels take (:mod:`fastmlp.kernels.structs`) are built here and nowhere
@@ -34,7 +34,7 @@ from ..kernels import penalty as _kp
 from ..kernels import sync as _ksync
 from ..kernels import train as _kt
 from ..kernels.collective import MPI_SIZE
-from ..kernels.structs import Net, Noise, Run
+from ..kernels.structs import Data, Net, Noise, Run
 from ..losses import loss_code
 from .compiling import COMPILE_SECONDS, first_use
 from .layout import Workspace
@@ -203,7 +203,7 @@ class Engine:
 
         def rows(start, stop):
             part = X[start:stop] if prepare is None else prepare(X[start:stop])
-            _ki.predict(net, ops, part, out[start:stop], ws.buffer, ws.table, n_threads)
+            _ki.predict(net, ops, part, out[start:stop], ws.work, n_threads)
 
         with single_threaded_blas(), self.first_use("prediction", n_threads):
             self._in_calls(X, block, rows)
@@ -222,8 +222,7 @@ class Engine:
         def rows(start, stop):
             weights = sw[start:stop] if sw.size else sw
             part = X[start:stop] if prepare is None else prepare(X[start:stop])
-            _ki.evaluate(net, ops, code, part, T[start:stop], weights, ws.buffer, ws.table,
-                         stats, n_threads)
+            _ki.evaluate(net, ops, code, part, T[start:stop], weights, ws.work, stats, n_threads)
 
         with single_threaded_blas(), self.first_use("evaluation", n_threads):
             self._in_calls(X, block, rows)
@@ -313,9 +312,9 @@ class GradientPass:
         with single_threaded_blas(), engine.first_use("gradients", self.n_threads):
             return float(_kt.loss_grad(engine.net(params, layer_f), engine.ops(), grad,
                                        engine.reg if penalized else np.zeros_like(engine.reg),
-                                       loss_code(engine.loss), X, T, sw, index, 0,
-                                       X.shape[0], ws.buffer, ws.table, self.stats,
-                                       self.n_threads, _ksync.new_state(), noise, weight))
+                                       loss_code(engine.loss), Data(X, T, sw, index), 0,
+                                       X.shape[0], ws.work, self.stats, self.n_threads,
+                                       _ksync.new_state(), noise, weight))
 
     def update_running_statistics(self, X, T, sw=NO_WEIGHTS):
         """Set batch norm's running statistics to those of all of X (one training pass).
@@ -441,11 +440,10 @@ class TrainingLoop:
         run = self._run._replace(first=np.int64(first), end=np.int64(end))
         # the model's functions as they are now (a callback may have set a penalty)
         ops = engine.ops(self.optimizer_kind)
-        ws = self.workspace
         # the penalty is added once, by rank 0, to the gradient summed over the ranks
         reg = engine.reg if self.ranks is None or self.ranks.rank == 0 else self._no_penalty
-        args = (engine.net(mpi=self._mpi), ops, self.grad, reg, X, T, sw, order, run,
-                ws.buffer, ws.table, opt_state, self.stats, self.n_threads, self._sync)
+        args = (engine.net(mpi=self._mpi), ops, self.grad, reg, Data(X, T, sw, order), run,
+                self.workspace.work, opt_state, self.stats, self.n_threads, self._sync)
         if self._compiled is None:
             self._compiled = _kt.training(*args)
         return _kt.train_batches(self._compiled, *args)

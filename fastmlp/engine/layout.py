@@ -19,6 +19,7 @@ from .._utils.tuning import (
     UPSTREAM_TRANSPOSE_MAX_FAN_OUT,
 )
 from ..kernels import network as _k
+from ..kernels.structs import Work
 
 __all__ = ["ParamLayout", "Workspace", "split_by_columns"]
 
@@ -134,9 +135,10 @@ class Workspace:
     """Activation, pre-activation, input, target and sensitivity buffers.
 
     One flat array of ``dtype`` sized for ``max_rows`` rows, allocated once
-    and reused by every chunk; ``table`` (int64) tells the kernels where each
-    buffer starts (see :mod:`fastmlp.kernels.network`).  Threads share it,
-    each working on its own rows or units.
+    and reused by every chunk; :attr:`work` is what the kernels take: that
+    buffer and where each part of it starts (a
+    :class:`~fastmlp.kernels.structs.Work`).  Threads share it, each working
+    on its own rows or units.
 
     Parameters
     ----------
@@ -162,7 +164,8 @@ class Workspace:
     def __init__(self, layout, max_rows, dtype, training=True, n_threads=1, layer_f=None):
         sizes = layout.sizes
         n_layers = layout.n_layers
-        table = np.full((n_layers + 1, _k.LAYOUT_COLUMNS), -1, dtype=np.int64)
+        widest = max(sizes[1:])
+        parts = {name: np.full(n_layers, -1, dtype=np.int64) for name in _LAYER_PARTS}
         offset = 0
 
         def take(width, rows=max_rows):
@@ -175,39 +178,42 @@ class Workspace:
             width = sizes[l + 1]
             output = l == n_layers - 1
             norm = layout.batch_norm[l]
-            table[l, _k.A_OFFSET] = take(width) if (training or not output) else -1
+            parts["out"][l] = take(width) if (training or not output) else -1
             keep_z = training and (output or layout.activations[l].needs_preactivation)
-            table[l, _k.Z_OFFSET] = take(width) if keep_z else -1
+            parts["pre"][l] = take(width) if keep_z else -1
             split = norm or split_by_columns(max_rows, width, n_threads, sizes[l])
-            table[l, _k.SPLIT] = _k.COLUMN_SPLIT if (not output and n_threads > 1 and split) \
+            parts["split"][l] = _k.COLUMN_SPLIT if (not output and n_threads > 1 and split) \
                 else _k.ROW_SPLIT
             if norm:
-                table[l, _k.S_OFFSET] = take(2 * width, rows=1)
+                parts["bn"][l] = take(2 * width, rows=1)
                 if training:
-                    table[l, _k.ZH_OFFSET] = take(width)
+                    parts["zhat"][l] = take(width)
             if training and layer_f is not None:
                 if not output and layer_f[l + 1, _k.DROPOUT] > 0:
-                    table[l, _k.DA_OFFSET] = take(width)
+                    parts["dropped"][l] = take(width)
                 if layer_f[l, _k.DROPCONNECT] > 0:
-                    table[l, _k.WT_OFFSET] = take(sizes[l] * width, rows=1)
+                    parts["masked"][l] = take(sizes[l] * width, rows=1)
             if training and l > 0 and width <= UPSTREAM_TRANSPOSE_MAX_FAN_OUT:
-                table[l, _k.WTT_OFFSET] = take(sizes[l] * width, rows=1)
-        head = table[n_layers]
-        head[:] = 0
-        head[_k.MAX_ROWS] = max_rows
+                parts["wt"][l] = take(sizes[l] * width, rows=1)
+        chunk = dict.fromkeys(("inputs", "targets", "d0", "d1"), 0)
         if training:
-            head[_k.X_OFFSET] = take(sizes[0])
-            head[_k.T_OFFSET] = take(sizes[-1])
-            head[_k.D0_OFFSET] = take(max(sizes[1:]))
-            head[_k.D1_OFFSET] = take(max(sizes[1:]))
-        head[_k.ZERO_OFFSET] = take(max(sizes[1:]), rows=1)
-        head[_k.COEF_OFFSET] = offset
-        self.table = table
+            chunk = dict(inputs=take(sizes[0]), targets=take(sizes[-1]), d0=take(widest),
+                         d1=take(widest))
+        zeros = take(widest, rows=1)
+        coef = offset
         self.max_rows = max_rows
         self.buffer = np.empty(offset + 4, dtype=dtype)
-        self.buffer[head[_k.ZERO_OFFSET]:head[_k.ZERO_OFFSET] + max(sizes[1:])] = 0
+        self.buffer[zeros:zeros + widest] = 0
         # BLAS (alpha, beta) pairs: (1, 0) to overwrite, (1, 1) to accumulate
-        self.buffer[offset:] = (1, 0, 1, 1)
+        self.buffer[coef:] = (1, 0, 1, 1)
+        #: what the kernels take: the buffer and where its parts start
+        self.work = Work(buf=self.buffer, **parts, max_rows=np.int64(max_rows),
+                         **{k: np.int64(v) for k, v in chunk.items()}, coef=np.int64(coef),
+                         zeros=np.int64(zeros))
+
+
+#: The per-layer parts of a :class:`~fastmlp.kernels.structs.Work`.
+_LAYER_PARTS = ("out", "pre", "split", "bn", "dropped", "masked", "zhat", "wt")
 
 
 def split_by_columns(rows, width, n_threads, fan_in):

@@ -13,43 +13,36 @@ import numpy as np
 from .addresses import unpack_ops
 from .config import jit
 from .mathfun import like
-from .network import (
-    MAX_ROWS,
-    finish_output,
-    forward_loss_rows,
-    forward_rows,
-    inference_noise,
-    share,
-)
+from .network import finish_output, forward_loss_rows, forward_rows, inference_noise, share
 from .ops import launch, unit
 from .sync import barrier, new_state
 from .views import unowned
 
 
-def predict(net, ops, X, out, ws, wsl, n_threads):
+def predict(net, ops, X, out, work, n_threads):
     """Network output for every row of X into ``out`` (n, n_out), block by block.
 
     Inference mode (no dropout, running batch-norm statistics).  Each block
-    of max_rows rows is split between the threads; the output layer writes
-    straight into ``out``.  ``ops``: the configuration's functions
-    (:class:`fastmlp.kernels.ops.Ops`; its loss and update are not used).
+    of ``work.max_rows`` rows is split between the threads; the output layer
+    writes straight into ``out``.  ``ops``: the configuration's functions
+    (:class:`fastmlp.kernels.ops.Ops`; its loss and update are not used);
+    ``work`` a :class:`~fastmlp.kernels.structs.Work`.
     """
     zero, n_threads = np.int64(0), np.int64(n_threads)  # zero: the member's t and c0 (types)
-    member = unit(predict_member, (zero, net, ops, X, out, ws, wsl, zero, n_threads))
-    launch(_predict, member, ops, (net, X, out, ws, wsl, n_threads, new_state()), n_threads)
+    member = unit(predict_member, (zero, net, ops, X, out, work, zero, n_threads))
+    launch(_predict, member, ops, (net, X, out, work, n_threads, new_state()), n_threads)
 
 
 @jit
-def predict_member(t, net, ops, X, out, ws, wsl, c0, n_threads):
+def predict_member(t, net, ops, X, out, work, c0, n_threads):
     """Thread t's rows of the block of rows that starts at row c0 (see :func:`predict`)."""
-    max_rows = wsl[net.layout.shape[0], MAX_ROWS]
     n, n_in = X.shape
     n_out = out.shape[1]
-    rows = min(n, c0 + max_rows) - c0
+    rows = min(n, c0 + work.max_rows) - c0
     r0, r1 = share(rows, t, n_threads)
     if r1 > r0:
         of = out.reshape(-1)
-        forward_rows(net, ops, X.reshape(-1), c0 * n_in, ws, wsl, r0, r1, of, c0 * n_out,
+        forward_rows(net, ops, X.reshape(-1), c0 * n_in, work, r0, r1, of, c0 * n_out,
                      np.bool_(False), inference_noise())
         finish_output(net, ops.forward, of, c0 * n_out, r0, r1)
 
@@ -60,46 +53,42 @@ def predict_member(t, net, ops, X, out, ws, wsl, c0, n_threads):
 # the training launchers (:mod:`fastmlp.kernels.train`).
 
 @jit(from_python=True)
-def _predict(member, functions, t, net, X, out, ws, wsl, n_threads, sync):
-    max_rows = wsl[net.layout.shape[0], MAX_ROWS]
-    net, X, out, ws, wsl, sync = (unowned(net), unowned(X), unowned(out), unowned(ws),
-                                  unowned(wsl), unowned(sync))
-    for start in range(0, X.shape[0], max_rows):
-        member(t, net, unpack_ops(functions, ws), X, out, ws, wsl, start, n_threads)
+def _predict(member, functions, t, net, X, out, work, n_threads, sync):
+    net, X, out, work, sync = unowned(net), unowned(X), unowned(out), unowned(work), unowned(sync)
+    for start in range(0, X.shape[0], work.max_rows):
+        member(t, net, unpack_ops(functions, work.buf), X, out, work, start, n_threads)
         barrier(sync, n_threads)
 
 
-def evaluate(net, ops, loss_code, X, T, sw, ws, wsl, stats, n_threads):
+def evaluate(net, ops, loss_code, X, T, sw, work, stats, n_threads):
     """Loss and metrics of X against T, accumulated into ``stats`` (n_threads, 3 + n_out).
 
     ``sw`` (n,) float64 weighs the rows (empty: unweighted).
     """
     zero, n_threads, loss_code = np.int64(0), np.int64(n_threads), np.int64(loss_code)
-    member = unit(evaluate_member, (zero, net, ops, loss_code, X, T, sw, ws, wsl, stats, zero,
+    member = unit(evaluate_member, (zero, net, ops, loss_code, X, T, sw, work, stats, zero,
                                     n_threads))
     launch(_evaluate, member, ops,
-           (net, loss_code, X, T, sw, ws, wsl, stats, n_threads, new_state()), n_threads)
+           (net, loss_code, X, T, sw, work, stats, n_threads, new_state()), n_threads)
 
 
 @jit
-def evaluate_member(t, net, ops, loss_code, X, T, sw, ws, wsl, stats, c0, n_threads):
+def evaluate_member(t, net, ops, loss_code, X, T, sw, work, stats, c0, n_threads):
     """Thread t's rows of the block of rows that starts at row c0 (see :func:`evaluate`)."""
-    max_rows = wsl[net.layout.shape[0], MAX_ROWS]
     n, n_in = X.shape
     n_out = T.shape[1]
-    rows = min(n, c0 + max_rows) - c0
+    rows = min(n, c0 + work.max_rows) - c0
     r0, r1 = share(rows, t, n_threads)
     forward_loss_rows(net, ops, loss_code, X.reshape(-1), c0 * n_in, T.reshape(-1), c0 * n_out,
-                      ws, wsl, r0, r1, like(0, ws), sw, np.empty(0, dtype=np.int64), c0, stats[t])
+                      work, r0, r1, like(0, work.buf), sw, np.empty(0, dtype=np.int64), c0,
+                      stats[t])
 
 
 @jit(from_python=True)
-def _evaluate(member, functions, t, net, loss_code, X, T, sw, ws, wsl, stats, n_threads, sync):
-    max_rows = wsl[net.layout.shape[0], MAX_ROWS]
-    net, X, T, sw, ws, wsl, stats, sync = (unowned(net), unowned(X), unowned(T), unowned(sw),
-                                           unowned(ws), unowned(wsl), unowned(stats),
-                                           unowned(sync))
-    for start in range(0, X.shape[0], max_rows):
-        member(t, net, unpack_ops(functions, ws), loss_code, X, T, sw, ws, wsl, stats, start,
+def _evaluate(member, functions, t, net, loss_code, X, T, sw, work, stats, n_threads, sync):
+    net, X, T, sw, work, stats, sync = (unowned(net), unowned(X), unowned(T), unowned(sw),
+                                        unowned(work), unowned(stats), unowned(sync))
+    for start in range(0, X.shape[0], work.max_rows):
+        member(t, net, unpack_ops(functions, work.buf), loss_code, X, T, sw, work, stats, start,
                n_threads)
         barrier(sync, n_threads)

@@ -17,19 +17,20 @@ holds each layer's activation parameter (params' dtype), ``layer_f``
 (float64) per layer: [dropout rate of the layer's input, DropConnect rate,
 batch-norm momentum, batch-norm eps].
 
-``ws`` is one flat workspace sized for ``max_rows`` rows and ``wsl`` (int64)
-locates the buffers in it::
+``work``, a :class:`~fastmlp.kernels.structs.Work`, is the workspace: one
+flat buffer ``work.buf`` sized for chunks of ``work.max_rows`` rows, and
+where each part of it starts.  Per layer: A_l (``work.out[l]``) holds the
+layer's output, Z_l (``work.pre[l]``) its pre-activation when the backward
+pass needs it (GELU/swish), ``work.dropped[l]`` A_l after dropout,
+``work.masked[l]`` W_l after DropConnect, ``work.zhat[l]`` and
+``work.bn[l]`` batch normalisation's normalised values and statistics,
+``work.wt[l]`` W_l^T (fan_out, fan_in), the transposed weights of a layer
+with few units, for its upstream product (:func:`backward_share`).  Per
+chunk: the gathered inputs and targets (``work.inputs``, ``work.targets``),
+the sensitivities D0/D1 (``work.d0``, ``work.d1``, ping-pong), the BLAS
+(alpha, beta) pairs (1, 0) and (1, 1) (``work.coef``) and a zero vector as
+wide as the widest layer (``work.zeros``).  An absent part's offset is -1.
 
-    wsl[l] = [A_l, Z_l, split, batch statistics, A_l after dropout,
-              W_l after DropConnect, zhat_l, W_l^T]       (offsets, -1 when absent)
-    wsl[n_layers] = [max_rows, X, T, D0, D1, BLAS coefficients, zeros, 0]
-
-A_l holds the layer's output, Z_l its pre-activation when the backward pass
-needs it (GELU/swish), X and T the gathered inputs and targets of a chunk,
-D0/D1 the sensitivities (ping-pong), the coefficient slot the BLAS (alpha,
-beta) pairs (1, 0) and (1, 1), "zeros" a zero vector as wide as the
-widest layer, and W_l^T (fan_out, fan_in) the transposed weights of a layer
-with few units, for its upstream product (:func:`backward_share`).
 ``noise``, a :class:`~fastmlp.kernels.structs.Noise` (seed,
 step, mode, row0), keys the dropout and DropConnect masks
 (:mod:`fastmlp.kernels.noise`; row r of a chunk is row row0 + r of its
@@ -41,7 +42,7 @@ Threads: each layer's work is split between ``n_threads`` threads, by rows
 synchronisation, rows are independent) or by columns (each thread all the
 samples and a block of the layer's units: a bigger, more efficient GEMM per
 thread for thin batches of wide layers, and what batch normalisation needs
-as its statistics run over all the rows), as ``split`` in ``wsl`` says for
+as its statistics run over all the rows), as ``work.split`` says for
 each hidden layer; the output layer and its loss always split by rows.
 The backward pass goes layer by layer; in each, every thread computes a
 slice of the weight gradient A^T D (by rows or columns, whichever dimension
@@ -81,24 +82,7 @@ BN_MOMENTUM = 2
 BN_EPS = 3
 LAYER_F_COLUMNS = 4
 
-# workspace table: per layer
-A_OFFSET = 0
-Z_OFFSET = 1
-SPLIT = 2
-S_OFFSET = 3
-DA_OFFSET = 4
-WT_OFFSET = 5
-ZH_OFFSET = 6
-WTT_OFFSET = 7
-# workspace table: the head row
-MAX_ROWS = 0
-X_OFFSET = 1
-T_OFFSET = 2
-D0_OFFSET = 3
-D1_OFFSET = 4
-COEF_OFFSET = 5
-ZERO_OFFSET = 6
-
+# how a team shares a hidden layer (``Work.split``)
 ROW_SPLIT = 0
 COLUMN_SPLIT = 1
 
@@ -212,48 +196,48 @@ def no_drop_rows(buf, src_off, dst_off, width, r0, r1, c0, c1, rate, noise, stre
 
 
 @jit
-def no_prepare_dropconnect(net, ws, wsl, noise, t, n_threads):
+def no_prepare_dropconnect(net, work, noise, t, n_threads):
     """Stands for :func:`prepare_dropconnect` in models without DropConnect (never called)."""
 
 
 @jit
-def layer_weights(net, ws, wsl, l, training):
+def layer_weights(net, work, l, training):
     """(flat array, offset) of the weights layer l multiplies by: W_l, or W_l after DropConnect."""
-    if training and wsl[l, WT_OFFSET] >= 0:
-        return ws, wsl[l, WT_OFFSET]
+    if training and work.masked[l] >= 0:
+        return work.buf, work.masked[l]
     return net.params, net.layout[l, W_OFFSET]
 
 
 @jit
-def layer_input(xin, x_off, ws, wsl, l, training):
+def layer_input(xin, x_off, work, l, training):
     """(flat array, offset) of layer l's input block (A_{l-1} after dropout, if any)."""
     if l == 0:
         return xin, x_off
-    if training and wsl[l - 1, DA_OFFSET] >= 0:
-        return ws, wsl[l - 1, DA_OFFSET]
-    return ws, wsl[l - 1, A_OFFSET]
+    if training and work.dropped[l - 1] >= 0:
+        return work.buf, work.dropped[l - 1]
+    return work.buf, work.out[l - 1]
 
 
 @jit
-def prepare_dropconnect(net, ws, wsl, noise, t, n_threads):
+def prepare_dropconnect(net, work, noise, t, n_threads):
     """Thread t's share of every DropConnect layer's masked weights W * mask / keep."""
     params, layout, layer_f = net.params, net.layout, net.layer_f
     for l in range(layout.shape[0]):
-        if wsl[l, WT_OFFSET] < 0:
+        if work.masked[l] < 0:
             continue
         fan_in, fan_out, w = layout[l, FAN_IN], layout[l, FAN_OUT], layout[l, W_OFFSET]
-        keep, inv = keep_rate(layer_f[l, DROPCONNECT], ws)
+        keep, inv = keep_rate(layer_f[l, DROPCONNECT], work.buf)
         i0, i1 = share(fan_in, t, n_threads)
         for i in range(i0, i1):
             key = _noise.row_key(noise.seed, noise.step, 2 * l + 1, i)
             at = i * fan_out
             _noise.apply_row(params[w + at:w + at + fan_out],
-                             ws[wsl[l, WT_OFFSET] + at:wsl[l, WT_OFFSET] + at + fan_out],
+                             work.buf[work.masked[l] + at:work.masked[l] + at + fan_out],
                              fan_out, key, 0, keep, inv)
 
 
 @jit
-def layer_forward(net, ops, l, src, s_off, ws, wsl, r0, r1, c0, c1, dst, d_off, save, epilogue,
+def layer_forward(net, ops, l, src, s_off, work, r0, r1, c0, c1, dst, d_off, save, epilogue,
                   noise):
     """Rows r0..r1 x units c0..c1 of layer l: GEMM, then the epilogue.
 
@@ -271,15 +255,15 @@ def layer_forward(net, ops, l, src, s_off, ws, wsl, r0, r1, c0, c1, dst, d_off, 
     training = noise.mode != 0
     n_layers = layout.shape[0]
     fan_in, fan_out = layout[l, FAN_IN], layout[l, FAN_OUT]
-    coef = flat_view(ws, wsl[n_layers, COEF_OFFSET], 2)
+    coef = flat_view(work.buf, work.coef, 2)
     width = c1 - c0
     rows = r1 - r0
-    wbuf, w_off = layer_weights(net, ws, wsl, l, training)
+    wbuf, w_off = layer_weights(net, work, l, training)
     gemm(False, False, rows, width, fan_in, coef, src, s_off + r0 * fan_in, fan_in,
          wbuf, w_off + c0, fan_out, dst, d_off + r0 * fan_out + c0, fan_out)
     if not epilogue:
         return
-    z_off = wsl[l, Z_OFFSET]
+    z_off = work.pre[l]
     keep_z = save and z_off >= 0
     b = layout[l, B_OFFSET]
     bias = flat_view(params, b + c0, c1 - c0)
@@ -289,30 +273,30 @@ def layer_forward(net, ops, l, src, s_off, ws, wsl, r0, r1, c0, c1, dst, d_off, 
         beta = params[b:b + fan_out]
         if training:
             ops.norm.train(dst, d_off, rows, fan_out, c0, c1, gamma, beta, layer_f[l, BN_EPS],
-                           layer_f[l, BN_MOMENTUM], ws, wsl[l, ZH_OFFSET], ws, wsl[l, S_OFFSET],
+                           layer_f[l, BN_MOMENTUM], work.buf, work.zhat[l], work.buf, work.bn[l],
                            running, layout[l, R_OFFSET], noise.mode == TRAINING_UPDATE, net.mpi)
         else:
-            zh = wsl[l, ZH_OFFSET] if save else -1
-            ops.norm.infer(dst, d_off + r0 * fan_out, rows, fan_out, gamma, beta,
-                           layer_f[l, BN_EPS], running, layout[l, R_OFFSET], ws,
-                           zh + r0 * fan_out if zh >= 0 else -1, ws, wsl[l, S_OFFSET])
-        bias = flat_view(ws, wsl[n_layers, ZERO_OFFSET], width)
+            zh = work.zhat[l] if save else -1
+            ops.norm.infer(dst, d_off + r0 * fan_out, rows, fan_out, c0, c1, gamma, beta,
+                           layer_f[l, BN_EPS], running, layout[l, R_OFFSET], work.buf,
+                           zh + r0 * fan_out if zh >= 0 else -1, work.buf, work.bn[l])
+        bias = flat_view(work.buf, work.zeros, width)
     # whole rows r0..r1, of which the activation takes columns c0..c1 (``bias``'s)
     ops.forward[layout[l, ACTIVATION]](
         block_view(dst, d_off + r0 * fan_out, rows, fan_out), bias, act_param[l],
-        block_view(ws, z_off + r0 * fan_out if keep_z else 0, rows if keep_z else 0, fan_out),
+        block_view(work.buf, z_off + r0 * fan_out if keep_z else 0, rows if keep_z else 0, fan_out),
         c0)
-    if training and wsl[l, DA_OFFSET] >= 0:
-        ops.dropout.rows(ws, d_off, wsl[l, DA_OFFSET], fan_out, r0, r1, c0, c1,
+    if training and work.dropped[l] >= 0:
+        ops.dropout.rows(work.buf, d_off, work.dropped[l], fan_out, r0, r1, c0, c1,
                          layer_f[l + 1, DROPOUT], noise, 2 * (l + 1), noise.row0)
 
 
 @jit
-def forward_rows(net, ops, xin, x_off, ws, wsl, r0, r1, out, out_off, save, noise):
+def forward_rows(net, ops, xin, x_off, work, r0, r1, out, out_off, save, noise):
     """Rows r0..r1 of a block through every layer but the last's epilogue.
 
     ``xin[x_off + r * n_in ...]`` is input row r of the block.  Hidden
-    outputs go to their A buffers in ``ws`` (row r at ``A_l offset + r *
+    outputs go to their A buffers in ``work.buf`` (row r at ``A_l offset + r *
     width``), the last layer's GEMM result to ``out[out_off + r * n_out]``;
     its bias and activation are left to the caller (the loss, or
     :func:`finish_output`).
@@ -320,11 +304,11 @@ def forward_rows(net, ops, xin, x_off, ws, wsl, r0, r1, out, out_off, save, nois
     layout = net.layout
     n_layers = layout.shape[0]
     for l in range(n_layers):
-        src, s_off = layer_input(xin, x_off, ws, wsl, l, noise.mode != 0)
+        src, s_off = layer_input(xin, x_off, work, l, noise.mode != 0)
         last = l == n_layers - 1
-        layer_forward(net, ops, l, src, s_off, ws, wsl, r0, r1, np.int64(0),
-                      layout[l, FAN_OUT], out if last else ws,
-                      out_off if last else wsl[l, A_OFFSET], save, not last, noise)
+        layer_forward(net, ops, l, src, s_off, work, r0, r1, np.int64(0),
+                      layout[l, FAN_OUT], out if last else work.buf,
+                      out_off if last else work.out[l], save, not last, noise)
 
 
 @jit
@@ -340,7 +324,7 @@ def finish_output(net, forward, out, out_off, r0, r1):
 
 
 @jit
-def output_loss_rows(net, ops, loss_code, tin, t_off, ws, wsl, r0, r1, scale, sw, index, c0,
+def output_loss_rows(net, ops, loss_code, tin, t_off, work, r0, r1, scale, sw, index, c0,
                      stats):
     """Bias, output activation and loss of rows r0..r1 of the output GEMM result.
 
@@ -355,15 +339,15 @@ def output_loss_rows(net, ops, loss_code, tin, t_off, ws, wsl, r0, r1, scale, sw
     n_layers = layout.shape[0]
     last = n_layers - 1
     n_out = layout[last, FAN_OUT]
-    a_out = wsl[last, A_OFFSET]
+    a_out = work.out[last]
     rows = r1 - r0
     b = layout[last, B_OFFSET]
-    z_off = wsl[last, Z_OFFSET]
+    z_off = work.pre[last]
     code, alpha = layout[last, ACTIVATION], act_param[last]
-    A = block_view(ws, a_out + r0 * n_out, rows, n_out)
+    A = block_view(work.buf, a_out + r0 * n_out, rows, n_out)
     bias = flat_view(params, b, n_out)
-    D = block_view(ws, wsl[n_layers, D0_OFFSET] + r0 * n_out, rows, n_out)
-    Zs = block_view(ws, z_off + r0 * n_out, rows, n_out)
+    D = block_view(work.buf, work.d0 + r0 * n_out, rows, n_out)
+    Zs = block_view(work.buf, z_off + r0 * n_out, rows, n_out)
     squared = loss_code == SQUARED_ERROR
     if squared:
         ops.forward[code](A, bias, alpha, Zs, np.int64(0))
@@ -376,18 +360,18 @@ def output_loss_rows(net, ops, loss_code, tin, t_off, ws, wsl, r0, r1, scale, sw
 
 
 @jit
-def forward_loss_rows(net, ops, loss_code, xin, x_off, tin, t_off, ws, wsl, r0, r1, scale, sw,
+def forward_loss_rows(net, ops, loss_code, xin, x_off, tin, t_off, work, r0, r1, scale, sw,
                       index, c0, stats):
     """Inference forward pass and loss of rows r0..r1 of the chunk at c0 (evaluation)."""
     last = net.layout.shape[0] - 1
-    forward_rows(net, ops, xin, x_off, ws, wsl, r0, r1, ws, wsl[last, A_OFFSET],
+    forward_rows(net, ops, xin, x_off, work, r0, r1, work.buf, work.out[last],
                  np.bool_(False), inference_noise())
-    return output_loss_rows(net, ops, loss_code, tin, t_off, ws, wsl, r0, r1, scale, sw, index,
+    return output_loss_rows(net, ops, loss_code, tin, t_off, work, r0, r1, scale, sw, index,
                             c0, stats)
 
 
 @jit
-def _activation_backward_rows(net, ops, ws, wsl, l, up_off, width, r0, r1, c0, c1, noise):
+def _activation_backward_rows(net, ops, work, l, up_off, width, r0, r1, c0, c1, noise):
     """D <- D (* dropout mask / keep) * f'(z_l) on rows r0..r1, columns c0..c1 of layer l.
 
     ``D`` is the (rows, width) upstream block at ``up_off``; ``width`` is
@@ -395,15 +379,15 @@ def _activation_backward_rows(net, ops, ws, wsl, l, up_off, width, r0, r1, c0, c
     """
     layout, act_param, layer_f = net.layout, net.act_param, net.layer_f
     derive, alpha = ops.backward[layout[l, ACTIVATION]], act_param[l]
-    a_off, z_off = wsl[l, A_OFFSET], wsl[l, Z_OFFSET]
-    rate = layer_f[l + 1, DROPOUT] if wsl[l, DA_OFFSET] >= 0 else 0.0
+    a_off, z_off = work.out[l], work.pre[l]
+    rate = layer_f[l + 1, DROPOUT] if work.dropped[l] >= 0 else 0.0
     if rate > 0.0 and noise.mode != 0:
-        ops.dropout.rows(ws, up_off, up_off, width, r0, r1, c0, c1, rate, noise, 2 * (l + 1),
+        ops.dropout.rows(work.buf, up_off, up_off, width, r0, r1, c0, c1, rate, noise, 2 * (l + 1),
                          noise.row0)
     rows = r1 - r0
-    derive(block_view(ws, up_off + r0 * width, rows, width),
-           block_view(ws, a_off + r0 * width, rows, width),
-           block_view(ws, (z_off if z_off >= 0 else 0) + r0 * width,
+    derive(block_view(work.buf, up_off + r0 * width, rows, width),
+           block_view(work.buf, a_off + r0 * width, rows, width),
+           block_view(work.buf, (z_off if z_off >= 0 else 0) + r0 * width,
                       rows if z_off >= 0 else 0, width), alpha, c0, c1)
 
 
@@ -433,7 +417,7 @@ def add_column_sums(out, buf, off, rows, stride):
 
 
 @jit
-def backward_share(net, ops, grad, xin, x_off, ws, wsl, l, rows, cur, t, n_threads, accumulate,
+def backward_share(net, ops, grad, xin, x_off, work, l, rows, cur, t, n_threads, accumulate,
                    noise):
     """Thread t's share of layer l's backward step for a chunk of ``rows`` rows.
 
@@ -450,19 +434,19 @@ def backward_share(net, ops, grad, xin, x_off, ws, wsl, l, rows, cur, t, n_threa
     n_layers = layout.shape[0]
     fan_in, fan_out = layout[l, FAN_IN], layout[l, FAN_OUT]
     w_off, b_off = layout[l, W_OFFSET], layout[l, B_OFFSET]
-    d_off = wsl[n_layers, D0_OFFSET] if cur == 0 else wsl[n_layers, D1_OFFSET]
-    up_off = wsl[n_layers, D1_OFFSET] if cur == 0 else wsl[n_layers, D0_OFFSET]
-    c = wsl[n_layers, COEF_OFFSET] + (2 if accumulate else 0)
-    coef_w = flat_view(ws, c, 2)
-    src, s_off = layer_input(xin, x_off, ws, wsl, l, training)
+    d_off = work.d0 if cur == 0 else work.d1
+    up_off = work.d1 if cur == 0 else work.d0
+    c = work.coef + (2 if accumulate else 0)
+    coef_w = flat_view(work.buf, c, 2)
+    src, s_off = layer_input(xin, x_off, work, l, training)
     by_rows, lo, hi = weight_slice(fan_in, fan_out, t, n_threads)
     if by_rows:
         gemm(True, False, hi - lo, fan_out, rows, coef_w, src, s_off + lo, fan_in,
-             ws, d_off, fan_out, grad, w_off + lo * fan_out, fan_out)
+             work.buf, d_off, fan_out, grad, w_off + lo * fan_out, fan_out)
     else:
         gemm(True, False, fan_in, hi - lo, rows, coef_w, src, s_off, fan_in,
-             ws, d_off + lo, fan_out, grad, w_off + lo, fan_out)
-    if training and wsl[l, WT_OFFSET] >= 0:  # DropConnect: only kept weights had a gradient
+             work.buf, d_off + lo, fan_out, grad, w_off + lo, fan_out)
+    if training and work.masked[l] >= 0:  # DropConnect: only kept weights had a gradient
         i0, i1, j0, j1 = (lo, hi, 0, fan_out) if by_rows else (0, fan_in, lo, hi)
         ops.dropout.rows(grad, w_off, w_off, fan_out, i0, i1, j0, j1, layer_f[l, DROPCONNECT],
                          noise, 2 * l + 1, np.int64(0))
@@ -471,21 +455,21 @@ def backward_share(net, ops, grad, xin, x_off, ws, wsl, l, rows, cur, t, n_threa
         db = flat_view(grad, b_off + j0, j1 - j0)
         if not accumulate:
             db[:] = 0
-        add_column_sums(db, ws, d_off + j0, rows, fan_out)
+        add_column_sums(db, work.buf, d_off + j0, rows, fan_out)
     if l == 0:
         return
     # upstream D_l W_l^T, then the mask, f'(z_{l-1}) and batch norm of layer l-1;
     # split like layer l-1's forward pass
-    by_columns = wsl[l - 1, SPLIT] == COLUMN_SPLIT
+    by_columns = work.split[l - 1] == COLUMN_SPLIT
     if by_columns:
         r0, r1 = 0, rows
         i0, i1 = share(fan_in, t, n_threads)
     else:
         r0, r1 = share(rows, t, n_threads)
         i0, i1 = 0, fan_in
-    coef = flat_view(ws, wsl[n_layers, COEF_OFFSET], 2)
-    wbuf, wv_off = layer_weights(net, ws, wsl, l, training)
-    wtt = wsl[l, WTT_OFFSET]
+    coef = flat_view(work.buf, work.coef, 2)
+    wbuf, wv_off = layer_weights(net, work, l, training)
+    wtt = work.wt[l]
     if wtt >= 0 and (n_threads == 1 or by_columns):
         # A narrow layer (a classifier's output layer): OpenBLAS multiplies D W^T
         # with a short inner dimension through its general kernel, packing both
@@ -497,46 +481,46 @@ def backward_share(net, ops, grad, xin, x_off, ws, wsl, l, rows, cur, t, n_threa
         # Each row of W^T is written contiguously; W is read with a stride of
         # fan_out (tuning.UPSTREAM_TRANSPOSE_MAX_FAN_OUT at most).
         for k in range(fan_out):
-            wt_row = flat_view(ws, wtt + k * fan_in + i0, i1 - i0)
+            wt_row = flat_view(work.buf, wtt + k * fan_in + i0, i1 - i0)
             for i in range(i1 - i0):
                 wt_row[i] = wbuf[wv_off + (i0 + i) * fan_out + k]
-        gemm(False, False, r1 - r0, i1 - i0, fan_out, coef, ws, d_off + r0 * fan_out, fan_out,
-             ws, wtt + i0, fan_in, ws, up_off + r0 * fan_in + i0, fan_in)
+        gemm(False, False, r1 - r0, i1 - i0, fan_out, coef, work.buf, d_off + r0 * fan_out, fan_out,
+             work.buf, wtt + i0, fan_in, work.buf, up_off + r0 * fan_in + i0, fan_in)
     else:
-        gemm(False, True, r1 - r0, i1 - i0, fan_out, coef, ws, d_off + r0 * fan_out, fan_out,
-             wbuf, wv_off + i0 * fan_out, fan_out, ws, up_off + r0 * fan_in + i0, fan_in)
-    _activation_backward_rows(net, ops, ws, wsl, l - 1, up_off, fan_in, r0, r1, i0, i1, noise)
+        gemm(False, True, r1 - r0, i1 - i0, fan_out, coef, work.buf, d_off + r0 * fan_out, fan_out,
+             wbuf, wv_off + i0 * fan_out, fan_out, work.buf, up_off + r0 * fan_in + i0, fan_in)
+    _activation_backward_rows(net, ops, work, l - 1, up_off, fan_in, r0, r1, i0, i1, noise)
     g = layout[l - 1, G_OFFSET]
     if g >= 0:  # (r0, r1) is every row here: batch norm forces the column split
-        ops.norm.backward(ws, up_off, rows, fan_in, i0, i1, ws, wsl[l - 1, ZH_OFFSET],
-                          params[g:g + fan_in], ws, wsl[l - 1, S_OFFSET], grad[g:g + fan_in],
+        ops.norm.backward(work.buf, up_off, rows, fan_in, i0, i1, work.buf, work.zhat[l - 1],
+                          params[g:g + fan_in], work.buf, work.bn[l - 1], grad[g:g + fan_in],
                           grad[layout[l - 1, B_OFFSET]:layout[l - 1, B_OFFSET] + fan_in],
-                          training, net.mpi)
+                          training, accumulate, net.mpi)
 
 
-def chunk_input(X, index, c0, ws, wsl, n_layers):
-    """(flat array, offset) of the chunk's input rows: gathered in ``ws`` or X itself.
+def chunk_input(X, index, c0, work):
+    """(flat array, offset) of the chunk's input rows: gathered in ``work.buf`` or X itself.
 
     Inputs of another dtype than the workspace's (a float64 dataset read in
     place by a float32 model) are only ever read gathered -- converted row
-    by row into ``ws`` -- so their passes need a non-empty ``index``.
+    by row into ``work.buf`` -- so their passes need a non-empty ``index``.
     """
-    if index.size > 0 or X.dtype != ws.dtype:
-        return ws, wsl[n_layers, X_OFFSET]
+    if index.size > 0 or X.dtype != work.buf.dtype:
+        return work.buf, work.inputs
     return X.reshape(-1), c0 * X.shape[1]
 
 
 @overload(chunk_input)
-def _chunk_input_overload(X, index, c0, ws, wsl, n_layers):
+def _chunk_input_overload(X, index, c0, work):
     # chosen when the kernels are typed: with two dtypes, X itself could not
     # stand where the workspace does
-    if X.dtype != ws.dtype:
-        def gathered(X, index, c0, ws, wsl, n_layers):
-            return ws, wsl[n_layers, X_OFFSET]
+    if X.dtype != work.types[work.fields.index("buf")].dtype:
+        def gathered(X, index, c0, work):
+            return work.buf, work.inputs
         return gathered
 
-    def direct_or_gathered(X, index, c0, ws, wsl, n_layers):
+    def direct_or_gathered(X, index, c0, work):
         if index.size > 0:
-            return ws, wsl[n_layers, X_OFFSET]
+            return work.buf, work.inputs
         return X.reshape(-1), c0 * X.shape[1]
     return direct_or_gathered

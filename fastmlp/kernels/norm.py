@@ -105,16 +105,18 @@ def forward_train(buf, off, rows, width, c0, c1, gamma, beta, eps, momentum, zha
 
 
 @jit
-def forward_infer(buf, off, rows, width, gamma, beta, eps, running, r_off, zhat, z_off, stats,
-                  s_off):
-    """y = gamma (z - running_mean) / sqrt(running_var + eps) + beta over a whole-row block.
+def forward_infer(buf, off, rows, width, c0, c1, gamma, beta, eps, running, r_off, zhat, z_off,
+                  stats, s_off):
+    """y = gamma (z - running_mean) / sqrt(running_var + eps) + beta on columns c0..c1 of a
+    block of whole rows.
 
     When ``z_off >= 0`` also keeps zhat = (z - running_mean) s and the s_j
     in ``stats`` for the backward pass (the objective's gradient in
-    inference mode, e.g. for checks).
+    inference mode, e.g. for checks).  Only columns c0..c1: in a column-split
+    layer the other threads are still writing theirs.
     """
     keep = z_off >= 0
-    for j in range(width):
+    for j in range(c0, c1):
         inv = 1.0 / np.sqrt(float(running[r_off + width + j]) + eps)
         s = float(gamma[j]) * inv
         shift = float(beta[j]) - s * float(running[r_off + j])
@@ -133,19 +135,22 @@ def forward_infer(buf, off, rows, width, gamma, beta, eps, running, r_off, zhat,
 
 @jit
 def backward(D, d_off, rows, width, c0, c1, zhat, z_off, gamma, stats, s_off, dgamma, dbeta,
-             batch_stats, mpi):
+             batch_stats, accumulate, mpi):
     """dL/dy -> dL/dz in place for columns c0..c1; writes dgamma and dbeta there.
 
     ``batch_stats``: the forward pass normalised with the batch's statistics
     (training), so they depend on z too; otherwise (inference statistics)
-    the map is affine, ``dL/dz = gamma s dL/dy``.  ``mpi``: see the module
-    docstring.
+    the map is affine, ``dL/dz = gamma s dL/dy``.  ``accumulate``: add this
+    chunk's dgamma and dbeta to those of the chunks before it (a pass in
+    inference mode over more rows than a chunk holds; with batch statistics
+    the batch is always one chunk).  ``mpi``: see the module docstring.
     """
     n = c1 - c0
     sum_d = dbeta[c0:c1]
     sum_dz = dgamma[c0:c1]
-    sum_d[:] = 0
-    sum_dz[:] = 0
+    if not accumulate:
+        sum_d[:] = 0
+        sum_dz[:] = 0
     for r in range(rows):
         at = r * width + c0
         drow = D[d_off + at:d_off + at + n]
@@ -183,12 +188,12 @@ def no_forward_train(buf, off, rows, width, c0, c1, gamma, beta, eps, momentum, 
 
 
 @jit
-def no_forward_infer(buf, off, rows, width, gamma, beta, eps, running, r_off, zhat, z_off, stats,
-                     s_off):
+def no_forward_infer(buf, off, rows, width, c0, c1, gamma, beta, eps, running, r_off, zhat, z_off,
+                     stats, s_off):
     """Stands for :func:`forward_infer` where no layer normalises (never called)."""
 
 
 @jit
 def no_backward(D, d_off, rows, width, c0, c1, zhat, z_off, gamma, stats, s_off, dgamma, dbeta,
-                batch_stats, mpi):
+                batch_stats, accumulate, mpi):
     """Stands for :func:`backward` where no layer normalises (never called)."""

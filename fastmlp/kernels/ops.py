@@ -46,7 +46,7 @@ from numba.extending import typeof_impl
 from . import activations, losses, network, norm, optim
 from . import penalty as penalties
 from .config import CFUNC_OPTIONS
-from .structs import Net, Noise
+from .structs import Net, Noise, Work
 from .workers import run_team
 
 __all__ = ["Ops", "Activations", "ActivationTable", "OptimizerOps", "Norm", "Dropout",
@@ -126,6 +126,8 @@ def _signatures(dtype):
     handles = types.Array(types.int64, 1, "C")
     net = types.NamedTuple((row, table, row, types.Array(types.float64, 2, "C"), row, handles),
                            Net)
+    offsets = types.Array(types.int64, 1, "C")
+    work = types.NamedTuple((row,) + (offsets,) * 8 + (i64,) * 7, Work)
     # what the losses only read may be the caller's read-only arrays
     # (targets, weights, a memory map); writeable ones convert to these
     targets = types.Array(f, 2, "C", readonly=True)
@@ -141,13 +143,13 @@ def _signatures(dtype):
         "norm_train": types.void(row, i64, i64, i64, i64, i64, row, row, types.float64,
                                  types.float64, row, i64, row, i64, row, i64, types.boolean,
                                  handles),
-        "norm_infer": types.void(row, i64, i64, i64, row, row, types.float64, row, i64, row, i64,
-                                 row, i64),
+        "norm_infer": types.void(row, i64, i64, i64, i64, i64, row, row, types.float64, row, i64,
+                                 row, i64, row, i64),
         "norm_backward": types.void(row, i64, i64, i64, i64, i64, row, i64, row, row, i64, row,
-                                    row, types.boolean, handles),
+                                    row, types.boolean, types.boolean, handles),
         "drop_rows": types.void(row, i64, i64, i64, i64, i64, i64, i64, types.float64, noise, i64,
                                 i64),
-        "drop_weights": types.void(net, row, table, noise, i64, i64),
+        "drop_weights": types.void(net, work, noise, i64, i64),
         "penalty_value": types.float64(row, table, f64_row, i64, i64),
         "penalty_gradient": types.void(row, row, table, f64_row, i64, i64),
     }

@@ -8,7 +8,7 @@ this module has no compiled code.  The configuration's functions
 
 from collections import namedtuple
 
-__all__ = ["Net", "Noise", "OptState", "Run"]
+__all__ = ["Net", "Noise", "OptState", "Run", "Work", "Data", "Team", "Sums", "Step", "Span"]
 
 #: A network over its flat parameter buffer (:mod:`fastmlp.kernels.network`):
 #:
@@ -54,3 +54,56 @@ OptState = namedtuple("OptState", ["state", "hyper", "scalars", "count", "rates"
 #: (1,) room for the summed loss.
 Run = namedtuple("Run", ["batch_size", "first", "end", "loss_code", "kind", "seed", "rank",
                          "ranks", "reduced"])
+
+#: A workspace (:mod:`fastmlp.kernels.network`): one flat buffer ``buf`` sized
+#: for chunks of at most ``max_rows`` rows, and where each part of it
+#: starts (flat offsets into ``buf``, -1 where a part is absent).
+#:
+#: Per layer l (int64 arrays of n_layers):
+#:
+#: out
+#:     A_l, the layer's output (rows, fan_out).
+#: pre
+#:     Z_l, its pre-activation, kept when the backward pass needs it.
+#: split
+#:     How a team shares the layer: ``ROW_SPLIT`` or ``COLUMN_SPLIT``.
+#: bn
+#:     Batch normalisation's batch statistics (2, fan_out).
+#: dropped
+#:     A_l after dropout (the next layer's input in training).
+#: masked
+#:     W_l after DropConnect (fan_in, fan_out).
+#: zhat
+#:     Batch normalisation's normalised pre-activation (rows, fan_out).
+#: wt
+#:     W_l transposed (fan_out, fan_in), for a narrow layer's upstream product.
+#:
+#: Per chunk (int64 each): ``inputs`` and ``targets`` (the gathered rows),
+#: ``d0`` and ``d1`` (the sensitivities, ping-pong), ``coef`` (the BLAS
+#: (alpha, beta) pairs (1, 0) and (1, 1)), ``zeros`` (a zero row as wide as
+#: the widest layer).
+Work = namedtuple("Work", ["buf", "out", "pre", "split", "bn", "dropped", "masked", "zhat", "wt",
+                           "max_rows", "inputs", "targets", "d0", "d1", "coef", "zeros"])
+
+#: The rows a pass reads: inputs ``X`` (n, n_in), targets ``T`` (n, n_out),
+#: sample weights ``sw`` (n,) float64 or empty, and ``index`` (int64): the
+#: row of X and T at each position of the pass (empty: positions are rows).
+Data = namedtuple("Data", ["X", "T", "sw", "index"])
+
+#: A member of a thread team: thread ``t`` of ``n_threads``, meeting the
+#: others at the barrier whose state is ``sync`` (:mod:`fastmlp.kernels.sync`).
+Team = namedtuple("Team", ["t", "n_threads", "sync"])
+
+#: What a team accumulates: loss and metric sums per thread, ``stats``
+#: (n_threads, 3 + n_out) float64 (:mod:`fastmlp.kernels.losses`), and each
+#: thread's share of the loss, ``partial`` (n_threads,) float64.
+Sums = namedtuple("Sums", ["stats", "partial"])
+
+#: The optimizer step fused into a backward pass: whether it is (``fused``),
+#: the optimizer's state slots ``state`` (slots, n_params) and the step's
+#: ``constants`` (:mod:`fastmlp.kernels.optim`).
+Step = namedtuple("Step", ["fused", "state", "constants"])
+
+#: The positions ``start .. stop`` of a batch (or of one rank's share of it),
+#: and ``weight``, the denominator of their mean loss (float64).
+Span = namedtuple("Span", ["start", "stop", "weight"])

@@ -27,100 +27,80 @@ from .config import jit
 from .losses import row_weight
 from .mathfun import like
 from .memory import CACHE_LINE, prefetch_rows
-from .network import (
-    A_OFFSET,
-    B_OFFSET,
-    COLUMN_SPLIT,
-    DROPOUT,
-    FAN_IN,
-    FAN_OUT,
-    G_OFFSET,
-    MAX_ROWS,
-    ROW_SPLIT,
-    SPLIT,
-    T_OFFSET,
-    TRAINING_UPDATE,
-    W_OFFSET,
-    WT_OFFSET,
-    X_OFFSET,
-    backward_share,
-    chunk_input,
-    gather,
-    layer_forward,
-    layer_input,
-    line_share,
-    output_loss_rows,
-    share,
-    weight_slice,
-)
+from .network import (COLUMN_SPLIT, DROPOUT, FAN_IN, FAN_OUT, G_OFFSET, ROW_SPLIT, TRAINING_UPDATE,
+                      W_OFFSET, B_OFFSET, backward_share, chunk_input, gather, layer_forward,
+                      layer_input, line_share, output_loss_rows, share, weight_slice)
 from .optim import CLIP_NORM, advance_scalars, clip_scale, sum_of_squares
 from .penalty import active, with_penalty
-from .structs import Noise
+from .structs import Noise, Span, Step, Team
 from .sync import barrier
 
 
 @jit
-def uses_dropconnect(wsl, n_layers):
+def uses_dropconnect(work, n_layers):
     """Whether the workspace holds DropConnect weights for any layer."""
     for l in range(n_layers):
-        if wsl[l, WT_OFFSET] >= 0:
+        if work.masked[l] >= 0:
             return True
     return False
 
 
 @jit
-def forward(net, ops, loss_code, X, T, sw, index, c0, rows, ws, wsl, scale, stats, t, n_threads,
-            sync, noise):
-    """Thread t's part of the forward pass and loss of chunk c0 (``rows`` rows).
+def forward(net, ops, loss_code, data, c0, rows, work, scale, stats, team, noise):
+    """Thread ``team.t``'s part of the forward pass and loss of chunk c0 (``rows`` rows).
 
-    In training mode (``noise.mode``) masked weights for DropConnect first;
-    then the gathered inputs (dropped out, if asked).  Consecutive row-split
-    layers (and the output layer with its loss) need no barrier between
-    them; a column-split layer is followed by one, as the next layer needs
-    all of its units.  Ends with a barrier.
+    ``data`` a :class:`~fastmlp.kernels.structs.Data`, ``work`` a
+    :class:`~fastmlp.kernels.structs.Work`, ``team`` a
+    :class:`~fastmlp.kernels.structs.Team`; the thread's loss and metric
+    sums go to ``stats[team.t]``.  In training mode (``noise.mode``) masked
+    weights for DropConnect first; then the gathered inputs (dropped out, if
+    asked).  Consecutive row-split layers (and the output layer with its
+    loss) need no barrier between them; a column-split layer is followed by
+    one, as the next layer needs all of its units.  Ends with a barrier.
     """
+    X, T, index = data.X, data.T, data.index
+    t, n_threads, sync = team.t, team.n_threads, team.sync
     layout, layer_f = net.layout, net.layer_f
     n_layers = layout.shape[0]
-    head = wsl[n_layers]
     training = noise.mode != 0
-    if training and uses_dropconnect(wsl, n_layers):
-        ops.dropout.weights(net, ws, wsl, noise, t, n_threads)
+    if training and uses_dropconnect(work, n_layers):
+        ops.dropout.weights(net, work, noise, t, n_threads)
         barrier(sync, n_threads)
     gathered = index.size > 0
-    xin, x_off = chunk_input(X, index, c0, ws, wsl, n_layers)
-    tin = ws if gathered else T.reshape(-1)
-    t_off = head[T_OFFSET] if gathered else c0 * T.shape[1]
+    xin, x_off = chunk_input(X, index, c0, work)
+    tin = work.buf if gathered else T.reshape(-1)
+    t_off = work.targets if gathered else c0 * T.shape[1]
     r0, r1 = share(rows, t, n_threads)
     if gathered:
         n_in = X.shape[1]
-        gather(X, index, c0, r0, r1, ws, head[X_OFFSET])
-        gather(T, index, c0, r0, r1, ws, head[T_OFFSET])
+        gather(X, index, c0, r0, r1, work.buf, work.inputs)
+        gather(T, index, c0, r0, r1, work.buf, work.targets)
         if training and layer_f[0, DROPOUT] > 0.0:
-            ops.dropout.rows(ws, head[X_OFFSET], head[X_OFFSET], n_in, r0, r1, np.int64(0), n_in,
+            ops.dropout.rows(work.buf, work.inputs, work.inputs, n_in, r0, r1, np.int64(0), n_in,
                              layer_f[0, DROPOUT], noise, np.int64(0), noise.row0)
-        if wsl[0, SPLIT] == COLUMN_SPLIT:
+        if work.split[0] == COLUMN_SPLIT:
             barrier(sync, n_threads)
     l = np.int64(0)
     while l < n_layers:
-        if l < n_layers - 1 and wsl[l, SPLIT] == COLUMN_SPLIT:
+        if l < n_layers - 1 and work.split[l] == COLUMN_SPLIT:
             lo, hi = share(layout[l, FAN_OUT], t, n_threads)
-            src, s_off = layer_input(xin, x_off, ws, wsl, l, training)
-            layer_forward(net, ops, l, src, s_off, ws, wsl, np.int64(0), rows, lo, hi,
-                          ws, wsl[l, A_OFFSET], np.bool_(True), np.bool_(True), noise)
+            src, s_off = layer_input(xin, x_off, work, l, training)
+            layer_forward(net, ops, l, src, s_off, work, np.int64(0), rows, lo, hi,
+                          work.buf, work.out[l], np.bool_(True), np.bool_(True), noise)
             barrier(sync, n_threads)
             l += 1
             continue
         end = l + 1
-        while end < n_layers and (end == n_layers - 1 or wsl[end, SPLIT] == ROW_SPLIT):
+        while end < n_layers and (end == n_layers - 1 or work.split[end] == ROW_SPLIT):
             end += 1
         for k in range(l, end):
-            src, s_off = layer_input(xin, x_off, ws, wsl, k, training)
-            layer_forward(net, ops, k, src, s_off, ws, wsl, r0, r1, np.int64(0),
-                          layout[k, FAN_OUT], ws, wsl[k, A_OFFSET], np.bool_(True),
+            src, s_off = layer_input(xin, x_off, work, k, training)
+            layer_forward(net, ops, k, src, s_off, work, r0, r1, np.int64(0),
+                          layout[k, FAN_OUT], work.buf, work.out[k], np.bool_(True),
                           k < n_layers - 1, noise)
         if end == n_layers:
-            output_loss_rows(net, ops, loss_code, tin, t_off, ws, wsl, r0, r1, scale, sw, index,
-                             c0, stats[t])
+            output_loss_rows(net, ops, loss_code, tin, t_off, work, r0, r1, scale, data.sw,
+                             index, c0, stats[t])
         else:
             barrier(sync, n_threads)
         l = end
@@ -128,21 +108,24 @@ def forward(net, ops, loss_code, X, T, sw, index, c0, rows, ws, wsl, scale, stat
 
 
 @jit
-def update_layer_share(net, update, grad, reg, l, t, n_threads, state, c):
-    """Optimizer update of thread t's part of W_l, b_l (and gamma_l), once all of
+def update_layer_share(net, update, grad, reg, l, team, step):
+    """Optimizer update of thread ``team.t``'s part of W_l, b_l (and gamma_l), once all of
     layer l's gradient is written.
 
-    The part of W_l is the rows whose gradient thread t computed when the
+    The part of W_l is the rows whose gradient the thread computed when the
     weight gradient was split by rows; when it was split by columns, a
     contiguous 1/n_threads of W_l instead (cut on cache-line multiples):
     updating the column block a thread computed, row by row, made the two
     threads write the cache line at each row's cut -- of the parameters,
     the gradient and both moments -- in turn (measured on the 64-256-128-10
     shape: Adam 25% of a two-thread step, its column-split layer 64 calls a
-    thread).  ``update``: the optimizer's update function, ``c``: the
-    step's constants (:mod:`fastmlp.kernels.optim`); the objective's
-    penalty gradient (``reg``) joins the update per element.
+    thread).  ``update``: the optimizer's update function, ``step`` a
+    :class:`~fastmlp.kernels.structs.Step` (its state and constants,
+    :mod:`fastmlp.kernels.optim`); the objective's penalty gradient
+    (``reg``) joins the update per element.
     """
+    t, n_threads = team.t, team.n_threads
+    state, c = step.state, step.constants
     params, layout = net.params, net.layout
     fan_in, fan_out = layout[l, FAN_IN], layout[l, FAN_OUT]
     w, b, g = layout[l, W_OFFSET], layout[l, B_OFFSET], layout[l, G_OFFSET]
@@ -161,49 +144,52 @@ def update_layer_share(net, update, grad, reg, l, t, n_threads, state, c):
 
 
 @jit
-def backward(net, ops, grad, reg, X, index, c0, rows, ws, wsl, t, n_threads, sync, accumulate,
-             fused, state, c, noise):
-    """Thread t's part of the backward pass of chunk c0, layer after layer.
+def backward(net, ops, grad, reg, data, c0, rows, work, team, accumulate, step, noise):
+    """Thread ``team.t``'s part of the backward pass of chunk c0, layer after layer.
 
-    With ``fused``, each layer's slices are also updated by optimizer
-    ``ops.update`` with the step's constants ``c`` once the next barrier has
+    With ``step.fused``, each layer's slices are also updated by optimizer
+    ``ops.update`` with the step's constants once the next barrier has
     passed.  Ends with a barrier.
     """
     n_layers = net.layout.shape[0]
-    xin, x_off = chunk_input(X, index, c0, ws, wsl, n_layers)
+    xin, x_off = chunk_input(data.X, data.index, c0, work)
     for l in range(n_layers - 1, -1, -1):
-        if fused and l < n_layers - 1:
-            update_layer_share(net, ops.update, grad, reg, l + 1, t, n_threads, state, c)
-        backward_share(net, ops, grad, xin, x_off, ws, wsl, l, rows,
-                       (n_layers - 1 - l) % 2, t, n_threads, accumulate, noise)
-        barrier(sync, n_threads)
-    if fused:
-        update_layer_share(net, ops.update, grad, reg, np.int64(0), t, n_threads, state, c)
-        barrier(sync, n_threads)
+        if step.fused and l < n_layers - 1:
+            update_layer_share(net, ops.update, grad, reg, l + 1, team, step)
+        backward_share(net, ops, grad, xin, x_off, work, l, rows, (n_layers - 1 - l) % 2,
+                       team.t, team.n_threads, accumulate, noise)
+        barrier(team.sync, team.n_threads)
+    if step.fused:
+        update_layer_share(net, ops.update, grad, reg, np.int64(0), team, step)
+        barrier(team.sync, team.n_threads)
 
 
 @jit
-def batch_loss(net, ops, passes, grad, reg, loss_code, X, T, sw, index, start, stop, weight, ws,
-               wsl, stats, partial, t, n_threads, sync, fused, state, c, noise):
-    """Mean loss of rows start..stop and, if it is finite, its gradient (thread t's part).
+def batch_loss(net, ops, passes, grad, reg, loss_code, data, span, work, sums, team, step,
+               noise):
+    """Mean loss of positions ``span.start .. span.stop`` and, if it is finite, its gradient
+    (thread ``team.t``'s part).
 
-    The objective is the mean data loss (weighted by ``sw`` when it is not
-    empty: ``sum w_i L_i / sum w_i``, ``weight`` being the denominator:
-    :func:`batch_weight` of the rows, or of the whole batch when these rows
-    are one rank's share of it) plus the penalty (``reg``).  Chunks
-    of max_rows rows accumulate into ``grad``; with ``fused`` (one chunk
-    only) the optimizer update (``ops.update``, ``state``, constants ``c``)
-    happens on the way, otherwise ``grad`` ends up holding the objective's
-    whole gradient.  ``partial`` (one float64 per thread) carries each
-    thread's share of the loss.  ``noise`` = (seed, step, mode, row0), row0
-    the rows' place in their batch (see :mod:`fastmlp.kernels.network`).
+    The objective is the mean data loss (weighted by ``data.sw`` when it is
+    not empty: ``sum w_i L_i / sum w_i``, ``span.weight`` being the
+    denominator: :func:`batch_weight` of the rows, or of the whole batch
+    when these rows are one rank's share of it) plus the penalty (``reg``).
+    Chunks of ``work.max_rows`` rows accumulate into ``grad``; with
+    ``step.fused`` (one chunk only) the optimizer update (``ops.update``
+    with the step's state and constants) happens on the way, otherwise
+    ``grad`` ends up holding the objective's whole gradient.
+    ``sums.partial`` (one float64 per thread) carries each thread's share
+    of the loss.  ``noise`` = (seed, step, mode, row0), row0 the rows'
+    place in their batch (see :mod:`fastmlp.kernels.network`).
     ``passes``: :func:`forward` and :func:`backward` as pointers
-    (:class:`fastmlp.kernels.ops.Passes`).
-    Every thread returns the same loss.
+    (:class:`fastmlp.kernels.ops.Passes`).  Every thread returns the same
+    loss.
     """
+    start, stop, weight = span.start, span.stop, span.weight
+    stats, partial = sums.stats, sums.partial
+    t, n_threads, sync = team.t, team.n_threads, team.sync
     params, layout = net.params, net.layout
-    n_layers = layout.shape[0]
-    max_rows = wsl[n_layers, MAX_ROWS]
+    max_rows = work.max_rows
     n = stop - start
     scale = like(1.0 / weight, grad)
     mine = stats[t, 0]
@@ -212,11 +198,12 @@ def batch_loss(net, ops, passes, grad, reg, loss_code, X, T, sw, index, start, s
         lo, hi = share(grad.size, t, n_threads)
         grad[lo:hi] = 0.0
         barrier(sync, n_threads)
+    unfused = Step(np.bool_(False), step.state, step.constants)
     for c0 in range(start, stop, max_rows):
         rows = min(stop, c0 + max_rows) - c0
         chunk_noise = Noise(noise.seed, noise.step, noise.mode, noise.row0 + c0 - start)
-        passes.forward(net, ops, loss_code, X, T, sw, index, c0, rows, ws, wsl, scale, stats, t,
-                       n_threads, sync, chunk_noise)
+        passes.forward(net, ops, loss_code, data, c0, rows, work, scale, stats, team,
+                       chunk_noise)
         if c0 == start:
             # Decide on the first chunk whether to go on: a NaN loss must not
             # reach the weights (with a fused update, the first chunk is all).
@@ -227,14 +214,14 @@ def batch_loss(net, ops, passes, grad, reg, loss_code, X, T, sw, index, start, s
                 return first
             if rows == n:  # one chunk: the loss is known already
                 stats[t, 0] += penalty * weight
-                passes.backward(net, ops, grad, reg, X, index, c0, rows, ws, wsl, t, n_threads,
-                                sync, np.bool_(False), fused, state, c, chunk_noise)
-                if not fused and active(reg):
+                passes.backward(net, ops, grad, reg, data, c0, rows, work, team,
+                                np.bool_(False), step, chunk_noise)
+                if not step.fused and active(reg):
                     ops.penalty.gradient(params, grad, layout, reg, t, n_threads)
                     barrier(sync, n_threads)
                 return first
-        passes.backward(net, ops, grad, reg, X, index, c0, rows, ws, wsl, t, n_threads, sync,
-                        c0 != start, np.bool_(False), state, c, chunk_noise)
+        passes.backward(net, ops, grad, reg, data, c0, rows, work, team, c0 != start, unfused,
+                        chunk_noise)
     partial[t] = (stats[t, 0] - mine) / weight + penalty
     stats[t, 0] += penalty * weight
     if active(reg):
@@ -246,7 +233,7 @@ def batch_loss(net, ops, passes, grad, reg, loss_code, X, T, sw, index, start, s
 
 
 @jit
-def sum_over_ranks(run, mpi, grad, loss, t, n_threads, sync):
+def sum_over_ranks(run, mpi, grad, loss, team):
     """The batch's loss and gradient summed over the ranks (data-parallel training).
 
     Each rank's ``loss`` and ``grad`` hold its share of the batch, already
@@ -258,8 +245,8 @@ def sum_over_ranks(run, mpi, grad, loss, t, n_threads, sync):
     handler aborts the job before that).  ``mpi``: the handles of
     :mod:`fastmlp.kernels.collective`.
     """
-    barrier(sync, n_threads)  # every thread's part of the gradient is written
-    if t == 0:
+    barrier(team.sync, team.n_threads)  # every thread's part of the gradient is written
+    if team.t == 0:
         reduced = run.reduced
         reduced[0] = loss
         failed = allreduce_sum(mpi, reduced[:1]) != 0
@@ -267,7 +254,7 @@ def sum_over_ranks(run, mpi, grad, loss, t, n_threads, sync):
             failed = allreduce_sum(mpi, grad) != 0
         if failed:
             reduced[0] = np.nan
-    barrier(sync, n_threads)
+    barrier(team.sync, team.n_threads)
     return run.reduced[0]
 
 
@@ -287,12 +274,13 @@ def batch_weight(sw, index, start, stop):
 
 
 @jit
-def update_share(params, grad, ops, opt, step_no, lr, partial, t, n_threads, sync):
-    """Thread t's share of an optimizer step over the whole buffer (unfused path).
+def update_share(params, grad, ops, opt, step_no, lr, partial, team):
+    """Thread ``team.t``'s share of an optimizer step over the whole buffer (unfused path).
 
     Handles clipping by global norm: the threads first sum the squares of
     their shares of the gradient.  Ends with a barrier.
     """
+    t, n_threads, sync = team.t, team.n_threads, team.sync
     state, hyper, sstate = opt.state, opt.hyper, opt.scalars
     lo, hi = share(params.size, t, n_threads)
     scale = 1.0
@@ -306,20 +294,24 @@ def update_share(params, grad, ops, opt, step_no, lr, partial, t, n_threads, syn
 
 
 @jit
-def train_member(t, net, ops, passes, grad, reg, X, T, sw, order, run, ws, wsl, opt, stats,
-                 partial, n_threads, sync, result):
+def train_member(t, net, ops, passes, grad, reg, data, run, work, opt, sums, n_threads, sync,
+                 result):
     """Thread t's part of training batches run.first .. run.end-1 of the epoch order.
 
-    ``run`` a :class:`~fastmlp.kernels.structs.Run`; ``opt`` the optimizer's arrays, an
-    :class:`~fastmlp.kernels.structs.OptState`: ``opt.rates[b - first]`` is
-    batch b's learning rate, or ``hyper[0]`` for all when it is empty.
+    ``data.index`` is the epoch order (batch b is ``order[b*bs : (b+1)*bs]``);
+    ``run`` a :class:`~fastmlp.kernels.structs.Run`; ``opt`` the optimizer's
+    arrays, an :class:`~fastmlp.kernels.structs.OptState`:
+    ``opt.rates[b - first]`` is batch b's learning rate, or ``hyper[0]`` for
+    all when it is empty.
     """
+    X, T, sw, order = data.X, data.T, data.sw, data.index
+    team = Team(t, n_threads, sync)
     batch_size, first, end = run.batch_size, run.first, run.end
     loss_code, kind, seed = run.loss_code, run.kind, run.seed
     state, hyper, sstate = opt.state, opt.hyper, opt.scalars
     count, lrs = opt.count, opt.rates
     n = X.shape[0]
-    max_rows = wsl[net.layout.shape[0], MAX_ROWS]
+    max_rows = work.max_rows
     step_no = count[0]
     distributed = run.ranks > 1
     for b in range(first, end):
@@ -344,19 +336,18 @@ def train_member(t, net, ops, passes, grad, reg, X, T, sw, order, run, ws, wsl, 
         # Clipping by global norm, and the sum over ranks, need the whole
         # gradient before any update.
         fused = stop - start <= max_rows and hyper[CLIP_NORM] <= 0.0 and not distributed
-        c = ops.constants(hyper, step_no + 1, lr, sstate, 1.0)
-        loss = batch_loss(net, ops, passes, grad, reg, loss_code, X, T, sw, order, start, stop,
-                          batch_weight(sw, order, batch_start, batch_stop), ws, wsl, stats,
-                          partial, t, n_threads, sync, fused, state, c,
-                          Noise(seed, step_no + 1, np.int64(TRAINING_UPDATE), lo))
+        step = Step(fused, state, ops.constants(hyper, step_no + 1, lr, sstate, 1.0))
+        span = Span(start, stop, batch_weight(sw, order, batch_start, batch_stop))
+        loss = batch_loss(net, ops, passes, grad, reg, loss_code, data, span, work, sums, team,
+                          step, Noise(seed, step_no + 1, np.int64(TRAINING_UPDATE), lo))
         if distributed:
-            loss = sum_over_ranks(run, net.mpi, grad, loss, t, n_threads, sync)
+            loss = sum_over_ranks(run, net.mpi, grad, loss, team)
         if not np.isfinite(loss):
             if t == 0:
                 result[0] = b
             break
         if not fused:
-            update_share(net.params, grad, ops, opt, step_no + 1, lr, partial, t, n_threads, sync)
+            update_share(net.params, grad, ops, opt, step_no + 1, lr, sums.partial, team)
         step_no += 1
         if t == 0:  # read by the others only after the next batch's forward barrier
             advance_scalars(kind, hyper, step_no, sstate)
@@ -365,16 +356,14 @@ def train_member(t, net, ops, passes, grad, reg, X, T, sw, order, run, ws, wsl, 
 
 
 @jit
-def loss_grad_member(t, net, ops, passes, grad, reg, loss_code, X, T, sw, index, start, stop, ws,
-                     wsl, stats, partial, n_threads, sync, result, noise, weight):
-    """Thread t's part of the objective and its gradient over rows start..stop (the mean
-    over ``weight`` when it is positive, else over the rows' total weight)."""
-    c = (0.0,) * 16
+def loss_grad_member(t, net, ops, passes, grad, reg, loss_code, data, start, stop, work, sums,
+                     n_threads, sync, result, noise, weight):
+    """Thread t's part of the objective and its gradient over positions start..stop (the
+    mean over ``weight`` when it is positive, else over the rows' total weight)."""
     if weight <= 0.0:
-        weight = batch_weight(sw, index, start, stop)
-    loss = batch_loss(net, ops, passes, grad, reg, loss_code, X, T, sw, index, start, stop,
-                      weight, ws, wsl, stats, partial, t,
-                      n_threads, sync, np.bool_(False),
-                      grad[:0].reshape(0, 0), c, noise)
+        weight = batch_weight(data.sw, data.index, start, stop)
+    step = Step(np.bool_(False), grad[:0].reshape(0, 0), (0.0,) * 16)
+    loss = batch_loss(net, ops, passes, grad, reg, loss_code, data, Span(start, stop, weight),
+                      work, sums, Team(t, n_threads, sync), step, noise)
     if t == 0:
         result[0] = loss

@@ -17,11 +17,11 @@ from collections import namedtuple
 
 import numpy as np
 
-from . import team
+from . import team as team_passes
 from .addresses import unpack_ops
 from .config import jit
 from .ops import Passes, launch, unit
-from .structs import Noise
+from .structs import Noise, Step, Sums, Team
 from .team import loss_grad_member, train_member
 from .views import unowned
 
@@ -30,35 +30,36 @@ from .views import unowned
 Training = namedtuple("Training", ["member", "passes"])
 
 
-def training(net, ops, grad, reg, X, T, sw, order, run, ws, wsl, opt, stats, n_threads, sync):
+def training(net, ops, grad, reg, data, run, work, opt, stats, n_threads, sync):
     """The :class:`Training` of a run: the arguments are those of :func:`train_batches`.
 
     Compiles (or loads from the cache) what is missing; the result serves
     every later call with arguments of the same types, and saves retyping
     them (~1 ms) on every call.
     """
-    passes = passes_for(net, ops, grad, reg, X, T, sw, order, ws, wsl, stats, n_threads, sync,
-                        opt.state)
-    rest = _member_rest(passes, grad, reg, X, T, sw, order, run, ws, wsl, opt, stats,
-                        np.zeros(n_threads), n_threads, sync, np.zeros(1, dtype=np.int64))
+    passes = passes_for(net, ops, grad, reg, data, work, stats, n_threads, sync, opt.state)
+    rest = _member_rest(passes, grad, reg, data, run, work, opt,
+                        Sums(stats, np.zeros(n_threads)), n_threads, sync,
+                        np.zeros(1, dtype=np.int64))
     return Training(unit(train_member, (np.int64(0), net, ops) + rest), passes)
 
 
-def train_batches(compiled, net, ops, grad, reg, X, T, sw, order, run, ws, wsl, opt, stats,
-                  n_threads, sync):
-    """Train on batches ``run.first .. run.end-1`` of the epoch order ``order``.
+def train_batches(compiled, net, ops, grad, reg, data, run, work, opt, stats, n_threads, sync):
+    """Train on batches ``run.first .. run.end-1`` of the epoch order ``data.index``.
 
     Shapes: ``net`` a :class:`~fastmlp.kernels.structs.Net`;
     ``ops`` the configuration's functions (:class:`fastmlp.kernels.ops.Ops`);
     grad (n_params,); ``reg`` the penalties (:mod:`fastmlp.kernels.penalty`);
-    X (n, n_in); T (n, n_out); sw (n,) float64 sample weights or empty
-    (:mod:`fastmlp.kernels.losses`); order (n,) int64, a permutation of the rows
-    (batch b is order[b*bs : (b+1)*bs], the last one possibly shorter);
-    ``compiled`` the :class:`Training` for these argument types;
-    ``run`` a :class:`~fastmlp.kernels.structs.Run`; ``opt`` the optimizer's arrays, an
-    :class:`~fastmlp.kernels.structs.OptState`; stats (n_threads, 3 +
-    n_out) float64 as in :mod:`fastmlp.kernels.losses`; ``sync`` a barrier state
-    (:func:`fastmlp.kernels.sync.new_state`).
+    ``data`` a :class:`~fastmlp.kernels.structs.Data`: X (n, n_in), T (n,
+    n_out), sw (n,) float64 sample weights or empty
+    (:mod:`fastmlp.kernels.losses`), and as its index the epoch order, (n,)
+    int64, a permutation of the rows (batch b is order[b*bs : (b+1)*bs], the
+    last one possibly shorter); ``compiled`` the :class:`Training` for these
+    argument types; ``run`` a :class:`~fastmlp.kernels.structs.Run`;
+    ``work`` a :class:`~fastmlp.kernels.structs.Work`; ``opt`` the
+    optimizer's arrays, an :class:`~fastmlp.kernels.structs.OptState`;
+    stats (n_threads, 3 + n_out) float64 as in :mod:`fastmlp.kernels.losses`;
+    ``sync`` a barrier state (:func:`fastmlp.kernels.sync.new_state`).
 
     Returns -1 when every batch had a finite loss; otherwise the index of the
     first batch whose loss was NaN or inf, which was not applied.
@@ -66,21 +67,19 @@ def train_batches(compiled, net, ops, grad, reg, X, T, sw, order, run, ws, wsl, 
     # Arrays the team shares are made here and passed in (the members only
     # write into them).
     result = np.full(1, -1, dtype=np.int64)
-    partial = np.zeros(n_threads)
-    rest = _member_rest(compiled.passes, grad, reg, X, T, sw, order, run, ws, wsl, opt, stats,
-                        partial, n_threads, sync, result)
+    sums = Sums(stats, np.zeros(n_threads))
+    rest = _member_rest(compiled.passes, grad, reg, data, run, work, opt, sums, n_threads, sync,
+                        result)
     launch(_train, compiled.member, ops, (net,) + rest, n_threads)
     return int(result[0])
 
 
-def _member_rest(passes, grad, reg, X, T, sw, order, run, ws, wsl, opt, stats, partial,
-                 n_threads, sync, result):
+def _member_rest(passes, grad, reg, data, run, work, opt, sums, n_threads, sync, result):
     """:func:`~fastmlp.kernels.team.train_member`'s arguments after ``t, net, ops``, in order."""
-    return (passes, grad, reg, X, T, sw, order, run, ws, wsl, opt, stats, partial, n_threads,
-            sync, result)
+    return (passes, grad, reg, data, run, work, opt, sums, n_threads, sync, result)
 
 
-def passes_for(net, ops, grad, reg, X, T, sw, index, ws, wsl, stats, n_threads, sync, state):
+def passes_for(net, ops, grad, reg, data, work, stats, n_threads, sync, state):
     """The :class:`~fastmlp.kernels.ops.Passes` a member's batches call, compiled for these types.
 
     The arguments are those of the member; the passes' other arguments
@@ -89,11 +88,12 @@ def passes_for(net, ops, grad, reg, X, T, sw, index, ws, wsl, stats, n_threads, 
     """
     zero = np.int64(0)
     noise = Noise(zero, zero, zero, zero)
-    forward = unit(team.forward, (net, ops, zero, X, T, sw, index, zero, zero, ws, wsl,
-                                  ws.dtype.type(0), stats, zero, np.int64(n_threads), sync, noise))
-    backward = unit(team.backward, (net, ops, grad, reg, X, index, zero, zero, ws, wsl, zero,
-                                    np.int64(n_threads), sync, np.bool_(False), np.bool_(False),
-                                    state, (0.0,) * 16, noise))
+    team = Team(zero, np.int64(n_threads), sync)
+    forward = unit(team_passes.forward, (net, ops, zero, data, zero, zero, work,
+                                         work.buf.dtype.type(0), stats, team, noise))
+    step = Step(np.bool_(False), state, (0.0,) * 16)
+    backward = unit(team_passes.backward, (net, ops, grad, reg, data, zero, zero, work, team,
+                                           np.bool_(False), step, noise))
     return Passes(forward, backward)
 
 
@@ -106,36 +106,33 @@ def passes_for(net, ops, grad, reg, X, T, sw, index, ws, wsl, stats, n_threads, 
 # once, in every kernel call; the Python caller holds them until the team returns.
 
 @jit(from_python=True)
-def _train(member, functions, t, net, passes, grad, reg, X, T, sw, order, run, ws, wsl, opt,
-           stats, partial, n_threads, sync, result):
+def _train(member, functions, t, net, passes, grad, reg, data, run, work, opt, sums, n_threads,
+           sync, result):
     member(t, unowned(net), unpack_ops(functions, grad), passes, unowned(grad), unowned(reg),
-           unowned(X), unowned(T), unowned(sw), unowned(order), unowned(run), unowned(ws),
-           unowned(wsl), unowned(opt), unowned(stats), unowned(partial), n_threads,
+           unowned(data), unowned(run), unowned(work), unowned(opt), unowned(sums), n_threads,
            unowned(sync), unowned(result))
 
 
-def loss_grad(net, ops, grad, reg, loss_code, X, T, sw, index, start, stop, ws, wsl, stats,
-              n_threads, sync, noise, weight=0.0):
-    """The objective (mean loss + penalty ``reg``) and its gradient over rows start..stop.
+def loss_grad(net, ops, grad, reg, loss_code, data, start, stop, work, stats, n_threads, sync,
+              noise, weight=0.0):
+    """The objective (mean loss + penalty ``reg``) and its gradient over positions start..stop.
 
-    Rows are processed in chunks of max_rows rows.  Shapes: X (n, n_in), T
-    (n, n_out); sw (n,) float64 sample weights or empty; ``index`` (n,)
-    int64 maps positions to rows of X and T (empty: positions are rows);
-    ``stats`` (n_threads, 3 + n_out) float64 is accumulated; ``noise`` =
-    (seed, 0, mode, 0) (mode 0: dropout off, batch norm on its running
-    statistics; 1: training mode).  The gradient of the objective is
-    written to ``grad`` (chunks after the first are added in by BLAS with
-    beta = 1).  A NaN or infinite loss is returned without a gradient.
-    ``weight``, when positive, is the mean's denominator instead of the
-    rows' total weight (data-parallel L-BFGS: these rows are one rank's
-    share of a training set of that weight).
+    Rows are processed in chunks of ``work.max_rows`` rows.  ``data`` a
+    :class:`~fastmlp.kernels.structs.Data` (its ``index`` maps positions to
+    rows of X and T; empty: positions are rows); ``stats`` (n_threads, 3 +
+    n_out) float64 is accumulated; ``noise`` = (seed, 0, mode, 0) (mode 0:
+    dropout off, batch norm on its running statistics; 1: training mode).
+    The gradient of the objective is written to ``grad`` (chunks after the
+    first are added in by BLAS with beta = 1).  A NaN or infinite loss is
+    returned without a gradient.  ``weight``, when positive, is the mean's
+    denominator instead of the rows' total weight (data-parallel L-BFGS:
+    these rows are one rank's share of a training set of that weight).
     """
     result = np.zeros(1)
-    partial = np.zeros(n_threads)
-    passes = passes_for(net, ops, grad, reg, X, T, sw, index, ws, wsl, stats, n_threads, sync,
+    passes = passes_for(net, ops, grad, reg, data, work, stats, n_threads, sync,
                         grad[:0].reshape(0, 0))
-    rest = (passes, grad, reg, np.int64(loss_code), X, T, sw, index, np.int64(start),
-            np.int64(stop), ws, wsl, stats, partial, n_threads, sync, result,
+    rest = (passes, grad, reg, np.int64(loss_code), data, np.int64(start), np.int64(stop), work,
+            Sums(stats, np.zeros(n_threads)), n_threads, sync, result,
             Noise(*(np.int64(v) for v in noise)), np.float64(weight))
     member = unit(loss_grad_member, (np.int64(0), net, ops) + rest)
     launch(_loss_grad, member, ops, (net,) + rest, n_threads)
@@ -143,9 +140,8 @@ def loss_grad(net, ops, grad, reg, loss_code, X, T, sw, index, start, stop, ws, 
 
 
 @jit(from_python=True)
-def _loss_grad(member, functions, t, net, passes, grad, reg, loss_code, X, T, sw, index, start,
-               stop, ws, wsl, stats, partial, n_threads, sync, result, noise, weight):
+def _loss_grad(member, functions, t, net, passes, grad, reg, loss_code, data, start, stop, work,
+               sums, n_threads, sync, result, noise, weight):
     member(t, unowned(net), unpack_ops(functions, grad), passes, unowned(grad), unowned(reg),
-           loss_code, unowned(X), unowned(T), unowned(sw), unowned(index), start, stop,
-           unowned(ws), unowned(wsl), unowned(stats), unowned(partial), n_threads, unowned(sync),
-           unowned(result), noise, weight)
+           loss_code, unowned(data), start, stop, unowned(work), unowned(sums), n_threads,
+           unowned(sync), unowned(result), noise, weight)
