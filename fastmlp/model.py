@@ -20,12 +20,12 @@ from ._utils.validation import (
     check_sizes,
     check_unit_interval,
     dropout_rates,
-    largest_magnitude,
+    overflow_cause,
     per_layer,
 )
-from .activations import Activation, get_activation
+from .activations import get_activation
 from .archive.format import CHECKPOINT_FORMAT, MODEL_FORMAT, read_archive, write_archive
-from .archive.model_record import build_from_record, record_of
+from .archive.model_record import build_from_record, constructor_arguments, record_of
 from .engine.calls import INFERENCE, Engine, training_noise
 from .engine.layout import ParamLayout
 from .kernels import network as _kn
@@ -210,21 +210,7 @@ class Model:
         ValueError
             A missing or malformed entry (named in the message).
         """
-        if not isinstance(config, dict):
-            raise ValueError(f"a model config is a dict, got {type(config).__name__}")
-        try:
-            kwargs = {key: config[key] for key in _CONFIG_KEYS}
-            kwargs["activation"] = [Activation(str(n), float(p)) for n, p in config["activation"]]
-            name, param = config["output"]
-            kwargs["output"] = Activation(str(name), float(param))
-        except KeyError as err:
-            raise ValueError(f"model config lacks the entry {err.args[0]!r}") from None
-        except (TypeError, ValueError):
-            raise ValueError("model config: 'activation' must list [name, parameter] pairs "
-                             "and 'output' be one such pair") from None
-        if not kwargs["activation"]:
-            kwargs["activation"] = "relu"  # no hidden layer: the value is unused
-        return cls(**kwargs)
+        return cls(**constructor_arguments(config))
 
     def __getstate__(self):
         # the per-layer views and the engine (references to the arrays) are
@@ -490,16 +476,7 @@ class Model:
         rows = np.flatnonzero(~np.isfinite(out).all(axis=1))
         raise FloatingPointError(f"predict produced NaN or inf for {rows.size} of "
                                  f"{out.shape[0]} rows (first: row {rows[0]}): "
-                                 + self._overflow_cause(X[rows]))
-
-    def _overflow_cause(self, X):
-        """The likely reason a pass over (finite) ``X`` gave NaN or inf, for messages."""
-        if not np.isfinite(self.params).all():
-            return "the model's parameters contain NaN or inf"
-        return (f"the values overflow {self.dtype.name} inside the network (largest |x|: "
-                f"{largest_magnitude(X):.3g}, largest |parameter|: "
-                f"{float(np.abs(self.params).max()):.3g}); standardise the features "
-                "(Model(preprocessing='standardize')) or use float64")
+                                 + overflow_cause(X[rows], self.params))
 
     def loss_and_grad(self, X, Y, out=None, training=False, seed=0, sample_weight=None):
         """The objective -- mean loss over the samples plus the penalty -- and its gradient.
@@ -547,7 +524,7 @@ class Model:
         if not (np.isfinite(loss) and np.isfinite(grad).all()):
             what = "loss" if not np.isfinite(loss) else "gradient"
             raise FloatingPointError(f"loss_and_grad: the {what} is NaN or inf: "
-                                     + self._overflow_cause(X))
+                                     + overflow_cause(X, self.params))
         return loss, grad
 
     def _check_batch_norm_rows(self, rows, what):
@@ -614,7 +591,7 @@ class Model:
         result["loss"] += self.penalty()
         if not np.isfinite(result["loss"]):
             raise FloatingPointError("evaluate: the loss is NaN or inf: "
-                                     + self._overflow_cause(X))
+                                     + overflow_cause(X, self.params))
         return result
 
     # ---------------------------------------------------------- persistence
@@ -674,45 +651,18 @@ class Model:
     def copy(self):
         """An independent model with the same architecture and parameter values."""
         clone = Model.__new__(Model)
-        clone.__dict__.update(self.__dict__)
-        clone.params = self.params.copy()
-        clone.running_stats = self.running_stats.copy()
-        clone._reg = self._reg.copy()
-        clone._layer_f = self._layer_f.copy()
-        if self.preprocessing is not None:
-            clone.preprocessing = copy.deepcopy(self.preprocessing)
-        clone.metadata = copy.deepcopy(self.metadata)
-        clone._make_views()
-        clone._engine = clone._make_engine()
+        clone.__setstate__(copy.deepcopy(self.__getstate__()))
         return clone
 
 
-#: Constructor arguments that :meth:`Model.get_config` stores as they are.
-_CONFIG_KEYS = ("layer_sizes", "loss", "dtype", "l2", "l1", "penalize_biases", "dropout",
-                "dropconnect", "batch_norm", "bn_momentum", "bn_eps", "preprocessing")
-
 
 def save_model(model, path):
-    """Write ``model`` to ``path`` as one ``.npz`` file, atomically (``fastmlp.save``).
+    """Write ``model`` to ``path`` (as given: ``.npz`` is customary), atomically: ``fastmlp.save``.
 
-    The format: :mod:`fastmlp.archive.format`.  An existing file is replaced
-    only once the new one is complete on disk.
-
-    Parameters
-    ----------
-    model : Model
-    path : str or os.PathLike
-        Written exactly as given (no extension is added; ``.npz`` is the
-        customary one).
-
-    Raises
-    ------
-    TypeError
-        ``model`` is not a :class:`fastmlp.Model`.
-    ValueError
-        The parameters hold NaN or inf (such a file could not be loaded).
-    OSError
-        The directory does not exist or is not writable.
+    The format: :mod:`fastmlp.archive.format`.  Raises TypeError for a
+    ``model`` that is not a :class:`Model`, ValueError when its parameters
+    hold NaN or inf (such a file could not be loaded), OSError when the
+    directory does not exist or is not writable.
     """
     if not isinstance(model, Model):
         raise TypeError(f"expected a fastmlp.Model, got {type(model).__name__}")
@@ -720,26 +670,12 @@ def save_model(model, path):
 
 
 def load_model(path):
-    """Read a model file, or the model of a checkpoint (``fastmlp.load``); no code runs.
+    """The model of a model file or a checkpoint, read without running code: ``fastmlp.load``.
 
-    Parameters
-    ----------
-    path : str or os.PathLike
-
-    Returns
-    -------
-    Model
-        With the saved architecture, parameters, running statistics and
-        fitted preprocessing: its predictions equal the saved model's.
-
-    Raises
-    ------
-    OSError
-        The file is missing or cannot be opened.
-    ValueError
-        Not a fastmlp file, truncated or corrupt, object (pickle) arrays, an
-        unsupported format version, or parameters that do not fit the
-        architecture.
+    Its predictions equal the saved model's.  Raises OSError for a missing
+    or unreadable file, ValueError for anything that is not a fastmlp file
+    of a supported version (truncated, corrupt, object arrays, parameters
+    that do not fit the architecture), naming the file.
     """
     return Model.load(path)
 

@@ -15,10 +15,7 @@ import numpy as np
 
 from ._utils.tuning import DIAGNOSTIC_SAMPLE_ROWS, TRAIN_CHUNK_ROWS
 from ._utils.validation import (
-    check_array,
-    check_lengths,
     check_positive_int,
-    check_sample_weight,
     check_seed,
 )
 from .archive.generator_state import decode_generator, encode_generator, encode_state
@@ -27,7 +24,6 @@ from .data.shuffling import SHUFFLES, epoch_order
 from .engine.calls import INFERENCE, plan, training_noise
 from .engine.threads import max_threads, single_threaded_blas, threads
 from .exceptions import DivergenceError
-from .losses import encode_targets
 from .model import Model
 from .optim import Adam, get_optimizer
 from .schedules import BoldDriver, InvScaling, get_schedule
@@ -35,7 +31,7 @@ from .training.checkpoint import Checkpoint, load_newest
 from .training.diagnostics import prepared_layer_statistics
 from .training.distributed import Ranks, distributed_refusal, fit_facts, minimize_share
 from .training.epoch_loop import EpochLoop, EpochProgress
-from .training.inputs import check_validation, hold_out, preprocess
+from .training.inputs import check_rows, check_validation, hold_out, preprocess
 
 __all__ = ["Trainer"]
 
@@ -458,13 +454,7 @@ class Trainer:
     def _checked(self, X, y, validation_data, epochs, sample_weight):
         """:meth:`fit`'s arguments checked, before anything changes: ``(X, T, sw, val,
         n_epochs)`` with the hold-out split off when the trainer makes one."""
-        model = self.model
-        # a large float array of another dtype is converted where batches are
-        # gathered, not copied whole
-        X = check_array(X, model.dtype, model.n_inputs, "X", convert="large")
-        T = encode_targets(y, model.loss, model.n_outputs, model.dtype, "y")
-        check_lengths(X, T)
-        sw = check_sample_weight(sample_weight, X.shape[0])
+        X, T, sw = check_rows(self.model, X, y, sample_weight)
         val = check_validation(self.model, validation_data)
         if val is None and self.validation_fraction is not None:
             X, T, sw, val = hold_out(self.model, X, T, sw, self.validation_fraction,

@@ -119,6 +119,16 @@ def largest_magnitude(arr):
     return max(float(np.abs(block).max()) for _, block in _row_blocks(arr))
 
 
+def overflow_cause(X, params):
+    """The likely reason a network pass over (finite) ``X`` gave NaN or inf, for messages."""
+    if not np.isfinite(params).all():
+        return "the model's parameters contain NaN or inf"
+    return (f"the values overflow {params.dtype.name} inside the network (largest |x|: "
+            f"{largest_magnitude(X):.3g}, largest |parameter|: "
+            f"{float(np.abs(params).max()):.3g}); standardise the features "
+            "(Model(preprocessing='standardize')) or use float64")
+
+
 def _check_finite(arr, what):
     """ValueError naming the first NaN or inf of ``arr`` (2-D, float), read block by block."""
     for start, block in _row_blocks(arr):

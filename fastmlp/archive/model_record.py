@@ -1,4 +1,4 @@
-"""What a model contributes to an archive (:mod:`fastmlp.archive`), and how it is rebuilt.
+"""What a model contributes to an archive (:mod:`fastmlp.archive.format`), and how it is rebuilt.
 
 A model is described by header entries -- ``{"model": {"config": ...,
 "dtype": ..., "n_params": ..., "n_running": ..., "preprocessing": ...,
@@ -13,7 +13,7 @@ member                          content
 ``model.preprocessing.<name>``  float64 statistics of the fitted preprocessing
 ==============================  ===============================================
 
-Model files (:mod:`fastmlp.io`) and checkpoints (:mod:`fastmlp.checkpoint`)
+Model files (:func:`fastmlp.save`) and checkpoints (:mod:`fastmlp.training.checkpoint`)
 both hold them.  Rebuilding checks everything (dtype, shape, finite
 values, size against the architecture) before a model is made.  The
 functions take the model class as an argument (:meth:`fastmlp.Model.to_record`
@@ -26,10 +26,11 @@ import numbers
 
 import numpy as np
 
+from ..activations import Activation
 from ..preprocessing import from_state_dict
 from .format import array_entry, entry, json_scalar
 
-__all__ = ["record_of", "build_from_record"]
+__all__ = ["record_of", "build_from_record", "constructor_arguments"]
 
 
 def record_of(model):
@@ -150,3 +151,38 @@ def _restore_preprocessing(model, prep, arrays, path):
         raise ValueError(f"{path}: the preprocessing covers {transform.n_features} features "
                          f"but the model takes {model.n_inputs}")
     model.preprocessing = transform
+
+
+#: Constructor arguments that :meth:`fastmlp.Model.get_config` stores as they are.
+_CONFIG_KEYS = ("layer_sizes", "loss", "dtype", "l2", "l1", "penalize_biases", "dropout",
+                "dropconnect", "batch_norm", "bn_momentum", "bn_eps", "preprocessing")
+
+
+def constructor_arguments(config):
+    """The :class:`fastmlp.Model` constructor's keyword arguments for a model's config.
+
+    Parameters
+    ----------
+    config : dict
+        What :meth:`fastmlp.Model.get_config` gave (read from a file, say).
+
+    Raises
+    ------
+    ValueError
+        A missing or malformed entry (named in the message).
+    """
+    if not isinstance(config, dict):
+        raise ValueError(f"a model config is a dict, got {type(config).__name__}")
+    try:
+        kwargs = {key: config[key] for key in _CONFIG_KEYS}
+        kwargs["activation"] = [Activation(str(n), float(p)) for n, p in config["activation"]]
+        name, param = config["output"]
+        kwargs["output"] = Activation(str(name), float(param))
+    except KeyError as err:
+        raise ValueError(f"model config lacks the entry {err.args[0]!r}") from None
+    except (TypeError, ValueError):
+        raise ValueError("model config: 'activation' must list [name, parameter] pairs "
+                         "and 'output' be one such pair") from None
+    if not kwargs["activation"]:
+        kwargs["activation"] = "relu"  # no hidden layer: the value is unused
+    return kwargs

@@ -17,12 +17,27 @@ from ..losses import encode_targets
 from ..metrics import total_sum_of_squares
 from ..preprocessing import split_count, stratified_indices
 
-__all__ = ["Validation", "check_validation", "hold_out", "preprocess"]
+__all__ = ["Validation", "check_rows", "check_validation", "hold_out", "preprocess"]
 
 #: Validation data as fit holds them: inputs, encoded targets, the targets' total
 #: sum of squares (squared error, else None), sample weights (or empty), and
 #: whether X's rows are still to be prepared (a large input).
 Validation = namedtuple("Validation", ["X", "T", "sst", "sw", "raw_rows"])
+
+
+def check_rows(model, X, y, sample_weight, names=("X", "y", "sample_weight")):
+    """Inputs, targets and sample weights checked for ``model``: ``(X, T, sw)``.
+
+    What fit checks of its training data and of its validation data alike;
+    ``names`` are the arguments' names for the messages.  X keeps its own
+    float dtype when it is large (converted where batches are gathered, not
+    copied whole); T is the targets encoded for the model's loss; sw is
+    float64, or empty for no weights.
+    """
+    X = check_array(X, model.dtype, model.n_inputs, names[0], convert="large")
+    T = encode_targets(y, model.loss, model.n_outputs, model.dtype, names[1])
+    check_lengths(X, T, names[:2])
+    return X, T, check_sample_weight(sample_weight, X.shape[0], names[2])
 
 
 def check_validation(model, validation_data):
@@ -38,11 +53,8 @@ def check_validation(model, validation_data):
     if len(rest) > 1:
         raise ValueError("validation_data must be a pair (X_val, y_val) or a triple "
                          f"(X_val, y_val, sample_weight_val), got {len(rest) + 2} items")
-    X_val = check_array(X_val, model.dtype, model.n_inputs, "X_val", convert="large")
-    T_val = encode_targets(y_val, model.loss, model.n_outputs, model.dtype, "y_val")
-    check_lengths(X_val, T_val, ("X_val", "y_val"))
-    sw_val = check_sample_weight(rest[0] if rest else None, X_val.shape[0],
-                                 "validation sample_weight")
+    X_val, T_val, sw_val = check_rows(model, X_val, y_val, rest[0] if rest else None,
+                                      ("X_val", "y_val", "validation sample_weight"))
     sst = total_sum_of_squares(T_val, sw_val) if model.loss == "squared_error" else None
     return Validation(X_val, T_val, sst, sw_val, False)
 
