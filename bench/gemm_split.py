@@ -67,7 +67,7 @@ def _operands(kind, m, k, n, rng):
 def _share_call(kind, m, k, n, t, n_threads):
     """The kernels' ``gemm`` arguments (after ``coef``) of thread t's share, as the network
     splits it: rows of the batch for the forward and upstream products, the larger dimension
-    of a weight gradient (:func:`fastmlp.kernels.network.weight_slice`)."""
+    of a weight gradient (:func:`fastmlp.kernels.shares.weight_slice`)."""
     by_rows = kind != "dW" or m >= n
     size = m if by_rows else n
     lo, hi = size * t // n_threads, size * (t + 1) // n_threads

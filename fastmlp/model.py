@@ -30,6 +30,7 @@ from .engine.calls import INFERENCE, Engine, training_noise
 from .engine.layout import ParamLayout
 from .kernels import network as _kn
 from .kernels import penalty as _kp
+from .kernels.structs import LAYER_F_COLUMNS
 from .losses import encode_targets, get_loss
 from .metrics import metrics_from_stats
 from .preprocessing import get_preprocessing
@@ -156,7 +157,7 @@ class Model:
         self.init = _init.get_initializer(init)
         n_layers = len(sizes) - 1
         norm = per_layer(batch_norm, n_hidden, "batch_norm", check_flag) + [False]
-        self._layer_f = np.zeros((n_layers, _kn.LAYER_F_COLUMNS))
+        self._layer_f = np.zeros((n_layers, LAYER_F_COLUMNS))
         self._layer_f[:, _kn.DROPOUT] = dropout_rates(dropout, n_layers)
         self._layer_f[:, _kn.DROPCONNECT] = per_layer(
             dropconnect, n_layers, "dropconnect", check_unit_interval, hidden_only=False)

@@ -232,6 +232,9 @@ class _StopAfterMidEpochCheckpoint(fm.Callback):
     def on_chunk_end(self, trainer, epoch, done, total):
         if any(os.path.basename(p).count("-") == 2 for _, p in list_checkpoints(self.directory)):
             raise KeyboardInterrupt
+        # a batch of this small model takes microseconds: without the pause a
+        # whole epoch could pass within a time-based checkpoint's period
+        time.sleep(0.002)
 
 
 @pytest.mark.parametrize("every", ["3 batches", "0.001s"])

@@ -20,6 +20,7 @@ from fastmlp.activations import elu, get_activation, leaky_relu
 from fastmlp.engine.layout import ParamLayout, Workspace, split_by_columns
 from fastmlp.kernels import activations as KA
 from fastmlp.kernels import network as K
+from fastmlp.kernels.structs import LAYER_F_COLUMNS, LAYOUT_COLUMNS
 
 
 def _acts(*names):
@@ -72,7 +73,7 @@ def test_blocks_are_stored_in_order_w_b_gamma_without_gaps(sizes, acts, norm):
 def test_table_matches_the_slices(sizes, acts, norm):
     layout = ParamLayout(sizes, _acts(*acts), norm)
     t = layout.table
-    assert t.dtype == np.int64 and t.shape == (len(sizes) - 1, K.LAYOUT_COLUMNS)
+    assert t.dtype == np.int64 and t.shape == (len(sizes) - 1, LAYOUT_COLUMNS)
     running = 0
     for l in range(layout.n_layers):
         assert t[l, K.FAN_IN] == sizes[l] and t[l, K.FAN_OUT] == sizes[l + 1]
@@ -232,7 +233,7 @@ def _buffers(layout, ws, training, layer_f):
 
 
 def _layer_f(n_layers, dropout=(), dropconnect=()):
-    f = np.zeros((n_layers, K.LAYER_F_COLUMNS))
+    f = np.zeros((n_layers, LAYER_F_COLUMNS))
     for l, rate in dropout:
         f[l, K.DROPOUT] = rate
     for l, rate in dropconnect:

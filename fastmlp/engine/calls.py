@@ -396,7 +396,7 @@ class TrainingLoop:
                         kind=np.int64(optimizer_kind), seed=np.int64(mask_seed),
                         rank=np.int64(0 if ranks is None else ranks.rank),
                         ranks=np.int64(1 if ranks is None else ranks.size),
-                        reduced=np.zeros(1))
+                        reduced=np.zeros(1), lazy=np.bool_(False))
         self._no_penalty = np.zeros_like(engine.reg)
         self._compiled = None  # the kernels' Training for these arrays, on the first call
 

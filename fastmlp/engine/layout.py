@@ -19,7 +19,7 @@ from .._utils.tuning import (
     UPSTREAM_TRANSPOSE_MAX_FAN_OUT,
 )
 from ..kernels import network as _k
-from ..kernels.structs import Work
+from ..kernels.structs import LAYOUT_COLUMNS, Work
 
 __all__ = ["ParamLayout", "Workspace", "split_by_columns"]
 
@@ -42,7 +42,7 @@ class ParamLayout:
         self.activations = tuple(activations)
         n_layers = len(self.sizes) - 1
         self.batch_norm = tuple(bool(b) for b in (batch_norm or [False] * n_layers))
-        table = np.full((n_layers, _k.LAYOUT_COLUMNS), -1, dtype=np.int64)
+        table = np.full((n_layers, LAYOUT_COLUMNS), -1, dtype=np.int64)
         offset = 0
         running = 0
         for l in range(n_layers):
@@ -159,9 +159,13 @@ class Workspace:
         column split).
     layer_f : ndarray, optional
         The model's per-layer float options (dropout, DropConnect rates).
+    touched_rows : int, default 0
+        Training on a sparse input: the most rows of W_0 one batch's
+        non-zeros may pick (:mod:`fastmlp.kernels.sparse`); 0 otherwise.
     """
 
-    def __init__(self, layout, max_rows, dtype, training=True, n_threads=1, layer_f=None):
+    def __init__(self, layout, max_rows, dtype, training=True, n_threads=1, layer_f=None,
+                 touched_rows=0):
         sizes = layout.sizes
         n_layers = layout.n_layers
         widest = max(sizes[1:])
@@ -207,9 +211,14 @@ class Workspace:
         # BLAS (alpha, beta) pairs: (1, 0) to overwrite, (1, 1) to accumulate
         self.buffer[coef:] = (1, 0, 1, 1)
         #: what the kernels take: the buffer and where its parts start
+        sparse = touched_rows > 0
         self.work = Work(buf=self.buffer, **parts, max_rows=np.int64(max_rows),
                          **{k: np.int64(v) for k, v in chunk.items()}, coef=np.int64(coef),
-                         zeros=np.int64(zeros))
+                         zeros=np.int64(zeros),
+                         touched=np.zeros(touched_rows, dtype=np.int64),
+                         n_touched=np.zeros(1, dtype=np.int64),
+                         # no step has number -1: every row is listed on first sight
+                         stamp=np.full(sizes[0] if sparse else 0, -1, dtype=np.int64))
 
 
 #: The per-layer parts of a :class:`~fastmlp.kernels.structs.Work`.

@@ -13,7 +13,8 @@ import numpy as np
 from .addresses import unpack_ops
 from .config import jit
 from .mathfun import like
-from .network import finish_output, forward_loss_rows, forward_rows, inference_noise, share
+from .network import chunk_input, finish_output, forward_loss_rows, forward_rows, inference_noise
+from .shares import share
 from .ops import launch, unit
 from .sync import barrier, new_state
 from .views import unowned
@@ -36,14 +37,15 @@ def predict(net, ops, X, out, work, n_threads):
 @jit
 def predict_member(t, net, ops, X, out, work, c0, n_threads):
     """Thread t's rows of the block of rows that starts at row c0 (see :func:`predict`)."""
-    n, n_in = X.shape
+    n = X.shape[0]
     n_out = out.shape[1]
     rows = min(n, c0 + work.max_rows) - c0
     r0, r1 = share(rows, t, n_threads)
     if r1 > r0:
         of = out.reshape(-1)
-        forward_rows(net, ops, X.reshape(-1), c0 * n_in, work, r0, r1, of, c0 * n_out,
-                     np.bool_(False), inference_noise())
+        inp = chunk_input(X, np.empty(0, dtype=np.int64), c0, work)
+        forward_rows(net, ops, inp, work, r0, r1, of, c0 * n_out, np.bool_(False),
+                     inference_noise())
         finish_output(net, ops.forward, of, c0 * n_out, r0, r1)
 
 
@@ -75,13 +77,13 @@ def evaluate(net, ops, loss_code, X, T, sw, work, stats, n_threads):
 @jit
 def evaluate_member(t, net, ops, loss_code, X, T, sw, work, stats, c0, n_threads):
     """Thread t's rows of the block of rows that starts at row c0 (see :func:`evaluate`)."""
-    n, n_in = X.shape
+    n = X.shape[0]
     n_out = T.shape[1]
     rows = min(n, c0 + work.max_rows) - c0
     r0, r1 = share(rows, t, n_threads)
-    forward_loss_rows(net, ops, loss_code, X.reshape(-1), c0 * n_in, T.reshape(-1), c0 * n_out,
-                      work, r0, r1, like(0, work.buf), sw, np.empty(0, dtype=np.int64), c0,
-                      stats[t])
+    no_index = np.empty(0, dtype=np.int64)
+    forward_loss_rows(net, ops, loss_code, chunk_input(X, no_index, c0, work), T.reshape(-1),
+                      c0 * n_out, work, r0, r1, like(0, work.buf), sw, no_index, c0, stats[t])
 
 
 @jit(from_python=True)

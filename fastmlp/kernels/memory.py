@@ -45,6 +45,12 @@ def _prefetch(typingctx, arr, index):
 
 
 @jit
+def prefetch(arr, index):
+    """Prefetch the cache line holding ``arr[index]`` (1-D array) into L2."""
+    _prefetch(arr, index)
+
+
+@jit
 def prefetch_rows(src, index, start, stop):
     """Prefetch rows index[start..stop) of the 2-D C-contiguous ``src``."""
     flat = src.reshape(-1)

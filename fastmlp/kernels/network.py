@@ -57,30 +57,17 @@ import numpy as np
 from numba.extending import overload
 
 from . import noise as _noise
+from . import sparse
 from .activations import SOFTMAX
 from .blas import gemm
 from .config import jit
 from .losses import SQUARED_ERROR, STAT_LOSS
-from .mathfun import like
-from .structs import Noise
+from .memory import prefetch_rows
+from .noise import keep_rate
+from .shares import share, weight_slice
+from .structs import (ACTIVATION, B_OFFSET, BN_EPS, BN_MOMENTUM, DROPCONNECT, DROPOUT, FAN_IN,
+                      FAN_OUT, G_OFFSET, R_OFFSET, W_OFFSET, Input, Noise)
 from .views import block_view, flat_view
-
-# layout columns
-FAN_IN = 0
-FAN_OUT = 1
-W_OFFSET = 2
-B_OFFSET = 3
-ACTIVATION = 4
-G_OFFSET = 5
-R_OFFSET = 6
-LAYOUT_COLUMNS = 8
-
-# layer_f columns
-DROPOUT = 0
-DROPCONNECT = 1
-BN_MOMENTUM = 2
-BN_EPS = 3
-LAYER_F_COLUMNS = 4
 
 # how a team shares a hidden layer (``Work.split``)
 ROW_SPLIT = 0
@@ -100,36 +87,6 @@ def inference_noise():
     """
     zero = np.int64(0)
     return Noise(zero, zero, zero, zero)
-
-
-@jit
-def share(n, t, n_threads):
-    """Bounds of thread t's contiguous share of n items."""
-    return (n * t) // n_threads, (n * (t + 1)) // n_threads
-
-
-@jit
-def line_share(n, t, n_threads, line):
-    """:func:`share`, with the inner cuts moved down to multiples of ``line`` items (a
-    cache line's worth), so that no two threads write one line."""
-    lo, hi = share(n, t, n_threads)
-    lo = lo // line * line
-    return lo, (hi if t == n_threads - 1 else hi // line * line)
-
-
-@jit
-def weight_slice(fan_in, fan_out, t, n_threads):
-    """Which part of a (fan_in, fan_out) weight gradient thread t computes.
-
-    Returns (by_rows, lo, hi): rows lo..hi when fan_in >= fan_out, else
-    columns lo..hi.  Splitting the larger dimension keeps each thread's
-    GEMM efficient.
-    """
-    if fan_in >= fan_out:
-        lo, hi = share(fan_in, t, n_threads)
-        return True, lo, hi
-    lo, hi = share(fan_out, t, n_threads)
-    return False, lo, hi
 
 
 @jit
@@ -162,13 +119,6 @@ def _source_row_overload(src, i):
     def owned(src, i):
         return src[i]
     return owned
-
-
-@jit
-def keep_rate(rate, like_):
-    """(keep probability, 1 / keep in the buffers' dtype) of a drop rate."""
-    keep = 1.0 - rate
-    return keep, like(1.0 / keep, like_)
 
 
 @jit
@@ -209,10 +159,8 @@ def layer_weights(net, work, l, training):
 
 
 @jit
-def layer_input(xin, x_off, work, l, training):
-    """(flat array, offset) of layer l's input block (A_{l-1} after dropout, if any)."""
-    if l == 0:
-        return xin, x_off
+def hidden_input(work, l, training):
+    """(flat array, offset) of the input block of layer l > 0 (A_{l-1} after dropout, if any)."""
     if training and work.dropped[l - 1] >= 0:
         return work.buf, work.dropped[l - 1]
     return work.buf, work.out[l - 1]
@@ -237,15 +185,16 @@ def prepare_dropconnect(net, work, noise, t, n_threads):
 
 
 @jit
-def layer_forward(net, ops, l, src, s_off, work, r0, r1, c0, c1, dst, d_off, save, epilogue,
-                  noise):
-    """Rows r0..r1 x units c0..c1 of layer l: GEMM, then the epilogue.
+def layer_forward(net, ops, l, inp, work, r0, r1, c0, c1, dst, d_off, save, epilogue, noise):
+    """Rows r0..r1 x units c0..c1 of layer l: the product, then the epilogue.
 
-    ``src[s_off + r * fan_in ...]`` is input row r, ``dst[d_off + r * fan_out
-    + j]`` receives unit j of row r.  The epilogue: bias (or batch
+    Layer 0 reads the chunk's input rows ``inp`` (an
+    :class:`~fastmlp.kernels.structs.Input`: dense rows, or a sparse X read
+    in place), later layers A_{l-1}; ``dst[d_off + r * fan_out + j]``
+    receives unit j of row r.  The epilogue: bias (or batch
     normalisation), activation, and (training) dropout into the next layer's
     input buffer.  ``save``: keep what the backward pass needs.
-    ``epilogue`` False leaves the raw GEMM result (output layer, finished by
+    ``epilogue`` False leaves the raw product (output layer, finished by
     the loss or :func:`finish_output`).  Batch normalisation in training
     needs r0..r1 to be all the rows.  ``ops``: the configuration's
     functions (:class:`fastmlp.kernels.ops.Ops`).
@@ -253,14 +202,19 @@ def layer_forward(net, ops, l, src, s_off, work, r0, r1, c0, c1, dst, d_off, sav
     params, layout, act_param, layer_f, running = (net.params, net.layout, net.act_param,
                                                    net.layer_f, net.running)
     training = noise.mode != 0
-    n_layers = layout.shape[0]
     fan_in, fan_out = layout[l, FAN_IN], layout[l, FAN_OUT]
-    coef = flat_view(work.buf, work.coef, 2)
     width = c1 - c0
     rows = r1 - r0
     wbuf, w_off = layer_weights(net, work, l, training)
-    gemm(False, False, rows, width, fan_in, coef, src, s_off + r0 * fan_in, fan_in,
-         wbuf, w_off + c0, fan_out, dst, d_off + r0 * fan_out + c0, fan_out)
+    if l == 0:
+        rate = layer_f[0, DROPOUT] if training else 0.0
+        input_product(inp, work, r0, r1, c0, c1, fan_in, fan_out, wbuf, w_off, dst, d_off, rate,
+                      noise)
+    else:
+        src, s_off = hidden_input(work, l, training)
+        gemm(False, False, rows, width, fan_in, flat_view(work.buf, work.coef, 2), src,
+             s_off + r0 * fan_in, fan_in, wbuf, w_off + c0, fan_out, dst,
+             d_off + r0 * fan_out + c0, fan_out)
     if not epilogue:
         return
     z_off = work.pre[l]
@@ -292,10 +246,11 @@ def layer_forward(net, ops, l, src, s_off, work, r0, r1, c0, c1, dst, d_off, sav
 
 
 @jit
-def forward_rows(net, ops, xin, x_off, work, r0, r1, out, out_off, save, noise):
+def forward_rows(net, ops, inp, work, r0, r1, out, out_off, save, noise):
     """Rows r0..r1 of a block through every layer but the last's epilogue.
 
-    ``xin[x_off + r * n_in ...]`` is input row r of the block.  Hidden
+    ``inp`` (an :class:`~fastmlp.kernels.structs.Input`) holds the block's
+    input rows.  Hidden
     outputs go to their A buffers in ``work.buf`` (row r at ``A_l offset + r *
     width``), the last layer's GEMM result to ``out[out_off + r * n_out]``;
     its bias and activation are left to the caller (the loss, or
@@ -304,11 +259,10 @@ def forward_rows(net, ops, xin, x_off, work, r0, r1, out, out_off, save, noise):
     layout = net.layout
     n_layers = layout.shape[0]
     for l in range(n_layers):
-        src, s_off = layer_input(xin, x_off, work, l, noise.mode != 0)
         last = l == n_layers - 1
-        layer_forward(net, ops, l, src, s_off, work, r0, r1, np.int64(0),
-                      layout[l, FAN_OUT], out if last else work.buf,
-                      out_off if last else work.out[l], save, not last, noise)
+        layer_forward(net, ops, l, inp, work, r0, r1, np.int64(0), layout[l, FAN_OUT],
+                      out if last else work.buf, out_off if last else work.out[l], save,
+                      not last, noise)
 
 
 @jit
@@ -360,11 +314,11 @@ def output_loss_rows(net, ops, loss_code, tin, t_off, work, r0, r1, scale, sw, i
 
 
 @jit
-def forward_loss_rows(net, ops, loss_code, xin, x_off, tin, t_off, work, r0, r1, scale, sw,
-                      index, c0, stats):
+def forward_loss_rows(net, ops, loss_code, inp, tin, t_off, work, r0, r1, scale, sw, index, c0,
+                      stats):
     """Inference forward pass and loss of rows r0..r1 of the chunk at c0 (evaluation)."""
     last = net.layout.shape[0] - 1
-    forward_rows(net, ops, xin, x_off, work, r0, r1, work.buf, work.out[last],
+    forward_rows(net, ops, inp, work, r0, r1, work.buf, work.out[last],
                  np.bool_(False), inference_noise())
     return output_loss_rows(net, ops, loss_code, tin, t_off, work, r0, r1, scale, sw, index,
                             c0, stats)
@@ -417,28 +371,17 @@ def add_column_sums(out, buf, off, rows, stride):
 
 
 @jit
-def backward_share(net, ops, grad, xin, x_off, work, l, rows, cur, t, n_threads, accumulate,
-                   noise):
-    """Thread t's share of layer l's backward step for a chunk of ``rows`` rows.
+def weight_gradient(net, ops, grad, src, s_off, work, l, rows, d_off, t, n_threads, accumulate,
+                    noise):
+    """Thread t's slice of dW_l = A^T D_l from the dense input block at ``src[s_off ...]``.
 
-    D_l (rows, fan_out) -- the sensitivity of layer l's pre-activation, or
-    of its pre-normalisation output for a batch-norm layer -- is in the
-    ``cur`` sensitivity buffer.  Writes slice t of dW_l = A_{l-1}^T D_l and of
-    db_l = column sums of D_l (added to ``grad`` when ``accumulate``; batch
-    norm's beta and gamma were written when D_l was made), and for l > 0
-    share t of D_{l-1}: (D_l W_l^T) * mask * f'(z_{l-1}), through layer
-    l-1's batch normalisation if it has one.
+    The slice is rows or columns of dW_l, whichever dimension is larger
+    (:func:`~fastmlp.kernels.shares.weight_slice`), written (or added, with
+    ``accumulate``) by one product; DropConnect then masks it.
     """
-    params, layout, layer_f = net.params, net.layout, net.layer_f
-    training = noise.mode != 0
-    n_layers = layout.shape[0]
-    fan_in, fan_out = layout[l, FAN_IN], layout[l, FAN_OUT]
-    w_off, b_off = layout[l, W_OFFSET], layout[l, B_OFFSET]
-    d_off = work.d0 if cur == 0 else work.d1
-    up_off = work.d1 if cur == 0 else work.d0
-    c = work.coef + (2 if accumulate else 0)
-    coef_w = flat_view(work.buf, c, 2)
-    src, s_off = layer_input(xin, x_off, work, l, training)
+    layout, layer_f = net.layout, net.layer_f
+    fan_in, fan_out, w_off = layout[l, FAN_IN], layout[l, FAN_OUT], layout[l, W_OFFSET]
+    coef_w = flat_view(work.buf, work.coef + (2 if accumulate else 0), 2)
     by_rows, lo, hi = weight_slice(fan_in, fan_out, t, n_threads)
     if by_rows:
         gemm(True, False, hi - lo, fan_out, rows, coef_w, src, s_off + lo, fan_in,
@@ -446,10 +389,38 @@ def backward_share(net, ops, grad, xin, x_off, work, l, rows, cur, t, n_threads,
     else:
         gemm(True, False, fan_in, hi - lo, rows, coef_w, src, s_off, fan_in,
              work.buf, d_off + lo, fan_out, grad, w_off + lo, fan_out)
-    if training and work.masked[l] >= 0:  # DropConnect: only kept weights had a gradient
+    if noise.mode != 0 and work.masked[l] >= 0:  # DropConnect: only kept weights had a gradient
         i0, i1, j0, j1 = (lo, hi, 0, fan_out) if by_rows else (0, fan_in, lo, hi)
         ops.dropout.rows(grad, w_off, w_off, fan_out, i0, i1, j0, j1, layer_f[l, DROPCONNECT],
                          noise, 2 * l + 1, np.int64(0))
+
+
+@jit
+def backward_share(net, ops, grad, inp, work, l, rows, cur, t, n_threads, accumulate, noise):
+    """Thread t's share of layer l's backward step for a chunk of ``rows`` rows.
+
+    D_l (rows, fan_out) -- the sensitivity of layer l's pre-activation, or
+    of its pre-normalisation output for a batch-norm layer -- is in the
+    ``cur`` sensitivity buffer.  Writes slice t of dW_l = A_{l-1}^T D_l (of
+    X^T D_0 for layer 0, ``inp`` the chunk's input rows) and of db_l =
+    column sums of D_l (added to ``grad`` when ``accumulate``; batch
+    norm's beta and gamma were written when D_l was made), and for l > 0
+    share t of D_{l-1}: (D_l W_l^T) * mask * f'(z_{l-1}), through layer
+    l-1's batch normalisation if it has one.
+    """
+    params, layout = net.params, net.layout
+    training = noise.mode != 0
+    fan_in, fan_out = layout[l, FAN_IN], layout[l, FAN_OUT]
+    b_off = layout[l, B_OFFSET]
+    d_off = work.d0 if cur == 0 else work.d1
+    up_off = work.d1 if cur == 0 else work.d0
+    if l == 0:
+        input_weight_gradient(net, ops, grad, inp, work, rows, d_off, t, n_threads, accumulate,
+                              noise)
+    else:
+        src, s_off = hidden_input(work, l, training)
+        weight_gradient(net, ops, grad, src, s_off, work, l, rows, d_off, t, n_threads,
+                        accumulate, noise)
     j0, j1 = share(fan_out, t, n_threads)
     if layout[l, G_OFFSET] < 0:  # db slice: column sums of D_l over the columns j0..j1
         db = flat_view(grad, b_off + j0, j1 - j0)
@@ -499,28 +470,148 @@ def backward_share(net, ops, grad, xin, x_off, work, l, rows, cur, t, n_threads,
 
 
 def chunk_input(X, index, c0, work):
-    """(flat array, offset) of the chunk's input rows: gathered in ``work.buf`` or X itself.
+    """The chunk's input rows as layer 0 reads them: an :class:`~fastmlp.kernels.structs.Input`.
 
-    Inputs of another dtype than the workspace's (a float64 dataset read in
-    place by a float32 model) are only ever read gathered -- converted row
-    by row into ``work.buf`` -- so their passes need a non-empty ``index``.
+    Dense rows are gathered in ``work.buf`` (a non-empty ``index``) or X
+    itself; inputs of another dtype than the workspace's (a float64 dataset
+    read in place by a float32 model) are only ever read gathered --
+    converted row by row into ``work.buf`` -- so their passes need a
+    non-empty ``index``.  A sparse X is read where it is, through ``index``.
     """
     if index.size > 0 or X.dtype != work.buf.dtype:
-        return work.buf, work.inputs
-    return X.reshape(-1), c0 * X.shape[1]
+        return Input(X, index, c0, work.buf, work.inputs)
+    return Input(X, index, c0, X.reshape(-1), c0 * X.shape[1])
+
+
+def _buffer_dtype(work):
+    """The float dtype of a :class:`~fastmlp.kernels.structs.Work` type's buffer."""
+    return work.types[work.fields.index("buf")].dtype
 
 
 @overload(chunk_input)
 def _chunk_input_overload(X, index, c0, work):
-    # chosen when the kernels are typed: with two dtypes, X itself could not
-    # stand where the workspace does
-    if X.dtype != work.types[work.fields.index("buf")].dtype:
+    # chosen when the kernels are typed: a sparse X is read in place; with
+    # two dtypes, a dense X itself could not stand where the workspace does
+    if sparse.is_csr(X):
+        def in_place(X, index, c0, work):
+            return Input(X, index, c0, work.buf, np.int64(0))
+        return in_place
+    if X.dtype != _buffer_dtype(work):
         def gathered(X, index, c0, work):
-            return work.buf, work.inputs
+            return Input(X, index, c0, work.buf, work.inputs)
         return gathered
 
     def direct_or_gathered(X, index, c0, work):
-        if index.size > 0:
-            return work.buf, work.inputs
-        return X.reshape(-1), c0 * X.shape[1]
+        # the rows as a plain pair first: a read-only X (a memory map) and the
+        # writeable workspace unify as arrays, not inside a named tuple
+        flat, offset = dense_rows(X, index, c0, work)
+        return Input(X, index, c0, flat, offset)
     return direct_or_gathered
+
+
+@jit
+def dense_rows(X, index, c0, work):
+    """(flat array, offset) of a dense chunk's rows: gathered in the workspace, or X itself."""
+    if index.size > 0:
+        return work.buf, work.inputs
+    return X.reshape(-1), c0 * X.shape[1]
+
+
+def is_dense(X):
+    """Whether the input X is a dense array (not a sparse CSR); known when typing."""
+    return not isinstance(X, tuple)
+
+
+@overload(is_dense)
+def _is_dense_overload(X):
+    dense = not sparse.is_csr(X)
+    return lambda X: dense
+
+
+def gather_input(X, index, c0, r0, r1, work):
+    """Rows r0..r1 of a gathered chunk's dense input into ``work.inputs``; nothing for a
+    sparse X (read in place)."""
+
+
+@overload(gather_input)
+def _gather_input_overload(X, index, c0, r0, r1, work):
+    if sparse.is_csr(X):
+        return lambda X, index, c0, r0, r1, work: None
+
+    def dense(X, index, c0, r0, r1, work):
+        gather(X, index, c0, r0, r1, work.buf, work.inputs)
+    return dense
+
+
+def prefetch_input_rows(X, index, start, stop):
+    """Prefetch the inputs of rows index[start..stop): dense rows, or a sparse X's non-zeros."""
+
+
+@overload(prefetch_input_rows)
+def _prefetch_input_rows_overload(X, index, start, stop):
+    if sparse.is_csr(X):
+        return lambda X, index, start, stop: sparse.prefetch_rows(X, index, start, stop)
+    return lambda X, index, start, stop: prefetch_rows(X, index, start, stop)
+
+
+def input_product(inp, work, r0, r1, c0, c1, fan_in, fan_out, W, w_off, dst, d_off, rate,
+                  noise):
+    """Rows r0..r1, units c0..c1 of layer 0's product ``X_b W_0`` into ``dst`` at ``d_off``.
+
+    Dense input rows (already dropped out where training asks) go through
+    BLAS; a sparse X through :func:`fastmlp.kernels.sparse.product`, which
+    applies the input dropout ``rate`` itself.
+    """
+
+
+@overload(input_product)
+def _input_product_overload(inp, work, r0, r1, c0, c1, fan_in, fan_out, W, w_off, dst, d_off,
+                            rate, noise):
+    if sparse.is_csr(inp.types[inp.fields.index("X")]):
+        def sparse_product(inp, work, r0, r1, c0, c1, fan_in, fan_out, W, w_off, dst, d_off,
+                           rate, noise):
+            sparse.product(inp, r0, r1, c0, c1, W, w_off, fan_out, dst, d_off, rate, noise)
+        return sparse_product
+
+    def dense_product(inp, work, r0, r1, c0, c1, fan_in, fan_out, W, w_off, dst, d_off, rate,
+                      noise):
+        gemm(False, False, r1 - r0, c1 - c0, fan_in, flat_view(work.buf, work.coef, 2),
+             inp.flat, inp.offset + r0 * fan_in, fan_in, W, w_off + c0, fan_out, dst,
+             d_off + r0 * fan_out + c0, fan_out)
+    return dense_product
+
+
+def input_weight_gradient(net, ops, grad, inp, work, rows, d_off, t, n_threads, accumulate,
+                          noise):
+    """Thread t's share of layer 0's weight gradient ``X_b^T D_0`` (D_0 at ``d_off``).
+
+    Dense input rows: :func:`weight_gradient`.  A sparse X: columns
+    ``share(fan_out)`` of the rows the chunk's non-zeros pick, added to a
+    block that is zero elsewhere (:mod:`fastmlp.kernels.sparse`); the
+    first chunk of a pass that does not keep it so (``loss_grad``) finds
+    it zeroed by its caller.
+    """
+
+
+@overload(input_weight_gradient)
+def _input_weight_gradient_overload(net, ops, grad, inp, work, rows, d_off, t, n_threads,
+                                    accumulate, noise):
+    if sparse.is_csr(inp.types[inp.fields.index("X")]):
+        def sparse_gradient(net, ops, grad, inp, work, rows, d_off, t, n_threads, accumulate,
+                            noise):
+            layout, layer_f = net.layout, net.layer_f
+            fan_in, fan_out, w_off = layout[0, FAN_IN], layout[0, FAN_OUT], layout[0, W_OFFSET]
+            j0, j1 = share(fan_out, t, n_threads)
+            training = noise.mode != 0
+            rate = layer_f[0, DROPOUT] if training else 0.0
+            sparse.weight_gradient(inp, rows, work.buf, d_off, fan_out, grad, w_off, j0, j1,
+                                   rate, noise)
+            if training and work.masked[0] >= 0:  # DropConnect, on this thread's columns
+                ops.dropout.rows(grad, w_off, w_off, fan_out, np.int64(0), fan_in, j0, j1,
+                                 layer_f[0, DROPCONNECT], noise, np.int64(1), np.int64(0))
+        return sparse_gradient
+
+    def dense_gradient(net, ops, grad, inp, work, rows, d_off, t, n_threads, accumulate, noise):
+        weight_gradient(net, ops, grad, inp.flat, inp.offset, work, np.int64(0), rows, d_off, t,
+                        n_threads, accumulate, noise)
+    return dense_gradient

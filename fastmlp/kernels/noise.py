@@ -15,6 +15,7 @@ same result.
 import numpy as np
 
 from .config import jit
+from .mathfun import like
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -54,3 +55,10 @@ def apply_row(src, dst, n, key, c0, keep, inv_keep):
     zero = inv_keep - inv_keep
     for j in range(n):
         dst[j] = src[j] * inv_keep if uniform(key, c0 + j) < keep else zero
+
+
+@jit
+def keep_rate(rate, like_):
+    """(keep probability, 1 / keep in the buffers' dtype) of a drop rate."""
+    keep = 1.0 - rate
+    return keep, like(1.0 / keep, like_)

@@ -12,7 +12,8 @@ import numpy as np
 
 from .config import jit
 from .mathfun import like
-from .network import B_OFFSET, FAN_IN, FAN_OUT, G_OFFSET, W_OFFSET, share
+from .shares import share
+from .structs import B_OFFSET, FAN_IN, FAN_OUT, G_OFFSET, W_OFFSET
 
 L2 = 0
 L1 = 1

@@ -8,7 +8,27 @@ this module has no compiled code.  The configuration's functions
 
 from collections import namedtuple
 
-__all__ = ["Net", "Noise", "OptState", "Run", "Work", "Data", "Team", "Sums", "Step", "Span"]
+__all__ = ["FAN_IN", "FAN_OUT", "W_OFFSET", "B_OFFSET", "ACTIVATION", "G_OFFSET", "R_OFFSET",
+           "LAYOUT_COLUMNS", "DROPOUT", "DROPCONNECT", "BN_MOMENTUM", "BN_EPS",
+           "LAYER_F_COLUMNS", "Net", "Noise", "OptState", "Run", "Work", "Data", "Team", "Sums", "Step", "Span",
+           "CSR", "Input"]
+
+#: The columns of a ``Net.layout`` row (one row per layer)
+FAN_IN = 0
+FAN_OUT = 1
+W_OFFSET = 2
+B_OFFSET = 3
+ACTIVATION = 4
+G_OFFSET = 5
+R_OFFSET = 6
+LAYOUT_COLUMNS = 8
+
+#: The columns of a ``Net.layer_f`` row (float64, one row per layer)
+DROPOUT = 0
+DROPCONNECT = 1
+BN_MOMENTUM = 2
+BN_EPS = 3
+LAYER_F_COLUMNS = 4
 
 #: A network over its flat parameter buffer (:mod:`fastmlp.kernels.network`):
 #:
@@ -16,8 +36,7 @@ __all__ = ["Net", "Noise", "OptState", "Run", "Work", "Data", "Team", "Sums", "S
 #:     Every weight, bias and batch-norm scale.
 #: layout (n_layers, 8) int64
 #:     Where each layer lives in ``params``: the columns FAN_IN, FAN_OUT,
-#:     W_OFFSET, B_OFFSET, ACTIVATION, G_OFFSET, R_OFFSET of
-#:     :mod:`fastmlp.kernels.network`.
+#:     W_OFFSET, B_OFFSET, ACTIVATION, G_OFFSET, R_OFFSET above.
 #: act_param (n_layers,)
 #:     Each layer's activation parameter (leaky slope, ELU alpha), params' dtype.
 #: layer_f (n_layers, 4) float64
@@ -51,9 +70,10 @@ OptState = namedtuple("OptState", ["state", "hyper", "scalars", "count", "rates"
 #: ``seed`` (int64 each).  Data-parallel training: this process is rank
 #: ``rank`` of ``ranks`` (0 of 1 otherwise) and computes its share of every
 #: batch (summed over the ranks through ``Net.mpi``); ``reduced`` float64
-#: (1,) room for the summed loss.
+#: (1,) room for the summed loss.  ``lazy`` (bool): a sparse input's W_0
+#: takes the lazy update (:mod:`fastmlp.kernels.sparse`).
 Run = namedtuple("Run", ["batch_size", "first", "end", "loss_code", "kind", "seed", "rank",
-                         "ranks", "reduced"])
+                         "ranks", "reduced", "lazy"])
 
 #: A workspace (:mod:`fastmlp.kernels.network`): one flat buffer ``buf`` sized
 #: for chunks of at most ``max_rows`` rows, and where each part of it
@@ -82,10 +102,30 @@ Run = namedtuple("Run", ["batch_size", "first", "end", "loss_code", "kind", "see
 #: ``d0`` and ``d1`` (the sensitivities, ping-pong), ``coef`` (the BLAS
 #: (alpha, beta) pairs (1, 0) and (1, 1)), ``zeros`` (a zero row as wide as
 #: the widest layer).
+#:
+#: A sparse input's first layer (:mod:`fastmlp.kernels.sparse`; empty arrays
+#: otherwise): ``touched`` (int64) the rows of W_0 a batch's non-zeros pick,
+#: each once, their number in ``n_touched[0]``, and ``stamp`` (int64, one per
+#: input) the batch that last listed each row.
 Work = namedtuple("Work", ["buf", "out", "pre", "split", "bn", "dropped", "masked", "zhat", "wt",
-                           "max_rows", "inputs", "targets", "d0", "d1", "coef", "zeros"])
+                           "max_rows", "inputs", "targets", "d0", "d1", "coef", "zeros",
+                           "touched", "n_touched", "stamp"])
 
-#: The rows a pass reads: inputs ``X`` (n, n_in), targets ``T`` (n, n_out),
+#: A sparse input in compressed sparse rows (scipy's CSR arrays, read where
+#: they are): row i's non-zeros are ``data[indptr[i]:indptr[i + 1]]`` in the
+#: columns ``indices[indptr[i]:indptr[i + 1]]``; ``shape`` (n_rows, n_cols)
+#: int64.  ``data`` float32 or float64, ``indices`` and ``indptr`` int32 or
+#: int64, each C-contiguous.
+CSR = namedtuple("CSR", ["data", "indices", "indptr", "shape"])
+
+#: The rows of a chunk as layer 0 reads them (built inside the kernels):
+#: dense rows at ``flat[offset + r * n_in ...]`` (X itself or the rows
+#: gathered into the workspace); or, when ``X`` is a :class:`CSR`, row
+#: ``index[c0 + r]`` of X (row ``c0 + r`` when ``index`` is empty), read in
+#: place, ``flat`` then unused.
+Input = namedtuple("Input", ["X", "index", "c0", "flat", "offset"])
+
+#: The rows a pass reads: inputs ``X`` (n, n_in) or a :class:`CSR`, targets ``T`` (n, n_out),
 #: sample weights ``sw`` (n,) float64 or empty, and ``index`` (int64): the
 #: row of X and T at each position of the pass (empty: positions are rows).
 Data = namedtuple("Data", ["X", "T", "sw", "index"])
@@ -100,9 +140,11 @@ Team = namedtuple("Team", ["t", "n_threads", "sync"])
 Sums = namedtuple("Sums", ["stats", "partial"])
 
 #: The optimizer step fused into a backward pass: whether it is (``fused``),
-#: the optimizer's state slots ``state`` (slots, n_params) and the step's
-#: ``constants`` (:mod:`fastmlp.kernels.optim`).
-Step = namedtuple("Step", ["fused", "state", "constants"])
+#: whether a sparse input's W_0 takes the lazy update (``lazy``: the rows its
+#: batch touched only, :mod:`fastmlp.kernels.sparse`), the optimizer's state
+#: slots ``state`` (slots, n_params) and the step's ``constants``
+#: (:mod:`fastmlp.kernels.optim`).
+Step = namedtuple("Step", ["fused", "lazy", "state", "constants"])
 
 #: The positions ``start .. stop`` of a batch (or of one rank's share of it),
 #: and ``weight``, the denominator of their mean loss (float64).

@@ -27,11 +27,13 @@ from .config import jit
 from .losses import row_weight
 from .mathfun import like
 from .memory import CACHE_LINE, prefetch_rows
-from .network import (COLUMN_SPLIT, DROPOUT, FAN_IN, FAN_OUT, G_OFFSET, ROW_SPLIT, TRAINING_UPDATE,
-                      W_OFFSET, B_OFFSET, backward_share, chunk_input, gather, layer_forward,
-                      layer_input, line_share, output_loss_rows, share, weight_slice)
+from .network import (B_OFFSET, COLUMN_SPLIT, DROPOUT, FAN_IN, FAN_OUT, G_OFFSET, ROW_SPLIT,
+                      TRAINING_UPDATE, W_OFFSET, backward_share, chunk_input, gather, gather_input,
+                      is_dense, layer_forward, output_loss_rows, prefetch_input_rows)
 from .optim import CLIP_NORM, advance_scalars, clip_scale, sum_of_squares
 from .penalty import active, with_penalty
+from .shares import line_share, share, weight_slice
+from .sparse import clear_batch_gradient, list_batch_rows, update_touched
 from .structs import Noise, Span, Step, Team
 from .sync import barrier
 
@@ -67,15 +69,16 @@ def forward(net, ops, loss_code, data, c0, rows, work, scale, stats, team, noise
         ops.dropout.weights(net, work, noise, t, n_threads)
         barrier(sync, n_threads)
     gathered = index.size > 0
-    xin, x_off = chunk_input(X, index, c0, work)
+    inp = chunk_input(X, index, c0, work)
     tin = work.buf if gathered else T.reshape(-1)
     t_off = work.targets if gathered else c0 * T.shape[1]
     r0, r1 = share(rows, t, n_threads)
     if gathered:
         n_in = X.shape[1]
-        gather(X, index, c0, r0, r1, work.buf, work.inputs)
+        gather_input(X, index, c0, r0, r1, work)
         gather(T, index, c0, r0, r1, work.buf, work.targets)
-        if training and layer_f[0, DROPOUT] > 0.0:
+        # a sparse input's dropout drops its stored values in the product
+        if training and layer_f[0, DROPOUT] > 0.0 and is_dense(X):
             ops.dropout.rows(work.buf, work.inputs, work.inputs, n_in, r0, r1, np.int64(0), n_in,
                              layer_f[0, DROPOUT], noise, np.int64(0), noise.row0)
         if work.split[0] == COLUMN_SPLIT:
@@ -84,9 +87,8 @@ def forward(net, ops, loss_code, data, c0, rows, work, scale, stats, team, noise
     while l < n_layers:
         if l < n_layers - 1 and work.split[l] == COLUMN_SPLIT:
             lo, hi = share(layout[l, FAN_OUT], t, n_threads)
-            src, s_off = layer_input(xin, x_off, work, l, training)
-            layer_forward(net, ops, l, src, s_off, work, np.int64(0), rows, lo, hi,
-                          work.buf, work.out[l], np.bool_(True), np.bool_(True), noise)
+            layer_forward(net, ops, l, inp, work, np.int64(0), rows, lo, hi, work.buf,
+                          work.out[l], np.bool_(True), np.bool_(True), noise)
             barrier(sync, n_threads)
             l += 1
             continue
@@ -94,10 +96,8 @@ def forward(net, ops, loss_code, data, c0, rows, work, scale, stats, team, noise
         while end < n_layers and (end == n_layers - 1 or work.split[end] == ROW_SPLIT):
             end += 1
         for k in range(l, end):
-            src, s_off = layer_input(xin, x_off, work, k, training)
-            layer_forward(net, ops, k, src, s_off, work, r0, r1, np.int64(0),
-                          layout[k, FAN_OUT], work.buf, work.out[k], np.bool_(True),
-                          k < n_layers - 1, noise)
+            layer_forward(net, ops, k, inp, work, r0, r1, np.int64(0), layout[k, FAN_OUT],
+                          work.buf, work.out[k], np.bool_(True), k < n_layers - 1, noise)
         if end == n_layers:
             output_loss_rows(net, ops, loss_code, tin, t_off, work, r0, r1, scale, data.sw,
                              index, c0, stats[t])
@@ -108,7 +108,7 @@ def forward(net, ops, loss_code, data, c0, rows, work, scale, stats, team, noise
 
 
 @jit
-def update_layer_share(net, update, grad, reg, l, team, step):
+def update_layer_share(net, update, grad, reg, l, work, team, step):
     """Optimizer update of thread ``team.t``'s part of W_l, b_l (and gamma_l), once all of
     layer l's gradient is written.
 
@@ -122,7 +122,9 @@ def update_layer_share(net, update, grad, reg, l, team, step):
     thread).  ``update``: the optimizer's update function, ``step`` a
     :class:`~fastmlp.kernels.structs.Step` (its state and constants,
     :mod:`fastmlp.kernels.optim`); the objective's penalty gradient
-    (``reg``) joins the update per element.
+    (``reg``) joins the update per element.  The lazy update of a sparse
+    input's W_0 (``step.lazy``) takes the rows its batch touched instead
+    (:func:`fastmlp.kernels.sparse.update_touched`).
     """
     t, n_threads = team.t, team.n_threads
     state, c = step.state, step.constants
@@ -131,7 +133,9 @@ def update_layer_share(net, update, grad, reg, l, team, step):
     w, b, g = layout[l, W_OFFSET], layout[l, B_OFFSET], layout[l, G_OFFSET]
     cw = with_penalty(c, reg, np.bool_(False))
     by_rows, lo, hi = weight_slice(fan_in, fan_out, t, n_threads)
-    if by_rows:  # contiguous rows of W
+    if l == 0 and step.lazy:
+        update_touched(update, params, grad, state, cw, w, fan_out, work, t, n_threads)
+    elif by_rows:  # contiguous rows of W
         update(params, grad, state, cw, w + lo * fan_out, w + hi * fan_out)
     else:
         p0, p1 = line_share(fan_in * fan_out, t, n_threads, CACHE_LINE // params.itemsize)
@@ -152,15 +156,15 @@ def backward(net, ops, grad, reg, data, c0, rows, work, team, accumulate, step, 
     passed.  Ends with a barrier.
     """
     n_layers = net.layout.shape[0]
-    xin, x_off = chunk_input(data.X, data.index, c0, work)
+    inp = chunk_input(data.X, data.index, c0, work)
     for l in range(n_layers - 1, -1, -1):
         if step.fused and l < n_layers - 1:
-            update_layer_share(net, ops.update, grad, reg, l + 1, team, step)
-        backward_share(net, ops, grad, xin, x_off, work, l, rows, (n_layers - 1 - l) % 2,
-                       team.t, team.n_threads, accumulate, noise)
+            update_layer_share(net, ops.update, grad, reg, l + 1, work, team, step)
+        backward_share(net, ops, grad, inp, work, l, rows, (n_layers - 1 - l) % 2, team.t,
+                       team.n_threads, accumulate, noise)
         barrier(team.sync, team.n_threads)
     if step.fused:
-        update_layer_share(net, ops.update, grad, reg, np.int64(0), team, step)
+        update_layer_share(net, ops.update, grad, reg, np.int64(0), work, team, step)
         barrier(team.sync, team.n_threads)
 
 
@@ -198,7 +202,7 @@ def batch_loss(net, ops, passes, grad, reg, loss_code, data, span, work, sums, t
         lo, hi = share(grad.size, t, n_threads)
         grad[lo:hi] = 0.0
         barrier(sync, n_threads)
-    unfused = Step(np.bool_(False), step.state, step.constants)
+    unfused = Step(np.bool_(False), step.lazy, step.state, step.constants)
     for c0 in range(start, stop, max_rows):
         rows = min(stop, c0 + max_rows) - c0
         chunk_noise = Noise(noise.seed, noise.step, noise.mode, noise.row0 + c0 - start)
@@ -274,13 +278,16 @@ def batch_weight(sw, index, start, stop):
 
 
 @jit
-def update_share(params, grad, ops, opt, step_no, lr, partial, team):
+def update_share(net, grad, ops, opt, step_no, lr, partial, work, team, lazy):
     """Thread ``team.t``'s share of an optimizer step over the whole buffer (unfused path).
 
     Handles clipping by global norm: the threads first sum the squares of
-    their shares of the gradient.  Ends with a barrier.
+    their shares of the gradient.  ``lazy``: a sparse input's W_0 (the
+    buffer's first block) only on the rows its batch touched.  Ends with a
+    barrier.
     """
     t, n_threads, sync = team.t, team.n_threads, team.sync
+    params, layout = net.params, net.layout
     state, hyper, sstate = opt.state, opt.hyper, opt.scalars
     lo, hi = share(params.size, t, n_threads)
     scale = 1.0
@@ -289,7 +296,15 @@ def update_share(params, grad, ops, opt, step_no, lr, partial, team):
         barrier(sync, n_threads)
         scale = clip_scale(hyper, partial.sum())
         barrier(sync, n_threads)
-    ops.update(params, grad, state, ops.constants(hyper, step_no, lr, sstate, scale), lo, hi)
+    c = ops.constants(hyper, step_no, lr, sstate, scale)
+    if lazy:
+        w0, fan_out = layout[0, W_OFFSET], layout[0, FAN_OUT]
+        rest = w0 + layout[0, FAN_IN] * fan_out
+        lo, hi = share(params.size - rest, t, n_threads)
+        ops.update(params, grad, state, c, rest + lo, rest + hi)
+        update_touched(ops.update, params, grad, state, c, w0, fan_out, work, t, n_threads)
+    else:
+        ops.update(params, grad, state, c, lo, hi)
     barrier(sync, n_threads)
 
 
@@ -330,24 +345,31 @@ def train_member(t, net, ops, passes, grad, reg, data, run, work, opt, sums, n_t
         rank_lo, rank_hi = share(next_stop - batch_stop, run.rank, run.ranks)
         mine_lo, mine_hi = share(rank_hi - rank_lo, t, n_threads)
         first_row = batch_stop + rank_lo
-        prefetch_rows(X, order, first_row + mine_lo, first_row + mine_hi)
+        prefetch_input_rows(X, order, first_row + mine_lo, first_row + mine_hi)
         prefetch_rows(T, order, first_row + mine_lo, first_row + mine_hi)
+        if t == 0:  # a sparse input: the rows of W_0 the whole batch touches (all ranks')
+            list_batch_rows(X, order, batch_start, batch_stop, work, step_no + 1)
         lr = lrs[b - first] if lrs.size > 0 else hyper[0]
         # Clipping by global norm, and the sum over ranks, need the whole
         # gradient before any update.
         fused = stop - start <= max_rows and hyper[CLIP_NORM] <= 0.0 and not distributed
-        step = Step(fused, state, ops.constants(hyper, step_no + 1, lr, sstate, 1.0))
+        step = Step(fused, run.lazy, state, ops.constants(hyper, step_no + 1, lr, sstate, 1.0))
         span = Span(start, stop, batch_weight(sw, order, batch_start, batch_stop))
         loss = batch_loss(net, ops, passes, grad, reg, loss_code, data, span, work, sums, team,
                           step, Noise(seed, step_no + 1, np.int64(TRAINING_UPDATE), lo))
         if distributed:
             loss = sum_over_ranks(run, net.mpi, grad, loss, team)
         if not np.isfinite(loss):
+            clear_batch_gradient(X, grad, net.layout, work, np.bool_(True), team)
             if t == 0:
                 result[0] = b
             break
         if not fused:
-            update_share(net.params, grad, ops, opt, step_no + 1, lr, sums.partial, team)
+            update_share(net, grad, ops, opt, step_no + 1, lr, sums.partial, work, team,
+                         run.lazy)
+        # a sparse input's W_0 gradient back to zero: the rows this batch touched, or all
+        # of it after an unfused step (which added the penalty's gradient everywhere)
+        clear_batch_gradient(X, grad, net.layout, work, not fused, team)
         step_no += 1
         if t == 0:  # read by the others only after the next batch's forward barrier
             advance_scalars(kind, hyper, step_no, sstate)
@@ -362,7 +384,7 @@ def loss_grad_member(t, net, ops, passes, grad, reg, loss_code, data, start, sto
     mean over ``weight`` when it is positive, else over the rows' total weight)."""
     if weight <= 0.0:
         weight = batch_weight(data.sw, data.index, start, stop)
-    step = Step(np.bool_(False), grad[:0].reshape(0, 0), (0.0,) * 16)
+    step = Step(np.bool_(False), np.bool_(False), grad[:0].reshape(0, 0), (0.0,) * 16)
     loss = batch_loss(net, ops, passes, grad, reg, loss_code, data, Span(start, stop, weight),
                       work, sums, Team(t, n_threads, sync), step, noise)
     if t == 0:

@@ -91,7 +91,7 @@ def passes_for(net, ops, grad, reg, data, work, stats, n_threads, sync, state):
     team = Team(zero, np.int64(n_threads), sync)
     forward = unit(team_passes.forward, (net, ops, zero, data, zero, zero, work,
                                          work.buf.dtype.type(0), stats, team, noise))
-    step = Step(np.bool_(False), state, (0.0,) * 16)
+    step = Step(np.bool_(False), np.bool_(False), state, (0.0,) * 16)
     backward = unit(team_passes.backward, (net, ops, grad, reg, data, zero, zero, work, team,
                                            np.bool_(False), step, noise))
     return Passes(forward, backward)

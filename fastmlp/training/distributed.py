@@ -106,7 +106,7 @@ class Ranks:
 
     def share(self, n):
         """Bounds ``(lo, hi)`` of this rank's contiguous share of ``n`` items -- the split
-        of the compiled loop (``kernels.network.share``, which has no Python entry)."""
+        of the compiled loop (``kernels.shares.share``, which has no Python entry)."""
         return n * self.rank // self.size, n * (self.rank + 1) // self.size
 
     def share_positions(self, n_rows, batch_size):
