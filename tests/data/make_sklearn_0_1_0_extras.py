@@ -1,9 +1,11 @@
 """Write the fixtures of tests/test_sklearn_pickles_0_1_0.py: fitted estimators of 0.1.0.
 
 Run once, with fastmlp.sklearn as it was before the names its modules share
-lost their leading underscore (commit a59718a), from the repository root::
+lost their leading underscore (commit a59718a), from the repository root
+(PYTHONPATH makes the script import that checkout's fastmlp, not an installed
+one)::
 
-    python tests/data/make_sklearn_0_1_0_extras.py
+    PYTHONPATH=. python tests/data/make_sklearn_0_1_0_extras.py
 
 Writes next to this script:
 
