@@ -2,9 +2,10 @@
 
 import numba
 import numpy as np
+import pytest
 
 import fastmlp as fm
-from fastmlp.engine.threads import _blas_controllers
+from fastmlp.engine.threads import _blas_controllers, _threadpoolctl_controllers
 from fastmlp.kernels import blas_library
 
 
@@ -24,6 +25,22 @@ def test_the_kernels_blas_is_controlled():
     # SciPy's OpenBLAS); it must be among the controlled ones.
     exports = blas_library.chosen().exports
     assert any(lib.exports(exports) for lib in _blas_controllers())
+
+
+def test_the_threadpoolctl_fallback_sets_and_restores_blas_threads():
+    # the controllers used when no BLAS library is recognised by its exports
+    pytest.importorskip("threadpoolctl")
+    pools = _threadpoolctl_controllers()
+    if not pools:
+        pytest.skip("threadpoolctl finds no BLAS library in this process")
+    for pool in pools:
+        before = pool.get()
+        pool.set(1)
+        try:
+            assert pool.get() == 1
+        finally:
+            pool.set(before)
+        assert pool.get() == before
 
 
 def test_trainer_threads_are_restored_after_fit(rng):

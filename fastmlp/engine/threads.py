@@ -123,7 +123,7 @@ def _threadpoolctl_controllers():
             return self._c.num_threads
 
         def set(self, n):
-            self._c._set_num_threads(int(n))
+            self._c.set_num_threads(int(n))
 
         def exports(self, name):
             return self._lib is not None and hasattr(self._lib, name)

@@ -33,6 +33,9 @@ class Optimizer(Solver):
     """
 
     kind = None
+    #: Settings besides ``hyper_names`` and ``weight_decay`` that :meth:`state_dict`
+    #: records, :meth:`load_state_dict` accepts and ``repr`` shows.
+    _extra_settings = ()
 
     def __init__(self):
         self.state = None
@@ -59,6 +62,9 @@ class Optimizer(Solver):
 
     def _initial_scalar_state(self):
         return np.zeros(_k.SCALAR_STATE)
+
+    def _fill_initial_state(self, state):
+        """Set the starting values of a new state, zeros on entry (they stay zero here)."""
 
     # ------------------------------------------------------------- kernel view
     def hyper(self):
@@ -108,7 +114,9 @@ class Optimizer(Solver):
         return self.state
 
     def _new_state(self, params):
-        return np.zeros((self.n_slots, params.size), dtype=params.dtype)
+        state = np.zeros((self.n_slots, params.size), dtype=params.dtype)
+        self._fill_initial_state(state)
+        return state
 
     def reset(self):
         """Forget the state and the step count."""
@@ -145,8 +153,8 @@ class Optimizer(Solver):
         }
 
     def _all_names(self):
-        extra = ("weight_decay",) if hasattr(self, "weight_decay") else ()
-        return tuple(self.hyper_names) + extra
+        decay = ("weight_decay",) if hasattr(self, "weight_decay") else ()
+        return tuple(self.hyper_names) + decay + self._extra_settings
 
     def load_state_dict(self, state_dict):
         """Restore what :meth:`state_dict` returned (same optimizer class)."""

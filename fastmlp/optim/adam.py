@@ -44,14 +44,13 @@ class _AdamFamily(Optimizer):
 class _DecoupledOption:
     """``decoupled_weight_decay``: weight decay as ``p <- p (1 - lr wd)`` instead of in g."""
 
+    _extra_settings = ("decoupled_weight_decay",)
+
     def _coupled_decay(self):
         return 0.0 if self.decoupled_weight_decay else self.weight_decay
 
     def _decoupled_decay(self):
         return self.weight_decay if self.decoupled_weight_decay else 0.0
-
-    def _all_names(self):
-        return super()._all_names() + ("decoupled_weight_decay",)
 
 
 class Adam(_AdamFamily):

@@ -48,10 +48,8 @@ class Adagrad(Optimizer):
     def n_slots(self):
         return 1
 
-    def _new_state(self, params):
-        state = super()._new_state(params)
+    def _fill_initial_state(self, state):
         state[0] = self.initial_accumulator_value
-        return state
 
 
 class RMSprop(Optimizer):

@@ -55,7 +55,7 @@ fastmlp's ``ConvergenceWarning``.
 try:
     from ._classifier import MLPClassifier
     from ._exceptions import ConvergenceWarning
-    from ._poisson import _PoissonTrainer  # noqa: F401  (named by pickled Poisson fits)
+    from ._poisson import PoissonTrainer  # noqa: F401  (named by pickles of Poisson fits)
     from ._regressor import MLPRegressor
 except ImportError as exc:  # pragma: no cover - depends on the environment
     if not (exc.name or "").startswith("sklearn"):
@@ -64,3 +64,22 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
                       "pip install 'fastmlp[sklearn]'") from exc
 
 __all__ = ["MLPClassifier", "MLPRegressor", "ConvergenceWarning"]
+
+#: Names that pickles of earlier versions hold, each with the name of the object it now is.
+_NAMES_IN_OLD_PICKLES = {
+    # a fitted Poisson regressor's trainer, up to fastmlp 0.1.0 as of commit a59718a
+    "_PoissonTrainer": "PoissonTrainer",
+}
+
+
+def __getattr__(name):
+    """Resolve the names that pickles written by earlier versions hold (PEP 562).
+
+    Kept for pickles only: ``pickle`` looks classes up by module and name,
+    and fitted Poisson regressors pickled up to fastmlp 0.1.0 (as of commit
+    a59718a) name ``fastmlp.sklearn._PoissonTrainer``.  Code should not use
+    these names.
+    """
+    if name in _NAMES_IN_OLD_PICKLES:
+        return globals()[_NAMES_IN_OLD_PICKLES[name]]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

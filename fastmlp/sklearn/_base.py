@@ -1,11 +1,14 @@
-"""What MLPClassifier and MLPRegressor share: :class:`_BaseMLP`.
+"""What MLPClassifier and MLPRegressor share: :class:`BaseMLP`.
 
 The subclasses supply the task: ``_validate_input`` (checked X and the
 network's targets), ``_output_activation``, ``_decode`` (network output to
 predictions), ``_score_function`` and, for classification,
-``_stratify_labels``.
+``_stratify_labels``; a subclass with parameters of its own checks them in
+``_check_task_params`` and, if they came after the first pickles, lists
+them in ``_added_params``.
 """
 
+import functools
 import warnings
 
 import numpy as np
@@ -21,17 +24,17 @@ from ..model import Model
 from ..optim import SGD
 from ..trainer import Trainer
 from ._exceptions import ConvergenceWarning
-from ._inputs import _assign_arrays, _densify, _sample_weights, _validate_data
+from ._inputs import assign_arrays, densify, sample_weights, validate_data
 from ._params import (
-    _batch_size,
-    _check_common_params,
-    _hidden_sizes,
-    _make_optimizer,
-    _make_schedule,
-    _solver_minimizes,
+    check_common_params,
+    effective_batch_size,
+    hidden_sizes,
+    make_optimizer,
+    make_schedule,
+    solver_minimizes,
 )
-from ._poisson import _minimize_poisson, _poisson_loss_grad, _PoissonTrainer
-from ._stopping import _EpochHook, _FitContext, _HeldOut, _StoppingRules
+from ._poisson import PoissonTrainer, minimize_poisson, poisson_loss_grad
+from ._stopping import EpochHook, FitContext, HeldOut, StoppingRules
 
 # Warnings name the line of the user's fit or partial_fit call: that method
 # calls _fit, which calls _fit_stochastic or _fit_lbfgs, which warn.
@@ -43,12 +46,15 @@ _NON_FINITE_MESSAGE = ("Solver produced non-finite parameter weights. The input 
                        "instance with StandardScaler) or lower learning_rate_init.")
 
 #: Parameters added after the first release, with their defaults: pickles of
-#: older estimators lack them (see __setstate__).
-_ADDED_PARAMS = {"scoring": None}
+#: older estimators lack them (see BaseMLP.__setstate__; subclasses add their own).
+ADDED_PARAMS = {"scoring": None}
 
 
-class _BaseMLP(_StoppingRules, BaseEstimator):
+class BaseMLP(StoppingRules, BaseEstimator):
     """What MLPClassifier and MLPRegressor share; not for direct use."""
+
+    #: Constructor parameters newer than the first pickles, with their defaults.
+    _added_params = ADDED_PARAMS
 
     def __init__(self, hidden_layer_sizes=(100,), activation="relu", *, solver="adam",
                  alpha=0.0001, batch_size="auto", learning_rate="constant",
@@ -92,7 +98,11 @@ class _BaseMLP(_StoppingRules, BaseEstimator):
 
     def _check_params(self):
         """Validate the hyper-parameters (at fit time, as scikit-learn does)."""
-        _check_common_params(self)
+        self._check_task_params()
+        check_common_params(self)
+
+    def _check_task_params(self):
+        """Validate the hyper-parameters only the subclass has (before the shared ones)."""
 
     # ------------------------------------------------------------ fitted state
     def __sklearn_is_fitted__(self):
@@ -106,7 +116,7 @@ class _BaseMLP(_StoppingRules, BaseEstimator):
 
     @coefs_.setter
     def coefs_(self, values):
-        _assign_arrays(self.model_.weights, values, "coefs_")
+        assign_arrays(self.model_.weights, values, "coefs_")
 
     @property
     def intercepts_(self):
@@ -116,7 +126,7 @@ class _BaseMLP(_StoppingRules, BaseEstimator):
 
     @intercepts_.setter
     def intercepts_(self, values):
-        _assign_arrays(self.model_.biases, values, "intercepts_")
+        assign_arrays(self.model_.biases, values, "intercepts_")
 
     def _network_dtype(self, X):
         if self.dtype is not None:
@@ -132,7 +142,7 @@ class _BaseMLP(_StoppingRules, BaseEstimator):
         self._trainer = None
         self._best_params = self.model_.params.copy()
         self._best_running = self.model_.running_stats.copy()
-        if not _solver_minimizes(self.solver):
+        if not solver_minimizes(self.solver):
             self._reset_epoch_records()
 
     def _build_network(self, units, X, rs):
@@ -175,7 +185,7 @@ class _BaseMLP(_StoppingRules, BaseEstimator):
     def _fit(self, X, y, sample_weight=None, incremental=False):
         """What fit (``incremental=False``) and partial_fit share; returns self."""
         self._check_params()
-        hidden = _hidden_sizes(self.hidden_layer_sizes)
+        hidden = hidden_sizes(self.hidden_layer_sizes)
         first_pass = not self.__sklearn_is_fitted__() or (not self.warm_start
                                                          and not incremental)
         if incremental and self.early_stopping:
@@ -196,7 +206,7 @@ class _BaseMLP(_StoppingRules, BaseEstimator):
         X = np.ascontiguousarray(X, dtype=model.dtype)
         Y = np.ascontiguousarray(Y, dtype=model.dtype)
         try:
-            if _solver_minimizes(self.solver):
+            if solver_minimizes(self.solver):
                 self._fit_lbfgs(X, Y, sw)
             else:
                 self._fit_stochastic(X, Y, y_score, sw, rs, incremental)
@@ -208,7 +218,7 @@ class _BaseMLP(_StoppingRules, BaseEstimator):
 
     def _training_weights(self, sample_weight, y, incremental):
         """The weights of the training samples (None: unweighted); classifiers add class_weight."""
-        return _sample_weights(sample_weight, y.shape[0])
+        return sample_weights(sample_weight, y.shape[0])
 
     def _penalties(self, model, samples):
         """Set the model's penalties for a batch of ``samples`` (weight sum) samples."""
@@ -227,7 +237,7 @@ class _BaseMLP(_StoppingRules, BaseEstimator):
                              f"or the size of your dataset (it holds {val.size} sample(s); "
                              "early stopping needs at least 2).")
         sw_train, sw_val = (None, None) if sw is None else (sw[train], sw[val])
-        return (X[train], Y[train], sw_train), _HeldOut(X[val], Y[val], y_score[val], sw_val)
+        return (X[train], Y[train], sw_train), HeldOut(X[val], Y[val], y_score[val], sw_val)
 
     def _stratify_labels(self, y_score, Y, n):
         return None
@@ -241,15 +251,15 @@ class _BaseMLP(_StoppingRules, BaseEstimator):
         trainer = self._stochastic_trainer(rs, incremental)
         n = X.shape[0]
         # settings a set_params between partial_fit calls may have changed
-        trainer.batch_size = _batch_size(self.batch_size, n, trainer.optimizer,
-                                         stacklevel=_WARN_FROM_SOLVER_PATH)
+        trainer.batch_size = effective_batch_size(self.batch_size, n, trainer.optimizer,
+                                                  stacklevel=_WARN_FROM_SOLVER_PATH)
         trainer.shuffle = self.shuffle
         if isinstance(trainer, Trainer):
             trainer.verbose = 2 if self.verbose >= 2 else 0
             trainer.n_threads = self.n_threads
         mean_weight = 1.0 if sw is None else float(sw.mean())
         self._penalties(model, trainer.batch_size * mean_weight)
-        ctx = _FitContext(
+        ctx = FitContext(
             n_train=n, incremental=incremental, val=val, optimizer=trainer.optimizer,
             sgd=isinstance(trainer.optimizer, SGD), n_outputs=Y.shape[1],
             per_output_mean=self.out_activation_ == "identity" and Y.shape[1] > 1,
@@ -283,14 +293,14 @@ class _BaseMLP(_StoppingRules, BaseEstimator):
         """partial_fit's trainer from the previous call, else a new one (its seed from rs)."""
         if incremental and self._trainer is not None:
             return self._trainer
-        optimizer = _make_optimizer(self)
+        optimizer = make_optimizer(self)
         if optimizer.minimizes:  # cannot happen with a name: "lbfgs" takes _fit_lbfgs
             raise ValueError(f"{type(optimizer).__name__} minimizes the whole objective; it "
                              "is not a stochastic solver")
         seed = int(rs.randint(np.iinfo(np.int32).max))
-        schedule = _make_schedule(self.learning_rate)
+        schedule = make_schedule(self.learning_rate)
         if self.out_activation_ == "exp":
-            trainer = _PoissonTrainer(self.model_, optimizer, 1, self.shuffle, seed, schedule)
+            trainer = PoissonTrainer(self.model_, optimizer, 1, self.shuffle, seed, schedule)
         else:
             trainer = Trainer(self.model_, optimizer, batch_size=1, shuffle=self.shuffle,
                               seed=seed, verbose=2 if self.verbose >= 2 else 0,
@@ -300,10 +310,11 @@ class _BaseMLP(_StoppingRules, BaseEstimator):
 
     def _run_epochs(self, trainer, X, Y, sw, epochs, ctx):
         """Up to ``epochs`` epochs, each one handed to the stopping rules."""
+        end_epoch = functools.partial(self._end_epoch, ctx=ctx)  # True stops training
         if self.out_activation_ == "exp":
-            trainer.fit(X, Y, epochs, lambda loss: self._end_epoch(loss, ctx), sample_weight=sw)
+            trainer.fit(X, Y, epochs, end_epoch, sample_weight=sw)
             return
-        trainer.callbacks = [_EpochHook(self, ctx)]
+        trainer.callbacks = [EpochHook(end_epoch, ctx)]
         try:
             trainer.fit(X, Y, epochs=epochs, sample_weight=sw)
         finally:
@@ -314,9 +325,9 @@ class _BaseMLP(_StoppingRules, BaseEstimator):
         model = self.model_
         total_weight = X.shape[0] if sw is None else float(sw.sum())
         self._penalties(model, total_weight)
-        opt = _make_optimizer(self)
+        opt = make_optimizer(self)
         if self.out_activation_ == "exp":
-            result = _minimize_poisson(model, opt, X, Y, sw, self.n_threads)
+            result = minimize_poisson(model, opt, X, Y, sw, self.n_threads)
         else:
             # (the constructor turns a function into a Callback: the attribute would not)
             progress = [lambda it, logs: print(f"Iteration {it + 1}, loss = {logs['loss']:.8f}")]
@@ -344,7 +355,7 @@ class _BaseMLP(_StoppingRules, BaseEstimator):
         model = self.model_
         with threads(self.n_threads):
             if self.out_activation_ == "exp":
-                return _poisson_loss_grad(model, X, Y, sw, np.empty_like(model.params))
+                return poisson_loss_grad(model, X, Y, sw, np.empty_like(model.params))
             loss = model.evaluate(X, Y, sample_weight=sw)["loss"]
         if self.out_activation_ == "identity" and Y.shape[1] > 1:
             penalty = model.penalty()
@@ -355,15 +366,15 @@ class _BaseMLP(_StoppingRules, BaseEstimator):
     def _forward(self, X):
         """Network output for raw input ``X`` (validated, in the network's dtype)."""
         check_is_fitted(self)
-        X = _validate_data(self, X, reset=False, accept_sparse=["csr", "csc", "coo"],
-                           dtype=(np.float64, np.float32))
-        X = _densify(X)
+        X = validate_data(self, X, reset=False, accept_sparse=["csr", "csc", "coo"],
+                          dtype=(np.float64, np.float32))
+        X = densify(X)
         with threads(self.n_threads):
             return self.model_.predict(X)
 
     def __setstate__(self, state):
         super().__setstate__(state)
-        for name, default in self._added_params().items():
+        for name, default in self._added_params.items():
             self.__dict__.setdefault(name, default)
         if "validation_scores_" in state and "validation_loss_curve_" not in state:
             # fitted before validation losses were recorded: those epochs' are unknown
@@ -374,11 +385,6 @@ class _BaseMLP(_StoppingRules, BaseEstimator):
         # specialisation for read-only buffers), so take writeable copies.
         _own_arrays(self.__dict__, {})
 
-    @classmethod
-    def _added_params(cls):
-        """Constructor parameters newer than the first pickles, with their defaults."""
-        return dict(_ADDED_PARAMS)
-
     # ------------------------------------------------------------ tags
     def _more_tags(self):  # scikit-learn < 1.6
         return {"allow_nan": False}
@@ -387,13 +393,6 @@ class _BaseMLP(_StoppingRules, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True  # accepted and densified
         return tags
-
-    def _check_solver(self):
-        """available_if condition of partial_fit: a stochastic (first-order) solver."""
-        if _solver_minimizes(self.solver):
-            raise AttributeError("partial_fit needs a stochastic solver; L-BFGS ("
-                                 f"solver={self.solver!r}) trains on the whole data only")
-        return True
 
 
 def _own_arrays(obj, memo):

@@ -11,15 +11,16 @@ from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets, type_of_target
 
-from ._base import _BaseMLP
-from ._docs import _fill_doc
-from ._inputs import _densify, _sample_weights, _validate_data
+from ._base import ADDED_PARAMS, BaseMLP
+from ._docs import fill_doc
+from ._inputs import densify, sample_weights, validate_data
+from ._params import partial_fit_available
 
 __all__ = ["MLPClassifier"]
 
 
-@_fill_doc
-class MLPClassifier(ClassifierMixin, _BaseMLP):
+@fill_doc
+class MLPClassifier(ClassifierMixin, BaseMLP):
     """Multilayer perceptron classifier trained by fastmlp: scikit-learn's ``MLPClassifier``.
 
     Minimises the log-loss (softmax output for multiclass targets, logistic
@@ -86,9 +87,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     # scikit-learn's get_params reads the subclass signature, which has no
     # ``loss``; the attribute stays for the shared code.
 
-    @classmethod
-    def _added_params(cls):
-        return {**super()._added_params(), "class_weight": None}
+    _added_params = {**ADDED_PARAMS, "class_weight": None}
 
     def _output_activation(self):
         if self._label_binarizer.y_type_ == "multiclass":
@@ -97,9 +96,9 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 
     def _validate_input(self, X, y, incremental, reset):
         """Checked X (dense), the binarized targets, and the labels for scoring."""
-        X, y = _validate_data(self, X, y, reset=reset, accept_sparse=["csr", "csc", "coo"],
-                              multi_output=True, dtype=(np.float64, np.float32))
-        X = _densify(X)
+        X, y = validate_data(self, X, y, reset=reset, accept_sparse=["csr", "csc", "coo"],
+                             multi_output=True, dtype=(np.float64, np.float32))
+        X = densify(X)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         check_classification_targets(y)
@@ -149,7 +148,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         the same fit, bit for bit).  None means unweighted.
         """
         n = y.shape[0]
-        weights = _sample_weights(sample_weight, n)
+        weights = sample_weights(sample_weight, n)
         if self.class_weight is None:
             return weights
         if incremental and isinstance(self.class_weight, str):
@@ -157,7 +156,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
                              "batch's class counts are not the data's): pass a dict, for "
                              "instance from sklearn.utils.class_weight.compute_class_weight")
         per_class = compute_sample_weight(self.class_weight, y)
-        return _sample_weights(per_class if weights is None else weights * per_class, n)
+        return sample_weights(per_class if weights is None else weights * per_class, n)
 
     def _decode(self, proba):
         """Labels from the network's output."""
@@ -185,7 +184,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         """
         return self._fit(X, y, sample_weight=sample_weight, incremental=False)
 
-    @available_if(lambda est: est._check_solver())
+    @available_if(partial_fit_available)
     def partial_fit(self, X, y, sample_weight=None, classes=None):
         """Train one epoch on ``(X, y)``, continuing from the current state.
 

@@ -143,7 +143,7 @@ _COMMON_ATTRIBUTES = """
 """
 
 
-def _fill_doc(cls):
+def fill_doc(cls):
     """Class decorator: put the shared pieces into ``cls``'s docstring.
 
     Parameters

@@ -2,7 +2,7 @@
 
 X and y go through scikit-learn's own validation (its estimator checks
 expect its messages, feature-name handling and ``n_features_in_``);
-sample weights through fastmlp's shared :mod:`fastmlp._validation`.
+sample weights through fastmlp's shared :mod:`fastmlp._utils.validation`.
 """
 
 import numpy as np
@@ -15,7 +15,7 @@ except ImportError:  # pragma: no cover - older scikit-learn
     _sk_validate_data = None
 
 
-def _validate_data(est, X, y="no_validation", reset=True, **kwargs):
+def validate_data(est, X, y="no_validation", reset=True, **kwargs):
     """scikit-learn's input validation (``validate_data`` or the older method).
 
     ``y=None`` is passed on, so that fitting without targets fails with
@@ -23,10 +23,11 @@ def _validate_data(est, X, y="no_validation", reset=True, **kwargs):
     """
     if _sk_validate_data is not None:
         return _sk_validate_data(est, X, y, reset=reset, **kwargs)
+    # scikit-learn < 1.6 offers it only as a BaseEstimator method (its API, private by name)
     return est._validate_data(X, y, reset=reset, **kwargs)  # pragma: no cover - sklearn < 1.6
 
 
-def _sample_weights(sample_weight, n_samples):
+def sample_weights(sample_weight, n_samples):
     """float64 weights of shape (n_samples,), or None when absent or all ones.
 
     All ones is the unweighted problem; returning None keeps that case on
@@ -57,14 +58,14 @@ def _all_zero(sample_weight, n_samples):
     return values.shape in ((), (n_samples,)) and not np.any(values)
 
 
-def _densify(X):
+def densify(X):
     """Sparse input as a dense C-contiguous array (the kernels work on dense rows)."""
     if hasattr(X, "toarray"):
         X = X.toarray()
     return np.ascontiguousarray(X)
 
 
-def _assign_arrays(views, values, name):
+def assign_arrays(views, values, name):
     """Copy ``values`` into ``views`` (``coefs_`` or ``intercepts_``), all shapes checked first."""
     values = list(values)
     if len(values) != len(views):

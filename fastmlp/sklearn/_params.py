@@ -31,16 +31,16 @@ _SKLEARN_RATES = ("constant", "invscaling", "adaptive")
 _ADAM_FAMILY = ("adam", "adamw", "adamax", "nadam", "radam")
 
 
-def _check_common_params(est):
+def check_common_params(est):
     """Validate the hyper-parameters every MLP estimator has; raise ValueError on the first
     bad one.
 
     Parameters
     ----------
-    est : _BaseMLP
+    est : BaseMLP
         The estimator whose constructor parameters are checked.
     """
-    _hidden_sizes(est.hidden_layer_sizes)
+    hidden_sizes(est.hidden_layer_sizes)
     if not isinstance(est.activation, str) or est.activation not in _ACTIVATIONS:
         raise ValueError(f"activation must be one of {', '.join(_ACTIVATIONS)}; "
                          f"got {est.activation!r}")
@@ -79,7 +79,7 @@ def _check_common_params(est):
         check_scoring(est, scoring=est.scoring)  # an unknown name raises scikit-learn's error
 
 
-def _hidden_sizes(hidden_layer_sizes):
+def hidden_sizes(hidden_layer_sizes):
     """The hidden layers' widths as a list of ints (an int is one layer)."""
     sizes = hidden_layer_sizes
     if isinstance(sizes, numbers.Integral):
@@ -97,7 +97,7 @@ def _solver_name(solver):
     return solver.strip().lower() if isinstance(solver, str) else None
 
 
-def _solver_minimizes(solver):
+def solver_minimizes(solver):
     """Whether ``solver`` runs its own iterations over the whole objective (L-BFGS).
 
     Such a solver trains on the full data through ``fit`` only: no epochs,
@@ -108,7 +108,32 @@ def _solver_minimizes(solver):
     return _solver_name(solver) == "lbfgs"
 
 
-def _make_optimizer(est):
+def partial_fit_available(est):
+    """``available_if`` condition of ``partial_fit``: ``est.solver`` is stochastic.
+
+    Parameters
+    ----------
+    est : BaseMLP
+        The estimator whose ``partial_fit`` is looked up.
+
+    Returns
+    -------
+    bool
+        True for a first-order solver.
+
+    Raises
+    ------
+    AttributeError
+        For a solver that minimizes the whole objective (L-BFGS): to
+        scikit-learn, the estimator then has no ``partial_fit``.
+    """
+    if solver_minimizes(est.solver):
+        raise AttributeError("partial_fit needs a stochastic solver; L-BFGS ("
+                             f"solver={est.solver!r}) trains on the whole data only")
+    return True
+
+
+def make_optimizer(est):
     """A fresh optimizer for one fit, from ``est.solver`` and the related parameters."""
     solver = est.solver
     if isinstance(solver, Solver):
@@ -132,7 +157,7 @@ def _make_optimizer(est):
     return get_optimizer(name, **{**kwargs, **extra})
 
 
-def _make_schedule(learning_rate):
+def make_schedule(learning_rate):
     """The fastmlp schedule ``learning_rate`` names, or None for scikit-learn's own rates."""
     if isinstance(learning_rate, Schedule):
         return copy.deepcopy(learning_rate)
@@ -141,7 +166,7 @@ def _make_schedule(learning_rate):
     return get_schedule(learning_rate)
 
 
-def _batch_size(requested, n_samples, optimizer, stacklevel):
+def effective_batch_size(requested, n_samples, optimizer, stacklevel):
     """Samples per batch for ``n_samples`` training samples.
 
     "auto" is scikit-learn's ``min(200, n)``, or the whole set for solvers

@@ -1,7 +1,7 @@
 """Regression on the half Poisson deviance (``MLPRegressor(loss="poisson")``).
 
 fastmlp's kernels have no Poisson loss; this module trains it through the
-squared-error gradient (see :class:`_PoissonTrainer`), by mini-batches or
+squared-error gradient (see :class:`PoissonTrainer`), by mini-batches or
 with L-BFGS.
 """
 
@@ -16,7 +16,7 @@ from ..exceptions import ConvergenceWarning as _FastmlpConvergenceWarning
 from ..exceptions import DivergenceError
 
 
-class _PoissonTrainer:
+class PoissonTrainer:
     """Mini-batch training on the half Poisson deviance with a log link.
 
     fastmlp's kernels have no Poisson loss, but with an identity output
@@ -27,9 +27,11 @@ class _PoissonTrainer:
     over the batches: slower than the fused engine path, same result.
     """
 
-    # Estimators fitted by partial_fit keep their trainer, so pickles name
-    # this class; they have named it fastmlp.sklearn._PoissonTrainer since
-    # before the module became a package: keep that one path.
+    # A fitted Poisson estimator keeps its trainer (partial_fit continues
+    # with it), so pickles name this class.  They name it on the package,
+    # fastmlp.sklearn.PoissonTrainer, whichever module defines it; older
+    # pickles (up to commit a59718a) name fastmlp.sklearn._PoissonTrainer,
+    # which the package's __getattr__ still resolves.
     __module__ = "fastmlp.sklearn"
 
     def __init__(self, model, optimizer, batch_size, shuffle, seed, schedule):
@@ -61,7 +63,7 @@ class _PoissonTrainer:
                 sw = None if sample_weight is None else sample_weight[idx]
                 if rates is not None:
                     opt.lr = rates[b]
-                loss = _poisson_loss_grad(model, X[idx], y[idx], sw, grad)
+                loss = poisson_loss_grad(model, X[idx], y[idx], sw, grad)
                 if not (math.isfinite(loss) and np.all(np.isfinite(grad))):
                     model.params[...] = start
                     raise DivergenceError(f"the Poisson loss became NaN or infinite in epoch "
@@ -76,7 +78,7 @@ class _PoissonTrainer:
                 break
 
 
-def _poisson_loss_grad(model, X, y, sample_weight, grad):
+def poisson_loss_grad(model, X, y, sample_weight, grad):
     """Half Poisson deviance (plus penalty) of a log-link model, its gradient into grad.
 
     The loss is the (weighted) mean over the rows, summed over the outputs,
@@ -102,7 +104,7 @@ def _poisson_loss_grad(model, X, y, sample_weight, grad):
     return float(per_output.sum()) + model.penalty()
 
 
-def _minimize_poisson(model, optimizer, X, Y, sample_weight, n_threads):
+def minimize_poisson(model, optimizer, X, Y, sample_weight, n_threads):
     """Fit ``model`` with a minimizing solver (L-BFGS) on the Poisson objective.
 
     The solver's own ConvergenceWarning is silenced: the estimator words
@@ -112,7 +114,7 @@ def _minimize_poisson(model, optimizer, X, Y, sample_weight, n_threads):
     def objective(params, grad):
         if params is not model.params:
             model.params[...] = params
-        return _poisson_loss_grad(model, X, Y, sample_weight, grad)
+        return poisson_loss_grad(model, X, Y, sample_weight, grad)
 
     with threads(n_threads), warnings.catch_warnings():
         warnings.simplefilter("ignore", _FastmlpConvergenceWarning)

@@ -6,15 +6,16 @@ from sklearn.metrics import r2_score
 from sklearn.utils import column_or_1d
 from sklearn.utils.metaestimators import available_if
 
-from ._base import _BaseMLP
-from ._docs import _fill_doc
-from ._inputs import _densify, _validate_data
+from ._base import BaseMLP
+from ._docs import fill_doc
+from ._inputs import densify, validate_data
+from ._params import partial_fit_available
 
 __all__ = ["MLPRegressor"]
 
 
-@_fill_doc
-class MLPRegressor(RegressorMixin, _BaseMLP):
+@fill_doc
+class MLPRegressor(RegressorMixin, BaseMLP):
     """Multilayer perceptron regressor trained by fastmlp: scikit-learn's ``MLPRegressor``.
 
     Minimises half the squared error (identity output; several outputs for
@@ -69,20 +70,19 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
             solver_params=solver_params, dropout=dropout, batch_norm=batch_norm, l1=l1,
             n_threads=n_threads, dtype=dtype, scoring=scoring)
 
-    def _check_params(self):
+    def _check_task_params(self):
         if self.loss not in ("squared_error", "poisson"):
             raise ValueError(f"loss must be 'squared_error' or 'poisson', got {self.loss!r}")
-        super()._check_params()
 
     def _output_activation(self):
         return "exp" if self.loss == "poisson" else "identity"
 
     def _validate_input(self, X, y, incremental, reset):
         """Checked X (dense), 2-D float targets, and y as given for scoring."""
-        X, y = _validate_data(self, X, y, reset=reset, accept_sparse=["csr", "csc", "coo"],
-                              multi_output=True, y_numeric=True,
-                              dtype=(np.float64, np.float32))
-        X = _densify(X)
+        X, y = validate_data(self, X, y, reset=reset, accept_sparse=["csr", "csc", "coo"],
+                             multi_output=True, y_numeric=True,
+                             dtype=(np.float64, np.float32))
+        X = densify(X)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         if self.loss == "poisson" and np.any(y < 0):
@@ -115,7 +115,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         """
         return self._fit(X, y, sample_weight=sample_weight, incremental=False)
 
-    @available_if(lambda est: est._check_solver())
+    @available_if(partial_fit_available)
     def partial_fit(self, X, y, sample_weight=None):
         """Train one epoch on ``(X, y)``, continuing from the current state.
 

@@ -17,18 +17,22 @@ from ..callbacks import Callback
 _MIN_ADAPTIVE_LR = 1e-6
 
 
-class _FitContext:
+class FitContext:
     """What one fit call's epochs share: the validation set, the optimizer, flags."""
 
     def __init__(self, **kwargs):
         self.__dict__.update(kwargs)
 
 
-class _EpochHook(Callback):
-    """Hands every finished epoch of a Trainer.fit to the estimator's stopping rules."""
+class EpochHook(Callback):
+    """Hands every finished epoch of a Trainer.fit to the estimator's stopping rules.
 
-    def __init__(self, estimator, ctx):
-        self.estimator, self.ctx = estimator, ctx
+    ``end_epoch(loss)`` records the epoch and returns True to stop training
+    (the estimator's :meth:`StoppingRules._end_epoch` for this fit).
+    """
+
+    def __init__(self, end_epoch, ctx):
+        self.end_epoch, self.ctx = end_epoch, ctx
         self._penalty_start = 0.0
 
     def on_epoch_begin(self, trainer, epoch):
@@ -43,11 +47,11 @@ class _EpochHook(Callback):
             # taken as the mean of its values at the epoch's ends.
             penalty = 0.5 * (self._penalty_start + trainer.model.penalty())
             loss = (loss - penalty) / self.ctx.n_outputs + penalty
-        return self.estimator._end_epoch(loss, self.ctx)
+        return self.end_epoch(loss)
 
 
-class _StoppingRules:
-    """The per-epoch part of :class:`_BaseMLP` (a mixin: it reads the estimator's state)."""
+class StoppingRules:
+    """The per-epoch part of :class:`BaseMLP` (a mixin: it reads the estimator's state)."""
 
     def _end_epoch(self, loss, ctx):
         """Record an epoch and apply scikit-learn's stopping rules; True stops training."""
@@ -142,7 +146,7 @@ class _StoppingRules:
         self.validation_loss_curve_.append(np.nan)
 
 
-class _HeldOut:
+class HeldOut:
     """The early-stopping validation set: inputs, network targets, labels, weights."""
 
     def __init__(self, X, Y, y, sample_weight):
