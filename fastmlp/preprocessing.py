@@ -12,15 +12,18 @@ apply it to every input.  A transform exposes ``kind``, ``fit``,
 place: what reading a large input block by block calls), ``is_fitted`` and
 ``state_dict``/``load_state_dict`` (plain
 arrays, so model files can store it without pickle).
-"""
 
-import numbers
+The data splits (``train_test_split``, ``train_val_test_split``, ...) live
+in :mod:`fastmlp.data.splits`; they are named here too, where users import
+them.
+"""
 
 import numpy as np
 
 from ._utils.tuning import CALL_MAX_BYTES
-from ._utils.validation import check_array, check_seed
+from ._utils.validation import check_array
 from .data.rows import RowSubset
+from .data.splits import split_count, stratified_indices, train_test_split, train_val_test_split
 
 __all__ = ["StandardScaler", "PCAWhitening", "get_preprocessing", "train_test_split",
            "train_val_test_split", "split_count", "stratified_indices", "PREPROCESSING"]
@@ -287,126 +290,3 @@ def from_state_dict(kind, state):
     if kind not in PREPROCESSING:
         raise ValueError(f"unknown preprocessing kind {kind!r}; valid: {sorted(PREPROCESSING)}")
     return PREPROCESSING[kind]().load_state_dict(state)
-
-
-def train_test_split(*arrays, test_size=0.25, stratify=None, seed=None):
-    """Split arrays (same first dimension) into random train and test parts.
-
-    Parameters
-    ----------
-    *arrays : array-like
-    test_size : float in (0, 1) or int
-        Fraction or number of samples in the test part.
-    stratify : array-like of labels, optional
-        Keep each label's proportion in both parts (each label with at least
-        two samples appears in both).
-    seed : int, numpy Generator or None
-
-    Returns
-    -------
-    list
-        ``[a_train, a_test, b_train, b_test, ...]``.
-    """
-    if not arrays:
-        raise ValueError("train_test_split needs at least one array")
-    arrays = [np.asarray(a) for a in arrays]
-    n = arrays[0].shape[0]
-    for a in arrays[1:]:
-        if a.shape[0] != n:
-            raise ValueError(f"arrays have different lengths: {n} and {a.shape[0]}")
-    n_test = split_count(test_size, n)
-    rng = np.random.default_rng(check_seed(seed))
-    if stratify is None:
-        perm = rng.permutation(n)
-        test_idx, train_idx = perm[:n_test], perm[n_test:]
-    else:
-        test_idx, train_idx = stratified_indices(np.asarray(stratify), n_test, rng)
-    out = []
-    for a in arrays:
-        out += [a[train_idx], a[test_idx]]
-    return out
-
-
-def train_val_test_split(*arrays, val_size=0.15, test_size=0.15, stratify=None, seed=None):
-    """Split arrays into training, validation and test parts.
-
-    The lecture's data discipline: fit on the training part, choose
-    hyper-parameters (and stop early) on the validation part, and report the
-    test part once at the end.
-
-    Parameters
-    ----------
-    *arrays : array-like
-    val_size, test_size : float in (0, 1) or int
-        Fractions of the whole data (or sample counts) for validation and test.
-    stratify : array-like of labels, optional
-        Keep each label's proportion in all three parts.
-    seed : int, numpy Generator or None
-
-    Returns
-    -------
-    list
-        ``[a_train, a_val, a_test, b_train, b_val, b_test, ...]``.
-    """
-    if not arrays:
-        raise ValueError("train_val_test_split needs at least one array")
-    rng = np.random.default_rng(check_seed(seed))
-    n = np.asarray(arrays[0]).shape[0]
-    n_test, n_val = split_count(test_size, n), split_count(val_size, n)
-    if n_test + n_val >= n:
-        raise ValueError(f"val_size={val_size!r} and test_size={test_size!r} leave no training "
-                         f"samples out of {n}")
-    labels = [] if stratify is None else [stratify]
-    first = train_test_split(*arrays, *labels, test_size=n_test, stratify=stratify, seed=rng)
-    rest, tests = first[0::2], first[1::2]
-    second = train_test_split(*rest[:len(arrays)], test_size=n_val,
-                              stratify=rest[-1] if labels else None, seed=rng)
-    out = []
-    for i in range(len(arrays)):
-        out += [second[2 * i], second[2 * i + 1], tests[i]]
-    return out
-
-
-def split_count(test_size, n):
-    """Samples in the held-out part: ``test_size`` as a fraction of ``n`` (rounded up) or a count.
-
-    Raises
-    ------
-    ValueError
-        Neither a fraction in (0, 1) nor a count, or a split that leaves
-        either part empty.
-    """
-    if isinstance(test_size, numbers.Integral) and not isinstance(test_size, bool):
-        n_test = int(test_size)
-    elif isinstance(test_size, numbers.Real) and 0 < test_size < 1:
-        n_test = int(np.ceil(test_size * n))
-    else:
-        raise ValueError("test_size must be a fraction in (0, 1) or a sample count, "
-                         f"got {test_size!r}")
-    if not 0 < n_test < n:
-        raise ValueError(f"test_size={test_size!r} leaves {n_test} of {n} samples for testing; "
-                         "both parts need at least one sample")
-    return n_test
-
-
-def stratified_indices(labels, n_test, rng):
-    """(held-out, kept) row indices, each class split in the proportion ``n_test / n``.
-
-    Every class with two or more samples has at least one on each side.
-    ``rng`` is a NumPy Generator.
-    """
-    n = labels.shape[0]
-    if labels.shape[0] != n or labels.ndim != 1:
-        raise ValueError("stratify must be a 1-D array of labels")
-    classes, y = np.unique(labels, return_inverse=True)
-    frac = n_test / n
-    test, train = [], []
-    for c in range(classes.size):
-        idx = rng.permutation(np.flatnonzero(y == c))
-        k = int(round(frac * idx.size))
-        if idx.size >= 2:
-            k = min(max(k, 1), idx.size - 1)
-        test.append(idx[:k])
-        train.append(idx[k:])
-    test_idx, train_idx = np.concatenate(test), np.concatenate(train)
-    return rng.permutation(test_idx), rng.permutation(train_idx)

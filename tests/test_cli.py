@@ -112,7 +112,7 @@ def test_train_with_lbfgs_and_rprop(capsys):
 
 
 def test_ctrl_c_says_what_the_model_kept_and_exits_130(monkeypatch, capsys):
-    import fastmlp.cli.commands
+    import fastmlp.cli.train
     from fastmlp.callbacks import Callback
 
     class CtrlC(Callback):
@@ -121,12 +121,12 @@ def test_ctrl_c_says_what_the_model_kept_and_exits_130(monkeypatch, capsys):
             if epoch == 2:
                 raise KeyboardInterrupt
 
-    real = fastmlp.cli.commands.Trainer
+    real = fastmlp.cli.train.Trainer
 
     def trainer_with_ctrl_c(*args, **kwargs):
         return real(*args, callbacks=[CtrlC()], **kwargs)
 
-    monkeypatch.setattr(fastmlp.cli.commands, "Trainer", trainer_with_ctrl_c)
+    monkeypatch.setattr(fastmlp.cli.train, "Trainer", trainer_with_ctrl_c)
     assert main(["train", "--epochs", "5", "--hidden", "16", "--quiet"]) == 130
     err = capsys.readouterr().err
     assert "interrupted in epoch 3: the model keeps the weights after the last completed " \
@@ -156,7 +156,8 @@ def test_train_save_predict_evaluate_info_reproduce_the_in_process_numbers(tmp_p
 
     import fastmlp
     from fastmlp.cli.predict import model_inputs
-    from fastmlp.data.tables import label_indices, read_table
+    from fastmlp.data.encoding import label_indices
+    from fastmlp.data.tables import read_table
 
     data, model_file, preds = tmp_path / "d.csv", tmp_path / "m.npz", tmp_path / "p.csv"
     _write_mixed_csv(data, rng)

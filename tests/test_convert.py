@@ -12,13 +12,9 @@ import pytest
 import fastmlp.trainer
 from fastmlp import Model, Trainer
 from fastmlp.cli import main
-from fastmlp.data.convert import (
-    ProgressLine,
-    companion_paths,
-    convert_csv,
-    open_converted,
-)
-from fastmlp.data.tables import TabularEncoder, fit_labels, read_table
+from fastmlp.data.convert import ProgressLine, convert_csv
+from fastmlp.data.encoding import TabularEncoder, fit_labels
+from fastmlp.data.tables import companion_paths, open_converted, read_table
 from fastmlp.optim import get_optimizer
 
 

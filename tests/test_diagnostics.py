@@ -96,7 +96,7 @@ def test_lecture_vanishing_gradients():
 
 def test_diagnose_command(tmp_path, monkeypatch):
     from fastmlp.cli import main
-    from fastmlp.cli.commands import diagnose_command
+    from fastmlp.cli.experiments import diagnose_command
 
     monkeypatch.chdir(tmp_path)
     assert main(["diagnose", "--width", "64", "--grad-depth", "3", "--plot", ""]) == 0

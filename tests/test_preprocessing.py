@@ -128,3 +128,32 @@ def test_train_val_test_split_stratified(rng):
     assert np.unique(rows, axis=0).shape[0] == 200
     with pytest.raises(ValueError, match="no training"):
         train_val_test_split(X, y, val_size=0.5, test_size=0.5)
+
+
+def test_the_splits_are_importable_where_they_were():
+    import fastmlp.data.splits as splits
+    import fastmlp.preprocessing as preprocessing
+    for name in ("train_test_split", "train_val_test_split", "split_count",
+                 "stratified_indices"):
+        assert getattr(preprocessing, name) is getattr(splits, name)
+
+
+def test_random_held_out_rows_are_the_head_of_a_permutation():
+    from fastmlp.data.splits import held_out_indices
+    held, kept = held_out_indices(10, 3, np.random.default_rng(4))
+    permutation = np.random.default_rng(4).permutation(10)
+    assert held.tolist() == permutation[:3].tolist()
+    assert kept.tolist() == permutation[3:].tolist()
+
+
+def test_a_contiguous_split_keeps_the_last_rows_for_validation_and_test():
+    from fastmlp.data.splits import contiguous_split
+    # 10 rows: 2 for the test, a quarter of the other 8 for validation
+    split = contiguous_split(10, 0.2, 0.25)
+    assert [(part.start, part.stop) for part in split] == [(0, 6), (6, 8), (8, 10)]
+    assert np.arange(10)[split.val].tolist() == [6, 7]
+    assert contiguous_split(10, 0, 0.5).test == slice(10, 10)
+    with pytest.raises(ValueError, match="3 rows are too few"):
+        contiguous_split(3, 0.1, 0.1)
+    with pytest.raises(ValueError, match="3 rows are too few"):
+        contiguous_split(3, 0.4, 0.1)

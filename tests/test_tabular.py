@@ -1,15 +1,13 @@
 """Reading and encoding raw tables: one-hot categories, gaps, labels, row-naming errors."""
 
+import io
+
 import numpy as np
 import pytest
 
-from fastmlp.data.tables import (
-    TabularEncoder,
-    fit_labels,
-    label_indices,
-    read_table,
-    target_values,
-)
+from fastmlp.data.convert import convert_csv
+from fastmlp.data.encoding import TabularEncoder, fit_labels, label_indices, target_values
+from fastmlp.data.tables import READERS, EncodedTable, csv_records, read_table
 
 TRAIN = "size,color,label\n1.5,red,yes\n2,blue,no\n\n3,red,yes\n4,green,no\n"
 
@@ -108,3 +106,71 @@ def test_arrays_are_read_without_pickle_and_rows_named_by_index(tmp_path):
     np.save(tmp_path / "o.npy", np.array([{"a": 1}], dtype=object))
     with pytest.raises(ValueError, match="refused"):
         read_table(tmp_path / "o.npy")
+
+
+# ------------------------------------------------- one CSV parser, read whole or streamed
+def _both_readers(path):
+    """What read_table and the streaming reader of fastmlp convert make of ``path``."""
+    header, rows = csv_records(path)
+    return read_table(path), header, list(rows)
+
+
+def test_the_whole_file_and_the_streamed_rows_are_parsed_alike(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_bytes(b" a , b\r\n\r\n1, x \r\n,\r\n\"2\n3\",y\r\n")
+    table, header, rows = _both_readers(path)
+    assert table.names == header == ["a", "b"]
+    # blank line skipped, cells stripped, a line of empty fields kept as gaps, a quoted
+    # cell over two lines named by its last line
+    assert rows == [(3, ["1", "x"]), (4, ["", ""]), (6, ["2\n3", "y"])]
+    assert table.lines == [3, 4, 6]
+    assert [list(c) for c in table.columns] == [["1", "", "2\n3"], ["x", "", "y"]]
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"a,b\n1,2\n3\n", r"t.csv, line 3: 1 fields, the header has 2"),
+    (b"a,b\n1,2\n3,\xe9t\xe9\n4,5\n", r"t.csv, line 3: not UTF-8 text"),
+    (b"a,b\n1,2\n3," + b"4" * 200_000 + b"\n", r"t.csv, line 3: malformed CSV \(field larger"),
+])
+def test_bad_rows_are_named_by_line_by_both_readers(tmp_path, content, message):
+    path = tmp_path / "t.csv"
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match=message):
+        read_table(path)
+    _, rows = csv_records(path)
+    with pytest.raises(ValueError, match=message):
+        list(rows)
+
+
+def test_text_that_is_utf8_beyond_ascii_is_read(tmp_path):
+    path = tmp_path / "t.csv"
+    path.write_text("größe,farbe\n1,grün\n2,blau\n", encoding="utf-8")
+    table = read_table(path)
+    assert table.names == ["größe", "farbe"] and list(table.column("farbe")) == ["grün", "blau"]
+
+
+def test_one_dispatch_reads_every_file_type(tmp_path):
+    assert set(READERS) >= {".csv", ".npz", ".npy"}
+    with pytest.raises(ValueError, match="unsupported file type"):
+        read_table(tmp_path / "t.parquet")
+    (tmp_path / "t.csv").write_text("a,label\n1,yes\n2,no\n")
+    convert_csv(tmp_path / "t.csv", tmp_path / "t.npy", "label", progress=io.StringIO())
+    data = read_table(tmp_path / "t.npy")
+    assert isinstance(data, EncodedTable) and isinstance(data.X, np.memmap)
+    assert data.target_name == "label" and data.classes == ["no", "yes"]
+    assert data.target.tolist() == [1, 0] and data.X[:, 0].tolist() == [1.0, 2.0]
+
+
+def test_the_names_of_fastmlp_0_1_0_read_through_the_one_reader(tmp_path):
+    from fastmlp.data_io import infer_task, load_table
+    from fastmlp.tabular import Table
+    from fastmlp.tabular import TabularEncoder as OldEncoder
+    from fastmlp.tabular import read_table as old_read
+
+    assert OldEncoder is TabularEncoder and old_read is read_table and Table is not None
+    path = tmp_path / "t.csv"
+    path.write_text(TRAIN)
+    X, y, names = load_table(path, "label")
+    assert names == ["size", "color=blue", "color=green", "color=red"]
+    np.testing.assert_array_equal(X, [[1.5, 0, 0, 1], [2, 1, 0, 0], [3, 0, 0, 1], [4, 0, 1, 0]])
+    assert y.tolist() == ["yes", "no", "yes", "no"] and infer_task(y) == "classification"

@@ -3,7 +3,7 @@
 ``fastmlp train --save model.npz`` stores in the model's
 :attr:`~fastmlp.Model.metadata` what these commands need (``CLI_FORMAT``):
 the task, the target's name, the class labels as the training file wrote
-them, the feature encoding (:class:`fastmlp.tabular.TabularEncoder`:
+them, the feature encoding (:class:`fastmlp.data.encoding.TabularEncoder`:
 columns, categories, imputation values) and a training summary.  A model
 saved from Python without that metadata still works on numeric inputs:
 its columns are taken in order and classes are reported as indices.
@@ -15,8 +15,8 @@ import sys
 
 import numpy as np
 
-from ..data.convert import is_converted, open_converted
-from ..data.tables import TabularEncoder, label_indices, read_table, target_values
+from ..data.encoding import TabularEncoder, label_indices, target_values
+from ..data.tables import EncodedTable, read_table
 from ..model import Model
 
 __all__ = ["CLI_FORMAT", "add_model_commands", "run_model_command", "model_inputs",
@@ -101,9 +101,8 @@ def _labels(model):
     return [str(k) for k in range(model.n_outputs)] if labels is None else labels
 
 
-def _feature_table(model, path, target=None):
-    """The table of ``path`` without its target column; names ignored columns on stderr."""
-    table = read_table(path)
+def _features(model, table, target=None):
+    """``table`` without its target column; names ignored columns on stderr."""
     target = target or model.metadata.get("target")
     features = table.without(target) if target else table
     if "features" in model.metadata:
@@ -111,34 +110,33 @@ def _feature_table(model, path, target=None):
         if unused:
             print(f"fastmlp: ignoring columns the model does not use: {', '.join(unused)}",
                   file=sys.stderr)
-    return table, features
+    return features
 
 
-def _converted_inputs(model, path):
-    """The memory-mapped features and the target of a ``fastmlp convert`` file.
+def _converted_inputs(model, data):
+    """The memory-mapped features of ``data``, a ``fastmlp convert`` file (EncodedTable).
 
     Raises
     ------
     ValueError
         The file was encoded differently from the model's training data.
     """
-    X, target, meta = open_converted(path)
-    if model.metadata.get("features", meta["features"]) != meta["features"]:
-        raise ValueError(f"{path} was converted with another feature encoding than the "
+    if model.metadata.get("features", data.encoding) != data.encoding:
+        raise ValueError(f"{data.source} was converted with another feature encoding than the "
                          "model's training data; convert the CSV again")
-    return X, target, meta
+    return data.X
 
 
-def _converted_labels(model, path, target, meta):
+def _converted_labels(model, data):
     """The class index (in the model's classes) of each row of a converted file's target."""
-    labels = _labels(model)
-    if meta["classes"] is not None:  # text labels: indices into meta["classes"]
+    labels, path, target = _labels(model), data.source, data.target
+    if data.classes is not None:  # text labels: indices into data.classes
         known = {c: k for k, c in enumerate(labels)}
-        unknown = [c for c in meta["classes"] if c not in known]
+        unknown = [c for c in data.classes if c not in known]
         if unknown:
             raise ValueError(f"{path}: the class(es) {', '.join(unknown)} are not the "
                              f"model's ({', '.join(labels)})")
-        return np.array([known[c] for c in meta["classes"]], dtype=np.int64)[target]
+        return np.array([known[c] for c in data.classes], dtype=np.int64)[target]
     if not model.metadata.get("numeric_labels", True):
         raise ValueError(f"{path}: the target is numeric; the model's classes are text")
     known = np.array([float(c) for c in labels])
@@ -153,11 +151,11 @@ def predict_command(args, out=None):
     """Run ``fastmlp predict``: one CSV row of predictions per input row."""
     out = sys.stdout if out is None else out
     model = Model.load(args.model)
-    if is_converted(args.data):  # memory-mapped, as it is: the model checks the width
-        outputs = model.predict(_converted_inputs(model, args.data)[0])
+    data = read_table(args.data)
+    if isinstance(data, EncodedTable):  # memory-mapped, as it is: the model checks the width
+        outputs = model.predict(_converted_inputs(model, data))
     else:
-        _, features = _feature_table(model, args.data)
-        outputs = model.predict(model_inputs(model, features))
+        outputs = model.predict(model_inputs(model, _features(model, data)))
     name = model.metadata.get("target") or "prediction"
     if _classification(model):
         labels = _labels(model)
@@ -196,13 +194,12 @@ def evaluate_command(args, out=None):
     target = args.target or model.metadata.get("target")
     if target is None:
         raise ValueError(f"{args.model} stores no target name; pass --target COLUMN")
-    if is_converted(args.data):
-        X, converted_target, meta = _converted_inputs(model, args.data)
-        y = _converted_labels(model, args.data, converted_target, meta) \
-            if _classification(model) else converted_target
-        return _report_metrics(model, X, y, str(args.data), args, out)
-    table, features = _feature_table(model, args.data, target)
-    X = model_inputs(model, features)
+    table = read_table(args.data)
+    if isinstance(table, EncodedTable):
+        X = _converted_inputs(model, table)
+        y = _converted_labels(model, table) if _classification(model) else table.target
+        return _report_metrics(model, X, y, table.source, args, out)
+    X = model_inputs(model, _features(model, table, target))
     if _classification(model) and model.metadata.get("classes") is not None:
         y = label_indices(table, target, model.metadata["classes"],
                           model.metadata.get("numeric_labels", False))

@@ -12,7 +12,7 @@ import json
 import sys
 
 from ..activations import NAMES as ACTIVATIONS
-from ..data.tables import IMPUTE_METHODS
+from ..data.encoding import IMPUTE_METHODS
 from ..optim import NAMES as OPTIMIZERS
 from ..schedules import NAMES as SCHEDULES
 
@@ -275,8 +275,9 @@ def _toml_value(value):
 
 def add_search_options(parser):
     """The flags of ``fastmlp search``."""
-    parser.add_argument("--data", help="CSV file with a header row, or NPZ file (default: the "
-                                       "UCI digits shipped with fastmlp)")
+    parser.add_argument("--data", help="CSV file with a header row, NPZ or NPY file (one of "
+                                       "fastmlp convert too; default: the UCI digits "
+                                       "shipped with fastmlp)")
     parser.add_argument("--target", default=None,
                         help="target column (default: 'y' for NPZ, last CSV column)")
     parser.add_argument("--task", choices=("auto", "classification", "regression"),

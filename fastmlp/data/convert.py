@@ -1,7 +1,9 @@
 """``fastmlp convert``: a CSV file too large for memory as a memory-mappable ``.npy`` file.
 
-The CSV is read row by row, twice.  The first pass learns what
-:class:`fastmlp.tabular.TabularEncoder` would learn from the whole file
+The CSV is read row by row, twice, by the parser every CSV reader shares
+(:func:`fastmlp.data.tables.csv_records`: the same blank lines skipped, the
+same cells, the same errors naming the line).  The first pass learns what
+:class:`~fastmlp.data.encoding.TabularEncoder` would learn from the whole file
 (each column's kind, its sorted categories, the imputation values) and
 counts the rows; the second pass encodes blocks of rows with that encoder
 -- the same code as in-memory training, so the same numbers and the same
@@ -20,7 +22,6 @@ values of every column are spilled to a temporary float64 file next to the
 output during the first pass).
 """
 
-import csv
 import json
 import math
 import os
@@ -30,72 +31,24 @@ import time
 
 import numpy as np
 
-from ..cli.settings import column_names
-from .tables import IMPUTE_METHODS, MISSING, Table, TabularEncoder
+from .encoding import IMPUTE_METHODS, MISSING, TabularEncoder
+from .tables import (
+    CONVERT_FORMAT,
+    Table,
+    companion_paths,
+    csv_records,
+    is_converted,
+    open_converted,
+)
 
-__all__ = ["CONVERT_FORMAT", "convert_csv", "companion_paths", "is_converted",
-           "open_converted", "ProgressLine"]
-
-#: ``"format"`` of the ``OUT.meta.json`` files :func:`convert_csv` writes.
-CONVERT_FORMAT = "fastmlp.convert/1"
+# the reading of converted files is fastmlp.data.tables'; its names are here
+# too, where fastmlp 0.1.0's fastmlp.convert had them
+__all__ = ["convert_csv", "ProgressLine", "CONVERT_FORMAT", "companion_paths", "is_converted",
+           "open_converted"]
 #: Rows encoded and written at a time in the second pass.
 BLOCK_ROWS = 4096
 #: Most classes a text target may have (their names are kept in memory).
 MAX_CLASSES = 100_000
-
-
-def companion_paths(path):
-    """The target and metadata files that go with a converted ``path`` (``X.npy``).
-
-    Returns
-    -------
-    target_path, meta_path : str
-        ``X.target.npy`` and ``X.meta.json``.
-    """
-    stem = str(path)[:-4] if str(path).lower().endswith(".npy") else str(path)
-    return stem + ".target.npy", stem + ".meta.json"
-
-
-def is_converted(path):
-    """Whether ``path`` is a ``.npy`` file with the companion files of :func:`convert_csv`."""
-    if not str(path).lower().endswith(".npy"):
-        return False
-    target_path, meta_path = companion_paths(path)
-    return os.path.isfile(target_path) and os.path.isfile(meta_path)
-
-
-def open_converted(path):
-    """The features (memory-mapped, read-only), target and metadata of a converted file.
-
-    Returns
-    -------
-    X : numpy.memmap (n_rows, n_features)
-        Opened with ``mmap_mode="r"``: nothing is read until used.
-    target : ndarray (n_rows,)
-        float64 values, or int64 indices into ``meta["classes"]``.
-    meta : dict
-        See :func:`convert_csv`.
-
-    Raises
-    ------
-    ValueError
-        Unreadable or inconsistent files.
-    """
-    target_path, meta_path = companion_paths(path)
-    try:
-        with open(meta_path, encoding="utf-8") as f:
-            meta = json.load(f)
-        X = np.load(path, mmap_mode="r", allow_pickle=False)
-        target = np.load(target_path, allow_pickle=False)
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"cannot read the converted data {path}: {exc}") from None
-    if meta.get("format") != CONVERT_FORMAT:
-        raise ValueError(f"{meta_path} was not written by fastmlp convert")
-    if X.ndim != 2 or target.shape != (X.shape[0],) or \
-            X.shape[1] != len(meta["features"]["feature_names"]):
-        raise ValueError(f"{path}: shape {X.shape} does not match its target "
-                         f"{target.shape} and {meta_path}")
-    return X, target, meta
 
 
 class ProgressLine:
@@ -136,31 +89,6 @@ class ProgressLine:
         self.stream.flush()
 
 
-def _data_rows(path):
-    """``(line, cells)`` of each data row of ``path`` after the header, and the header."""
-    try:
-        f = open(path, newline="", encoding="utf-8")
-    except OSError as exc:
-        raise ValueError(f"cannot read {path}: {exc.strerror or exc}") from None
-
-    def rows():
-        with f:
-            reader = csv.reader(f)
-            try:
-                for cells in reader:
-                    # as fastmlp.tabular: blank lines are skipped
-                    if len(cells) > 1 or (cells and cells[0].strip()):
-                        yield reader.line_num, [c.strip() for c in cells]
-            except UnicodeDecodeError:
-                raise ValueError(f"{path} is not a UTF-8 text CSV file") from None
-
-    iterator = rows()
-    first = next(iterator, None)
-    if first is None:
-        raise ValueError(f"{path}: needs a header row and at least one data row")
-    return first[1], iterator
-
-
 def _is_missing(cell):
     return cell.lower() in MISSING
 
@@ -199,7 +127,7 @@ class _ColumnFacts:
 
 def _first_pass(path, target, categorical, spill, progress):
     """Header, column facts, target facts and row count; known values go to ``spill``."""
-    header, rows = _data_rows(path)
+    header, rows = csv_records(path)
     if target not in header:
         raise ValueError(f"{path}: no column named {target!r}; columns are: "
                          f"{', '.join(header)}")
@@ -211,9 +139,6 @@ def _first_pass(path, target, categorical, spill, progress):
     facts = [_ColumnFacts(n, n in categorical) for j, n in enumerate(header) if j != t]
     labels, numeric_target, n_rows, block = set(), True, 0, []
     for line, cells in rows:
-        if len(cells) != len(header):
-            raise ValueError(f"{path}, line {line}: {len(cells)} fields, the header has "
-                             f"{len(header)}")
         label = cells[t]
         if _is_missing(label):
             raise ValueError(f"{path}, line {line}: the target {target!r} is missing "
@@ -288,7 +213,7 @@ def _write_block(path, names, encoder, block, lines, features, start):
 
 def _second_pass(path, t, encoder, classes, features, target_out, progress):
     """Encode every row into the memory maps ``features`` and ``target_out``."""
-    _, rows = _data_rows(path)
+    _, rows = csv_records(path)
     names = encoder.input_names
     index = None if classes is None else {c: k for k, c in enumerate(classes)}
     block, lines, done = [], [], 0
@@ -383,38 +308,4 @@ def convert_csv(path, out, target, dtype="float32", impute=None, categorical=(),
         os.replace(target_tmp, target_path)
         os.replace(features_tmp, out)
         os.replace(meta_tmp, meta_path)
-    return meta
-
-
-def add_convert_command(sub):
-    """Add the ``convert`` sub-command to ``sub`` (argparse sub-parsers)."""
-    convert = sub.add_parser(
-        "convert", help="stream a CSV file into a memory-mappable .npy file",
-        description="Convert a CSV file (header row) into OUT.npy, the encoded features, "
-                    "plus OUT.target.npy and OUT.meta.json, reading it row by row (twice): "
-                    "for files larger than memory. fastmlp train, predict and evaluate "
-                    "memory-map OUT.npy; a model trained on it encodes new CSV rows the "
-                    "same way.")
-    convert.add_argument("csv", help="CSV file with a header row")
-    convert.add_argument("out", help="output .npy file")
-    convert.add_argument("--target", required=True, help="target column")
-    convert.add_argument("--dtype", choices=("float32", "float64"), default="float32",
-                         help="dtype of the features (default float32)")
-    convert.add_argument("--impute", choices=IMPUTE_METHODS, default=None,
-                         help="fill missing feature values with the mean or median of all "
-                              "rows (default: refuse them)")
-    convert.add_argument("--categorical", type=column_names, default=[], metavar="COLUMNS",
-                         help="comma-separated feature columns to one-hot encode even if "
-                              "numeric")
-
-
-def convert_command(args, out=None):
-    """Run ``fastmlp convert``; returns the written metadata."""
-    out = sys.stdout if out is None else out
-    meta = convert_csv(args.csv, args.out, args.target, dtype=args.dtype, impute=args.impute,
-                       categorical=args.categorical)
-    target_path, meta_path = companion_paths(args.out)
-    print(f"{meta['rows']:,} rows x {len(meta['features']['feature_names'])} features written "
-          f"to {args.out} ({meta['dtype']}); target in {target_path}, encoding in {meta_path}",
-          file=out)
     return meta

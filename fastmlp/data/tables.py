@@ -1,45 +1,35 @@
-"""Tables as people have them: text columns, gaps, and class labels, encoded for a model.
+"""Data as users have it, read: one reader for every file type and every command.
 
-Reading (:func:`read_table`) keeps a file's cells as they are -- CSV cells
-as text, ``.npz``/``.npy`` columns as arrays -- with where each row came
-from (``line 7`` of a CSV file, ``row index 6`` of an array), so every
-error can name the row, the column and the value.
+:func:`read_table` reads a ``.csv`` file (header row), a ``.npz`` or a
+``.npy`` file -- the reader of each type found by its suffix in
+:data:`READERS`, so a new file type is one more entry -- into a
+:class:`Table` that keeps the cells as they are: CSV cells as text,
+``.npz``/``.npy`` columns as arrays, with where each row came from
+(``line 7`` of a CSV file, ``row index 6`` of an array), so every error can
+name the row, the column and the value.  A ``.npy`` file written by
+``fastmlp convert`` (with its companion files, :func:`companion_paths`) is
+read as an :class:`EncodedTable` instead: its features are encoded
+already and memory-mapped, never read whole.
 
-:class:`TabularEncoder` turns such a table into the float matrix a model
-takes, and stores how as plain JSON (``to_dict``/``from_dict``; the command
-line keeps it in :attr:`fastmlp.Model.metadata`):
-
-- a column whose cells all read as numbers is numeric;
-- any other column is categorical: one-hot encoded, one input per category
-  seen in the training file (sorted), named ``column=category``.  A
-  category not seen in training is an error naming the column, the value
-  and the row -- not an all-zero row -- because such a value is usually a
-  typo or a change in the data that a silent encoding would hide;
-- a missing cell (empty, ``NA``, ``nan``, ``N/A``, ``null``, any case, or
-  NaN in an array) is an error naming the row and the column, unless the
-  encoder imputes: ``impute="mean"`` or ``"median"`` fills numeric columns
-  with that statistic of the training rows, categorical columns with their
-  most frequent training category; the same values fill gaps at predict
-  time.
-
-:func:`fit_labels` and :func:`label_indices` do the same for a
-classification target: the labels come back as the training file wrote
-them (``"yes"``, ``"3"``).
+CSV files are parsed by one parser, :func:`csv_records`, consumed two ways:
+whole by :func:`read_table`, row by row by the conversion of files larger
+than memory (:mod:`fastmlp.data.convert`).  It skips blank lines, strips
+the cells, and names the line of a ragged row, of text that is not UTF-8
+and of malformed CSV.
 """
 
 import csv
+import json
 import os
 import zipfile
 
 import numpy as np
 
-__all__ = ["Table", "read_table", "TabularEncoder", "MISSING", "IMPUTE_METHODS",
-           "fit_labels", "label_indices", "numeric_column", "target_values"]
+__all__ = ["Table", "EncodedTable", "read_table", "READERS", "csv_records", "CONVERT_FORMAT",
+           "companion_paths", "is_converted", "open_converted"]
 
-#: Cell texts read as missing (compared stripped and lower-cased).
-MISSING = frozenset({"", "na", "nan", "n/a", "null"})
-#: Values of ``TabularEncoder.fit(impute=...)`` besides None.
-IMPUTE_METHODS = ("mean", "median")
+#: ``"format"`` of the ``OUT.meta.json`` files that ``fastmlp convert`` writes.
+CONVERT_FORMAT = "fastmlp.convert/1"
 
 
 class Table:
@@ -89,16 +79,65 @@ class Table:
                      self.source, self.lines, self.positional)
 
 
+class EncodedTable:
+    """Rows whose features are encoded already: a file of ``fastmlp convert``.
+
+    The commands take its features as they are (no :class:`TabularEncoder
+    <fastmlp.data.encoding.TabularEncoder>`), so a file type that holds a
+    matrix -- dense or sparse -- is read as one of these.
+
+    Parameters
+    ----------
+    X : ndarray (n_rows, n_features)
+        The encoded features; of a converted file, memory-mapped read-only:
+        nothing is read until used.
+    target : ndarray (n_rows,)
+        float64 values, or int64 indices into ``classes``.
+    meta : dict
+        The conversion's metadata (see :func:`fastmlp.data.convert.convert_csv`):
+        ``"target"`` (the target column's name), ``"classes"`` (the labels of
+        a text target, else None) and ``"features"`` (the encoding,
+        ``TabularEncoder.to_dict()``).
+    source : str
+        The file, for messages.
+    """
+
+    def __init__(self, X, target, meta, source):
+        self.X, self.target, self.meta, self.source = X, target, meta, source
+
+    @property
+    def n_rows(self):
+        """Number of data rows."""
+        return self.X.shape[0]
+
+    @property
+    def target_name(self):
+        """The name of the target column the file was converted with."""
+        return self.meta["target"]
+
+    @property
+    def classes(self):
+        """The labels of a text target (``target`` indexes them), else None."""
+        return self.meta["classes"]
+
+    @property
+    def encoding(self):
+        """How the features were encoded (``TabularEncoder.to_dict()``)."""
+        return self.meta["features"]
+
+
 def read_table(path):
-    """The columns of a ``.csv`` (header row), ``.npz`` or ``.npy`` file.
+    """The rows of a ``.csv`` (header row), ``.npz`` or ``.npy`` file.
 
     A ``.npz`` file holds a 2-D array ``X`` (columns ``x0, x1, ...``) and/or
-    1-D arrays, one per column; a ``.npy`` file one 2-D array.  Arrays are
-    read with ``allow_pickle=False``: object arrays are refused.
+    1-D arrays, one per column; a ``.npy`` file one 2-D array, or the
+    encoded features of ``fastmlp convert`` (:func:`is_converted`).  Arrays
+    are read with ``allow_pickle=False``: object arrays are refused.
 
     Returns
     -------
-    Table
+    Table or EncodedTable
+        An :class:`EncodedTable` for a converted ``.npy`` file.
 
     Raises
     ------
@@ -106,41 +145,92 @@ def read_table(path):
         Unreadable or unsupported file, ragged rows, no data rows.
     """
     if os.path.isdir(path):
-        raise IsADirectoryError(f"{path}: Is a directory, not a data file (.csv, .npz or .npy)")
+        raise IsADirectoryError(f"{path}: Is a directory, not a data file ({FILE_TYPES})")
     lower = str(path).lower()
-    if lower.endswith((".csv", ".txt")):
-        return _read_csv(path)
-    if lower.endswith(".npz"):
-        return _read_npz(path)
-    if lower.endswith(".npy"):
-        return _read_npy(path)
-    raise ValueError(f"{path}: unsupported file type; use .csv (with a header row), .npz or "
-                     ".npy")
+    for suffix, reader in READERS.items():
+        if lower.endswith(suffix):
+            return reader(path)
+    raise ValueError(f"{path}: unsupported file type; use {FILE_TYPES_HINT}")
+
+
+def csv_records(path):
+    """The header of a CSV file and an iterator over its data rows, parsed as they are read.
+
+    The one CSV parser: :func:`read_table` reads all the rows, the
+    conversion of a large file one at a time.  Blank lines are skipped (a
+    line of empty fields is a row of gaps); cells are stripped.
+
+    Returns
+    -------
+    header : list of str
+    rows : iterator of (int, list of str)
+        Each data row's line (the last line of a quoted multi-line cell)
+        and its cells.  Reading it raises ValueError naming the line of a
+        row whose number of fields is not the header's, of text that is
+        not UTF-8, or of malformed CSV.
+
+    Raises
+    ------
+    ValueError
+        Unreadable file, or no header row.
+    """
+    try:
+        # undecodable bytes pass as lone surrogates, so that the line that
+        # holds them can be named (a strict decoder fails a whole block)
+        f = open(path, newline="", encoding="utf-8", errors="surrogateescape")
+    except OSError as exc:
+        raise ValueError(f"cannot read {path}: {exc.strerror or exc}") from None
+    records = _records(path, f)
+    header = next(records, None)
+    if header is None:
+        raise ValueError(f"{path}: needs a header row and at least one data row")
+    return header, records
+
+
+def _records(path, f):
+    """The header's cells, then ``(line, cells)`` of every data row of the open file ``f``."""
+    with f:
+        reader = csv.reader(_utf8_lines(path, f))
+        header = None
+        try:
+            for cells in reader:
+                if len(cells) > 1 or (cells and cells[0].strip()):
+                    cells = [cell.strip() for cell in cells]
+                    if header is None:
+                        header = cells
+                        yield header
+                    elif len(cells) != len(header):
+                        raise ValueError(f"{path}, line {reader.line_num}: {len(cells)} fields, "
+                                         f"the header has {len(header)}")
+                    else:
+                        yield reader.line_num, cells
+        except csv.Error as exc:
+            raise ValueError(f"{path}, line {reader.line_num}: malformed CSV ({exc})") from None
+
+
+def _utf8_lines(path, f):
+    """The lines of ``f`` (opened with ``errors="surrogateescape"``); ValueError naming the
+    first line that is not UTF-8."""
+    for number, line in enumerate(f, start=1):
+        if not line.isascii():
+            try:
+                line.encode("utf-8")
+            except UnicodeEncodeError:
+                raise ValueError(f"{path}, line {number}: not UTF-8 text; {path} is not a "
+                                 "UTF-8 text CSV file") from None
+        yield line
 
 
 def _read_csv(path):
-    try:
-        with open(path, newline="", encoding="utf-8") as f:
-            reader = csv.reader(f)
-            rows, lines = [], []
-            for row in reader:
-                # blank lines are skipped; a line of empty fields is a row of gaps
-                if len(row) > 1 or (row and row[0].strip()):
-                    rows.append(row)
-                    lines.append(reader.line_num)
-    except OSError as exc:
-        raise ValueError(f"cannot read {path}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise ValueError(f"{path} is not a UTF-8 text CSV file") from None
-    if len(rows) < 2:
+    header, records = csv_records(path)
+    lines, rows = [], []
+    for line, cells in records:
+        lines.append(line)
+        rows.append(cells)
+    if not rows:
         raise ValueError(f"{path}: needs a header row and at least one data row")
-    header = [h.strip() for h in rows[0]]
-    for row, line in zip(rows[1:], lines[1:]):
-        if len(row) != len(header):
-            raise ValueError(f"{path}, line {line}: {len(row)} fields, the header has "
-                             f"{len(header)}")
-    columns = [np.array([cell.strip() for cell in col], dtype=str) for col in zip(*rows[1:])]
-    return Table(header, columns, str(path), lines[1:])
+    columns = [np.array(column, dtype=str) for column in zip(*rows)]
+    return Table(header, columns, str(path), lines)
 
 
 def _load_arrays(path):
@@ -177,6 +267,9 @@ def _read_npz(path):
 
 
 def _read_npy(path):
+    if is_converted(path):
+        X, target, meta = open_converted(path)
+        return EncodedTable(X, target, meta, str(path))
     matrix = _load_arrays(path)["X"]
     if matrix.ndim != 2:
         raise ValueError(f"{path}: expected a 2-D array (rows, features), got shape "
@@ -198,350 +291,67 @@ def _checked_arrays(path, names, columns, positional):
     return Table(names, columns, str(path), positional=positional)
 
 
-# ------------------------------------------------------------------ cells
-def _missing(column):
-    """Boolean mask of the missing cells of a text or numeric column."""
-    if column.dtype.kind in "biu":
-        return np.zeros(len(column), dtype=bool)
-    if column.dtype.kind == "f":
-        return np.isnan(column)
-    return np.isin(np.char.lower(np.char.strip(column)), list(MISSING))
+#: The reader of each file type, by the end of its name (lower case): a
+#: function of the path that returns a :class:`Table` or an
+#: :class:`EncodedTable`.  A new file type is one more entry (and a word in
+#: the hints below).
+READERS = {".csv": _read_csv, ".txt": _read_csv, ".npz": _read_npz, ".npy": _read_npy}
+#: The file types, for messages.
+FILE_TYPES = ".csv, .npz or .npy"
+FILE_TYPES_HINT = ".csv (with a header row), .npz or .npy"
 
 
-def numeric_column(column, name, table):
-    """``column`` as float64 with NaN for the missing cells.
+# ------------------------------------------------------------------ converted files
+def companion_paths(path):
+    """The target and metadata files that go with a converted ``path`` (``X.npy``).
 
-    Raises
-    ------
-    ValueError
-        A cell that is not a number, or an infinite one, naming the row.
+    Returns
+    -------
+    target_path, meta_path : str
+        ``X.target.npy`` and ``X.meta.json``.
     """
-    if column.dtype.kind in "biuf":
-        values = column.astype(np.float64)
-    else:
-        missing = _missing(column)
-        values = np.full(len(column), np.nan)
-        try:
-            values[~missing] = column[~missing].astype(np.float64)
-        except ValueError:
-            row = next(i for i, cell in enumerate(column)
-                       if not missing[i] and not _is_number(cell))
-            raise ValueError(f"{table.source}, {table.where(row)}, column {name!r}: "
-                             f"{_shown(column[row])} is not a number") from None
-    infinite = np.flatnonzero(np.isinf(values))
-    if infinite.size:
-        row = int(infinite[0])
-        raise ValueError(f"{table.source}, {table.where(row)}, column {name!r}: "
-                         f"{values[row]} is not a finite number")
-    return values
+    stem = str(path)[:-4] if str(path).lower().endswith(".npy") else str(path)
+    return stem + ".target.npy", stem + ".meta.json"
 
 
-def _is_number(text):
-    try:
-        float(text)
-        return True
-    except ValueError:
+def is_converted(path):
+    """Whether ``path`` is a ``.npy`` file with the companion files of ``fastmlp convert``."""
+    if not str(path).lower().endswith(".npy"):
         return False
+    target_path, meta_path = companion_paths(path)
+    return os.path.isfile(target_path) and os.path.isfile(meta_path)
 
 
-def _shown(cell):
-    """A cell for messages: text quoted, numbers as numbers (never ``np.str_(...)``)."""
-    if isinstance(cell, (str, np.str_)):
-        return repr(str(cell))
-    return repr(cell.item() if isinstance(cell, np.generic) else cell)
-
-
-def _missing_error(table, row, name, value, what="value"):
-    cell = "" if value is None else f" ({_shown(value)})"
-    return ValueError(f"{table.source}, {table.where(row)}, column {name!r}: missing "
-                      f"{what}{cell}; fill it in, or impute the features with statistics "
-                      f"of the training rows (--impute mean or median)")
-
-
-# ------------------------------------------------------------------ encoder
-class TabularEncoder:
-    """Encodes a :class:`Table`'s feature columns as a float matrix (see the module notes).
-
-    Parameters
-    ----------
-    columns : list of dict
-        One entry per input column, in order: ``{"name", "kind": "numeric"
-        or "categorical", "categories" (categorical), "fill"}`` (``fill``:
-        the imputed value, None when gaps are refused).
-    impute : {None, "mean", "median"}
-    """
-
-    def __init__(self, columns, impute=None):
-        if impute is not None and impute not in IMPUTE_METHODS:
-            raise ValueError(f"impute must be None, 'mean' or 'median', got {impute!r}")
-        self.columns = [dict(c) for c in columns]
-        self.impute = impute
-
-    @classmethod
-    def fit(cls, table, train_rows=None, impute=None, categorical=()):
-        """Learn the columns' kinds and categories (all rows) and fill values (``train_rows``).
-
-        A column mixing numbers and text is refused (usually a typo in a
-        numeric column) unless it is named in ``categorical``.
-
-        Parameters
-        ----------
-        table : Table
-            The feature columns (the target removed).
-        train_rows : array of int, optional
-            Rows whose statistics fill gaps (default: all); categories come
-            from every row, so that held-out rows always encode.
-        impute : {None, "mean", "median"}
-            None refuses missing cells (ValueError naming the first).
-        categorical : sequence of str
-            Columns encoded as categories even where their cells are numbers.
-
-        Returns
-        -------
-        TabularEncoder
-        """
-        encoder = cls([], impute)
-        rows = np.arange(table.n_rows) if train_rows is None else np.asarray(train_rows)
-        unknown = [n for n in categorical if n not in table.names]
-        if unknown:
-            raise ValueError(f"{table.source}: no feature column(s) {', '.join(unknown)} to "
-                             f"treat as categorical; columns are: {', '.join(table.names)}")
-        for name, column in zip(table.names, table.columns):
-            missing = _missing(column)
-            if impute is None and missing.any():
-                row = int(np.flatnonzero(missing)[0])
-                raise _missing_error(table, row, name, column[row])
-            if name in categorical:
-                column = column.astype(str)
-            elif column.dtype.kind not in "biuf":
-                _refuse_mixed(table, name, column, missing)
-            if column.dtype.kind in "biuf" or all(_is_number(c) for c in column[~missing]):
-                spec = _fit_numeric(table, name, column, rows, impute)
-            else:
-                spec = _fit_categorical(table, name, column, missing, rows, impute)
-            encoder.columns.append(spec)
-        return encoder
-
-    @property
-    def input_names(self):
-        """The names of the columns the encoder reads, in order."""
-        return [c["name"] for c in self.columns]
-
-    @property
-    def feature_names(self):
-        """The names of the encoded features (``column=category`` for one-hot inputs)."""
-        names = []
-        for c in self.columns:
-            if c["kind"] == "numeric":
-                names.append(c["name"])
-            else:
-                names += [f"{c['name']}={cat}" for cat in c["categories"]]
-        return names
-
-    def unused_columns(self, table):
-        """Columns of ``table`` the encoder does not read (an id, a target...)."""
-        if table.positional:
-            return []
-        return [n for n in table.names if n not in self.input_names]
-
-    def transform(self, table):
-        """The encoded float64 matrix of ``table`` (n_rows, len(feature_names)).
-
-        Columns are matched by name (a 2-D ``.npy`` array: by position).
-
-        Raises
-        ------
-        ValueError
-            A missing column, a text cell in a numeric column, an unseen
-            category, or a missing cell without imputation -- each naming
-            the column (and the row and the value).
-        """
-        if table.positional:
-            if len(table.columns) != len(self.columns):
-                raise ValueError(f"{table.source}: {len(table.columns)} columns, the model "
-                                 f"reads {len(self.columns)} ({', '.join(self.input_names)})")
-            columns = table.columns
-        else:
-            absent = [n for n in self.input_names if n not in table.names]
-            if absent:
-                raise ValueError(f"{table.source}: missing the feature column(s) "
-                                 f"{', '.join(map(repr, absent))} the model was trained on")
-            columns = [table.column(n) for n in self.input_names]
-        parts = [_encode_numeric(table, spec, column) if spec["kind"] == "numeric"
-                 else _encode_categorical(table, spec, column)
-                 for spec, column in zip(self.columns, columns)]
-        return np.column_stack(parts) if parts else np.zeros((table.n_rows, 0))
-
-    def to_dict(self):
-        """The encoder as JSON-able values (for :attr:`fastmlp.Model.metadata`)."""
-        return {"impute": self.impute, "columns": [dict(c) for c in self.columns],
-                "feature_names": self.feature_names}
-
-    @classmethod
-    def from_dict(cls, data):
-        """The encoder that :meth:`to_dict` described; ValueError if malformed."""
-        try:
-            columns = data["columns"]
-            for c in columns:
-                if c["kind"] not in ("numeric", "categorical") or not isinstance(c["name"], str):
-                    raise ValueError(f"bad column entry {c!r}")
-                if c["kind"] == "categorical" and not isinstance(c["categories"], list):
-                    raise ValueError(f"column {c['name']!r} has no category list")
-            return cls(columns, data.get("impute"))
-        except (TypeError, KeyError) as exc:
-            raise ValueError(f"malformed feature encoding ({exc!r})") from None
-
-
-def _refuse_mixed(table, name, column, missing):
-    """ValueError for a column of numbers with some text: a typo more often than categories."""
-    is_number = np.array([_is_number(c) for c in column.tolist()]) & ~missing
-    is_text = ~is_number & ~missing
-    if is_number.any() and is_text.any():
-        row = int(np.flatnonzero(is_text)[0])
-        raise ValueError(f"{table.source}, {table.where(row)}, column {name!r}: "
-                         f"{_shown(column[row])} is not numeric, but other cells of the column "
-                         f"are numbers; correct the cell, or encode the column as categories "
-                         f"(--categorical {name})")
-
-
-def _fit_numeric(table, name, column, rows, impute):
-    values = numeric_column(column, name, table)
-    fill = None
-    if impute is not None:
-        known = values[rows][~np.isnan(values[rows])]
-        if known.size == 0:
-            raise ValueError(f"{table.source}: column {name!r} has no values in the training "
-                             "rows to impute from")
-        fill = float(np.mean(known) if impute == "mean" else np.median(known))
-    return {"name": name, "kind": "numeric", "fill": fill}
-
-
-def _fit_categorical(table, name, column, missing, rows, impute):
-    text = np.char.strip(column)
-    categories = sorted(set(text[~missing].tolist()))
-    fill = None
-    if impute is not None:
-        seen = text[rows][~missing[rows]]
-        if seen.size == 0:
-            raise ValueError(f"{table.source}: column {name!r} has no values in the training "
-                             "rows to impute from")
-        values, counts = np.unique(seen, return_counts=True)
-        fill = str(values[np.argmax(counts)])  # the most frequent; ties: the first sorted
-    return {"name": name, "kind": "categorical", "categories": categories, "fill": fill}
-
-
-def _encode_numeric(table, spec, column):
-    values = numeric_column(column, spec["name"], table)
-    missing = np.isnan(values)
-    if missing.any():
-        if spec.get("fill") is None:
-            row = int(np.flatnonzero(missing)[0])
-            raise _missing_error(table, row, spec["name"], column[row])
-        values[missing] = spec["fill"]
-    return values
-
-
-def _encode_categorical(table, spec, column):
-    name, categories = spec["name"], spec["categories"]
-    column = column.astype(str)  # numbers of an array column forced categorical: as text
-    text = np.char.strip(column)
-    missing = _missing(column)
-    if missing.any():
-        if spec.get("fill") is None:
-            row = int(np.flatnonzero(missing)[0])
-            raise _missing_error(table, row, name, column[row])
-        text = np.where(missing, spec["fill"], text)
-    index = {c: k for k, c in enumerate(categories)}
-    codes = np.array([index.get(v, -1) for v in text.tolist()], dtype=np.int64)
-    unseen = np.flatnonzero(codes < 0)
-    if unseen.size:
-        row = int(unseen[0])
-        shown = ", ".join(categories[:10]) + (", ..." if len(categories) > 10 else "")
-        raise ValueError(f"{table.source}, {table.where(row)}, column {name!r}: category "
-                         f"{_shown(text[row])} was not seen in training (known: {shown})")
-    one_hot = np.zeros((len(codes), len(categories)))
-    one_hot[np.arange(len(codes)), codes] = 1.0
-    return one_hot
-
-
-# ------------------------------------------------------------------ labels
-def target_values(table, name):
-    """The target column as numbers when every cell is one, else as text; no gaps allowed.
+def open_converted(path):
+    """The features (memory-mapped, read-only), target and metadata of a converted file.
 
     Returns
     -------
-    values : ndarray (n_rows,)
-        float64, or text.
-    raw : ndarray (n_rows,)
-        The cells as the file holds them.
+    X : numpy.memmap (n_rows, n_features)
+        Opened with ``mmap_mode="r"``: nothing is read until used.
+    target : ndarray (n_rows,)
+        float64 values, or int64 indices into ``meta["classes"]``.
+    meta : dict
+        See :func:`fastmlp.data.convert.convert_csv`.
 
     Raises
     ------
     ValueError
-        No such column, or a missing target (naming the row).
+        Unreadable or inconsistent files.
     """
-    column = table.column(name)
-    missing = _missing(column)
-    if missing.any():
-        row = int(np.flatnonzero(missing)[0])
-        raise ValueError(f"{table.source}, {table.where(row)}: the target {name!r} is missing "
-                         f"({_shown(column[row])}); rows without a target cannot be used")
-    if column.dtype.kind in "biuf":
-        return column.astype(np.float64), column
-    text = np.char.strip(column)
-    if all(_is_number(c) for c in text.tolist()):
-        return numeric_column(text, name, table), text
-    return text, text
+    target_path, meta_path = companion_paths(path)
+    try:
+        with open(meta_path, encoding="utf-8") as f:
+            meta = json.load(f)
+        X = np.load(path, mmap_mode="r", allow_pickle=False)
+        target = np.load(target_path, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"cannot read the converted data {path}: {exc}") from None
+    if meta.get("format") != CONVERT_FORMAT:
+        raise ValueError(f"{meta_path} was not written by fastmlp convert")
+    if X.ndim != 2 or target.shape != (X.shape[0],) or \
+            X.shape[1] != len(meta["features"]["feature_names"]):
+        raise ValueError(f"{path}: shape {X.shape} does not match its target "
+                         f"{target.shape} and {meta_path}")
+    return X, target, meta
 
-
-def fit_labels(table, name):
-    """The class labels of a target column and each row's class index.
-
-    Returns
-    -------
-    labels : list of str
-        The classes as the file wrote them (numbers: their first spelling in
-        the file), sorted by value.
-    numeric : bool
-        Whether the labels are numbers (``"1"`` and ``"1.0"`` are one class).
-    y : ndarray (n_rows,) int64
-    """
-    values, raw = target_values(table, name)
-    classes, first, y = np.unique(values, return_index=True, return_inverse=True)
-    numeric = values.dtype.kind == "f"
-    labels = [_label_text(raw[i]) for i in first] if numeric else [str(c) for c in classes]
-    return labels, numeric, y.astype(np.int64)
-
-
-def _label_text(cell):
-    if isinstance(cell, (str, np.str_)):
-        return str(cell)
-    value = float(cell)
-    return str(int(value)) if value.is_integer() else repr(value)
-
-
-def label_indices(table, name, labels, numeric):
-    """The class index of every row's target (see :func:`fit_labels`).
-
-    Raises
-    ------
-    ValueError
-        A missing target or a label the model does not know, naming the row.
-    """
-    values, raw = target_values(table, name)
-    if numeric:
-        if values.dtype.kind != "f":
-            row = next(i for i, c in enumerate(values.tolist()) if not _is_number(c))
-            raise ValueError(f"{table.source}, {table.where(row)}: the target {name!r} is "
-                             f"{_shown(raw[row])}; the model's classes are numbers")
-        keys, known = values.tolist(), {float(c): k for k, c in enumerate(labels)}
-    else:
-        keys, known = [str(v) for v in raw.tolist()], {c: k for k, c in enumerate(labels)}
-    codes = np.array([known.get(k, -1) for k in keys], dtype=np.int64)
-    unknown = np.flatnonzero(codes < 0)
-    if unknown.size:
-        row = int(unknown[0])
-        raise ValueError(f"{table.source}, {table.where(row)}: the target {name!r} is "
-                         f"{_shown(raw[row])}, not one of the model's classes "
-                         f"({', '.join(labels)})")
-    return codes

@@ -30,7 +30,7 @@ halving
 import numpy as np
 
 from ..activations import NAMES as ACTIVATIONS
-from ..data.table_io import infer_task
+from ..data.encoding import infer_task
 from ..optim import NAMES as OPTIMIZERS
 from ..preprocessing import train_test_split, train_val_test_split
 from .backends import check_backend, run_tasks

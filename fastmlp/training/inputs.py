@@ -13,9 +13,9 @@ from .._utils.validation import (
     is_large,
 )
 from ..data.rows import RowSubset, reads_in_place, take_rows
+from ..data.splits import held_out_indices, split_count
 from ..losses import encode_targets
 from ..metrics import total_sum_of_squares
-from ..preprocessing import split_count, stratified_indices
 
 __all__ = ["Validation", "check_rows", "check_validation", "hold_out", "preprocess"]
 
@@ -72,12 +72,8 @@ def hold_out(model, X, T, sw, fraction, seed):
     except ValueError:
         raise ValueError(f"validation_fraction={fraction} of {n} samples "
                          "leaves no training or no validation sample") from None
-    rng = np.random.default_rng(seed)
-    if model.loss == "cross_entropy":
-        val_idx, train_idx = stratified_indices(T.argmax(axis=1), n_val, rng)
-    else:
-        perm = rng.permutation(n)
-        val_idx, train_idx = perm[:n_val], perm[n_val:]
+    classes = T.argmax(axis=1) if model.loss == "cross_entropy" else None
+    val_idx, train_idx = held_out_indices(n, n_val, np.random.default_rng(seed), classes)
     val_idx.sort()
     train_idx.sort()
     T_val = T[val_idx]
