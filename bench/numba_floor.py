@@ -72,7 +72,7 @@ def predict(X, W1, b1, W2, b2, W3, b3, H1, H2, H3):
 def epoch(X, y, W1, b1, W2, b2, W3, b3, H0, H1, H2, H3, D1, D2, D3, G1, G2, G3, m1, m2, m3,
           v1, v2, v3, lr, batch):
     order = np.arange(X.shape[0])
-    np.random.shuffle(order)
+    np.random.shuffle(order)  # noqa: NPY002  (Numba compiles the legacy API only)
     t = 0
     for start in range(0, X.shape[0] - batch + 1, batch):
         for i in range(batch):

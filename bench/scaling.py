@@ -62,7 +62,7 @@ def barrier_seconds(n_threads, count=20_000):
     for _ in range(5):
         state = sync.new_state()
         start = time.perf_counter()
-        run_team(lambda t: _pass_barriers(state, n_threads, count), n_threads)
+        run_team(lambda t, state=state: _pass_barriers(state, n_threads, count), n_threads)
         times.append((time.perf_counter() - start) / count)
     return statistics.median(times)
 

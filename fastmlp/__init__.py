@@ -6,8 +6,17 @@
 >>> history = trainer.fit(X, y, validation_data=(X_val, y_val))   # doctest: +SKIP
 """
 
-from . import (activations, callbacks, datasets, initializers, losses, metrics, optim,
-               preprocessing, schedules)
+from . import (
+               activations,
+               callbacks,
+               datasets,
+               initializers,
+               losses,
+               metrics,
+               optim,
+               preprocessing,
+               schedules,
+)
 from ._utils import compat
 from ._version import __version__
 from .callbacks import Callback, TerminateOnNaN

@@ -9,11 +9,11 @@ import os
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-import fastmlp.engine.calls
 import numpy as np
 import pytest
 
 import fastmlp as fm
+import fastmlp.engine.calls
 
 
 def _data(seed, n=400, d=16, k=4):

@@ -281,7 +281,8 @@ def test_a_file_several_times_larger_than_the_memory_added_trains(tmp_path):
 def test_a_large_writeable_array_is_copied_and_a_memory_map_is_not(on_disk, monkeypatch):
     X, _, mapped = on_disk
     monkeypatch.setattr(fastmlp._utils.validation, "INPUT_COPY_MAX_BYTES", 0)
-    assert fastmlp.data.rows.reads_in_place(mapped) and fastmlp.data.rows.reads_in_place(mapped[10:])
+    reads_in_place = fastmlp.data.rows.reads_in_place
+    assert reads_in_place(mapped) and reads_in_place(mapped[10:])
     assert not fastmlp.data.rows.reads_in_place(X)  # in memory already: the copy is faster
     frozen = X.copy()
     frozen.flags.writeable = False

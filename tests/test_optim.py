@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 
 import fastmlp as fm
-from fastmlp.kernels.optim import OPTIMIZER_PARALLEL_MIN_SIZE
 from fastmlp.kernels import ops as kops
 from fastmlp.kernels import optim as kopt
+from fastmlp.kernels.optim import OPTIMIZER_PARALLEL_MIN_SIZE
 
 O = fm.optim
 

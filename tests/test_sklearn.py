@@ -551,7 +551,7 @@ def test_class_weight_shifts_predictions_and_partial_fit_takes_dicts(iris):
         MLPClassifier(class_weight="balanced").partial_fit(X, y, classes=[0, 1, 2])
     stepped = MLPClassifier(class_weight={1: 2.0}, **kw)
     reference = MLPClassifier(**kw)
-    for i in range(3):
+    for _ in range(3):
         stepped.partial_fit(X, y, classes=[0, 1, 2])
         reference.partial_fit(X, y, classes=[0, 1, 2], sample_weight=np.where(y == 1, 2.0, 1.0))
     np.testing.assert_array_equal(stepped.coefs_[0], reference.coefs_[0])

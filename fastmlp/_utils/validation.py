@@ -156,7 +156,7 @@ def as_dtype_checked(arr, dtype, what="X"):
     with np.errstate(over="ignore"):  # reported below with a clearer message
         out = np.ascontiguousarray(arr, dtype=dtype)
     if arr.dtype.itemsize > dtype.itemsize:
-        for start, block in _row_blocks(out):
+        for _, block in _row_blocks(out):
             if not np.isfinite(block).all():
                 raise ValueError(f"{what} has values too large for {dtype.name} "
                                  f"(largest magnitude {largest_magnitude(arr):g})")

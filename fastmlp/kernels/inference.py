@@ -14,8 +14,8 @@ from .addresses import unpack_ops
 from .config import jit
 from .mathfun import like
 from .network import chunk_input, finish_output, forward_loss_rows, forward_rows, inference_noise
-from .shares import share
 from .ops import launch, unit
+from .shares import share
 from .sync import barrier, new_state
 from .views import unowned
 

@@ -65,8 +65,21 @@ from .losses import SQUARED_ERROR, STAT_LOSS
 from .memory import prefetch_rows
 from .noise import keep_rate
 from .shares import share, weight_slice
-from .structs import (ACTIVATION, B_OFFSET, BN_EPS, BN_MOMENTUM, DROPCONNECT, DROPOUT, FAN_IN,
-                      FAN_OUT, G_OFFSET, R_OFFSET, W_OFFSET, Input, Noise)
+from .structs import (
+    ACTIVATION,
+    B_OFFSET,
+    BN_EPS,
+    BN_MOMENTUM,
+    DROPCONNECT,
+    DROPOUT,
+    FAN_IN,
+    FAN_OUT,
+    G_OFFSET,
+    R_OFFSET,
+    W_OFFSET,
+    Input,
+    Noise,
+)
 from .views import block_view, flat_view
 
 # how a team shares a hidden layer (``Work.split``)
@@ -238,8 +251,8 @@ def layer_forward(net, ops, l, inp, work, r0, r1, c0, c1, dst, d_off, save, epil
     # whole rows r0..r1, of which the activation takes columns c0..c1 (``bias``'s)
     ops.forward[layout[l, ACTIVATION]](
         block_view(dst, d_off + r0 * fan_out, rows, fan_out), bias, act_param[l],
-        block_view(work.buf, z_off + r0 * fan_out if keep_z else 0, rows if keep_z else 0, fan_out),
-        c0)
+        block_view(work.buf, z_off + r0 * fan_out if keep_z else 0, rows if keep_z else 0,
+                   fan_out), c0)
     if training and work.dropped[l] >= 0:
         ops.dropout.rows(work.buf, d_off, work.dropped[l], fan_out, r0, r1, c0, c1,
                          layer_f[l + 1, DROPOUT], noise, 2 * (l + 1), noise.row0)
@@ -455,11 +468,12 @@ def backward_share(net, ops, grad, inp, work, l, rows, cur, t, n_threads, accumu
             wt_row = flat_view(work.buf, wtt + k * fan_in + i0, i1 - i0)
             for i in range(i1 - i0):
                 wt_row[i] = wbuf[wv_off + (i0 + i) * fan_out + k]
-        gemm(False, False, r1 - r0, i1 - i0, fan_out, coef, work.buf, d_off + r0 * fan_out, fan_out,
-             work.buf, wtt + i0, fan_in, work.buf, up_off + r0 * fan_in + i0, fan_in)
+        gemm(False, False, r1 - r0, i1 - i0, fan_out, coef, work.buf, d_off + r0 * fan_out,
+             fan_out, work.buf, wtt + i0, fan_in, work.buf, up_off + r0 * fan_in + i0, fan_in)
     else:
-        gemm(False, True, r1 - r0, i1 - i0, fan_out, coef, work.buf, d_off + r0 * fan_out, fan_out,
-             wbuf, wv_off + i0 * fan_out, fan_out, work.buf, up_off + r0 * fan_in + i0, fan_in)
+        gemm(False, True, r1 - r0, i1 - i0, fan_out, coef, work.buf, d_off + r0 * fan_out,
+             fan_out, wbuf, wv_off + i0 * fan_out, fan_out, work.buf,
+             up_off + r0 * fan_in + i0, fan_in)
     _activation_backward_rows(net, ops, work, l - 1, up_off, fan_in, r0, r1, i0, i1, noise)
     g = layout[l - 1, G_OFFSET]
     if g >= 0:  # (r0, r1) is every row here: batch norm forces the column split

@@ -201,7 +201,7 @@ def _typeof_passes(value, context):
     return _passes_type(value.forward.numba_type, value.backward.numba_type)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _passes_type(forward, backward):
     return types.NamedTuple((forward, backward), Passes)
 
@@ -307,7 +307,7 @@ def _type_of(value):
     return numba.typeof(value)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def ops_type(dtype):
     """The Numba type of every :class:`Ops` of float ``dtype`` (what ``numba.typeof`` gives)."""
     sigs = _signatures(str(dtype))

@@ -10,8 +10,8 @@ from collections import namedtuple
 
 __all__ = ["FAN_IN", "FAN_OUT", "W_OFFSET", "B_OFFSET", "ACTIVATION", "G_OFFSET", "R_OFFSET",
            "LAYOUT_COLUMNS", "DROPOUT", "DROPCONNECT", "BN_MOMENTUM", "BN_EPS",
-           "LAYER_F_COLUMNS", "Net", "Noise", "OptState", "Run", "Work", "Data", "Team", "Sums", "Step", "Span",
-           "CSR", "Input"]
+           "LAYER_F_COLUMNS", "Net", "Noise", "OptState", "Run", "Work", "Data", "Team", "Sums",
+           "Step", "Span", "CSR", "Input"]
 
 #: The columns of a ``Net.layout`` row (one row per layer)
 FAN_IN = 0

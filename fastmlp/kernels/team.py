@@ -27,9 +27,25 @@ from .config import jit
 from .losses import row_weight
 from .mathfun import like
 from .memory import CACHE_LINE, prefetch_rows
-from .network import (B_OFFSET, COLUMN_SPLIT, DROPOUT, FAN_IN, FAN_OUT, G_OFFSET, ROW_SPLIT,
-                      TRAINING_UPDATE, W_OFFSET, backward_share, chunk_input, gather, gather_input,
-                      is_dense, layer_forward, output_loss_rows, prefetch_input_rows)
+from .network import (
+    B_OFFSET,
+    COLUMN_SPLIT,
+    DROPOUT,
+    FAN_IN,
+    FAN_OUT,
+    G_OFFSET,
+    ROW_SPLIT,
+    TRAINING_UPDATE,
+    W_OFFSET,
+    backward_share,
+    chunk_input,
+    gather,
+    gather_input,
+    is_dense,
+    layer_forward,
+    output_loss_rows,
+    prefetch_input_rows,
+)
 from .optim import CLIP_NORM, advance_scalars, clip_scale, sum_of_squares
 from .penalty import active, with_penalty
 from .shares import line_share, share, weight_slice
