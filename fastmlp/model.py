@@ -6,6 +6,7 @@ from collections import namedtuple
 import numpy as np
 
 from . import initializers as _init
+from ._utils.sparse import is_sparse
 from ._utils.validation import (
     NO_WEIGHTS,
     as_dtype_checked,
@@ -241,7 +242,7 @@ class Model:
         """
         if self.preprocessing is None:
             raise ValueError("this model has no preprocessing (Model(..., preprocessing=...))")
-        X = check_array(X, np.float64, self.n_inputs)
+        X = check_array(X, np.float64, self.n_inputs, sparse=True)
         self.preprocessing.fit(X)
         return self
 
@@ -264,9 +265,11 @@ class Model:
         """``X`` checked but not converted: its own float dtype, no preprocessing applied.
 
         predict and evaluate prepare it block by block (:meth:`prepare_rows`),
-        so a large float64 or memory-mapped input is never copied whole.
+        so a large float64 or memory-mapped input is never copied whole.  A
+        sparse X comes back in compressed sparse rows with its values in the
+        model's dtype.
         """
-        X = check_array(X, self.dtype, self.n_inputs, what, convert=False)
+        X = check_array(X, self.dtype, self.n_inputs, what, convert=False, sparse=True)
         prep = self.preprocessing
         if prep is not None and not prep.is_fitted:
             raise RuntimeError(f"the model's {prep.kind} preprocessing is not fitted yet: train "
@@ -281,8 +284,12 @@ class Model:
 
         What the code that reads a large input block by block calls on each
         block; ``scratch``: ``rows`` is a copy the caller does not need
-        afterwards, which the preprocessing may overwrite.
+        afterwards, which the preprocessing may overwrite.  Sparse rows (in the
+        model's dtype already) stay sparse: scaled, never centred.
         """
+        if is_sparse(rows):
+            prep = self.preprocessing
+            return rows if prep is None else prep.transform_checked(rows, overwrite=scratch)
         converted = as_dtype_checked(rows, self.dtype)
         prep = self.preprocessing
         if prep is None:

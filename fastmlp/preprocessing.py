@@ -20,6 +20,7 @@ them.
 
 import numpy as np
 
+from ._utils.sparse import column_moments, is_sparse, scale_columns
 from ._utils.tuning import CALL_MAX_BYTES
 from ._utils.validation import check_array
 from .data.rows import RowSubset
@@ -76,18 +77,22 @@ class _Transform:
 
     def _input(self, X, dtype):
         self._check_fitted()
-        arr = np.asarray(X)
+        arr = X if is_sparse(X) else np.asarray(X)
         if dtype is None:
             dtype = arr.dtype if arr.dtype in (np.float32, np.float64) else np.float64
-        return check_array(arr, dtype, self.n_features), np.dtype(dtype)
+        return check_array(arr, dtype, self.n_features, sparse=True), np.dtype(dtype)
 
     def __repr__(self):
         return f"{type(self).__name__}({'fitted' if self.is_fitted else 'not fitted'})"
 
 
 def _fit_input(X):
-    """X checked for a fit, not converted (a subset's rows were checked with its base)."""
-    return X if isinstance(X, RowSubset) else check_array(X, np.float64, convert=False)
+    """X checked for a fit, not converted (a subset's rows were checked with its base); a
+    sparse X in compressed sparse rows."""
+    if isinstance(X, RowSubset):
+        return X
+    dtype = X.dtype if is_sparse(X) and X.dtype in (np.float32, np.float64) else np.float64
+    return check_array(X, dtype, convert=False, sparse=True)
 
 
 def _float64_blocks(X):
@@ -127,6 +132,13 @@ class StandardScaler(_Transform):
     Features with zero variance get std 1 (they are only centred), so no
     division by zero occurs.
 
+    Sparse data are scaled without centring -- subtracting the means would
+    make every zero a stored value -- as scikit-learn's
+    ``StandardScaler(with_mean=False)`` does: fitted on a sparse X, ``mean_``
+    is 0 and ``scale_`` the columns' standard deviations (zeros included);
+    every input, sparse or dense, is then divided by them.  A scaler fitted
+    on dense data (which centres) refuses sparse input.
+
     Attributes
     ----------
     mean_, scale_ : ndarray (n_features,) float64
@@ -145,8 +157,13 @@ class StandardScaler(_Transform):
         Two streaming passes over X (a memory map is not copied).
         """
         X = _fit_input(X)
-        self.mean_ = _column_mean(X)
-        std = np.sqrt(_centred_products(X, self.mean_, outer=False) / X.shape[0])
+        if is_sparse(X):
+            _, variance = column_moments(X)
+            self.mean_ = np.zeros(X.shape[1])  # not centred: see the class docstring
+            std = np.sqrt(variance)
+        else:
+            self.mean_ = _column_mean(X)
+            std = np.sqrt(_centred_products(X, self.mean_, outer=False) / X.shape[0])
         self.scale_ = np.where(std > 0, std, 1.0)
         return self
 
@@ -157,8 +174,17 @@ class StandardScaler(_Transform):
         return self.transform_checked(X)
 
     def transform_checked(self, X, overwrite=False):
-        """:meth:`transform` of a checked float array, in its own dtype; ``overwrite``:
-        in place (the same values, without the two temporaries)."""
+        """:meth:`transform` of a checked float array (or CSR matrix), in its own dtype;
+        ``overwrite``: in place (the same values, without the two temporaries)."""
+        if is_sparse(X):
+            if self.mean_.any():
+                raise ValueError("this standardisation centres its inputs (it was fitted on "
+                                 "dense data), which would densify a sparse input; fit it on "
+                                 "sparse data to scale without centring")
+            if not overwrite:
+                return scale_columns(X, 1.0 / self.scale_)
+            X.data *= (1.0 / self.scale_)[X.indices].astype(X.dtype)
+            return X
         mean, scale = self.mean_.astype(X.dtype), self.scale_.astype(X.dtype)
         if not overwrite:
             return (X - mean) / scale
@@ -222,6 +248,7 @@ class PCAWhitening(_Transform):
         Two streaming passes over X (a memory map is not copied).
         """
         X = _fit_input(X)
+        _refuse_sparse(X)
         self.mean_ = _column_mean(X)
         cov = _centred_products(X, self.mean_, outer=True) / X.shape[0]
         U, S, _ = np.linalg.svd(cov, hermitian=True)
@@ -240,6 +267,7 @@ class PCAWhitening(_Transform):
         Computed in float64, a few thousand rows at a time, so that the
         temporaries stay small whatever X's size.
         """
+        _refuse_sparse(X)
         W = self.components_ / np.sqrt(self.explained_variance_ + self.eps)
         out = X if overwrite else np.empty_like(X)
         step = max(1, (1 << 20) // X.shape[1])
@@ -256,6 +284,13 @@ class PCAWhitening(_Transform):
         if "eps" in state:
             self.eps = float(np.asarray(state["eps"], dtype=np.float64).ravel()[0])
         return super().load_state_dict({k: v for k, v in state.items() if k != "eps"})
+
+
+def _refuse_sparse(X):
+    if is_sparse(X):
+        raise ValueError("PCA whitening centres and rotates the features, which would make a "
+                         "sparse input dense; use preprocessing='standardize' (on sparse data "
+                         "it scales without centring) or none")
 
 
 #: Names accepted by ``Model(preprocessing=...)``.

@@ -33,7 +33,10 @@ from .training.distributed import Ranks, distributed_refusal, fit_facts, minimiz
 from .training.epoch_loop import EpochLoop, EpochProgress
 from .training.inputs import check_rows, check_validation, hold_out, preprocess
 
-__all__ = ["Trainer"]
+__all__ = ["Trainer", "SPARSE_UPDATES"]
+
+#: The values of ``Trainer(sparse_update=...)``.
+SPARSE_UPDATES = ("exact", "lazy")
 
 _DEFAULT_BATCH = object()
 
@@ -105,6 +108,18 @@ class Trainer:
         then trains on one thread).  L-BFGS evaluates each rank's share of
         the rows and sums them (one all-reduce per function evaluation).
         Not with checkpoints inside epochs, nor L-BFGS with batch norm.
+    sparse_update : {"exact", "lazy"}, default "exact"
+        How a sparse input's first-layer weights are updated.  "exact":
+        every weight, every step, as the same fit on the densified data
+        would (the rows a batch's non-zeros do not pick get a zero data
+        gradient but still their penalty, momentum and moment decay).
+        "lazy": only the rows the batch's non-zeros pick, each with the
+        optimizer's usual update; the other rows, and their optimizer
+        state, are left as they are until a batch picks them --
+        ``torch.optim.SparseAdam``'s semantics, for every optimizer (equal
+        to "exact" for plain SGD without a penalty).  With hundreds of
+        thousands of features the lazy update costs a fraction of the
+        exact one.  Dense inputs ignore it.
 
     Attributes
     ----------
@@ -121,7 +136,8 @@ class Trainer:
     def __init__(self, model, optimizer=None, batch_size=_DEFAULT_BATCH, epochs=10, shuffle=True,
                  seed=None, callbacks=(), verbose=1, n_threads=None, schedule=None,
                  checkpoint_dir=None, checkpoint_every=1, keep_checkpoints=3,
-                 validation_fraction=None, diagnostics=False, comm=None):
+                 validation_fraction=None, diagnostics=False, comm=None,
+                 sparse_update="exact"):
         if not isinstance(model, Model):
             raise TypeError(f"model must be a fastmlp.Model, got {type(model).__name__}")
         self.model = model
@@ -188,6 +204,10 @@ class Trainer:
         if checkpoint_dir is not None:
             self.callbacks.append(Checkpoint(checkpoint_dir, every=checkpoint_every,
                                              keep=keep_checkpoints))
+        if sparse_update not in SPARSE_UPDATES:
+            raise ValueError(f"sparse_update must be one of {', '.join(SPARSE_UPDATES)}, got "
+                             f"{sparse_update!r}")
+        self.sparse_update = sparse_update
         self.ranks = None if comm is None else Ranks(comm)
         if self.ranks is not None:
             self._join_ranks(seed is None)
@@ -272,7 +292,9 @@ class Trainer:
                           checkpoint_dir=saved.directory if writes else None,
                           checkpoint_every=saved.every, keep_checkpoints=saved.keep,
                           validation_fraction=state["validation_fraction"],
-                          diagnostics=state["diagnostics"], comm=comm)
+                          diagnostics=state["diagnostics"], comm=comm,
+                          # checkpoints of 0.1.0 predate sparse inputs
+                          sparse_update=state.get("sparse_update", "exact"))
             trainer.load_state_dict(state)
             return trainer
 
@@ -303,7 +325,8 @@ class Trainer:
         """The trainer's settings and progress as JSON-able values (what checkpoints store).
 
         Settings: ``batch_size``, ``epochs``, ``shuffle``, ``verbose``,
-        ``n_threads``, ``validation_fraction``, ``diagnostics``.  Progress:
+        ``n_threads``, ``validation_fraction``, ``diagnostics``,
+        ``sparse_update``.  Progress:
         ``epoch``, ``steps``, ``history``, ``fit_end_epoch``, the mask and
         hold-out seeds, ``rng``, the shuffling generator's exact state, and
         -- taken during an epoch (a mid-epoch checkpoint) -- ``epoch_progress``:
@@ -322,6 +345,7 @@ class Trainer:
             "batch_size": self.batch_size, "epochs": self.epochs, "shuffle": self.shuffle,
             "verbose": self.verbose, "n_threads": self.n_threads,
             "validation_fraction": self.validation_fraction, "diagnostics": self.diagnostics,
+            "sparse_update": self.sparse_update,
             "epoch_progress": None if progress is None else {
                 "batches_done": progress.batches_done, "stats": progress.stats.tolist(),
                 "n_samples": progress.n_samples,
@@ -540,7 +564,7 @@ class Trainer:
         model, opt, schedule = self.model, self.optimizer, self.schedule
         loop = EpochLoop(model, opt, X, T, sw, self.batch_size, self._mask_seed,
                          keep_state=isinstance(schedule, BoldDriver) and schedule.reject,
-                         staged=staged, ranks=self.ranks)
+                         staged=staged, ranks=self.ranks, lazy=self.sparse_update == "lazy")
         resume, self._resume = self._resume, None
         if resume is not None and resume.progress.n_samples != X.shape[0]:
             raise ValueError(f"this trainer resumes an epoch over {resume.progress.n_samples} "
@@ -659,7 +683,7 @@ def _mask_seed(seed):
 #: Attributes a Trainer pickled by an earlier version may lack, with the
 #: values they take then.
 _ADDED_STATE = {"_running": None, "_epoch_rng": None, "_resume": None, "_samples_per_epoch": 0,
-                "_epoch_limit": 0, "ranks": None}
+                "_epoch_limit": 0, "ranks": None, "sparse_update": "exact"}
 
 
 #: An epoch to finish (from a mid-epoch checkpoint): its :class:`EpochProgress`

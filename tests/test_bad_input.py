@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import fastmlp as fm
+from fastmlp._utils.validation import check_array
 
 
 @pytest.fixture
@@ -115,11 +116,14 @@ def test_bad_trainer_arguments(kwargs, message):
         fm.Trainer(fm.Model([2, 2]), **kwargs)
 
 
-def test_sparse_input_is_refused_clearly():
+def test_sparse_input_is_refused_where_it_would_be_densified():
     sparse = pytest.importorskip("scipy.sparse")
-    model = fm.Model([4, 2])
-    with pytest.raises(TypeError, match="sparse"):
-        model.predict(sparse.random(3, 4, format="csr"))
+    X = sparse.random(30, 4, density=0.5, format="csr", random_state=0)
+    with pytest.raises(ValueError, match="sparse input dense"):
+        fm.preprocessing.PCAWhitening().fit(X)
+    # the input check of the paths that need dense data names the problem
+    with pytest.raises(TypeError, match="sparse matrix, which this call does not take"):
+        check_array(X, np.float32)
 
 
 def test_too_many_threads_is_refused():

@@ -20,7 +20,15 @@ from fastmlp.activations import elu, get_activation, leaky_relu
 from fastmlp.engine.layout import ParamLayout, Workspace, split_by_columns
 from fastmlp.kernels import activations as KA
 from fastmlp.kernels import network as K
-from fastmlp.kernels.structs import LAYER_F_COLUMNS, LAYOUT_COLUMNS
+from fastmlp.kernels.structs import LAYER_F_COLUMNS, LAYOUT_COLUMNS, WORK_CHUNK, WORK_PARTS
+
+#: The column of each part in a workspace's table of parts
+PART = {name: j for j, name in enumerate(WORK_PARTS)}
+
+
+def chunk_entry(ws, name):
+    """A chunk entry of a workspace (the last row of its table of parts)."""
+    return ws.work.parts[-1, WORK_CHUNK.index(name)]
 
 
 def _acts(*names):
@@ -201,34 +209,35 @@ def _buffers(layout, ws, training, layer_f):
         width = sizes[l + 1]
         output = l == n - 1
         if training or not output:
-            out.append((f"A{l}", w.out[l], rows * width))
+            out.append((f"A{l}", w.parts[l, PART["out"]], rows * width))
         else:
-            assert w.out[l] == -1
+            assert w.parts[l, PART["out"]] == -1
         if training and (output or layout.activations[l].needs_preactivation):
-            out.append((f"Z{l}", w.pre[l], rows * width))
+            out.append((f"Z{l}", w.parts[l, PART["pre"]], rows * width))
         else:
-            assert w.pre[l] == -1
+            assert w.parts[l, PART["pre"]] == -1
         if layout.batch_norm[l]:
-            out.append((f"S{l}", w.bn[l], 2 * width))
+            out.append((f"S{l}", w.parts[l, PART["bn"]], 2 * width))
             if training:
-                out.append((f"ZH{l}", w.zhat[l], rows * width))
+                out.append((f"ZH{l}", w.parts[l, PART["zhat"]], rows * width))
         if training and layer_f is not None and not output and layer_f[l + 1, K.DROPOUT] > 0:
-            out.append((f"DA{l}", w.dropped[l], rows * width))
+            out.append((f"DA{l}", w.parts[l, PART["dropped"]], rows * width))
         else:
-            assert w.dropped[l] == -1
+            assert w.parts[l, PART["dropped"]] == -1
         if training and layer_f is not None and layer_f[l, K.DROPCONNECT] > 0:
-            out.append((f"WT{l}", w.masked[l], sizes[l] * width))
+            out.append((f"WT{l}", w.parts[l, PART["masked"]], sizes[l] * width))
         else:
-            assert w.masked[l] == -1
+            assert w.parts[l, PART["masked"]] == -1
         if training and l > 0 and width <= UPSTREAM_TRANSPOSE_MAX_FAN_OUT:
-            out.append((f"WTT{l}", w.wt[l], sizes[l] * width))
+            out.append((f"WTT{l}", w.parts[l, PART["wt"]], sizes[l] * width))
         else:
-            assert w.wt[l] == -1
+            assert w.parts[l, PART["wt"]] == -1
     if training:
-        out += [("X", w.inputs, rows * sizes[0]),
-                ("T", w.targets, rows * sizes[-1]),
-                ("D0", w.d0, rows * widest), ("D1", w.d1, rows * widest)]
-    out += [("zeros", w.zeros, widest), ("coef", w.coef, 4)]
+        out += [("X", chunk_entry(ws, "inputs"), rows * sizes[0]),
+                ("T", chunk_entry(ws, "targets"), rows * sizes[-1]),
+                ("D0", chunk_entry(ws, "d0"), rows * widest),
+                ("D1", chunk_entry(ws, "d1"), rows * widest)]
+    out += [("zeros", chunk_entry(ws, "zeros"), widest), ("coef", chunk_entry(ws, "coef"), 4)]
     return out
 
 
@@ -258,9 +267,8 @@ def test_workspace_buffers_are_disjoint_in_bounds_and_fill_the_buffer(sizes, act
                                                                       training, layer_f, rows):
     layout = ParamLayout(sizes, _acts(*acts), norm)
     ws = Workspace(layout, rows, np.float64, training=training, layer_f=layer_f)
-    assert all(getattr(ws.work, part).shape == (layout.n_layers,) for part in
-               ("out", "pre", "split", "bn", "dropped", "masked", "zhat", "wt"))
-    assert ws.work.max_rows == rows == ws.max_rows and ws.work.buf is ws.buffer
+    assert ws.work.parts.shape == (layout.n_layers + 1, len(WORK_PARTS))
+    assert chunk_entry(ws, "max_rows") == rows == ws.max_rows and ws.work.buf is ws.buffer
     bufs = _buffers(layout, ws, training, layer_f)
     spans = sorted((int(start), int(start) + length, name) for name, start, length in bufs)
     assert spans[0][0] == 0
@@ -276,9 +284,9 @@ def test_workspace_zero_vector_and_blas_coefficients(dtype):
     layout = ParamLayout([3, 6, 2], _acts("relu", "softmax"))
     ws = Workspace(layout, 5, dtype)
     assert ws.buffer.dtype == dtype
-    z = ws.work.zeros
+    z = chunk_entry(ws, "zeros")
     np.testing.assert_array_equal(ws.buffer[z:z + 6], np.zeros(6))
-    c = ws.work.coef
+    c = chunk_entry(ws, "coef")
     np.testing.assert_array_equal(ws.buffer[c:c + 4], [1, 0, 1, 1])
 
 
@@ -309,17 +317,18 @@ def test_workspace_split_column_only_for_hidden_layers_with_threads():
     sizes = [fan_in, wide, narrow, 3]
     layout = ParamLayout(sizes, _acts("relu", "relu", "softmax"), [False, True, False])
     one = Workspace(layout, 16, np.float64, n_threads=1)
-    assert list(one.work.split) == [K.ROW_SPLIT] * 3
+    assert list(one.work.parts[:-1, PART["split"]]) == [K.ROW_SPLIT] * 3
     two = Workspace(layout, 16, np.float64, n_threads=2)
     # layer 0: a thin batch of a wide layer -> columns; layer 1: batch norm -> columns
     # (its width alone would not qualify); output: always rows
-    assert list(two.work.split) == [K.COLUMN_SPLIT, K.COLUMN_SPLIT, K.ROW_SPLIT]
+    split = PART["split"]
+    assert list(two.work.parts[:-1, split]) == [K.COLUMN_SPLIT, K.COLUMN_SPLIT, K.ROW_SPLIT]
     many_rows = Workspace(layout, 2 * MAX_ROWS + 10, np.float64, n_threads=2)
-    assert list(many_rows.work.split) == [K.ROW_SPLIT, K.COLUMN_SPLIT, K.ROW_SPLIT]
+    assert list(many_rows.work.parts[:-1, split]) == [K.ROW_SPLIT, K.COLUMN_SPLIT, K.ROW_SPLIT]
     small = ParamLayout([10, wide, narrow, 3], _acts("relu", "relu", "softmax"),
                         [False, False, False])
     # the same thin batch of a small layer: not worth a barrier -> rows
-    assert Workspace(small, 16, np.float64, n_threads=2).work.split[0] == K.ROW_SPLIT
+    assert Workspace(small, 16, np.float64, n_threads=2).work.parts[0, split] == K.ROW_SPLIT
 
 
 # the rule: more than one thread, fewer than MAX_ROWS rows per thread, at least

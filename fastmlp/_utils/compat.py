@@ -24,7 +24,7 @@ MOVED = {
     "fastmlp._validation": "fastmlp._utils.validation",
     "fastmlp.model_args": "fastmlp._utils.validation",
     "fastmlp.figures": "fastmlp._utils.figures",
-    "fastmlp.kernels.tuning": "fastmlp._utils.tuning",
+    "fastmlp._utils.tuning": "fastmlp._utils.tuning",
     "fastmlp.tabular": "fastmlp.data.encoding",
     "fastmlp.data_io": "fastmlp.data.encoding",
     "fastmlp.convert": "fastmlp.data.convert",

@@ -10,6 +10,9 @@ import numbers
 
 import numpy as np
 
+from .sparse import check_csr, is_sparse
+from .sparse import largest_magnitude as sparse_largest_magnitude
+from .sparse import nbytes as sparse_nbytes
 from .tuning import INPUT_COPY_MAX_BYTES
 
 _FLOAT_DTYPES = {"float32": np.float32, "float64": np.float64}
@@ -26,7 +29,7 @@ def check_dtype(dtype):
     return np.dtype(_FLOAT_DTYPES[key])
 
 
-def check_array(X, dtype, n_features=None, what="X", convert=True):
+def check_array(X, dtype, n_features=None, what="X", convert=True, sparse=False):
     """Validate a 2-D feature matrix and return it C-contiguous in ``dtype``.
 
     An array that is already C-contiguous in ``dtype`` is returned as it is
@@ -50,17 +53,24 @@ def check_array(X, dtype, n_features=None, what="X", convert=True):
         own dtype (the caller converts block by block, see
         :func:`as_dtype_checked`); "large": only arrays above
         INPUT_COPY_MAX_BYTES keep it.  Other numbers always become ``dtype``.
+    sparse : bool, default False
+        Accept a SciPy sparse matrix or array, returned in compressed sparse
+        rows with its values in ``dtype`` (:func:`fastmlp._utils.sparse.check_csr`),
+        never densified.
 
     Raises
     ------
     TypeError
-        Non-numeric (strings, objects) or complex data, sparse matrices.
+        Non-numeric (strings, objects) or complex data; a sparse matrix where
+        ``sparse`` is False.
     ValueError
         Not 2-D, empty, wrong number of features, NaN or inf.
     """
-    if hasattr(X, "toarray") and hasattr(X, "nnz"):
-        raise TypeError(f"{what} is a sparse matrix; fastmlp needs dense data "
-                        f"(use {what}.toarray() if it fits in memory)")
+    if is_sparse(X):
+        if not sparse:
+            raise TypeError(f"{what} is a sparse matrix, which this call does not take "
+                            f"(it needs dense data: {what}.toarray() if it fits in memory)")
+        return check_csr(X, np.dtype(dtype), n_features, what)
     try:
         arr = np.asarray(X)
     except Exception as exc:  # ragged lists and the like
@@ -114,8 +124,10 @@ def _row_blocks(arr):
 
 
 def largest_magnitude(arr):
-    """``max |x|`` over a 2-D array (or :class:`~fastmlp.rows.RowSubset`), read block by
-    block: no temporary the size of the data."""
+    """``max |x|`` over a 2-D array (or :class:`~fastmlp.data.rows.RowSubset`, or a sparse
+    matrix's stored values), read block by block: no temporary the size of the data."""
+    if is_sparse(arr):
+        return sparse_largest_magnitude(arr)
     return max(float(np.abs(block).max()) for _, block in _row_blocks(arr))
 
 
@@ -257,7 +269,7 @@ def check_seed(seed):
 
 def is_large(X):
     """Whether X is too big to copy as a matter of course (above INPUT_COPY_MAX_BYTES)."""
-    return X.nbytes > INPUT_COPY_MAX_BYTES
+    return (sparse_nbytes(X) if is_sparse(X) else X.nbytes) > INPUT_COPY_MAX_BYTES
 
 
 # ------------------------------------------------ the Model constructor's arguments

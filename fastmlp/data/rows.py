@@ -13,6 +13,7 @@ import mmap
 
 import numpy as np
 
+from .._utils.sparse import is_sparse
 from .._utils.validation import is_large
 
 __all__ = ["RowSubset", "reads_in_place", "take_rows"]
@@ -87,6 +88,8 @@ def reads_in_place(X):
     """
     if isinstance(X, RowSubset):
         return True
+    if is_sparse(X):  # its arrays are sliced, not its rows read one by one
+        return False
     if not is_large(X):
         return False
     if not X.flags.writeable:

@@ -4,9 +4,9 @@ A full shuffle (a random permutation of the rows) reads a memory-mapped
 dataset that does not fit in the page cache at random places: one disk read
 per row.  A block shuffle keeps most of the randomness and reads in long
 runs: the rows are cut into blocks of consecutive rows
-(:data:`~fastmlp.kernels.tuning.SHUFFLE_BLOCK_ROWS`), the blocks are put
+(:data:`~fastmlp._utils.tuning.SHUFFLE_BLOCK_ROWS`), the blocks are put
 in a random order, and each run of
-:data:`~fastmlp.kernels.tuning.SHUFFLE_BUFFER_BLOCKS` consecutive blocks of
+:data:`~fastmlp._utils.tuning.SHUFFLE_BUFFER_BLOCKS` consecutive blocks of
 that order -- a buffer -- is shuffled row by row.  Each buffer's rows are
 read from disk block by block, and a batch mixes rows from as many places
 in the file as a buffer has blocks.

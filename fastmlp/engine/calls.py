@@ -20,6 +20,8 @@ from collections import namedtuple
 
 import numpy as np
 
+from .._utils.sparse import is_sparse, max_row_nnz
+from .._utils.sparse import nbytes as sparse_nbytes
 from .._utils.tuning import (
     CALL_MAX_BYTES,
     CALL_SECONDS,
@@ -34,14 +36,14 @@ from ..kernels import penalty as _kp
 from ..kernels import sync as _ksync
 from ..kernels import train as _kt
 from ..kernels.collective import MPI_SIZE
-from ..kernels.structs import Data, Net, Noise, Run
+from ..kernels.structs import CSR, Data, Net, Noise, Run
 from ..losses import loss_code
 from .compiling import COMPILE_SECONDS, first_use
 from .layout import Workspace
 from .threads import kernel_threads, single_threaded_blas
 
 __all__ = ["Engine", "GradientPass", "TrainingLoop", "ThreadPlan", "plan", "INFERENCE",
-           "training_noise"]
+           "training_noise", "kernel_input", "input_density"]
 
 #: The noise key of an inference pass: no dropout, running batch-norm statistics.
 INFERENCE = _kn.INFERENCE
@@ -56,7 +58,7 @@ _FIRST_ROWS_PER_SECOND = 1e6
 ThreadPlan = namedtuple("ThreadPlan", ["n_threads", "rows"])
 
 
-def plan(layer_sizes, n_rows, training=False):
+def plan(layer_sizes, n_rows, training=False, density=1.0):
     """The threads and block size of a pass over ``n_rows`` rows: one rule for every pass.
 
     Parameters
@@ -71,13 +73,17 @@ def plan(layer_sizes, n_rows, training=False):
         training chunk runs as one block of ``n_rows`` rows, with threads
         when its forward and backward work (6 flops per weight and row, over
         at most ``TRAIN_CHUNK_ROWS`` rows) is.  The thresholds:
-        :mod:`fastmlp.kernels.tuning`.
+        :mod:`fastmlp._utils.tuning`.
+    density : float, default 1
+        The share of a row's inputs that are stored (a sparse input's
+        non-zeros): the first layer's work is that share of its weights.
 
     Returns
     -------
     ThreadPlan
     """
-    weights = sum(a * b for a, b in zip(layer_sizes, layer_sizes[1:]))
+    pairs = list(zip(layer_sizes, layer_sizes[1:]))
+    weights = density * pairs[0][0] * pairs[0][1] + sum(a * b for a, b in pairs[1:])
     if training:
         return ThreadPlan(kernel_threads(6 * min(n_rows, TRAIN_CHUNK_ROWS) * weights), n_rows)
     flops = 2 * n_rows * weights
@@ -92,6 +98,28 @@ def training_noise(seed=0, update_running=False):
     """
     mode = _kn.TRAINING_UPDATE if update_running else _kn.TRAINING
     return Noise(np.int64(seed), np.int64(0), np.int64(mode), np.int64(0))
+
+
+def kernel_input(X):
+    """X as the kernels take it: a dense array as it is, a SciPy CSR matrix as a
+    :class:`~fastmlp.kernels.structs.CSR` of its three arrays (no copy)."""
+    if not is_sparse(X):
+        return X
+    return CSR(X.data, X.indices, X.indptr, (np.int64(X.shape[0]), np.int64(X.shape[1])))
+
+
+def input_density(X):
+    """The share of X's entries that are stored: 1 for a dense X."""
+    if not is_sparse(X):
+        return 1.0
+    return X.nnz / max(1, X.shape[0] * X.shape[1])
+
+
+def row_bytes(X):
+    """Bytes of one row of X (on average, for a sparse X)."""
+    if is_sparse(X):
+        return sparse_nbytes(X) // max(1, X.shape[0])
+    return X.shape[1] * X.itemsize
 
 
 class Engine:
@@ -182,10 +210,12 @@ class Engine:
 
         return first_use(key, describe, COMPILE_SECONDS[what])
 
-    def workspace(self, rows, n_threads, training):
-        """Buffers for a gradient pass over chunks of ``rows`` rows (``training``: with masks)."""
+    def workspace(self, rows, n_threads, training, touched_rows=0):
+        """Buffers for a gradient pass over chunks of ``rows`` rows (``training``: with masks;
+        ``touched_rows``: room for a sparse input's list of W_0 rows, see
+        :class:`~fastmlp.engine.layout.Workspace`)."""
         return Workspace(self.layout, rows, self.dtype, training=True, n_threads=n_threads,
-                         layer_f=self.layer_f if training else None)
+                         layer_f=self.layer_f if training else None, touched_rows=touched_rows)
 
     # ------------------------------------------------------------------ passes
     def predict(self, X, prepare=None):
@@ -196,14 +226,14 @@ class Engine:
         never converted whole.
         """
         out = np.empty((X.shape[0], self.n_outputs), dtype=self.dtype)
-        n_threads, block = plan(self.layout.sizes, X.shape[0])
+        n_threads, block = plan(self.layout.sizes, X.shape[0], density=input_density(X))
         # A workspace per call keeps concurrent predicts on one model safe.
         ws = Workspace(self.layout, block, self.dtype, training=False)
         net, ops = self.net(), self.ops(inference=True)
 
         def rows(start, stop):
             part = X[start:stop] if prepare is None else prepare(X[start:stop])
-            _ki.predict(net, ops, part, out[start:stop], ws.work, n_threads)
+            _ki.predict(net, ops, kernel_input(part), out[start:stop], ws.work, n_threads)
 
         with single_threaded_blas(), self.first_use("prediction", n_threads):
             self._in_calls(X, block, rows)
@@ -214,7 +244,7 @@ class Engine:
 
         ``prepare``: as for :meth:`predict`.
         """
-        n_threads, block = plan(self.layout.sizes, X.shape[0])
+        n_threads, block = plan(self.layout.sizes, X.shape[0], density=input_density(X))
         ws = Workspace(self.layout, block, self.dtype, training=True)
         stats = np.zeros((n_threads, 3 + self.n_outputs))
         net, ops, code = self.net(), self.ops(), loss_code(self.loss)
@@ -222,7 +252,8 @@ class Engine:
         def rows(start, stop):
             weights = sw[start:stop] if sw.size else sw
             part = X[start:stop] if prepare is None else prepare(X[start:stop])
-            _ki.evaluate(net, ops, code, part, T[start:stop], weights, ws.work, stats, n_threads)
+            _ki.evaluate(net, ops, code, kernel_input(part), T[start:stop], weights, ws.work,
+                         stats, n_threads)
 
         with single_threaded_blas(), self.first_use("evaluation", n_threads):
             self._in_calls(X, block, rows)
@@ -238,7 +269,7 @@ class Engine:
         does not depend on the cuts.
         """
         n_rows = X.shape[0]
-        most = max(1, CALL_MAX_BYTES // max(1, X.shape[1] * X.itemsize) // block)
+        most = max(1, CALL_MAX_BYTES // max(1, row_bytes(X)) // block)
         start = 0
         while start < n_rows:
             blocks = min(most, max(1, int(self._rows_per_second * CALL_SECONDS) // block))
@@ -252,7 +283,7 @@ class Engine:
 
     def loss_and_grad(self, X, T, grad, noise=INFERENCE, sw=NO_WEIGHTS):
         """The objective over all of X (one batch) and its gradient into ``grad``."""
-        n_threads, rows = plan(self.layout.sizes, X.shape[0])
+        n_threads, rows = plan(self.layout.sizes, X.shape[0], density=input_density(X))
         training = noise.mode != 0
         if training and self.needs_whole_batch:
             rows = X.shape[0]
@@ -263,10 +294,10 @@ class Engine:
         return GradientPass(self, rows, n_threads, training)
 
     def training_loop(self, X, T, sw, batch_size, optimizer_kind, optimizer_name, mask_seed,
-                      prepare=None, ranks=None):
+                      prepare=None, ranks=None, lazy=False):
         """A :class:`TrainingLoop` over (X, T, sw) in batches of ``batch_size`` rows."""
         return TrainingLoop(self, X, T, sw, batch_size, optimizer_kind, optimizer_name,
-                            mask_seed, prepare, ranks)
+                            mask_seed, prepare, ranks, lazy)
 
 
 class GradientPass:
@@ -303,18 +334,25 @@ class GradientPass:
         """
         engine = self.engine
         self.stats[:] = 0
-        # the input's dropout is applied where the rows are gathered, and
-        # rows of another dtype are converted there
-        dropout = noise.mode != 0 and engine.layer_f[0, _kn.DROPOUT] > 0
-        gather = dropout or X.dtype != engine.dtype
-        index = np.arange(X.shape[0]) if gather else np.empty(0, dtype=np.int64)
+        if is_sparse(X):
+            # read in place, its dropout applied in the product; the scatter of
+            # the first layer's gradient adds into a block it expects at zero
+            index = np.empty(0, dtype=np.int64)
+            grad[engine.layout.weight_slice(0)] = 0
+        else:
+            # the input's dropout is applied where the rows are gathered, and
+            # rows of another dtype are converted there
+            dropout = noise.mode != 0 and engine.layer_f[0, _kn.DROPOUT] > 0
+            gather = dropout or X.dtype != engine.dtype
+            index = np.arange(X.shape[0]) if gather else np.empty(0, dtype=np.int64)
         ws = self.workspace
         with single_threaded_blas(), engine.first_use("gradients", self.n_threads):
             return float(_kt.loss_grad(engine.net(params, layer_f), engine.ops(), grad,
                                        engine.reg if penalized else np.zeros_like(engine.reg),
-                                       loss_code(engine.loss), Data(X, T, sw, index), 0,
-                                       X.shape[0], ws.work, self.stats, self.n_threads,
-                                       _ksync.new_state(), noise, weight))
+                                       loss_code(engine.loss),
+                                       Data(kernel_input(X), T, sw, index), 0, X.shape[0],
+                                       ws.work, self.stats, self.n_threads, _ksync.new_state(),
+                                       noise, weight))
 
     def update_running_statistics(self, X, T, sw=NO_WEIGHTS):
         """Set batch norm's running statistics to those of all of X (one training pass).
@@ -360,33 +398,42 @@ class TrainingLoop:
         results are those of preparing X first: the masks are keyed on a
         row's place in its batch, not on where it is stored.
     ranks : Ranks, optional
-        Data-parallel training (:class:`fastmlp.distributed.Ranks`): this
-        process computes its share of every batch (``ranks.rank`` of
+        Data-parallel training (:class:`fastmlp.training.distributed.Ranks`):
+        this process computes its share of every batch (``ranks.rank`` of
         ``ranks.size``) and the compiled loop sums the gradients over the
         ranks before each step; only rank 0 adds the penalty.
+    lazy : bool, default False
+        A sparse X: update only the rows of the first layer's weights that
+        each batch's non-zeros pick (:mod:`fastmlp.kernels.sparse`), instead
+        of all of them.
     """
 
     def __init__(self, engine, X, T, sw, batch_size, optimizer_kind, optimizer_name, mask_seed,
-                 prepare=None, ranks=None):
+                 prepare=None, ranks=None, lazy=False):
         self.engine, self.X, self.T, self.sw = engine, X, T, sw
         self.prepare_rows = prepare
         self.ranks = ranks
         self.batch_size = batch_size
         #: the most batches a call takes (its staged rows' bound, when staging)
-        row_bytes = X.shape[1] * max(X.itemsize, engine.dtype.itemsize)
+        row_size = X.shape[1] * max(X.itemsize, engine.dtype.itemsize) if prepare else 1
         self.most_batches_per_call = max(
-            1, CALL_MAX_BYTES // (batch_size * row_bytes)) if prepare else None
+            1, CALL_MAX_BYTES // (batch_size * row_size)) if prepare else None
         self.optimizer_kind = optimizer_kind
         self.optimizer_name = optimizer_name
         rows = batch_size if engine.needs_whole_batch else min(batch_size, TRAIN_CHUNK_ROWS)
-        self.n_threads = plan(engine.layout.sizes, rows, training=True).n_threads
+        self.n_threads = plan(engine.layout.sizes, rows, training=True,
+                              density=input_density(X)).n_threads
         distributed = ranks is not None and ranks.size > 1
         if distributed and engine.batch_norm:
             # batch norm sums its statistics over the ranks from one thread
             # (kernels.norm): one rank per core instead of a team
             self.n_threads = 1
         self._mpi = ranks.handles if distributed else None
-        self.workspace = engine.workspace(rows, self.n_threads, training=True)
+        # a sparse X: room to list the rows of W_0 a batch touches
+        touched = min(X.shape[1], X.nnz, batch_size * max_row_nnz(X)) if is_sparse(X) else 0
+        self.workspace = engine.workspace(rows, self.n_threads, training=True,
+                                          touched_rows=touched)
+        self._X = kernel_input(X)
         self.grad = np.zeros_like(engine.params)
         #: loss and metric sums of the batches run since the last reset, per thread
         self.stats = np.zeros((self.n_threads, 3 + engine.n_outputs))
@@ -396,7 +443,7 @@ class TrainingLoop:
                         kind=np.int64(optimizer_kind), seed=np.int64(mask_seed),
                         rank=np.int64(0 if ranks is None else ranks.rank),
                         ranks=np.int64(1 if ranks is None else ranks.size),
-                        reduced=np.zeros(1), lazy=np.bool_(False))
+                        reduced=np.zeros(1), lazy=np.bool_(lazy and is_sparse(X)))
         self._no_penalty = np.zeros_like(engine.reg)
         self._compiled = None  # the kernels' Training for these arrays, on the first call
 
@@ -433,7 +480,7 @@ class TrainingLoop:
         of the first batch whose loss was NaN or inf, which was not applied.
         """
         engine = self.engine
-        X, T, sw = self.X, self.T, self.sw
+        X, T, sw = self._X, self.T, self.sw
         if self.prepare_rows is not None:
             X, T, sw, order = self._staged(order, first, end)
             first, end = 0, end - first  # the rates are the call's already

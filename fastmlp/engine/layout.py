@@ -19,7 +19,7 @@ from .._utils.tuning import (
     UPSTREAM_TRANSPOSE_MAX_FAN_OUT,
 )
 from ..kernels import network as _k
-from ..kernels.structs import LAYOUT_COLUMNS, Work
+from ..kernels.structs import LAYOUT_COLUMNS, WORK_CHUNK, WORK_PARTS, Work
 
 __all__ = ["ParamLayout", "Workspace", "split_by_columns"]
 
@@ -169,7 +169,9 @@ class Workspace:
         sizes = layout.sizes
         n_layers = layout.n_layers
         widest = max(sizes[1:])
-        parts = {name: np.full(n_layers, -1, dtype=np.int64) for name in _LAYER_PARTS}
+        # a row per layer, then the chunk's entries (kernels.structs.WORK_CHUNK)
+        parts = np.full((n_layers + 1, len(WORK_PARTS)), -1, dtype=np.int64)
+        column = {name: j for j, name in enumerate(WORK_PARTS)}
         offset = 0
 
         def take(width, rows=max_rows):
@@ -182,47 +184,44 @@ class Workspace:
             width = sizes[l + 1]
             output = l == n_layers - 1
             norm = layout.batch_norm[l]
-            parts["out"][l] = take(width) if (training or not output) else -1
+            parts[l, column["out"]] = take(width) if (training or not output) else -1
             keep_z = training and (output or layout.activations[l].needs_preactivation)
-            parts["pre"][l] = take(width) if keep_z else -1
+            parts[l, column["pre"]] = take(width) if keep_z else -1
             split = norm or split_by_columns(max_rows, width, n_threads, sizes[l])
-            parts["split"][l] = _k.COLUMN_SPLIT if (not output and n_threads > 1 and split) \
-                else _k.ROW_SPLIT
+            by_columns = not output and n_threads > 1 and split
+            parts[l, column["split"]] = _k.COLUMN_SPLIT if by_columns else _k.ROW_SPLIT
             if norm:
-                parts["bn"][l] = take(2 * width, rows=1)
+                parts[l, column["bn"]] = take(2 * width, rows=1)
                 if training:
-                    parts["zhat"][l] = take(width)
+                    parts[l, column["zhat"]] = take(width)
             if training and layer_f is not None:
                 if not output and layer_f[l + 1, _k.DROPOUT] > 0:
-                    parts["dropped"][l] = take(width)
+                    parts[l, column["dropped"]] = take(width)
                 if layer_f[l, _k.DROPCONNECT] > 0:
-                    parts["masked"][l] = take(sizes[l] * width, rows=1)
+                    parts[l, column["masked"]] = take(sizes[l] * width, rows=1)
             if training and l > 0 and width <= UPSTREAM_TRANSPOSE_MAX_FAN_OUT:
-                parts["wt"][l] = take(sizes[l] * width, rows=1)
+                parts[l, column["wt"]] = take(sizes[l] * width, rows=1)
         chunk = dict.fromkeys(("inputs", "targets", "d0", "d1"), 0)
         if training:
             chunk = dict(inputs=take(sizes[0]), targets=take(sizes[-1]), d0=take(widest),
                          d1=take(widest))
         zeros = take(widest, rows=1)
         coef = offset
+        chunk.update(max_rows=max_rows, coef=coef, zeros=zeros)
+        parts[n_layers, :len(WORK_CHUNK)] = [chunk[name] for name in WORK_CHUNK]
         self.max_rows = max_rows
         self.buffer = np.empty(offset + 4, dtype=dtype)
         self.buffer[zeros:zeros + widest] = 0
         # BLAS (alpha, beta) pairs: (1, 0) to overwrite, (1, 1) to accumulate
         self.buffer[coef:] = (1, 0, 1, 1)
+        # a sparse input's list (kernels.sparse): count, capacity, the list, a
+        # stamp per input (-1: no step has that number, every row is new)
+        rows = np.zeros(0, dtype=np.int64)
+        if touched_rows > 0:
+            rows = np.concatenate([[0, touched_rows], np.zeros(touched_rows, dtype=np.int64),
+                                   np.full(sizes[0], -1, dtype=np.int64)])
         #: what the kernels take: the buffer and where its parts start
-        sparse = touched_rows > 0
-        self.work = Work(buf=self.buffer, **parts, max_rows=np.int64(max_rows),
-                         **{k: np.int64(v) for k, v in chunk.items()}, coef=np.int64(coef),
-                         zeros=np.int64(zeros),
-                         touched=np.zeros(touched_rows, dtype=np.int64),
-                         n_touched=np.zeros(1, dtype=np.int64),
-                         # no step has number -1: every row is listed on first sight
-                         stamp=np.full(sizes[0] if sparse else 0, -1, dtype=np.int64))
-
-
-#: The per-layer parts of a :class:`~fastmlp.kernels.structs.Work`.
-_LAYER_PARTS = ("out", "pre", "split", "bn", "dropped", "masked", "zhat", "wt")
+        self.work = Work(buf=self.buffer, parts=parts, rows=rows)
 
 
 def split_by_columns(rows, width, n_threads, fan_in):
@@ -232,7 +231,7 @@ def split_by_columns(rows, width, n_threads, fan_in):
     With a thin batch each thread's GEMM is more efficient over all the rows
     and a slice of the units -- when the layer is large enough to repay the
     barrier that ends it (the thresholds and their measurements:
-    :mod:`fastmlp.kernels.tuning`).
+    :mod:`fastmlp._utils.tuning`).
     """
     return (n_threads > 1 and rows < COLUMN_SPLIT_MAX_ROWS_PER_THREAD * n_threads
             and width >= COLUMN_SPLIT_MIN_UNITS_PER_THREAD * n_threads

@@ -18,13 +18,14 @@ from .ops import launch, unit
 from .shares import share
 from .sync import barrier, new_state
 from .views import unowned
+from .workspace import chunk_rows
 
 
 def predict(net, ops, X, out, work, n_threads):
     """Network output for every row of X into ``out`` (n, n_out), block by block.
 
     Inference mode (no dropout, running batch-norm statistics).  Each block
-    of ``work.max_rows`` rows is split between the threads; the output layer
+    of ``chunk_rows(work)`` rows is split between the threads; the output layer
     writes straight into ``out``.  ``ops``: the configuration's functions
     (:class:`fastmlp.kernels.ops.Ops`; its loss and update are not used);
     ``work`` a :class:`~fastmlp.kernels.structs.Work`.
@@ -39,7 +40,7 @@ def predict_member(t, net, ops, X, out, work, c0, n_threads):
     """Thread t's rows of the block of rows that starts at row c0 (see :func:`predict`)."""
     n = X.shape[0]
     n_out = out.shape[1]
-    rows = min(n, c0 + work.max_rows) - c0
+    rows = min(n, c0 + chunk_rows(work)) - c0
     r0, r1 = share(rows, t, n_threads)
     if r1 > r0:
         of = out.reshape(-1)
@@ -57,7 +58,7 @@ def predict_member(t, net, ops, X, out, work, c0, n_threads):
 @jit(from_python=True)
 def _predict(member, functions, t, net, X, out, work, n_threads, sync):
     net, X, out, work, sync = unowned(net), unowned(X), unowned(out), unowned(work), unowned(sync)
-    for start in range(0, X.shape[0], work.max_rows):
+    for start in range(0, X.shape[0], chunk_rows(work)):
         member(t, net, unpack_ops(functions, work.buf), X, out, work, start, n_threads)
         barrier(sync, n_threads)
 
@@ -79,7 +80,7 @@ def evaluate_member(t, net, ops, loss_code, X, T, sw, work, stats, c0, n_threads
     """Thread t's rows of the block of rows that starts at row c0 (see :func:`evaluate`)."""
     n = X.shape[0]
     n_out = T.shape[1]
-    rows = min(n, c0 + work.max_rows) - c0
+    rows = min(n, c0 + chunk_rows(work)) - c0
     r0, r1 = share(rows, t, n_threads)
     no_index = np.empty(0, dtype=np.int64)
     forward_loss_rows(net, ops, loss_code, chunk_input(X, no_index, c0, work), T.reshape(-1),
@@ -90,7 +91,7 @@ def evaluate_member(t, net, ops, loss_code, X, T, sw, work, stats, c0, n_threads
 def _evaluate(member, functions, t, net, loss_code, X, T, sw, work, stats, n_threads, sync):
     net, X, T, sw, work, stats, sync = (unowned(net), unowned(X), unowned(T), unowned(sw),
                                         unowned(work), unowned(stats), unowned(sync))
-    for start in range(0, X.shape[0], work.max_rows):
+    for start in range(0, X.shape[0], chunk_rows(work)):
         member(t, net, unpack_ops(functions, work.buf), loss_code, X, T, sw, work, stats, start,
                n_threads)
         barrier(sync, n_threads)

@@ -18,18 +18,18 @@ holds each layer's activation parameter (params' dtype), ``layer_f``
 batch-norm momentum, batch-norm eps].
 
 ``work``, a :class:`~fastmlp.kernels.structs.Work`, is the workspace: one
-flat buffer ``work.buf`` sized for chunks of ``work.max_rows`` rows, and
-where each part of it starts.  Per layer: A_l (``work.out[l]``) holds the
-layer's output, Z_l (``work.pre[l]``) its pre-activation when the backward
-pass needs it (GELU/swish), ``work.dropped[l]`` A_l after dropout,
-``work.masked[l]`` W_l after DropConnect, ``work.zhat[l]`` and
-``work.bn[l]`` batch normalisation's normalised values and statistics,
-``work.wt[l]`` W_l^T (fan_out, fan_in), the transposed weights of a layer
+flat buffer ``work.buf`` sized for chunks of ``chunk_rows(work)`` rows, and
+where each part of it starts.  Per layer: A_l (``out_at(work, l)``) holds the
+layer's output, Z_l (``pre_at(work, l)``) its pre-activation when the backward
+pass needs it (GELU/swish), ``dropped_at(work, l)`` A_l after dropout,
+``masked_at(work, l)`` W_l after DropConnect, ``zhat_at(work, l)`` and
+``bn_at(work, l)`` batch normalisation's normalised values and statistics,
+``wt_at(work, l)`` W_l^T (fan_out, fan_in), the transposed weights of a layer
 with few units, for its upstream product (:func:`backward_share`).  Per
-chunk: the gathered inputs and targets (``work.inputs``, ``work.targets``),
-the sensitivities D0/D1 (``work.d0``, ``work.d1``, ping-pong), the BLAS
-(alpha, beta) pairs (1, 0) and (1, 1) (``work.coef``) and a zero vector as
-wide as the widest layer (``work.zeros``).  An absent part's offset is -1.
+chunk: the gathered inputs and targets (``inputs_at(work)``, ``targets_at(work)``),
+the sensitivities D0/D1 (``d0_at(work)``, ``d1_at(work)``, ping-pong), the BLAS
+(alpha, beta) pairs (1, 0) and (1, 1) (``coef_at(work)``) and a zero vector as
+wide as the widest layer (``zeros_at(work)``).  An absent part's offset is -1.
 
 ``noise``, a :class:`~fastmlp.kernels.structs.Noise` (seed,
 step, mode, row0), keys the dropout and DropConnect masks
@@ -54,6 +54,7 @@ count.
 """
 
 import numpy as np
+from numba import types
 from numba.extending import overload
 
 from . import noise as _noise
@@ -77,10 +78,26 @@ from .structs import (
     G_OFFSET,
     R_OFFSET,
     W_OFFSET,
-    Input,
+    DenseInput,
     Noise,
+    SparseInput,
 )
 from .views import block_view, flat_view
+from .workspace import (
+    bn_at,
+    coef_at,
+    d0_at,
+    d1_at,
+    dropped_at,
+    inputs_at,
+    masked_at,
+    out_at,
+    pre_at,
+    split_of,
+    wt_at,
+    zeros_at,
+    zhat_at,
+)
 
 # how a team shares a hidden layer (``Work.split``)
 ROW_SPLIT = 0
@@ -166,17 +183,17 @@ def no_prepare_dropconnect(net, work, noise, t, n_threads):
 @jit
 def layer_weights(net, work, l, training):
     """(flat array, offset) of the weights layer l multiplies by: W_l, or W_l after DropConnect."""
-    if training and work.masked[l] >= 0:
-        return work.buf, work.masked[l]
+    if training and masked_at(work, l) >= 0:
+        return work.buf, masked_at(work, l)
     return net.params, net.layout[l, W_OFFSET]
 
 
 @jit
 def hidden_input(work, l, training):
     """(flat array, offset) of the input block of layer l > 0 (A_{l-1} after dropout, if any)."""
-    if training and work.dropped[l - 1] >= 0:
-        return work.buf, work.dropped[l - 1]
-    return work.buf, work.out[l - 1]
+    if training and dropped_at(work, l - 1) >= 0:
+        return work.buf, dropped_at(work, l - 1)
+    return work.buf, out_at(work, l - 1)
 
 
 @jit
@@ -184,7 +201,7 @@ def prepare_dropconnect(net, work, noise, t, n_threads):
     """Thread t's share of every DropConnect layer's masked weights W * mask / keep."""
     params, layout, layer_f = net.params, net.layout, net.layer_f
     for l in range(layout.shape[0]):
-        if work.masked[l] < 0:
+        if masked_at(work, l) < 0:
             continue
         fan_in, fan_out, w = layout[l, FAN_IN], layout[l, FAN_OUT], layout[l, W_OFFSET]
         keep, inv = keep_rate(layer_f[l, DROPCONNECT], work.buf)
@@ -193,7 +210,7 @@ def prepare_dropconnect(net, work, noise, t, n_threads):
             key = _noise.row_key(noise.seed, noise.step, 2 * l + 1, i)
             at = i * fan_out
             _noise.apply_row(params[w + at:w + at + fan_out],
-                             work.buf[work.masked[l] + at:work.masked[l] + at + fan_out],
+                             work.buf[masked_at(work, l) + at:masked_at(work, l) + at + fan_out],
                              fan_out, key, 0, keep, inv)
 
 
@@ -201,9 +218,10 @@ def prepare_dropconnect(net, work, noise, t, n_threads):
 def layer_forward(net, ops, l, inp, work, r0, r1, c0, c1, dst, d_off, save, epilogue, noise):
     """Rows r0..r1 x units c0..c1 of layer l: the product, then the epilogue.
 
-    Layer 0 reads the chunk's input rows ``inp`` (an
-    :class:`~fastmlp.kernels.structs.Input`: dense rows, or a sparse X read
-    in place), later layers A_{l-1}; ``dst[d_off + r * fan_out + j]``
+    Layer 0 reads the chunk's input rows ``inp`` (a
+    :class:`~fastmlp.kernels.structs.DenseInput` or, for a sparse X read in
+    place, a :class:`~fastmlp.kernels.structs.SparseInput`), later layers
+    A_{l-1}; ``dst[d_off + r * fan_out + j]``
     receives unit j of row r.  The epilogue: bias (or batch
     normalisation), activation, and (training) dropout into the next layer's
     input buffer.  ``save``: keep what the backward pass needs.
@@ -225,12 +243,12 @@ def layer_forward(net, ops, l, inp, work, r0, r1, c0, c1, dst, d_off, save, epil
                       noise)
     else:
         src, s_off = hidden_input(work, l, training)
-        gemm(False, False, rows, width, fan_in, flat_view(work.buf, work.coef, 2), src,
+        gemm(False, False, rows, width, fan_in, flat_view(work.buf, coef_at(work), 2), src,
              s_off + r0 * fan_in, fan_in, wbuf, w_off + c0, fan_out, dst,
              d_off + r0 * fan_out + c0, fan_out)
     if not epilogue:
         return
-    z_off = work.pre[l]
+    z_off = pre_at(work, l)
     keep_z = save and z_off >= 0
     b = layout[l, B_OFFSET]
     bias = flat_view(params, b + c0, c1 - c0)
@@ -240,21 +258,22 @@ def layer_forward(net, ops, l, inp, work, r0, r1, c0, c1, dst, d_off, save, epil
         beta = params[b:b + fan_out]
         if training:
             ops.norm.train(dst, d_off, rows, fan_out, c0, c1, gamma, beta, layer_f[l, BN_EPS],
-                           layer_f[l, BN_MOMENTUM], work.buf, work.zhat[l], work.buf, work.bn[l],
-                           running, layout[l, R_OFFSET], noise.mode == TRAINING_UPDATE, net.mpi)
+                           layer_f[l, BN_MOMENTUM], work.buf, zhat_at(work, l), work.buf,
+                           bn_at(work, l), running, layout[l, R_OFFSET],
+                           noise.mode == TRAINING_UPDATE, net.mpi)
         else:
-            zh = work.zhat[l] if save else -1
+            zh = zhat_at(work, l) if save else -1
             ops.norm.infer(dst, d_off + r0 * fan_out, rows, fan_out, c0, c1, gamma, beta,
                            layer_f[l, BN_EPS], running, layout[l, R_OFFSET], work.buf,
-                           zh + r0 * fan_out if zh >= 0 else -1, work.buf, work.bn[l])
-        bias = flat_view(work.buf, work.zeros, width)
+                           zh + r0 * fan_out if zh >= 0 else -1, work.buf, bn_at(work, l))
+        bias = flat_view(work.buf, zeros_at(work), width)
     # whole rows r0..r1, of which the activation takes columns c0..c1 (``bias``'s)
     ops.forward[layout[l, ACTIVATION]](
         block_view(dst, d_off + r0 * fan_out, rows, fan_out), bias, act_param[l],
         block_view(work.buf, z_off + r0 * fan_out if keep_z else 0, rows if keep_z else 0,
                    fan_out), c0)
-    if training and work.dropped[l] >= 0:
-        ops.dropout.rows(work.buf, d_off, work.dropped[l], fan_out, r0, r1, c0, c1,
+    if training and dropped_at(work, l) >= 0:
+        ops.dropout.rows(work.buf, d_off, dropped_at(work, l), fan_out, r0, r1, c0, c1,
                          layer_f[l + 1, DROPOUT], noise, 2 * (l + 1), noise.row0)
 
 
@@ -262,8 +281,7 @@ def layer_forward(net, ops, l, inp, work, r0, r1, c0, c1, dst, d_off, save, epil
 def forward_rows(net, ops, inp, work, r0, r1, out, out_off, save, noise):
     """Rows r0..r1 of a block through every layer but the last's epilogue.
 
-    ``inp`` (an :class:`~fastmlp.kernels.structs.Input`) holds the block's
-    input rows.  Hidden
+    ``inp`` (see :func:`chunk_input`) holds the block's input rows.  Hidden
     outputs go to their A buffers in ``work.buf`` (row r at ``A_l offset + r *
     width``), the last layer's GEMM result to ``out[out_off + r * n_out]``;
     its bias and activation are left to the caller (the loss, or
@@ -274,7 +292,7 @@ def forward_rows(net, ops, inp, work, r0, r1, out, out_off, save, noise):
     for l in range(n_layers):
         last = l == n_layers - 1
         layer_forward(net, ops, l, inp, work, r0, r1, np.int64(0), layout[l, FAN_OUT],
-                      out if last else work.buf, out_off if last else work.out[l], save,
+                      out if last else work.buf, out_off if last else out_at(work, l), save,
                       not last, noise)
 
 
@@ -306,14 +324,14 @@ def output_loss_rows(net, ops, loss_code, tin, t_off, work, r0, r1, scale, sw, i
     n_layers = layout.shape[0]
     last = n_layers - 1
     n_out = layout[last, FAN_OUT]
-    a_out = work.out[last]
+    a_out = out_at(work, last)
     rows = r1 - r0
     b = layout[last, B_OFFSET]
-    z_off = work.pre[last]
+    z_off = pre_at(work, last)
     code, alpha = layout[last, ACTIVATION], act_param[last]
     A = block_view(work.buf, a_out + r0 * n_out, rows, n_out)
     bias = flat_view(params, b, n_out)
-    D = block_view(work.buf, work.d0 + r0 * n_out, rows, n_out)
+    D = block_view(work.buf, d0_at(work) + r0 * n_out, rows, n_out)
     Zs = block_view(work.buf, z_off + r0 * n_out, rows, n_out)
     squared = loss_code == SQUARED_ERROR
     if squared:
@@ -331,7 +349,7 @@ def forward_loss_rows(net, ops, loss_code, inp, tin, t_off, work, r0, r1, scale,
                       stats):
     """Inference forward pass and loss of rows r0..r1 of the chunk at c0 (evaluation)."""
     last = net.layout.shape[0] - 1
-    forward_rows(net, ops, inp, work, r0, r1, work.buf, work.out[last],
+    forward_rows(net, ops, inp, work, r0, r1, work.buf, out_at(work, last),
                  np.bool_(False), inference_noise())
     return output_loss_rows(net, ops, loss_code, tin, t_off, work, r0, r1, scale, sw, index,
                             c0, stats)
@@ -346,8 +364,8 @@ def _activation_backward_rows(net, ops, work, l, up_off, width, r0, r1, c0, c1, 
     """
     layout, act_param, layer_f = net.layout, net.act_param, net.layer_f
     derive, alpha = ops.backward[layout[l, ACTIVATION]], act_param[l]
-    a_off, z_off = work.out[l], work.pre[l]
-    rate = layer_f[l + 1, DROPOUT] if work.dropped[l] >= 0 else 0.0
+    a_off, z_off = out_at(work, l), pre_at(work, l)
+    rate = layer_f[l + 1, DROPOUT] if dropped_at(work, l) >= 0 else 0.0
     if rate > 0.0 and noise.mode != 0:
         ops.dropout.rows(work.buf, up_off, up_off, width, r0, r1, c0, c1, rate, noise, 2 * (l + 1),
                          noise.row0)
@@ -383,7 +401,7 @@ def add_column_sums(out, buf, off, rows, stride):
         r += 1
 
 
-@jit
+@jit(inline="always")
 def weight_gradient(net, ops, grad, src, s_off, work, l, rows, d_off, t, n_threads, accumulate,
                     noise):
     """Thread t's slice of dW_l = A^T D_l from the dense input block at ``src[s_off ...]``.
@@ -394,7 +412,7 @@ def weight_gradient(net, ops, grad, src, s_off, work, l, rows, d_off, t, n_threa
     """
     layout, layer_f = net.layout, net.layer_f
     fan_in, fan_out, w_off = layout[l, FAN_IN], layout[l, FAN_OUT], layout[l, W_OFFSET]
-    coef_w = flat_view(work.buf, work.coef + (2 if accumulate else 0), 2)
+    coef_w = flat_view(work.buf, coef_at(work) + (2 if accumulate else 0), 2)
     by_rows, lo, hi = weight_slice(fan_in, fan_out, t, n_threads)
     if by_rows:
         gemm(True, False, hi - lo, fan_out, rows, coef_w, src, s_off + lo, fan_in,
@@ -402,7 +420,7 @@ def weight_gradient(net, ops, grad, src, s_off, work, l, rows, d_off, t, n_threa
     else:
         gemm(True, False, fan_in, hi - lo, rows, coef_w, src, s_off, fan_in,
              work.buf, d_off + lo, fan_out, grad, w_off + lo, fan_out)
-    if noise.mode != 0 and work.masked[l] >= 0:  # DropConnect: only kept weights had a gradient
+    if noise.mode != 0 and masked_at(work, l) >= 0:  # DropConnect: kept weights' gradient
         i0, i1, j0, j1 = (lo, hi, 0, fan_out) if by_rows else (0, fan_in, lo, hi)
         ops.dropout.rows(grad, w_off, w_off, fan_out, i0, i1, j0, j1, layer_f[l, DROPCONNECT],
                          noise, 2 * l + 1, np.int64(0))
@@ -425,8 +443,8 @@ def backward_share(net, ops, grad, inp, work, l, rows, cur, t, n_threads, accumu
     training = noise.mode != 0
     fan_in, fan_out = layout[l, FAN_IN], layout[l, FAN_OUT]
     b_off = layout[l, B_OFFSET]
-    d_off = work.d0 if cur == 0 else work.d1
-    up_off = work.d1 if cur == 0 else work.d0
+    d_off = d0_at(work) if cur == 0 else d1_at(work)
+    up_off = d1_at(work) if cur == 0 else d0_at(work)
     if l == 0:
         input_weight_gradient(net, ops, grad, inp, work, rows, d_off, t, n_threads, accumulate,
                               noise)
@@ -444,16 +462,16 @@ def backward_share(net, ops, grad, inp, work, l, rows, cur, t, n_threads, accumu
         return
     # upstream D_l W_l^T, then the mask, f'(z_{l-1}) and batch norm of layer l-1;
     # split like layer l-1's forward pass
-    by_columns = work.split[l - 1] == COLUMN_SPLIT
+    by_columns = split_of(work, l - 1) == COLUMN_SPLIT
     if by_columns:
         r0, r1 = 0, rows
         i0, i1 = share(fan_in, t, n_threads)
     else:
         r0, r1 = share(rows, t, n_threads)
         i0, i1 = 0, fan_in
-    coef = flat_view(work.buf, work.coef, 2)
+    coef = flat_view(work.buf, coef_at(work), 2)
     wbuf, wv_off = layer_weights(net, work, l, training)
-    wtt = work.wt[l]
+    wtt = wt_at(work, l)
     if wtt >= 0 and (n_threads == 1 or by_columns):
         # A narrow layer (a classifier's output layer): OpenBLAS multiplies D W^T
         # with a short inner dimension through its general kernel, packing both
@@ -477,24 +495,26 @@ def backward_share(net, ops, grad, inp, work, l, rows, cur, t, n_threads, accumu
     _activation_backward_rows(net, ops, work, l - 1, up_off, fan_in, r0, r1, i0, i1, noise)
     g = layout[l - 1, G_OFFSET]
     if g >= 0:  # (r0, r1) is every row here: batch norm forces the column split
-        ops.norm.backward(work.buf, up_off, rows, fan_in, i0, i1, work.buf, work.zhat[l - 1],
-                          params[g:g + fan_in], work.buf, work.bn[l - 1], grad[g:g + fan_in],
+        ops.norm.backward(work.buf, up_off, rows, fan_in, i0, i1, work.buf, zhat_at(work, l - 1),
+                          params[g:g + fan_in], work.buf, bn_at(work, l - 1), grad[g:g + fan_in],
                           grad[layout[l - 1, B_OFFSET]:layout[l - 1, B_OFFSET] + fan_in],
                           training, accumulate, net.mpi)
 
 
 def chunk_input(X, index, c0, work):
-    """The chunk's input rows as layer 0 reads them: an :class:`~fastmlp.kernels.structs.Input`.
+    """The chunk's input rows as layer 0 reads them.
 
-    Dense rows are gathered in ``work.buf`` (a non-empty ``index``) or X
-    itself; inputs of another dtype than the workspace's (a float64 dataset
-    read in place by a float32 model) are only ever read gathered --
-    converted row by row into ``work.buf`` -- so their passes need a
-    non-empty ``index``.  A sparse X is read where it is, through ``index``.
+    A dense X: a :class:`~fastmlp.kernels.structs.DenseInput` of the rows
+    gathered in ``work.buf`` (a non-empty ``index``) or of X itself; inputs
+    of another dtype than the workspace's (a float64 dataset read in place
+    by a float32 model) are only ever read gathered -- converted row by row
+    into ``work.buf`` -- so their passes need a non-empty ``index``.  A
+    sparse X: a :class:`~fastmlp.kernels.structs.SparseInput`, read where it
+    is through ``index``.
     """
     if index.size > 0 or X.dtype != work.buf.dtype:
-        return Input(X, index, c0, work.buf, work.inputs)
-    return Input(X, index, c0, X.reshape(-1), c0 * X.shape[1])
+        return DenseInput(work.buf, inputs_at(work))
+    return DenseInput(X.reshape(-1), c0 * X.shape[1])
 
 
 def _buffer_dtype(work):
@@ -507,19 +527,15 @@ def _chunk_input_overload(X, index, c0, work):
     # chosen when the kernels are typed: a sparse X is read in place; with
     # two dtypes, a dense X itself could not stand where the workspace does
     if sparse.is_csr(X):
-        def in_place(X, index, c0, work):
-            return Input(X, index, c0, work.buf, np.int64(0))
-        return in_place
+        return lambda X, index, c0, work: SparseInput(X, index, c0)
     if X.dtype != _buffer_dtype(work):
-        def gathered(X, index, c0, work):
-            return Input(X, index, c0, work.buf, work.inputs)
-        return gathered
+        return lambda X, index, c0, work: DenseInput(work.buf, inputs_at(work))
 
     def direct_or_gathered(X, index, c0, work):
         # the rows as a plain pair first: a read-only X (a memory map) and the
         # writeable workspace unify as arrays, not inside a named tuple
         flat, offset = dense_rows(X, index, c0, work)
-        return Input(X, index, c0, flat, offset)
+        return DenseInput(flat, offset)
     return direct_or_gathered
 
 
@@ -527,7 +543,7 @@ def _chunk_input_overload(X, index, c0, work):
 def dense_rows(X, index, c0, work):
     """(flat array, offset) of a dense chunk's rows: gathered in the workspace, or X itself."""
     if index.size > 0:
-        return work.buf, work.inputs
+        return work.buf, inputs_at(work)
     return X.reshape(-1), c0 * X.shape[1]
 
 
@@ -543,7 +559,7 @@ def _is_dense_overload(X):
 
 
 def gather_input(X, index, c0, r0, r1, work):
-    """Rows r0..r1 of a gathered chunk's dense input into ``work.inputs``; nothing for a
+    """Rows r0..r1 of a gathered chunk's dense input into ``inputs_at(work)``; nothing for a
     sparse X (read in place)."""
 
 
@@ -553,7 +569,7 @@ def _gather_input_overload(X, index, c0, r0, r1, work):
         return lambda X, index, c0, r0, r1, work: None
 
     def dense(X, index, c0, r0, r1, work):
-        gather(X, index, c0, r0, r1, work.buf, work.inputs)
+        gather(X, index, c0, r0, r1, work.buf, inputs_at(work))
     return dense
 
 
@@ -578,10 +594,10 @@ def input_product(inp, work, r0, r1, c0, c1, fan_in, fan_out, W, w_off, dst, d_o
     """
 
 
-@overload(input_product)
+@overload(input_product, inline="always")
 def _input_product_overload(inp, work, r0, r1, c0, c1, fan_in, fan_out, W, w_off, dst, d_off,
                             rate, noise):
-    if sparse.is_csr(inp.types[inp.fields.index("X")]):
+    if isinstance(inp, types.NamedTuple) and inp.instance_class is SparseInput:
         def sparse_product(inp, work, r0, r1, c0, c1, fan_in, fan_out, W, w_off, dst, d_off,
                            rate, noise):
             sparse.product(inp, r0, r1, c0, c1, W, w_off, fan_out, dst, d_off, rate, noise)
@@ -589,7 +605,7 @@ def _input_product_overload(inp, work, r0, r1, c0, c1, fan_in, fan_out, W, w_off
 
     def dense_product(inp, work, r0, r1, c0, c1, fan_in, fan_out, W, w_off, dst, d_off, rate,
                       noise):
-        gemm(False, False, r1 - r0, c1 - c0, fan_in, flat_view(work.buf, work.coef, 2),
+        gemm(False, False, r1 - r0, c1 - c0, fan_in, flat_view(work.buf, coef_at(work), 2),
              inp.flat, inp.offset + r0 * fan_in, fan_in, W, w_off + c0, fan_out, dst,
              d_off + r0 * fan_out + c0, fan_out)
     return dense_product
@@ -607,10 +623,10 @@ def input_weight_gradient(net, ops, grad, inp, work, rows, d_off, t, n_threads, 
     """
 
 
-@overload(input_weight_gradient)
+@overload(input_weight_gradient, inline="always")
 def _input_weight_gradient_overload(net, ops, grad, inp, work, rows, d_off, t, n_threads,
                                     accumulate, noise):
-    if sparse.is_csr(inp.types[inp.fields.index("X")]):
+    if isinstance(inp, types.NamedTuple) and inp.instance_class is SparseInput:
         def sparse_gradient(net, ops, grad, inp, work, rows, d_off, t, n_threads, accumulate,
                             noise):
             layout, layer_f = net.layout, net.layer_f
@@ -620,7 +636,7 @@ def _input_weight_gradient_overload(net, ops, grad, inp, work, rows, d_off, t, n
             rate = layer_f[0, DROPOUT] if training else 0.0
             sparse.weight_gradient(inp, rows, work.buf, d_off, fan_out, grad, w_off, j0, j1,
                                    rate, noise)
-            if training and work.masked[0] >= 0:  # DropConnect, on this thread's columns
+            if training and masked_at(work, 0) >= 0:  # DropConnect, on this thread's columns
                 ops.dropout.rows(grad, w_off, w_off, fan_out, np.int64(0), fan_in, j0, j1,
                                  layer_f[0, DROPCONNECT], noise, np.int64(1), np.int64(0))
         return sparse_gradient

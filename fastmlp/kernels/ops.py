@@ -127,7 +127,7 @@ def _signatures(dtype):
     net = types.NamedTuple((row, table, row, types.Array(types.float64, 2, "C"), row, handles),
                            Net)
     offsets = types.Array(types.int64, 1, "C")
-    work = types.NamedTuple((row,) + (offsets,) * 8 + (i64,) * 7 + (offsets,) * 3, Work)
+    work = types.NamedTuple((row, table, offsets), Work)
     # what the losses only read may be the caller's read-only arrays
     # (targets, weights, a memory map); writeable ones convert to these
     targets = types.Array(f, 2, "C", readonly=True)

@@ -59,8 +59,8 @@ def row_at(index, position):
 def product(inp, r0, r1, j0, j1, W, w_off, fan_out, dst, d_off, rate, noise):
     """Rows r0..r1, columns j0..j1 of ``X_b W`` (X sparse) into ``dst``.
 
-    Shapes: ``inp`` an :class:`~fastmlp.kernels.structs.Input` whose X is a
-    CSR (row r of the chunk is row ``row_at(inp.index, inp.c0 + r)`` of X);
+    Shapes: ``inp`` a :class:`~fastmlp.kernels.structs.SparseInput` (row r of
+    the chunk is row ``row_at(inp.index, inp.c0 + r)`` of X);
     W the (fan_in, fan_out) block of ``W`` at ``w_off``; row r's result at
     ``dst[d_off + r * fan_out + j0 ...]``.  ``rate`` > 0: input dropout with
     the masks of row ``noise.row0 + r`` (stream 0), as the dense path draws
@@ -120,16 +120,32 @@ def weight_gradient(inp, rows, D, d_off, fan_out, grad, w_off, j0, j1, rate, noi
                 g[j] += value * d[j]
 
 
+# ``work.rows`` holds, one after the other: how many rows are listed, the
+# list's capacity, the list, and a stamp per input (the step that last
+# listed it) -- one array, so that the workspace stays small to pass along.
+_COUNT = 0
+_CAPACITY = 1
+_LIST = 2
+
+
+@jit
+def listed(work):
+    """The rows of W_0 the current batch touches (a view of ``work.rows``)."""
+    return flat_view(work.rows, _LIST, work.rows[_COUNT])
+
+
 @jit
 def list_touched(X, index, start, stop, work, mark):
     """List the rows of W_0 that the non-zeros of positions start..stop pick, each once.
 
-    Into ``work.touched`` (their number in ``work.n_touched[0]``); ``mark``
-    (the step's number) stamps each listed row in ``work.stamp``, so the
-    list needs no clearing between batches.
+    Into ``work.rows`` (:func:`listed` reads the list); ``mark`` (the step's
+    number) stamps each listed row, so the list needs no clearing between
+    batches.
     """
     indices, indptr = X.indices, X.indptr
-    touched, stamp = work.touched, work.stamp
+    capacity = work.rows[_CAPACITY]
+    touched = flat_view(work.rows, _LIST, capacity)
+    stamp = flat_view(work.rows, _LIST + capacity, work.rows.size - _LIST - capacity)
     n = 0
     for p in range(start, stop):
         i = row_at(index, p)
@@ -139,7 +155,7 @@ def list_touched(X, index, start, stop, work, mark):
                 stamp[col] = mark
                 touched[n] = col
                 n += 1
-    work.n_touched[0] = n
+    work.rows[_COUNT] = n
 
 
 @jit
@@ -154,9 +170,10 @@ def clear_gradient(grad, w_off, fan_in, fan_out, work, whole, t, n_threads):
         lo, hi = share(fan_in * fan_out, t, n_threads)
         grad[w_off + lo:w_off + hi] = 0
         return
-    lo, hi = share(work.n_touched[0], t, n_threads)
+    touched = listed(work)
+    lo, hi = share(touched.size, t, n_threads)
     for n in range(lo, hi):
-        row = flat_view(grad, w_off + work.touched[n] * fan_out, fan_out)
+        row = flat_view(grad, w_off + touched[n] * fan_out, fan_out)
         row[:] = 0
 
 
@@ -165,9 +182,10 @@ def update_touched(update, params, grad, state, c, w_off, fan_out, work, t, n_th
     """The lazy update: thread t's share of the listed rows of the W_0 block at ``w_off``,
     updated by ``update`` with the step's constants ``c``; the other rows and their state
     are left as they are."""
-    lo, hi = share(work.n_touched[0], t, n_threads)
+    touched = listed(work)
+    lo, hi = share(touched.size, t, n_threads)
     for n in range(lo, hi):
-        at = w_off + work.touched[n] * fan_out
+        at = w_off + touched[n] * fan_out
         update(params, grad, state, c, at, at + fan_out)
 
 

@@ -10,8 +10,8 @@ from collections import namedtuple
 
 __all__ = ["FAN_IN", "FAN_OUT", "W_OFFSET", "B_OFFSET", "ACTIVATION", "G_OFFSET", "R_OFFSET",
            "LAYOUT_COLUMNS", "DROPOUT", "DROPCONNECT", "BN_MOMENTUM", "BN_EPS",
-           "LAYER_F_COLUMNS", "Net", "Noise", "OptState", "Run", "Work", "Data", "Team", "Sums",
-           "Step", "Span", "CSR", "Input"]
+           "LAYER_F_COLUMNS", "WORK_PARTS", "WORK_CHUNK", "Net", "Noise", "OptState", "Run",
+           "Work", "Data", "Team", "Sums", "Step", "Span", "CSR", "DenseInput", "SparseInput"]
 
 #: The columns of a ``Net.layout`` row (one row per layer)
 FAN_IN = 0
@@ -75,11 +75,8 @@ OptState = namedtuple("OptState", ["state", "hyper", "scalars", "count", "rates"
 Run = namedtuple("Run", ["batch_size", "first", "end", "loss_code", "kind", "seed", "rank",
                          "ranks", "reduced", "lazy"])
 
-#: A workspace (:mod:`fastmlp.kernels.network`): one flat buffer ``buf`` sized
-#: for chunks of at most ``max_rows`` rows, and where each part of it
-#: starts (flat offsets into ``buf``, -1 where a part is absent).
-#:
-#: Per layer l (int64 arrays of n_layers):
+#: The parts of a workspace each layer has, in the order of the columns of
+#: ``Work.parts`` (read by name through :mod:`fastmlp.kernels.workspace`):
 #:
 #: out
 #:     A_l, the layer's output (rows, fan_out).
@@ -97,19 +94,29 @@ Run = namedtuple("Run", ["batch_size", "first", "end", "loss_code", "kind", "see
 #:     Batch normalisation's normalised pre-activation (rows, fan_out).
 #: wt
 #:     W_l transposed (fan_out, fan_in), for a narrow layer's upstream product.
+WORK_PARTS = ("out", "pre", "split", "bn", "dropped", "masked", "zhat", "wt")
+
+#: The per-chunk entries of a workspace, in the order of the columns of the
+#: last row of ``Work.parts`` (read by name through
+#: :mod:`fastmlp.kernels.workspace`): the most rows a chunk has
+#: (``max_rows``); where the gathered inputs and targets start (``inputs``,
+#: ``targets``), the sensitivities D0 and D1 (``d0``, ``d1``, ping-pong), the
+#: BLAS (alpha, beta) pairs (1, 0) and (1, 1) (``coef``), a zero row as wide
+#: as the widest layer (``zeros``).
+WORK_CHUNK = ("max_rows", "inputs", "targets", "d0", "d1", "coef", "zeros")
+
+#: A workspace (:mod:`fastmlp.kernels.network`): one flat buffer ``buf`` sized
+#: for chunks of at most ``max_rows`` rows, and where each part of it starts
+#: (flat offsets into ``buf``, -1 where a part is absent): ``parts``
+#: (n_layers + 1, 8) int64, a row per layer (the columns of
+#: :data:`WORK_PARTS`) and a last row for the chunk's entries
+#: (:data:`WORK_CHUNK`).  ``rows`` (int64): a sparse input's list of the rows
+#: of W_0 a batch touches (:mod:`fastmlp.kernels.sparse`; empty otherwise).
 #:
-#: Per chunk (int64 each): ``inputs`` and ``targets`` (the gathered rows),
-#: ``d0`` and ``d1`` (the sensitivities, ping-pong), ``coef`` (the BLAS
-#: (alpha, beta) pairs (1, 0) and (1, 1)), ``zeros`` (a zero row as wide as
-#: the widest layer).
-#:
-#: A sparse input's first layer (:mod:`fastmlp.kernels.sparse`; empty arrays
-#: otherwise): ``touched`` (int64) the rows of W_0 a batch's non-zeros pick,
-#: each once, their number in ``n_touched[0]``, and ``stamp`` (int64, one per
-#: input) the batch that last listed each row.
-Work = namedtuple("Work", ["buf", "out", "pre", "split", "bn", "dropped", "masked", "zhat", "wt",
-                           "max_rows", "inputs", "targets", "d0", "d1", "coef", "zeros",
-                           "touched", "n_touched", "stamp"])
+#: The kernels hand the workspace from call to call by value, one machine
+#: word per array field: it stays three arrays (measured: a structure of 12
+#: arrays cost 35 ns more per call than two, 5% of the S workload's step).
+Work = namedtuple("Work", ["buf", "parts", "rows"])
 
 #: A sparse input in compressed sparse rows (scipy's CSR arrays, read where
 #: they are): row i's non-zeros are ``data[indptr[i]:indptr[i + 1]]`` in the
@@ -118,12 +125,16 @@ Work = namedtuple("Work", ["buf", "out", "pre", "split", "bn", "dropped", "maske
 #: int64, each C-contiguous.
 CSR = namedtuple("CSR", ["data", "indices", "indptr", "shape"])
 
-#: The rows of a chunk as layer 0 reads them (built inside the kernels):
-#: dense rows at ``flat[offset + r * n_in ...]`` (X itself or the rows
-#: gathered into the workspace); or, when ``X`` is a :class:`CSR`, row
-#: ``index[c0 + r]`` of X (row ``c0 + r`` when ``index`` is empty), read in
-#: place, ``flat`` then unused.
-Input = namedtuple("Input", ["X", "index", "c0", "flat", "offset"])
+#: The rows of a dense chunk as layer 0 reads them (built inside the
+#: kernels): row r at ``flat[offset + r * n_in ...]`` -- X itself or the
+#: rows gathered into the workspace.
+DenseInput = namedtuple("DenseInput", ["flat", "offset"])
+
+#: The rows of a chunk of a sparse X (a :class:`CSR`), read in place (built
+#: inside the kernels): row r is row ``index[c0 + r]`` of X, or row
+#: ``c0 + r`` when ``index`` is empty.  Only what a sparse chunk needs
+#: travels: the kernels pass the input to every layer's call, by value.
+SparseInput = namedtuple("SparseInput", ["X", "index", "c0"])
 
 #: The rows a pass reads: inputs ``X`` (n, n_in) or a :class:`CSR`, targets ``T`` (n, n_out),
 #: sample weights ``sw`` (n,) float64 or empty, and ``index`` (int64): the

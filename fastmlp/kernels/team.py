@@ -52,13 +52,14 @@ from .shares import line_share, share, weight_slice
 from .sparse import clear_batch_gradient, list_batch_rows, update_touched
 from .structs import Noise, Span, Step, Team
 from .sync import barrier
+from .workspace import chunk_rows, inputs_at, masked_at, out_at, split_of, targets_at
 
 
 @jit
 def uses_dropconnect(work, n_layers):
     """Whether the workspace holds DropConnect weights for any layer."""
     for l in range(n_layers):
-        if work.masked[l] >= 0:
+        if masked_at(work, l) >= 0:
             return True
     return False
 
@@ -87,33 +88,34 @@ def forward(net, ops, loss_code, data, c0, rows, work, scale, stats, team, noise
     gathered = index.size > 0
     inp = chunk_input(X, index, c0, work)
     tin = work.buf if gathered else T.reshape(-1)
-    t_off = work.targets if gathered else c0 * T.shape[1]
+    t_off = targets_at(work) if gathered else c0 * T.shape[1]
     r0, r1 = share(rows, t, n_threads)
     if gathered:
         n_in = X.shape[1]
         gather_input(X, index, c0, r0, r1, work)
-        gather(T, index, c0, r0, r1, work.buf, work.targets)
+        gather(T, index, c0, r0, r1, work.buf, targets_at(work))
         # a sparse input's dropout drops its stored values in the product
         if training and layer_f[0, DROPOUT] > 0.0 and is_dense(X):
-            ops.dropout.rows(work.buf, work.inputs, work.inputs, n_in, r0, r1, np.int64(0), n_in,
+            at = inputs_at(work)
+            ops.dropout.rows(work.buf, at, at, n_in, r0, r1, np.int64(0), n_in,
                              layer_f[0, DROPOUT], noise, np.int64(0), noise.row0)
-        if work.split[0] == COLUMN_SPLIT:
+        if split_of(work, 0) == COLUMN_SPLIT:
             barrier(sync, n_threads)
     l = np.int64(0)
     while l < n_layers:
-        if l < n_layers - 1 and work.split[l] == COLUMN_SPLIT:
+        if l < n_layers - 1 and split_of(work, l) == COLUMN_SPLIT:
             lo, hi = share(layout[l, FAN_OUT], t, n_threads)
             layer_forward(net, ops, l, inp, work, np.int64(0), rows, lo, hi, work.buf,
-                          work.out[l], np.bool_(True), np.bool_(True), noise)
+                          out_at(work, l), np.bool_(True), np.bool_(True), noise)
             barrier(sync, n_threads)
             l += 1
             continue
         end = l + 1
-        while end < n_layers and (end == n_layers - 1 or work.split[end] == ROW_SPLIT):
+        while end < n_layers and (end == n_layers - 1 or split_of(work, end) == ROW_SPLIT):
             end += 1
         for k in range(l, end):
             layer_forward(net, ops, k, inp, work, r0, r1, np.int64(0), layout[k, FAN_OUT],
-                          work.buf, work.out[k], np.bool_(True), k < n_layers - 1, noise)
+                          work.buf, out_at(work, k), np.bool_(True), k < n_layers - 1, noise)
         if end == n_layers:
             output_loss_rows(net, ops, loss_code, tin, t_off, work, r0, r1, scale, data.sw,
                              index, c0, stats[t])
@@ -194,7 +196,7 @@ def batch_loss(net, ops, passes, grad, reg, loss_code, data, span, work, sums, t
     not empty: ``sum w_i L_i / sum w_i``, ``span.weight`` being the
     denominator: :func:`batch_weight` of the rows, or of the whole batch
     when these rows are one rank's share of it) plus the penalty (``reg``).
-    Chunks of ``work.max_rows`` rows accumulate into ``grad``; with
+    Chunks of ``chunk_rows(work)`` rows accumulate into ``grad``; with
     ``step.fused`` (one chunk only) the optimizer update (``ops.update``
     with the step's state and constants) happens on the way, otherwise
     ``grad`` ends up holding the objective's whole gradient.
@@ -209,7 +211,7 @@ def batch_loss(net, ops, passes, grad, reg, loss_code, data, span, work, sums, t
     stats, partial = sums.stats, sums.partial
     t, n_threads, sync = team.t, team.n_threads, team.sync
     params, layout = net.params, net.layout
-    max_rows = work.max_rows
+    max_rows = chunk_rows(work)
     n = stop - start
     scale = like(1.0 / weight, grad)
     mine = stats[t, 0]
@@ -342,7 +344,7 @@ def train_member(t, net, ops, passes, grad, reg, data, run, work, opt, sums, n_t
     state, hyper, sstate = opt.state, opt.hyper, opt.scalars
     count, lrs = opt.count, opt.rates
     n = X.shape[0]
-    max_rows = work.max_rows
+    max_rows = chunk_rows(work)
     step_no = count[0]
     distributed = run.ranks > 1
     for b in range(first, end):

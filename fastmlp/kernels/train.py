@@ -117,7 +117,7 @@ def loss_grad(net, ops, grad, reg, loss_code, data, start, stop, work, stats, n_
               noise, weight=0.0):
     """The objective (mean loss + penalty ``reg``) and its gradient over positions start..stop.
 
-    Rows are processed in chunks of ``work.max_rows`` rows.  ``data`` a
+    Rows are processed in chunks of ``chunk_rows(work)`` rows.  ``data`` a
     :class:`~fastmlp.kernels.structs.Data` (its ``index`` maps positions to
     rows of X and T; empty: positions are rows); ``stats`` (n_threads, 3 +
     n_out) float64 is accumulated; ``noise`` = (seed, 0, mode, 0) (mode 0:

@@ -32,6 +32,7 @@ with its running statistics).
 
 import numpy as np
 
+from .._utils.sparse import is_sparse
 from .._utils.validation import check_lengths
 from ..kernels import activations as _ka
 from ..losses import encode_targets
@@ -64,7 +65,10 @@ def layer_outputs(model, X, preprocessed=False):
         batch normalisation and the bias) and ``a = f(z)``, in the model's
         dtype; the last pair is the output layer's.
     """
-    A = np.ascontiguousarray(X, dtype=model.dtype) if preprocessed else model.prepare_inputs(X)
+    if not preprocessed:
+        A = model.prepare_inputs(X)
+    else:  # a sparse X's first product is sparse x dense, the rest dense
+        A = X if is_sparse(X) else np.ascontiguousarray(X, dtype=model.dtype)
     layout, dtype = model.layout, model.dtype
     alphas = layout.activation_params(dtype)
     out = []

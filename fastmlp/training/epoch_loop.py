@@ -2,7 +2,7 @@
 
 Python enters the compiled loop once per call; a call trains a run of
 batches.  Calls are sized from the speed of the previous one to last about
-:data:`~fastmlp.kernels.tuning.CALL_SECONDS`, so that however long an epoch
+:data:`~fastmlp._utils.tuning.CALL_SECONDS`, so that however long an epoch
 is, Ctrl-C, the progress display and mid-epoch checkpoints get control back
 within about that much time; at a few hundred microseconds per call that
 costs well under 1% of the throughput.  Results do not depend on where
@@ -56,13 +56,16 @@ class EpochLoop:
         X is read where it is and prepared call by call (see
         :class:`~fastmlp.engine.TrainingLoop`).
     ranks : Ranks, optional
-        Data-parallel training (:mod:`fastmlp.distributed`): the epoch's
-        loss sums are added up over the ranks, and their parameters checked
-        to be identical after every epoch.
+        Data-parallel training (:mod:`fastmlp.training.distributed`): the
+        epoch's loss sums are added up over the ranks, and their parameters
+        checked to be identical after every epoch.
+    lazy : bool, default False
+        A sparse X: the lazy update of the first layer's weights (see
+        :class:`~fastmlp.Trainer`'s ``sparse_update``).
     """
 
     def __init__(self, model, optimizer, X, T, sw, batch_size, mask_seed, keep_state=False,
-                 staged=False, ranks=None):
+                 staged=False, ranks=None, lazy=False):
         n = X.shape[0]
         self.model, self.optimizer, self.T, self.sw = model, optimizer, T, sw
         self.n_samples = n
@@ -70,7 +73,8 @@ class EpochLoop:
         self.n_batches = math.ceil(n / self.batch_size)
         self.loop = model.engine.training_loop(X, T, sw, self.batch_size, optimizer.kind,
                                                type(optimizer).__name__.lower(), mask_seed,
-                                               model.prepare_rows if staged else None, ranks)
+                                               model.prepare_rows if staged else None, ranks,
+                                               lazy)
         self.ranks = ranks
         self.identity = np.arange(n, dtype=np.int64)
         self.sst = None if model.loss != "squared_error" else total_sum_of_squares(T, sw)

@@ -34,7 +34,7 @@ def check_rows(model, X, y, sample_weight, names=("X", "y", "sample_weight")):
     copied whole); T is the targets encoded for the model's loss; sw is
     float64, or empty for no weights.
     """
-    X = check_array(X, model.dtype, model.n_inputs, names[0], convert="large")
+    X = check_array(X, model.dtype, model.n_inputs, names[0], convert="large", sparse=True)
     T = encode_targets(y, model.loss, model.n_outputs, model.dtype, names[1])
     check_lengths(X, T, names[:2])
     return X, T, check_sample_weight(sample_weight, X.shape[0], names[2])
