@@ -21,7 +21,7 @@ from ._utils import compat
 from ._version import __version__
 from .callbacks import Callback, TerminateOnNaN
 from .engine.threads import get_num_threads, max_threads, threads
-from .exceptions import ConvergenceWarning, DivergenceError, RankMismatchError
+from .exceptions import ConcurrentFitError, ConvergenceWarning, DivergenceError, RankMismatchError
 from .model import Model, load, save
 from .trainer import Trainer
 
@@ -30,6 +30,7 @@ compat.install()  # the module paths of fastmlp 0.1.0 (imports, pickles) keep wo
 __all__ = [
     "Model", "Trainer", "Callback", "optim", "schedules", "activations", "initializers", "losses",
     "metrics", "preprocessing", "datasets", "callbacks", "threads", "get_num_threads",
-    "max_threads", "DivergenceError", "ConvergenceWarning", "RankMismatchError", "__version__",
+    "max_threads", "DivergenceError", "ConvergenceWarning", "RankMismatchError",
+    "ConcurrentFitError", "__version__",
     "save", "load", "TerminateOnNaN",
 ]

@@ -1,6 +1,6 @@
 """Exceptions and warnings raised by fastmlp."""
 
-__all__ = ["DivergenceError", "ConvergenceWarning", "RankMismatchError"]
+__all__ = ["DivergenceError", "ConvergenceWarning", "RankMismatchError", "ConcurrentFitError"]
 
 
 class DivergenceError(FloatingPointError):
@@ -18,3 +18,12 @@ class ConvergenceWarning(UserWarning):
 class RankMismatchError(ValueError):
     """The ranks of a data-parallel fit disagree, or one of them failed: raised on every
     rank alike (see :mod:`fastmlp.distributed`)."""
+
+
+class ConcurrentFitError(RuntimeError):
+    """A model was asked to train (or take an optimizer step) while another thread trains it.
+
+    Raised in the second caller, before anything changes; the first fit goes
+    on unaffected.  One fit of a model at a time: wait for the other to end,
+    or train a copy (:meth:`fastmlp.Model.copy`).
+    """

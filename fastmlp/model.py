@@ -433,20 +433,23 @@ class Model:
         seed : int, numpy Generator or None
         """
         rng = np.random.default_rng(check_seed(seed))
-        for l, W in enumerate(self.weights):
-            scheme = self.init
-            if scheme == "auto":
-                scheme = _init.for_activation(self._layout.activations[l].name)
-            W[...] = scheme.sample(rng, *W.shape)
-        for b in self.biases:
-            b[...] = 0
-        for g, var in zip(self.gammas, self.running_vars):
-            if g is not None:
-                g[...] = 1
-                var[...] = 1
-        for mean in self.running_means:
-            if mean is not None:
-                mean[...] = 0
+        guard = self._engine.guard
+        guard.check_not_fitted_elsewhere("reinitialize")
+        with guard.writing():
+            for l, W in enumerate(self.weights):
+                scheme = self.init
+                if scheme == "auto":
+                    scheme = _init.for_activation(self._layout.activations[l].name)
+                W[...] = scheme.sample(rng, *W.shape)
+            for b in self.biases:
+                b[...] = 0
+            for g, var in zip(self.gammas, self.running_vars):
+                if g is not None:
+                    g[...] = 1
+                    var[...] = 1
+            for mean in self.running_means:
+                if mean is not None:
+                    mean[...] = 0
         return self
 
     def __repr__(self):
@@ -474,7 +477,8 @@ class Model:
             Class probabilities for softmax/sigmoid outputs, values otherwise.
         """
         X = self._checked_inputs(X)
-        out = self._engine.predict(X, self.prepare_rows)
+        # never half-updated parameters, while another thread trains the model
+        out = self._engine.guard.read(lambda: self._engine.predict(X, self.prepare_rows))
         if not np.isfinite(out).all():
             self._explain_non_finite(X, out)
         return out
@@ -528,7 +532,7 @@ class Model:
                 raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
             self._check_batch_norm_rows(X.shape[0], "X")
             noise = training_noise(seed & _SEED_MASK)
-        loss = self._engine.loss_and_grad(X, T, grad, noise, sw)
+        loss = self._engine.guard.read(lambda: self._engine.loss_and_grad(X, T, grad, noise, sw))
         if not (np.isfinite(loss) and np.isfinite(grad).all()):
             what = "loss" if not np.isfinite(loss) else "gradient"
             raise FloatingPointError(f"loss_and_grad: the {what} is NaN or inf: "
@@ -594,8 +598,8 @@ class Model:
 
     def _scores(self, X, T, sw, sst, prepare):
         """Loss (+ penalty) and metric of X against T; ``prepare`` readies each block of X."""
-        result = metrics_from_stats(self._engine.evaluate(X, T, sw, prepare), self.loss, T,
-                                    sst, sw)
+        sums = self._engine.guard.read(lambda: self._engine.evaluate(X, T, sw, prepare))
+        result = metrics_from_stats(sums, self.loss, T, sst, sw)
         result["loss"] += self.penalty()
         if not np.isfinite(result["loss"]):
             raise FloatingPointError("evaluate: the loss is NaN or inf: "
@@ -645,16 +649,20 @@ class Model:
         -------
         ModelState
         """
-        if into is None:
-            return ModelState(self.params.copy(), self.running_stats.copy())
-        into.params[...] = self.params
-        into.running_stats[...] = self.running_stats
-        return into
+        def take():
+            if into is None:
+                return ModelState(self.params.copy(), self.running_stats.copy())
+            into.params[...] = self.params
+            into.running_stats[...] = self.running_stats
+            return into
+
+        return self._engine.guard.read(take)  # whole steps only
 
     def restore(self, state):
         """Put back the state of a :meth:`snapshot`, in place (views and buffers stay)."""
-        self.params[...] = state.params
-        self.running_stats[...] = state.running_stats
+        with self._engine.guard.writing():
+            self.params[...] = state.params
+            self.running_stats[...] = state.running_stats
 
     def copy(self):
         """An independent model with the same architecture and parameter values."""

@@ -410,6 +410,8 @@ class Trainer:
         ------
         ValueError, TypeError
             Bad input, before any weight changes.
+        ConcurrentFitError
+            Another thread is training this model.
         DivergenceError
             A loss or parameter became NaN/inf; the weights are restored to the
             end of the last good epoch and the optimizer state is reset.
@@ -423,9 +425,29 @@ class Trainer:
         is not counted or recorded, and the next ``fit`` starts a new one.
         An exception in a callback puts the weights back to the start of
         the epoch (the optimizer keeps its state, finite, a few steps
-        further on); so does L-BFGS for any interruption (to where it
-        started).
+        further on).  L-BFGS cuts a long evaluation of the objective into
+        calls of about half a second too; Ctrl-C leaves the model at the last
+        point it accepted (its best), any other error where it started.
+
+        One fit of a model at a time: a second ``fit`` of the same model
+        from another thread -- or an optimizer step on its parameters -- is
+        refused with :class:`~fastmlp.ConcurrentFitError` while this one
+        runs; ``predict``, ``evaluate`` and ``loss_and_grad`` from other
+        threads see the parameters between calls of steps, never half-updated
+        (:mod:`fastmlp.engine.guard`).  In data-parallel training, an error
+        that escapes the fit on one rank ends the whole MPI job (printed
+        with the rank) instead of leaving the others waiting.
         """
+        # one fit of a model at a time: a second one, from another thread, is
+        # refused here before anything changes (fastmlp.engine.guard)
+        with self.model.engine.guard.fitting("fit"):
+            if self.ranks is None:
+                return self._fit(X, y, validation_data, epochs, sample_weight)
+            with self.ranks.ending_the_job_on_failure():
+                return self._fit(X, y, validation_data, epochs, sample_weight)
+
+    def _fit(self, X, y, validation_data, epochs, sample_weight):
+        """:meth:`fit`'s work, once the model is this fit's."""
         X, T, sw, val, n_epochs, staged = self._fit_inputs(X, y, validation_data, epochs,
                                                            sample_weight)
         opt = self.optimizer
@@ -657,6 +679,12 @@ class Trainer:
             if norm:
                 # running statistics := those of the training set at the solution
                 gradient_pass.update_running_statistics(X, T, sw)
+        except KeyboardInterrupt:
+            # Ctrl-C (felt between two calls of an evaluation): the model keeps the
+            # last point L-BFGS accepted -- its best -- which minimize left in it
+            if not np.isfinite(model.params).all():
+                model.restore(initial)
+            raise
         except BaseException:
             model.restore(initial)
             raise

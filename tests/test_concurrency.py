@@ -123,3 +123,104 @@ def test_concurrent_saves_to_one_path_leave_one_complete_model(tmp_path):
     loaded = fm.load(path)
     assert any(np.array_equal(loaded.params, m.params) for m in models)
     assert os.listdir(tmp_path) == ["m.npz"]  # every temporary file renamed or removed
+
+
+# ----------------------------------------------------- one model, two threads
+
+class _Gate(fm.Callback):
+    """Holds a fit at its second chunk until released, so another thread can try."""
+
+    chunk_batches = 1
+
+    def __init__(self):
+        self.inside = threading.Event()
+        self.release = threading.Event()
+
+    def on_chunk_end(self, trainer, epoch, done, total):
+        if not self.inside.is_set():
+            self.inside.set()
+            assert self.release.wait(30)
+
+
+def test_a_second_fit_of_one_model_from_another_thread_is_refused():
+    X, y = _data(7)
+    reference = fm.Model([16, 32, 4], seed=7)
+    fm.Trainer(reference, batch_size=20, epochs=3, seed=1, verbose=0).fit(X, y)
+    model = fm.Model([16, 32, 4], seed=7)
+    gate = _Gate()
+    first = fm.Trainer(model, batch_size=20, epochs=3, seed=1, verbose=0, callbacks=[gate])
+    worker = threading.Thread(target=first.fit, args=(X, y))
+    worker.start()
+    assert gate.inside.wait(30)
+    second = fm.Trainer(model, batch_size=10, epochs=1, seed=2, verbose=0)
+    before = model.params.copy()
+    with pytest.raises(fm.ConcurrentFitError, match="being trained by another thread"):
+        second.fit(X, y)
+    assert np.array_equal(model.params, before)  # the refusal changed nothing
+    with pytest.raises(fm.ConcurrentFitError):
+        fm.optim.SGD(0.1).step(model.params, np.ones_like(model.params))
+    with pytest.raises(fm.ConcurrentFitError):
+        model.reinitialize(0)
+    gate.release.set()
+    worker.join(60)
+    # the first fit went on unaffected: the solo result, bit for bit
+    assert np.array_equal(model.params, reference.params)
+    second.fit(X, y)  # and once it has ended, the model takes the next fit
+
+
+def test_partial_fit_of_an_estimator_another_thread_fits_is_refused():
+    pytest.importorskip("sklearn")
+    from fastmlp.sklearn import MLPClassifier
+    X, y = _data(8)
+    clf = MLPClassifier(hidden_layer_sizes=(16,), max_iter=2, random_state=0).fit(X, y)
+    gate = _Gate()
+    trainer = fm.Trainer(clf.model_, batch_size=20, epochs=2, verbose=0, callbacks=[gate])
+    worker = threading.Thread(target=trainer.fit, args=(X, y))
+    worker.start()
+    assert gate.inside.wait(30)
+    with pytest.raises(fm.ConcurrentFitError):
+        clf.partial_fit(X, y)
+    gate.release.set()
+    worker.join(60)
+    clf.partial_fit(X, y)
+
+
+def test_predict_overlapping_a_fit_sees_the_parameters_of_whole_calls():
+    # The fit returns from the compiled loop after every batch (chunk_batches
+    # = 1) and records the parameters there; predicts from another thread,
+    # running all the while, must each equal the prediction of one of those
+    # states -- never of parameters half-way through a call.
+    X, y = _data(9, n=2000)
+    model = fm.Model(WIDE, seed=9)
+    probe = X[:64].copy()
+    states = []
+
+    class Record(fm.Callback):
+        chunk_batches = 1
+
+        def on_chunk_end(self, trainer, epoch, done, total):
+            states.append(trainer.model.params.copy())
+
+    states.append(model.params.copy())
+    trainer = fm.Trainer(model, fm.optim.Adam(0.05), batch_size=256, epochs=2, seed=3,
+                         verbose=0, callbacks=[Record()])
+    seen, done = [], threading.Event()
+
+    def keep_predicting():
+        while not done.is_set():
+            seen.append(model.predict(probe))
+
+    reader = threading.Thread(target=keep_predicting)
+    reader.start()
+    trainer.fit(X, y)
+    done.set()
+    reader.join(60)
+    states.append(model.params.copy())
+    assert len(seen) > 3
+    check = fm.Model(WIDE)
+    expected = []
+    for params in states:
+        check.params[...] = params
+        expected.append(check.predict(probe))
+    for prediction in seen:
+        assert any(np.array_equal(prediction, e) for e in expected)

@@ -86,3 +86,64 @@ def test_ctrl_c_in_a_long_epoch_surfaces_within_a_second(tmp_path):
             proc.wait()
         proc.stdout.close()
         proc.stderr.close()
+
+
+LBFGS_CHILD = r'''
+import numpy as np
+import fastmlp as fm
+
+rng = np.random.default_rng(0)
+X = rng.standard_normal((150_000, 256)).astype(np.float32)
+y = rng.integers(0, 10, X.shape[0])
+model = fm.Model([256, 2048, 10], seed=0)  # an evaluation takes ~2 s on two cores
+fm.Trainer(fm.Model([256, 2048, 10], seed=0), fm.optim.LBFGS(max_iter=2),
+           verbose=0).fit(X[:512], y[:512])  # compiled (or loaded) before the clock starts
+accepted = []
+
+
+class Iterations(fm.Callback):
+    def on_epoch_end(self, trainer, epoch, logs):
+        accepted.append(trainer.model.params.copy())
+        print("iteration", epoch + 1, flush=True)
+
+
+try:
+    fm.Trainer(model, fm.optim.LBFGS(max_iter=50), verbose=0,
+               callbacks=[Iterations()]).fit(X, y)
+    print("finished", flush=True)
+except KeyboardInterrupt:
+    print("interrupted", flush=True)
+    print("kept", len(accepted), int(np.array_equal(model.params, accepted[-1])), flush=True)
+'''
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="SIGINT to a child process")
+def test_ctrl_c_in_a_long_lbfgs_evaluation_surfaces_within_a_second(tmp_path):
+    # one evaluation of the objective takes seconds here; it runs as calls
+    # of about half a second, so Ctrl-C in the middle of one is felt at the
+    # next call, and the model keeps the last point L-BFGS accepted
+    script = tmp_path / "lbfgs_child.py"
+    script.write_text(LBFGS_CHILD)
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        line = proc.stdout.readline().split()
+        assert line == ["iteration", "1"], (line, proc.stderr.read())
+        time.sleep(0.7)  # inside the next iteration's evaluations
+        sent = time.perf_counter()
+        proc.send_signal(signal.SIGINT)
+        while line and line[0] == "iteration":
+            line = proc.stdout.readline().split()
+        waited = time.perf_counter() - sent
+        assert line == ["interrupted"], (line, proc.stderr.read())
+        assert waited < 1.0, f"the interrupt took {waited:.2f} s to surface"
+        kept = proc.stdout.readline().split()
+        assert kept[0] == "kept" and int(kept[1]) >= 1 and kept[2] == "1"
+        assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()

@@ -39,6 +39,7 @@ from ..kernels.collective import MPI_SIZE
 from ..kernels.structs import CSR, Data, Net, Noise, Run
 from ..losses import loss_code
 from .compiling import COMPILE_SECONDS, first_use
+from .guard import ParamGuard
 from .layout import Workspace
 from .threads import kernel_threads, single_threaded_blas
 
@@ -153,6 +154,8 @@ class Engine:
         self.act_param = act_param
         self.layer_f = layer_f
         self.reg = reg
+        #: who may change ``params`` and when (:mod:`fastmlp.engine.guard`)
+        self.guard = ParamGuard(params)
         # inference speed of the last call (rows/s), to size the next calls;
         # optimistic at first: a first call of ordinary size runs whole
         self._rows_per_second = _FIRST_ROWS_PER_SECOND
@@ -318,8 +321,12 @@ class GradientPass:
         self.engine = engine
         self.n_threads = n_threads
         self.training = training
+        self.rows = rows
         self.workspace = engine.workspace(rows, n_threads, training)
         self.stats = np.zeros((n_threads, 3 + engine.n_outputs))
+        # rows per second of the last pass, to cut the next into calls of about
+        # CALL_SECONDS; a first pass starts with one chunk and learns
+        self._rows_per_second = 0.0
 
     def __call__(self, params, grad, X, T, sw=NO_WEIGHTS, noise=INFERENCE, layer_f=None,
                  weight=0.0, penalized=True):
@@ -331,6 +338,13 @@ class GradientPass:
         Data-parallel passes: ``weight`` (when positive) divides the loss
         sums instead of the rows' own total weight, and ``penalized=False``
         leaves the penalty out (another rank adds it).
+
+        A pass over many rows runs as calls of about CALL_SECONDS each,
+        whole chunks of rows at a time, so that Ctrl-C is felt within about
+        that long even in a long L-BFGS evaluation; the gradient of a call
+        adds to those of the calls before it, and the chunks are the ones a
+        single call would take.  A training-mode pass that needs the whole
+        batch at once (batch normalisation) is one call.
         """
         engine = self.engine
         self.stats[:] = 0
@@ -345,14 +359,36 @@ class GradientPass:
             dropout = noise.mode != 0 and engine.layer_f[0, _kn.DROPOUT] > 0
             gather = dropout or X.dtype != engine.dtype
             index = np.arange(X.shape[0]) if gather else np.empty(0, dtype=np.int64)
-        ws = self.workspace
+        n = X.shape[0]
+        if weight <= 0.0 and n > self.rows:  # one denominator for every call
+            total = float(sw.sum()) if sw.size else float(n)
+            weight = total if total > 0.0 else 1.0
+        net, ops, code = engine.net(params, layer_f), engine.ops(), loss_code(engine.loss)
+        data = Data(kernel_input(X), T, sw, index)
+        sync = _ksync.new_state()
+        no_penalty = np.zeros_like(engine.reg)
+        loss, start = 0.0, 0
         with single_threaded_blas(), engine.first_use("gradients", self.n_threads):
-            return float(_kt.loss_grad(engine.net(params, layer_f), engine.ops(), grad,
-                                       engine.reg if penalized else np.zeros_like(engine.reg),
-                                       loss_code(engine.loss),
-                                       Data(kernel_input(X), T, sw, index), 0, X.shape[0],
-                                       ws.work, self.stats, self.n_threads, _ksync.new_state(),
-                                       noise, weight))
+            while start < n:
+                stop = n if self.rows >= n else min(n, start + self._call_rows())
+                began = time.perf_counter()
+                loss += _kt.loss_grad(net, ops, grad,
+                                      engine.reg if penalized and start == 0 else no_penalty,
+                                      code, data, start, stop, self.workspace.work, self.stats,
+                                      self.n_threads, sync, noise, weight,
+                                      accumulate=start > 0)
+                seconds = time.perf_counter() - began
+                if seconds > 0:
+                    self._rows_per_second = (stop - start) / seconds
+                if not np.isfinite(loss):
+                    break
+                start = stop
+        return float(loss)
+
+    def _call_rows(self):
+        """Rows of the next call: about CALL_SECONDS of work, whole chunks of ``rows``."""
+        chunks = int(self._rows_per_second * CALL_SECONDS) // self.rows
+        return self.rows * max(1, chunks)
 
     def update_running_statistics(self, X, T, sw=NO_WEIGHTS):
         """Set batch norm's running statistics to those of all of X (one training pass).
@@ -493,7 +529,8 @@ class TrainingLoop:
                 self.workspace.work, opt_state, self.stats, self.n_threads, self._sync)
         if self._compiled is None:
             self._compiled = _kt.training(*args)
-        return _kt.train_batches(self._compiled, *args)
+        with engine.guard.writing():
+            return _kt.train_batches(self._compiled, *args)
 
     def _staged(self, order, first, end):
         """(X, T, sw, order) of batches ``first .. end-1`` alone, gathered and prepared.

@@ -158,5 +158,8 @@ Sums = namedtuple("Sums", ["stats", "partial"])
 Step = namedtuple("Step", ["fused", "lazy", "state", "constants"])
 
 #: The positions ``start .. stop`` of a batch (or of one rank's share of it),
-#: and ``weight``, the denominator of their mean loss (float64).
-Span = namedtuple("Span", ["start", "stop", "weight"])
+#: ``weight``, the denominator of their mean loss (float64), and
+#: ``accumulate`` (bool): their gradient adds to what the buffer holds -- the
+#: positions are one call of a pass cut into several (a long L-BFGS
+#: evaluation), not its first.
+Span = namedtuple("Span", ["start", "stop", "weight", "accumulate"])

@@ -216,7 +216,7 @@ def batch_loss(net, ops, passes, grad, reg, loss_code, data, span, work, sums, t
     scale = like(1.0 / weight, grad)
     mine = stats[t, 0]
     penalty = ops.penalty.value(params, layout, reg, t, n_threads) if active(reg) else 0.0
-    if n == 0:  # a rank's empty share of a short last batch
+    if n == 0 and not span.accumulate:  # a rank's empty share of a short last batch
         lo, hi = share(grad.size, t, n_threads)
         grad[lo:hi] = 0.0
         barrier(sync, n_threads)
@@ -237,13 +237,13 @@ def batch_loss(net, ops, passes, grad, reg, loss_code, data, span, work, sums, t
             if rows == n:  # one chunk: the loss is known already
                 stats[t, 0] += penalty * weight
                 passes.backward(net, ops, grad, reg, data, c0, rows, work, team,
-                                np.bool_(False), step, chunk_noise)
+                                span.accumulate, step, chunk_noise)
                 if not step.fused and active(reg):
                     ops.penalty.gradient(params, grad, layout, reg, t, n_threads)
                     barrier(sync, n_threads)
                 return first
-        passes.backward(net, ops, grad, reg, data, c0, rows, work, team, c0 != start, unfused,
-                        chunk_noise)
+        passes.backward(net, ops, grad, reg, data, c0, rows, work, team,
+                        span.accumulate or c0 != start, unfused, chunk_noise)
     partial[t] = (stats[t, 0] - mine) / weight + penalty
     stats[t, 0] += penalty * weight
     if active(reg):
@@ -372,7 +372,8 @@ def train_member(t, net, ops, passes, grad, reg, data, run, work, opt, sums, n_t
         # gradient before any update.
         fused = stop - start <= max_rows and hyper[CLIP_NORM] <= 0.0 and not distributed
         step = Step(fused, run.lazy, state, ops.constants(hyper, step_no + 1, lr, sstate, 1.0))
-        span = Span(start, stop, batch_weight(sw, order, batch_start, batch_stop))
+        span = Span(start, stop, batch_weight(sw, order, batch_start, batch_stop),
+                    np.bool_(False))
         loss = batch_loss(net, ops, passes, grad, reg, loss_code, data, span, work, sums, team,
                           step, Noise(seed, step_no + 1, np.int64(TRAINING_UPDATE), lo))
         if distributed:
@@ -397,13 +398,15 @@ def train_member(t, net, ops, passes, grad, reg, data, run, work, opt, sums, n_t
 
 @jit
 def loss_grad_member(t, net, ops, passes, grad, reg, loss_code, data, start, stop, work, sums,
-                     n_threads, sync, result, noise, weight):
+                     n_threads, sync, result, noise, weight, accumulate):
     """Thread t's part of the objective and its gradient over positions start..stop (the
-    mean over ``weight`` when it is positive, else over the rows' total weight)."""
+    mean over ``weight`` when it is positive, else over the rows' total weight; the
+    gradient added to ``grad``'s when ``accumulate``)."""
     if weight <= 0.0:
         weight = batch_weight(data.sw, data.index, start, stop)
     step = Step(np.bool_(False), np.bool_(False), grad[:0].reshape(0, 0), (0.0,) * 16)
-    loss = batch_loss(net, ops, passes, grad, reg, loss_code, data, Span(start, stop, weight),
-                      work, sums, Team(t, n_threads, sync), step, noise)
+    loss = batch_loss(net, ops, passes, grad, reg, loss_code, data,
+                      Span(start, stop, weight, accumulate), work, sums,
+                      Team(t, n_threads, sync), step, noise)
     if t == 0:
         result[0] = loss

@@ -114,7 +114,7 @@ def _train(member, functions, t, net, passes, grad, reg, data, run, work, opt, s
 
 
 def loss_grad(net, ops, grad, reg, loss_code, data, start, stop, work, stats, n_threads, sync,
-              noise, weight=0.0):
+              noise, weight=0.0, accumulate=False):
     """The objective (mean loss + penalty ``reg``) and its gradient over positions start..stop.
 
     Rows are processed in chunks of ``chunk_rows(work)`` rows.  ``data`` a
@@ -126,14 +126,17 @@ def loss_grad(net, ops, grad, reg, loss_code, data, start, stop, work, stats, n_
     first are added in by BLAS with beta = 1).  A NaN or infinite loss is
     returned without a gradient.  ``weight``, when positive, is the mean's
     denominator instead of the rows' total weight (data-parallel L-BFGS:
-    these rows are one rank's share of a training set of that weight).
+    these rows are one rank's share of a training set of that weight, or a
+    pass cut into calls: these rows are one call's).  ``accumulate``: add the
+    gradient to what ``grad`` holds (a call of a pass cut into several, after
+    the first).
     """
     result = np.zeros(1)
     passes = passes_for(net, ops, grad, reg, data, work, stats, n_threads, sync,
                         grad[:0].reshape(0, 0))
     rest = (passes, grad, reg, np.int64(loss_code), data, np.int64(start), np.int64(stop), work,
             Sums(stats, np.zeros(n_threads)), n_threads, sync, result,
-            Noise(*(np.int64(v) for v in noise)), np.float64(weight))
+            Noise(*(np.int64(v) for v in noise)), np.float64(weight), np.bool_(accumulate))
     member = unit(loss_grad_member, (np.int64(0), net, ops) + rest)
     launch(_loss_grad, member, ops, (net,) + rest, n_threads)
     return float(result[0])
@@ -141,7 +144,7 @@ def loss_grad(net, ops, grad, reg, loss_code, data, start, stop, work, stats, n_
 
 @jit(from_python=True)
 def _loss_grad(member, functions, t, net, passes, grad, reg, loss_code, data, start, stop, work,
-               sums, n_threads, sync, result, noise, weight):
+               sums, n_threads, sync, result, noise, weight, accumulate):
     member(t, unowned(net), unpack_ops(functions, grad), passes, unowned(grad), unowned(reg),
            loss_code, unowned(data), start, stop, unowned(work), unowned(sums), n_threads,
-           unowned(sync), unowned(result), noise, weight)
+           unowned(sync), unowned(result), noise, weight, accumulate)

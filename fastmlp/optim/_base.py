@@ -6,6 +6,7 @@ import numba
 import numpy as np
 
 from .._utils.validation import check_positive_float
+from ..engine.guard import writing_to
 from ..kernels import ops as _ops
 from ..kernels import optim as _k
 from ..kernels.structs import OptState
@@ -133,13 +134,21 @@ class Optimizer(Solver):
             Flat, C-contiguous, writeable float32 or float64 buffer.
         grad : ndarray (n,)
             Gradient of the same shape and dtype; it is not modified.
+
+        Raises
+        ------
+        ConcurrentFitError
+            ``params`` are a model's that another thread is training.
         """
         _check_flat_pair(params, grad)
         state = self.bind(params)
         kernels = _ops.optimizer_ops(params.dtype.name, self.kind)
-        _k.step_parallel(kernels.update, kernels.constants, self.kind, params, grad, state,
-                         self.hyper(), self.step_count,
-                         self.scalar_state, self.lr, 4 * numba.get_num_threads())
+        # a model's parameters: refused while another thread trains it, and
+        # its predicts see the step whole (fastmlp.engine.guard)
+        with writing_to(params, "an optimizer step on its parameters"):
+            _k.step_parallel(kernels.update, kernels.constants, self.kind, params, grad, state,
+                             self.hyper(), self.step_count, self.scalar_state, self.lr,
+                             4 * numba.get_num_threads())
 
     def state_dict(self):
         """The optimizer's hyper-parameters, transforms, step count and state (copies)."""

@@ -6,6 +6,7 @@ import warnings
 import numpy as np
 
 from .._utils.validation import check_positive_float, check_positive_int
+from ..engine.guard import writing_to
 from ..exceptions import ConvergenceWarning
 from .solver import Solver
 
@@ -87,14 +88,17 @@ class LBFGS(Solver):
 
         single = params.dtype == np.float32
         grad = np.empty_like(params)
+        # trial points are evaluated in a buffer of their own: the model's holds
+        # the accepted iterates only
+        trial = np.empty_like(params) if single else None
         last = {"loss": np.nan}
         start = time.perf_counter()
         iteration = [0]
 
         def fun(x):
             if single:
-                params[...] = x  # the one cast per evaluation
-                loss = objective(params, grad)
+                trial[...] = x  # the one cast per evaluation
+                loss = objective(trial, grad)
             else:
                 if not (x.flags.c_contiguous and x.flags.writeable):
                     x = np.array(x)  # (a read-only view would need its own compiled kernel)
@@ -105,8 +109,11 @@ class LBFGS(Solver):
 
         def on_iteration(xk):
             iteration[0] += 1
+            # the model holds every accepted iterate: the callback sees it, and an
+            # interruption (Ctrl-C between two evaluations) leaves the best point
+            with writing_to(params, "L-BFGS"):
+                params[...] = xk
             if callback is not None:
-                params[...] = xk  # once per iteration, so the callback sees the iterate
                 if callback(iteration[0], last["loss"], time.perf_counter() - start):
                     raise StopIteration  # scipy ends the run at this iterate
 
@@ -114,7 +121,8 @@ class LBFGS(Solver):
         result = minimize(fun, x0, method="L-BFGS-B", jac=True, callback=on_iteration,
                           options={"maxiter": self.max_iter, "maxfun": self.max_fun,
                                    "gtol": self.tol, "maxcor": self.history_size})
-        params[...] = result.x
+        with writing_to(params, "L-BFGS"):
+            params[...] = result.x
         self.result = result
         if result.status == 1:
             warnings.warn(f"L-BFGS stopped after {result.nit} iterations and {result.nfev} "

@@ -22,12 +22,14 @@ import contextlib
 import ctypes
 import ctypes.util
 import os
+import sys
+import traceback
 import zlib
 from collections import namedtuple
 
 import numpy as np
 
-from ..exceptions import RankMismatchError
+from ..exceptions import DivergenceError, RankMismatchError
 from ..kernels import collective as _kc
 
 __all__ = ["Ranks", "RankMismatchError", "checksum", "distributed_refusal", "fit_facts",
@@ -154,6 +156,7 @@ class Ranks:
                 rank, report = failed[0]
                 raise RankMismatchError(f"rank {rank} failed {what}: {report}")
         if error is not None:
+            error.raised_on_every_rank = True  # the others raise with it: no need to abort
             raise error
 
     def check_shares(self, n_rows, batch_size, batch_norm):
@@ -163,15 +166,66 @@ class Ranks:
             return
         batch = n_rows if batch_size is None else min(batch_size, n_rows)
         last = n_rows % batch or batch
-        if min(batch, last) < self.size:
-            raise ValueError(
+        if min(batch, last) < self.size:  # the same on every rank (after check_same)
+            raise _on_every_rank(ValueError(
                 f"with batch normalisation every rank needs a row of every batch, but "
                 f"batch_size={batch_size} on {n_rows} samples leaves a batch of "
-                f"{min(batch, last)} for {self.size} ranks; choose another batch_size")
+                f"{min(batch, last)} for {self.size} ranks; choose another batch_size"))
+
+    @contextlib.contextmanager
+    def ending_the_job_on_failure(self):
+        """Run a fit; an error that escapes it on this rank alone ends the whole job.
+
+        The other ranks would otherwise wait for this one in their next
+        collective (the all-reduce of a batch's gradient) forever.  The
+        error is printed to stderr with this rank's number, then
+        ``comm.Abort`` stops every process of the job (mpiexec returns the
+        exit code 1).  Errors that every rank raises together -- a
+        divergence (the loss is summed over the ranks before it is checked),
+        a :class:`RankMismatchError`, bad input (checked together, marked
+        ``raised_on_every_rank``) -- are raised as they are.  An aborted MPICH job leaves its shared-memory
+        files (``/dev/shm/mpich_shm_*``) behind: this rank unlinks those it
+        maps before it aborts (the memory lives on until the processes end).
+        """
+        try:
+            yield
+        except (DivergenceError, RankMismatchError):
+            raise
+        except BaseException as exc:
+            if self.size == 1 or getattr(exc, "raised_on_every_rank", False):
+                raise
+            print(f"fastmlp: rank {self.rank} of {self.size} failed in a data-parallel fit: "
+                  f"{type(exc).__name__}: {exc}\n"
+                  + "".join(traceback.format_exception(exc)).rstrip()
+                  + "\nfastmlp: ending the whole job (comm.Abort) so that the other ranks "
+                  "do not wait for this one", file=sys.stderr, flush=True)
+            _unlink_shared_memory_files()
+            self.comm.Abort(1)
+            raise  # (Abort does not return)
 
     def check_parameters(self, params, when):
         """Fail loudly if the ranks' parameters are no longer bit-identical."""
         self.check_same({"parameter checksum": checksum(params)}, when)
+
+
+def _on_every_rank(error):
+    """``error``, marked as one that every rank raises alike (see
+    :meth:`Ranks.ending_the_job_on_failure`)."""
+    error.raised_on_every_rank = True
+    return error
+
+
+def _unlink_shared_memory_files():
+    """Unlink the MPI library's shared-memory files this process maps (Linux ``/dev/shm``):
+    an aborted job would leave them behind."""
+    try:
+        with open("/proc/self/maps") as maps:
+            paths = {line.split()[-1] for line in maps if "/dev/shm/mpi" in line}
+    except OSError:
+        return
+    for path in paths:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
 
 
 def _signed(handle):
