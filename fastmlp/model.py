@@ -11,6 +11,7 @@ from ._utils.validation import (
     NO_WEIGHTS,
     as_dtype_checked,
     check_array,
+    check_buffer,
     check_dtype,
     check_flag,
     check_lengths,
@@ -524,7 +525,7 @@ class Model:
         T = encode_targets(Y, self.loss, self.n_outputs, self.dtype, what="Y")
         check_lengths(X, T, ("X", "Y"))
         sw = check_sample_weight(sample_weight, X.shape[0])
-        grad = self._grad_buffer(out)
+        grad = np.empty_like(self.params) if out is None else check_buffer(out, self.params)
         noise = INFERENCE
         if training:
             seed = check_seed(seed)
@@ -543,16 +544,6 @@ class Model:
         if rows < 2 and any(self.batch_norm):
             raise ValueError(f"batch normalisation needs at least 2 samples per training "
                              f"batch (the variance of one sample is 0); {what} has {rows}")
-
-    def _grad_buffer(self, out):
-        if out is None:
-            return np.empty_like(self.params)
-        if (not isinstance(out, np.ndarray) or out.shape != self.params.shape
-                or out.dtype != self.dtype or not out.flags.c_contiguous
-                or not out.flags.writeable):
-            raise ValueError(f"out must be a writeable C-contiguous {self.dtype.name} array of "
-                             f"shape {self.params.shape}")
-        return out
 
     def evaluate(self, X, Y, sample_weight=None):
         """Objective (mean loss plus penalty) and the task's metric on (X, Y).

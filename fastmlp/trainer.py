@@ -20,9 +20,9 @@ from ._utils.validation import (
 )
 from .archive.generator_state import decode_generator, encode_generator, encode_state
 from .callbacks import ProgressLogger, as_callback
-from .data.shuffling import SHUFFLES, epoch_order
+from .data.shuffling import epoch_order
 from .engine.calls import INFERENCE, plan, training_noise
-from .engine.threads import max_threads, single_threaded_blas, threads
+from .engine.threads import single_threaded_blas, threads
 from .exceptions import DivergenceError
 from .model import Model
 from .optim import Adam, get_optimizer
@@ -32,11 +32,19 @@ from .training.diagnostics import prepared_layer_statistics
 from .training.distributed import Ranks, distributed_refusal, fit_facts, minimize_share
 from .training.epoch_loop import EpochLoop, EpochProgress
 from .training.inputs import check_rows, check_validation, hold_out, preprocess
+from .training.settings import (
+    check_batch_size,
+    check_diagnostics,
+    check_n_threads,
+    check_shuffle,
+    check_sparse_update,
+    check_takes_schedule,
+    check_validation_fraction,
+    check_verbose,
+    mask_seed,
+)
 
-__all__ = ["Trainer", "SPARSE_UPDATES"]
-
-#: The values of ``Trainer(sparse_update=...)``.
-SPARSE_UPDATES = ("exact", "lazy")
+__all__ = ["Trainer"]
 
 _DEFAULT_BATCH = object()
 
@@ -142,45 +150,20 @@ class Trainer:
             raise TypeError(f"model must be a fastmlp.Model, got {type(model).__name__}")
         self.model = model
         self.optimizer = Adam() if optimizer is None else get_optimizer(optimizer)
-        minimizes = self.optimizer.minimizes
-        if batch_size is _DEFAULT_BATCH:
-            batch_size = None if minimizes else 32
-        elif minimizes and batch_size is not None:
-            raise ValueError(f"{type(self.optimizer).__name__} is a full-batch method: use "
-                             "batch_size=None (every iteration evaluates the whole training set)")
-        self.batch_size = check_positive_int(batch_size, "batch_size", allow_none=True)
+        self.batch_size = check_batch_size(batch_size, self.optimizer, _DEFAULT_BATCH)
         self.epochs = check_positive_int(epochs, "epochs")
-        if isinstance(shuffle, (bool, np.bool_)):
-            shuffle = bool(shuffle)
-        elif not isinstance(shuffle, str) or shuffle not in SHUFFLES:
-            raise ValueError(f"shuffle must be True, False or 'blocks', got {shuffle!r}")
-        self.shuffle = shuffle
+        self.shuffle = check_shuffle(shuffle)
         seed = check_seed(seed)
         self._rng = np.random.default_rng(seed)
-        self._mask_seed = _mask_seed(seed)
-        if validation_fraction is not None and not (
-                isinstance(validation_fraction, float) and 0 < validation_fraction < 1):
-            raise ValueError(f"validation_fraction must be a float in (0, 1) or None, got "
-                             f"{validation_fraction!r}")
-        self.validation_fraction = validation_fraction
-        if not isinstance(diagnostics, (bool, np.bool_)):
-            check_positive_int(diagnostics, "diagnostics (True, False or a sample size)")
-        self.diagnostics = diagnostics
+        self._mask_seed = mask_seed(seed)
+        self.validation_fraction = check_validation_fraction(validation_fraction)
+        self.diagnostics = check_diagnostics(diagnostics)
         self._diagnostic_sample = None
         self._split_seed = self._mask_seed ^ 0x76616C69  # "vali": its own stream
         self.callbacks = [as_callback(c) for c in callbacks]
-        if verbose not in (0, 1, 2, False, True):
-            raise ValueError(f"verbose must be 0, 1 or 2, got {verbose!r}")
-        self.verbose = int(verbose)
-        if n_threads is not None:
-            check_positive_int(n_threads, "n_threads")
-            if n_threads > max_threads():
-                raise ValueError(f"n_threads={n_threads} exceeds the {max_threads()} threads "
-                                 "this machine offers (fastmlp.max_threads())")
-        self.n_threads = n_threads
-        if not self.optimizer.takes_schedule and schedule is not None:
-            raise ValueError(f"{type(self.optimizer).__name__} picks its own steps; it takes no "
-                             "learning-rate schedule")
+        self.verbose = check_verbose(verbose)
+        self.n_threads = check_n_threads(n_threads)
+        check_takes_schedule(self.optimizer, schedule)
         self.schedule = get_schedule(schedule)
         self.history = {}
         self.epoch = 0
@@ -204,10 +187,7 @@ class Trainer:
         if checkpoint_dir is not None:
             self.callbacks.append(Checkpoint(checkpoint_dir, every=checkpoint_every,
                                              keep=keep_checkpoints))
-        if sparse_update not in SPARSE_UPDATES:
-            raise ValueError(f"sparse_update must be one of {', '.join(SPARSE_UPDATES)}, got "
-                             f"{sparse_update!r}")
-        self.sparse_update = sparse_update
+        self.sparse_update = check_sparse_update(sparse_update)
         self.ranks = None if comm is None else Ranks(comm)
         if self.ranks is not None:
             self._join_ranks(seed is None)
@@ -693,20 +673,6 @@ class Trainer:
             raise DivergenceError(f"{type(opt).__name__} produced NaN or infinite parameters; "
                                   "the weights were restored to where it started. Likely "
                                   "causes: unscaled inputs (standardise the features).")
-
-def _mask_seed(seed):
-    """The key of the dropout/DropConnect masks, derived from the trainer's seed.
-
-    Masks are a function of (this key, step number) rather than draws from
-    the shuffling generator, so they do not depend on the thread count or on
-    how an epoch is cut into chunks; a separate stream of the seed keeps the
-    shuffling order the same with and without dropout.
-    """
-    if isinstance(seed, np.random.Generator):
-        return int(seed.integers(1 << 62))
-    entropy = [seed, 0x6D61736B] if seed is not None else None  # "mask"
-    return int(np.random.SeedSequence(entropy).generate_state(1, np.uint64)[0] >> np.uint64(2))
-
 
 #: Attributes a Trainer pickled by an earlier version may lack, with the
 #: values they take then.

@@ -71,21 +71,7 @@ def check_array(X, dtype, n_features=None, what="X", convert=True, sparse=False)
             raise TypeError(f"{what} is a sparse matrix, which this call does not take "
                             f"(it needs dense data: {what}.toarray() if it fits in memory)")
         return check_csr(X, np.dtype(dtype), n_features, what)
-    try:
-        arr = np.asarray(X)
-    except Exception as exc:  # ragged lists and the like
-        raise ValueError(f"{what} could not be converted to an array: {exc}") from None
-    if arr.dtype.kind == "c":
-        raise TypeError(f"{what} has complex dtype {arr.dtype}; fastmlp trains on real numbers")
-    if arr.dtype.kind not in "biuf":
-        if arr.dtype.kind == "O":
-            try:
-                arr = arr.astype(np.float64)
-            except (TypeError, ValueError):
-                raise TypeError(f"{what} holds non-numeric values (dtype object); "
-                                "convert them to numbers first") from None
-        else:
-            raise TypeError(f"{what} has non-numeric dtype {arr.dtype}; features must be numbers")
+    arr = _numeric_array(X, what)
     if arr.ndim != 2:
         hint = (f"; for a single feature use {what}.reshape(-1, 1), for a single sample "
                 f"{what}.reshape(1, -1)") if arr.ndim == 1 else ""
@@ -110,6 +96,25 @@ def check_array(X, dtype, n_features=None, what="X", convert=True, sparse=False)
         # milliseconds; large ones (memory maps) are read where they are
         out = out.copy()
     return out
+
+
+def _numeric_array(X, what):
+    """X as a NumPy array of real numbers (objects converted), or a clear error."""
+    try:
+        arr = np.asarray(X)
+    except Exception as exc:  # ragged lists and the like
+        raise ValueError(f"{what} could not be converted to an array: {exc}") from None
+    if arr.dtype.kind == "c":
+        raise TypeError(f"{what} has complex dtype {arr.dtype}; fastmlp trains on real numbers")
+    if arr.dtype.kind == "O":
+        try:
+            return arr.astype(np.float64)
+        except (TypeError, ValueError):
+            raise TypeError(f"{what} holds non-numeric values (dtype object); "
+                            "convert them to numbers first") from None
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(f"{what} has non-numeric dtype {arr.dtype}; features must be numbers")
+    return arr
 
 
 #: Rows are checked in blocks of about this many values: a temporary of a
@@ -205,6 +210,16 @@ def check_sample_weight(sample_weight, n, what="sample_weight"):
     if not w.sum() > 0:
         raise ValueError(f"{what} sums to 0: at least one sample needs a positive weight")
     return w
+
+
+def check_buffer(out, like, what="out"):
+    """``out`` if it can receive a result shaped like ``like``: a writeable C-contiguous
+    array of its shape and dtype, else a ValueError saying what it must be."""
+    if (not isinstance(out, np.ndarray) or out.shape != like.shape or out.dtype != like.dtype
+            or not out.flags.c_contiguous or not out.flags.writeable):
+        raise ValueError(f"{what} must be a writeable C-contiguous {like.dtype.name} array of "
+                         f"shape {like.shape}")
+    return out
 
 
 def check_lengths(X, Y, what=("X", "y")):

@@ -183,9 +183,10 @@ class Ranks:
         exit code 1).  Errors that every rank raises together -- a
         divergence (the loss is summed over the ranks before it is checked),
         a :class:`RankMismatchError`, bad input (checked together, marked
-        ``raised_on_every_rank``) -- are raised as they are.  An aborted MPICH job leaves its shared-memory
-        files (``/dev/shm/mpich_shm_*``) behind: this rank unlinks those it
-        maps before it aborts (the memory lives on until the processes end).
+        ``raised_on_every_rank``) -- are raised as they are.  An aborted
+        MPICH job leaves its shared-memory files (``/dev/shm/mpich_shm_*``)
+        behind: this rank unlinks those it maps before it aborts (the memory
+        lives on until the processes end).
         """
         try:
             yield
