@@ -59,6 +59,15 @@ def test_models_trained_at_once_equal_models_trained_in_turn(n_threads, sizes, b
         assert np.array_equal(a.running_stats, b.running_stats)
 
 
+@pytest.fixture(scope="module", autouse=True)
+def inference_teams_on_small_models():
+    # predicts of these small models would run on one thread; the team path
+    # is what concurrent predicts must keep apart, so lower its threshold
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(fastmlp.engine.calls, "INFERENCE_TEAM_MIN_FLOPS", 4_000_000)
+        yield
+
+
 @pytest.fixture(scope="module")
 def trained():
     model = _train(3, 1, sizes=WIDE)

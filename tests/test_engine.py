@@ -4,7 +4,12 @@ import numpy as np
 import pytest
 
 import fastmlp as fm
-from fastmlp._utils.tuning import PARALLEL_MIN_FLOPS, ROWS_PER_THREAD, TRAIN_CHUNK_ROWS
+from fastmlp._utils.tuning import (
+    INFERENCE_TEAM_MIN_FLOPS,
+    PARALLEL_MIN_FLOPS,
+    ROWS_PER_THREAD,
+    TRAIN_CHUNK_ROWS,
+)
 from fastmlp.engine import calls as engine
 from fastmlp.engine.calls import plan
 
@@ -19,14 +24,17 @@ def test_small_work_plans_one_thread_and_large_work_all_threads():
 
 
 def test_the_thresholds_of_the_rule():
-    # inference: a block's forward work, 2 flops per weight and row; training:
-    # forward and backward, 6 flops per weight and row of at most TRAIN_CHUNK_ROWS
-    sizes = [100, 100]  # 10,000 weights
-    rows_needed = -(-PARALLEL_MIN_FLOPS // (2 * 10_000))
+    # inference: a block's forward work, 2 flops per weight and row, against
+    # INFERENCE_TEAM_MIN_FLOPS; training: forward and backward, 6 flops per
+    # weight and row of at most TRAIN_CHUNK_ROWS, against PARALLEL_MIN_FLOPS
+    sizes = [200, 200]  # 40,000 weights
+    rows_needed = -(-INFERENCE_TEAM_MIN_FLOPS // (2 * 40_000))
+    assert rows_needed <= ROWS_PER_THREAD  # (one block)
     with fm.threads(2):
         assert plan(sizes, rows_needed - 1).n_threads == 1
         expected = 2 if fm.max_threads() > 1 else 1
         assert plan(sizes, rows_needed).n_threads == min(expected, fm.get_num_threads())
+        sizes = [100, 100]  # 10,000 weights
         training_rows = -(-PARALLEL_MIN_FLOPS // (6 * 10_000))
         assert plan(sizes, training_rows - 1, training=True).n_threads == 1
         assert plan(sizes, 10 * TRAIN_CHUNK_ROWS, training=True).rows == 10 * TRAIN_CHUNK_ROWS

@@ -8,6 +8,7 @@ from conftest import naive_args
 from naive import flatten, forward, loss_and_grad
 
 import fastmlp as fm
+import fastmlp.engine.calls
 import fastmlp.engine.layout
 import fastmlp.engine.threads
 
@@ -19,6 +20,7 @@ def split_everything(monkeypatch, request):
     # Split even tiny chunks between threads, to exercise every path: hidden
     # layers shared by samples, or by units.
     monkeypatch.setattr(fastmlp.engine.threads, "PARALLEL_MIN_FLOPS", 0)
+    monkeypatch.setattr(fastmlp.engine.calls, "INFERENCE_TEAM_MIN_FLOPS", 0)
     by_columns = request.param == "columns"
     monkeypatch.setattr(fastmlp.engine.layout, "split_by_columns",
                         lambda rows, width, n_threads, fan_in: by_columns and n_threads > 1)

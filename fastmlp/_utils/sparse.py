@@ -19,7 +19,7 @@ _INDEX_DTYPES = (np.int32, np.int64)
 
 def is_sparse(X):
     """Whether X is a SciPy sparse matrix or array (any format)."""
-    return sp.issparse(X)
+    return not isinstance(X, np.ndarray) and sp.issparse(X)
 
 
 def check_csr(X, dtype, n_features=None, what="X"):

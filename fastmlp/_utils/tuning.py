@@ -10,7 +10,7 @@ read it.
 """
 
 __all__ = ["ROWS_PER_THREAD", "TRAIN_CHUNK_ROWS", "CALL_SECONDS", "CALL_MAX_BYTES",
-           "INPUT_COPY_MAX_BYTES", "PARALLEL_MIN_FLOPS",
+           "INPUT_COPY_MAX_BYTES", "PARALLEL_MIN_FLOPS", "INFERENCE_TEAM_MIN_FLOPS",
            "COLUMN_SPLIT_MAX_ROWS_PER_THREAD", "COLUMN_SPLIT_MIN_UNITS_PER_THREAD",
            "COLUMN_SPLIT_MIN_FLOPS_PER_THREAD", "UPSTREAM_TRANSPOSE_MAX_FAN_OUT",
            "COMPILE_NOTICE_AFTER",
@@ -54,6 +54,14 @@ INPUT_COPY_MAX_BYTES = 64 << 20
 #: than splitting the work over a team (handing work to the team's threads
 #: costs tens of microseconds).
 PARALLEL_MIN_FLOPS = 4_000_000
+
+#: The same for inference passes (predict, evaluate, the per-epoch
+#: validation): below this many floating-point operations per block the
+#: calling thread runs the block alone, with no team to wake and no BLAS
+#: thread count to switch.  A predict has no optimizer update to share and
+#: its products are thin, so a team repays itself later than a training
+#: step does (measured: ``bench/predict.py``, one thread against two).
+INFERENCE_TEAM_MIN_FLOPS = 20_000_000
 
 #: Threads share a hidden layer by units rather than by samples when a batch
 #: is thin -- fewer than this many rows per thread -- as long as each slice

@@ -148,6 +148,8 @@ def overflow_cause(X, params):
 
 def _check_finite(arr, what):
     """ValueError naming the first NaN or inf of ``arr`` (2-D, float), read block by block."""
+    if arr.size <= _BLOCK_VALUES and np.isfinite(arr).all():  # the common case, at once
+        return
     for start, block in _row_blocks(arr):
         if not np.isfinite(block).all():
             count = sum(int((~np.isfinite(b)).sum()) for _, b in _row_blocks(arr))

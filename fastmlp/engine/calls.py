@@ -15,6 +15,7 @@ it their arrays (the optimizer's as an
 :class:`~fastmlp.kernels.structs.OptState`); it imports none of them.
 """
 
+import threading
 import time
 from collections import namedtuple
 
@@ -25,6 +26,7 @@ from .._utils.sparse import nbytes as sparse_nbytes
 from .._utils.tuning import (
     CALL_MAX_BYTES,
     CALL_SECONDS,
+    INFERENCE_TEAM_MIN_FLOPS,
     ROWS_PER_THREAD,
     TRAIN_CHUNK_ROWS,
 )
@@ -70,7 +72,8 @@ def plan(layer_sizes, n_rows, training=False, density=1.0):
     training : bool, default False
         Inference passes (predict, evaluate, loss_and_grad) run in blocks of
         ``ROWS_PER_THREAD`` rows per thread, with threads when a block's
-        forward work (2 flops per weight and row) is large enough.  A
+        forward work (2 flops per weight and row) reaches
+        ``INFERENCE_TEAM_MIN_FLOPS``.  A
         training chunk runs as one block of ``n_rows`` rows, with threads
         when its forward and backward work (6 flops per weight and row, over
         at most ``TRAIN_CHUNK_ROWS`` rows) is.  The thresholds:
@@ -88,7 +91,9 @@ def plan(layer_sizes, n_rows, training=False, density=1.0):
     if training:
         return ThreadPlan(kernel_threads(6 * min(n_rows, TRAIN_CHUNK_ROWS) * weights), n_rows)
     flops = 2 * n_rows * weights
-    n_threads = kernel_threads(min(flops, flops // max(n_rows, 1) * ROWS_PER_THREAD))
+    block_flops = min(flops, flops // max(n_rows, 1) * ROWS_PER_THREAD)
+    # a team repays its hand-over only on more inference work than a training step's
+    n_threads = 1 if block_flops < INFERENCE_TEAM_MIN_FLOPS else kernel_threads(block_flops)
     return ThreadPlan(n_threads, max(1, min(n_rows, ROWS_PER_THREAD * n_threads)))
 
 
@@ -99,6 +104,15 @@ def training_noise(seed=0, update_running=False):
     """
     mode = _kn.TRAINING_UPDATE if update_running else _kn.TRAINING
     return Noise(np.int64(seed), np.int64(0), np.int64(mode), np.int64(0))
+
+
+def _arguments_key(X):
+    """What decides the compiled kernels' types for an input X (a kernel input)."""
+    if isinstance(X, CSR):
+        return ("csr", X.data.dtype.num, X.indices.dtype.num, X.data.flags.writeable)
+    flags = X.flags
+    return (X.dtype.num, X.ndim, flags.c_contiguous, flags.f_contiguous, flags.writeable,
+            flags.aligned)
 
 
 def kernel_input(X):
@@ -156,6 +170,19 @@ class Engine:
         self.reg = reg
         #: who may change ``params`` and when (:mod:`fastmlp.engine.guard`)
         self.guard = ParamGuard(params)
+        # What a predict needs that depends only on the model, made once: its
+        # arrays, the inference functions (no loss, no backward: the same for
+        # any penalty or dropout), the compiled member per kind of input, and a
+        # workspace per thread.
+        self._inference_net = self.net()
+        self._inference_ops = _kops.operations(dtype.name, layout.activation_codes, None, None,
+                                               batch_norm=self.batch_norm, backward=False)
+        self._inference_functions = _kops.addresses(self._inference_ops)
+        self._predict_units = {}
+        self._threads_own = threading.local()
+        #: the most rows a predict runs as one block on the calling thread (the plan's)
+        self._direct_rows = next((rows for rows in range(ROWS_PER_THREAD, 0, -1)
+                                  if plan(layout.sizes, rows).n_threads == 1), 0)
         # inference speed of the last call (rows/s), to size the next calls;
         # optimistic at first: a first call of ordinary size runs whole
         self._rows_per_second = _FIRST_ROWS_PER_SECOND
@@ -228,19 +255,49 @@ class Engine:
         kernels' input (the model's dtype and preprocessing), so that X is
         never converted whole.
         """
-        out = np.empty((X.shape[0], self.n_outputs), dtype=self.dtype)
-        n_threads, block = plan(self.layout.sizes, X.shape[0], density=input_density(X))
-        # A workspace per call keeps concurrent predicts on one model safe.
-        ws = Workspace(self.layout, block, self.dtype, training=False)
-        net, ops = self.net(), self.ops(inference=True)
+        n = X.shape[0]
+        if n <= self._direct_rows and isinstance(X, np.ndarray):
+            # a small dense predict: one block on this thread, nothing else to decide
+            part = X if prepare is None else prepare(X)
+            member = self._predict_units.get(_arguments_key(part))
+            if member is not None:  # (a first use compiles below, with its notice)
+                out = np.empty((n, self.n_outputs), dtype=self.dtype)
+                _ki.predict_here(self._inference_net, self._inference_functions, part, out,
+                                 self._predict_workspace(n).work, member)
+                return out
+        out = np.empty((n, self.n_outputs), dtype=self.dtype)
+        n_threads, block = plan(self.layout.sizes, n, density=input_density(X))
+        net, ops, ws = self._inference_net, self._inference_ops, self._predict_workspace(block)
 
         def rows(start, stop):
             part = X[start:stop] if prepare is None else prepare(X[start:stop])
-            _ki.predict(net, ops, kernel_input(part), out[start:stop], ws.work, n_threads)
+            part = kernel_input(part)
+            key = _arguments_key(part)
+            member = self._predict_units.get(key)
+            if member is None:
+                member = self._predict_units[key] = _ki.predict_unit(net, ops, part, out, ws.work)
+            if n_threads == 1:
+                _ki.predict_here(net, self._inference_functions, part, out[start:stop], ws.work,
+                                 member)
+            else:
+                _ki.predict(net, ops, part, out[start:stop], ws.work, n_threads, member)
 
-        with single_threaded_blas(), self.first_use("prediction", n_threads):
-            self._in_calls(X, block, rows)
+        with self.first_use("prediction", n_threads):
+            if n_threads == 1:  # the calling thread's BLAS calls: nothing to keep apart
+                self._in_calls(X, block, rows)
+            else:
+                with single_threaded_blas():
+                    self._in_calls(X, block, rows)
         return out
+
+    def _predict_workspace(self, rows):
+        """This thread's inference workspace, of at least ``rows`` rows: made once per thread
+        and grown when a larger block comes (concurrent predicts each use their own)."""
+        ws = getattr(self._threads_own, "predict", None)
+        if ws is None or ws.max_rows < rows:
+            ws = self._threads_own.predict = Workspace(self.layout, rows, self.dtype,
+                                                       training=False)
+        return ws
 
     def evaluate(self, X, T, sw=NO_WEIGHTS, prepare=None):
         """Loss and metric sums of X against T (see :mod:`fastmlp.kernels.losses`): (3 + n_out,).

@@ -47,3 +47,26 @@ def unpack_ops(typingctx, addresses, like):
         return build(result)
 
     return result(addresses, like), codegen
+
+
+@intrinsic
+def predict_member_at(typingctx, address, net, ops, X, out, work):
+    """The compiled predict member (:func:`fastmlp.kernels.inference.predict_unit`) whose
+    C address is ``address``, as a function value: ``member(t, net, ops, X, out, work, c0,
+    n_threads)``.
+
+    Its signature follows from the types of the arguments given here, so the
+    caller passes an int64 instead of the function object (which Numba's
+    dispatcher types in Python, ~10 us a call).
+    """
+    if not isinstance(address, types.Integer):
+        return None
+    i64 = types.int64
+    function_type = types.FunctionType(types.void(i64, net, ops, X, out, work, i64, i64))
+
+    def codegen(context, builder, signature, args):
+        function = cgutils.create_struct_proxy(function_type)(context, builder)
+        function.c_addr = builder.inttoptr(args[0], context.get_value_type(types.voidptr))
+        return function._getvalue()
+
+    return function_type(address, net, ops, X, out, work), codegen

@@ -10,29 +10,65 @@ The network code itself is :mod:`fastmlp.kernels.network`.
 
 import numpy as np
 
-from .addresses import unpack_ops
+from .addresses import predict_member_at, unpack_ops
 from .config import jit
 from .mathfun import like
 from .network import chunk_input, finish_output, forward_loss_rows, forward_rows, inference_noise
 from .ops import launch, unit
 from .shares import share
+from .structs import Net, Work
 from .sync import barrier, new_state
 from .views import unowned
 from .workspace import chunk_rows
 
 
-def predict(net, ops, X, out, work, n_threads):
+def predict(net, ops, X, out, work, n_threads, member=None):
     """Network output for every row of X into ``out`` (n, n_out), block by block.
 
     Inference mode (no dropout, running batch-norm statistics).  Each block
     of ``chunk_rows(work)`` rows is split between the threads; the output layer
     writes straight into ``out``.  ``ops``: the configuration's functions
     (:class:`fastmlp.kernels.ops.Ops`; its loss and update are not used);
-    ``work`` a :class:`~fastmlp.kernels.structs.Work`.
+    ``work`` a :class:`~fastmlp.kernels.structs.Work`; ``member``, when
+    given, :func:`predict_unit` of these argument types (kept by the caller:
+    finding it costs tens of microseconds, a small predict's whole time).
     """
-    zero, n_threads = np.int64(0), np.int64(n_threads)  # zero: the member's t and c0 (types)
-    member = unit(predict_member, (zero, net, ops, X, out, work, zero, n_threads))
+    if member is None:
+        member = predict_unit(net, ops, X, out, work)
+    n_threads = np.int64(n_threads)
     launch(_predict, member, ops, (net, X, out, work, n_threads, new_state()), n_threads)
+
+
+def predict_here(net, functions, X, out, work, member):
+    """:func:`predict` on the calling thread alone, with the fewest Python steps.
+
+    For small predicts, whose whole time is the call's fixed cost: no team,
+    and the structures passed as their arrays (Numba types plain arrays in
+    nanoseconds, a named tuple of them in microseconds) and rebuilt inside.
+    ``functions``: the :class:`~fastmlp.kernels.ops.Ops` as addresses
+    (:func:`fastmlp.kernels.ops.addresses`); ``member``: :func:`predict_unit`.
+    """
+    _predict_here(member.address, functions, net.params, net.layout, net.act_param,
+                  net.layer_f, net.running, net.mpi, X, out, work.buf, work.parts, work.rows)
+
+
+@jit(from_python=True)
+def _predict_here(member_address, functions, params, layout, act_param, layer_f, running, mpi,
+                  X, out, buf, parts, rows):
+    net = unowned(Net(params, layout, act_param, layer_f, running, mpi))
+    work = unowned(Work(buf, parts, rows))
+    X, out = unowned(X), unowned(out)
+    ops = unpack_ops(functions, buf)
+    member = predict_member_at(member_address, net, ops, X, out, work)
+    zero, one = np.int64(0), np.int64(1)
+    for start in range(0, X.shape[0], chunk_rows(work)):
+        member(zero, net, ops, X, out, work, start, one)
+
+
+def predict_unit(net, ops, X, out, work):
+    """:func:`predict_member` compiled (or loaded) for these argument types, as a pointer."""
+    zero = np.int64(0)  # the member's t, c0 and n_threads (types)
+    return unit(predict_member, (zero, net, ops, X, out, work, zero, zero))
 
 
 @jit
