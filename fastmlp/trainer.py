@@ -13,6 +13,7 @@ from collections import namedtuple
 
 import numpy as np
 
+from ._utils.sparse import is_sparse
 from ._utils.tuning import DIAGNOSTIC_SAMPLE_ROWS, TRAIN_CHUNK_ROWS
 from ._utils.validation import (
     check_positive_int,
@@ -409,14 +410,13 @@ class Trainer:
         calls of about half a second too; Ctrl-C leaves the model at the last
         point it accepted (its best), any other error where it started.
 
-        One fit of a model at a time: a second ``fit`` of the same model
-        from another thread -- or an optimizer step on its parameters -- is
-        refused with :class:`~fastmlp.ConcurrentFitError` while this one
-        runs; ``predict``, ``evaluate`` and ``loss_and_grad`` from other
-        threads see the parameters between calls of steps, never half-updated
-        (:mod:`fastmlp.engine.guard`).  In data-parallel training, an error
-        that escapes the fit on one rank ends the whole MPI job (printed
-        with the rank) instead of leaving the others waiting.
+        One fit of a model at a time: another thread's ``fit`` of the same
+        model, or optimizer step on its parameters, is refused with
+        :class:`~fastmlp.ConcurrentFitError` while this one runs; other
+        threads' ``predict``, ``evaluate`` and ``loss_and_grad`` see the
+        parameters between calls of steps, never half-updated
+        (:mod:`fastmlp.engine.guard`).  Data-parallel: an error escaping the
+        fit on one rank ends the whole MPI job (printed with the rank).
         """
         # one fit of a model at a time: a second one, from another thread, is
         # refused here before anything changes (fastmlp.engine.guard)
@@ -634,7 +634,7 @@ class Trainer:
         norm = any(model.batch_norm)
         rows = X.shape[0] if norm else min(X.shape[0], TRAIN_CHUNK_ROWS)
         n_threads = plan(model.layer_sizes, rows, training=True).n_threads
-        gradient_pass = model.engine.gradient_pass(rows, n_threads, training=norm)
+        gradient_pass = model.engine.gradient_pass(rows, n_threads, norm, is_sparse(X))
         initial = model.snapshot()
         previous = [0.0]
         noise = training_noise() if norm else INFERENCE

@@ -178,7 +178,10 @@ class Engine:
         self._inference_ops = _kops.operations(dtype.name, layout.activation_codes, None, None,
                                                batch_norm=self.batch_norm, backward=False)
         self._inference_functions = _kops.addresses(self._inference_ops)
-        self._predict_units = {}
+        self._evaluation_ops = _kops.operations(dtype.name, layout.activation_codes,
+                                                loss_code(loss), None,
+                                                batch_norm=self.batch_norm)
+        self._predict_units, self._evaluate_units = {}, {}
         self._threads_own = threading.local()
         #: the most rows a predict runs as one block on the calling thread (the plan's)
         self._direct_rows = next((rows for rows in range(ROWS_PER_THREAD, 0, -1)
@@ -240,12 +243,14 @@ class Engine:
 
         return first_use(key, describe, COMPILE_SECONDS[what])
 
-    def workspace(self, rows, n_threads, training, touched_rows=0):
+    def workspace(self, rows, n_threads, training, touched_rows=0, sparse=False):
         """Buffers for a gradient pass over chunks of ``rows`` rows (``training``: with masks;
-        ``touched_rows``: room for a sparse input's list of W_0 rows, see
+        ``sparse``: for a sparse input, read in place, with room for the list of the
+        ``touched_rows`` rows of W_0 a training batch touches, see
         :class:`~fastmlp.engine.layout.Workspace`)."""
         return Workspace(self.layout, rows, self.dtype, training=True, n_threads=n_threads,
-                         layer_f=self.layer_f if training else None, touched_rows=touched_rows)
+                         layer_f=self.layer_f if training else None, touched_rows=touched_rows,
+                         gather_inputs=not sparse)
 
     # ------------------------------------------------------------------ passes
     def predict(self, X, prepare=None):
@@ -263,11 +268,12 @@ class Engine:
             if member is not None:  # (a first use compiles below, with its notice)
                 out = np.empty((n, self.n_outputs), dtype=self.dtype)
                 _ki.predict_here(self._inference_net, self._inference_functions, part, out,
-                                 self._predict_workspace(n).work, member)
+                                 self._thread_workspace("predict", n).work, member)
                 return out
         out = np.empty((n, self.n_outputs), dtype=self.dtype)
         n_threads, block = plan(self.layout.sizes, n, density=input_density(X))
-        net, ops, ws = self._inference_net, self._inference_ops, self._predict_workspace(block)
+        net, ops = self._inference_net, self._inference_ops
+        ws = self._thread_workspace("predict", block)
 
         def rows(start, stop):
             part = X[start:stop] if prepare is None else prepare(X[start:stop])
@@ -290,13 +296,15 @@ class Engine:
                     self._in_calls(X, block, rows)
         return out
 
-    def _predict_workspace(self, rows):
-        """This thread's inference workspace, of at least ``rows`` rows: made once per thread
-        and grown when a larger block comes (concurrent predicts each use their own)."""
-        ws = getattr(self._threads_own, "predict", None)
+    def _thread_workspace(self, what, rows, training=False):
+        """This thread's workspace for ``what`` (predict, evaluate), of at least ``rows``
+        rows: made once per thread and grown when a larger block comes (concurrent passes
+        each use their own).  ``training``: with the loss's buffers."""
+        ws = getattr(self._threads_own, what, None)
         if ws is None or ws.max_rows < rows:
-            ws = self._threads_own.predict = Workspace(self.layout, rows, self.dtype,
-                                                       training=False)
+            # an evaluation reads its input rows in place: no room to gather them
+            ws = Workspace(self.layout, rows, self.dtype, training=training, gather_inputs=False)
+            setattr(self._threads_own, what, ws)
         return ws
 
     def evaluate(self, X, T, sw=NO_WEIGHTS, prepare=None):
@@ -305,18 +313,28 @@ class Engine:
         ``prepare``: as for :meth:`predict`.
         """
         n_threads, block = plan(self.layout.sizes, X.shape[0], density=input_density(X))
-        ws = Workspace(self.layout, block, self.dtype, training=True)
+        ws = self._thread_workspace("evaluate", block, training=True)
         stats = np.zeros((n_threads, 3 + self.n_outputs))
-        net, ops, code = self.net(), self.ops(), loss_code(self.loss)
+        net, ops, code = self._inference_net, self._evaluation_ops, loss_code(self.loss)
 
         def rows(start, stop):
             weights = sw[start:stop] if sw.size else sw
             part = X[start:stop] if prepare is None else prepare(X[start:stop])
-            _ki.evaluate(net, ops, code, kernel_input(part), T[start:stop], weights, ws.work,
-                         stats, n_threads)
+            part, targets = kernel_input(part), T[start:stop]
+            key = (_arguments_key(part), _arguments_key(targets), _arguments_key(weights))
+            member = self._evaluate_units.get(key)
+            if member is None:
+                member = self._evaluate_units[key] = _ki.evaluate_unit(
+                    net, ops, part, targets, weights, ws.work, stats)
+            _ki.evaluate(net, ops, code, part, targets, weights, ws.work, stats, n_threads,
+                         member)
 
-        with single_threaded_blas(), self.first_use("evaluation", n_threads):
-            self._in_calls(X, block, rows)
+        with self.first_use("evaluation", n_threads):
+            if n_threads == 1:
+                self._in_calls(X, block, rows)
+            else:
+                with single_threaded_blas():
+                    self._in_calls(X, block, rows)
         return stats.sum(axis=0)
 
     def _in_calls(self, X, block, run):
@@ -347,11 +365,12 @@ class Engine:
         training = noise.mode != 0
         if training and self.needs_whole_batch:
             rows = X.shape[0]
-        return GradientPass(self, rows, n_threads, training)(self.params, grad, X, T, sw, noise)
+        return GradientPass(self, rows, n_threads, training, is_sparse(X))(self.params, grad, X,
+                                                                            T, sw, noise)
 
-    def gradient_pass(self, rows, n_threads, training):
+    def gradient_pass(self, rows, n_threads, training, sparse=False):
         """A :class:`GradientPass` with its buffers, for repeated passes (L-BFGS)."""
-        return GradientPass(self, rows, n_threads, training)
+        return GradientPass(self, rows, n_threads, training, sparse)
 
     def training_loop(self, X, T, sw, batch_size, optimizer_kind, optimizer_name, mask_seed,
                       prepare=None, ranks=None, lazy=False):
@@ -372,14 +391,16 @@ class GradientPass:
     n_threads : int
     training : bool
         Whether the passes run in training mode (masks, batch statistics).
+    sparse : bool, default False
+        The passes read a sparse input (in place: no room to gather rows).
     """
 
-    def __init__(self, engine, rows, n_threads, training):
+    def __init__(self, engine, rows, n_threads, training, sparse=False):
         self.engine = engine
         self.n_threads = n_threads
         self.training = training
         self.rows = rows
-        self.workspace = engine.workspace(rows, n_threads, training)
+        self.workspace = engine.workspace(rows, n_threads, training, sparse=sparse)
         self.stats = np.zeros((n_threads, 3 + engine.n_outputs))
         # rows per second of the last pass, to cut the next into calls of about
         # CALL_SECONDS; a first pass starts with one chunk and learns
@@ -525,7 +546,7 @@ class TrainingLoop:
         # a sparse X: room to list the rows of W_0 a batch touches
         touched = min(X.shape[1], X.nnz, batch_size * max_row_nnz(X)) if is_sparse(X) else 0
         self.workspace = engine.workspace(rows, self.n_threads, training=True,
-                                          touched_rows=touched)
+                                          touched_rows=touched, sparse=is_sparse(X))
         self._X = kernel_input(X)
         self.grad = np.zeros_like(engine.params)
         #: loss and metric sums of the batches run since the last reset, per thread

@@ -162,10 +162,14 @@ class Workspace:
     touched_rows : int, default 0
         Training on a sparse input: the most rows of W_0 one batch's
         non-zeros may pick (:mod:`fastmlp.kernels.sparse`); 0 otherwise.
+    gather_inputs : bool, default True
+        Keep room to gather a training chunk's input rows; False where they
+        are always read in place -- a sparse input, whose rows x inputs
+        could be gigabytes, or an evaluation.
     """
 
     def __init__(self, layout, max_rows, dtype, training=True, n_threads=1, layer_f=None,
-                 touched_rows=0):
+                 touched_rows=0, gather_inputs=True):
         sizes = layout.sizes
         n_layers = layout.n_layers
         widest = max(sizes[1:])
@@ -203,8 +207,8 @@ class Workspace:
                 parts[l, column["wt"]] = take(sizes[l] * width, rows=1)
         chunk = dict.fromkeys(("inputs", "targets", "d0", "d1"), 0)
         if training:
-            chunk = dict(inputs=take(sizes[0]), targets=take(sizes[-1]), d0=take(widest),
-                         d1=take(widest))
+            chunk = dict(inputs=take(sizes[0] if gather_inputs else 0), targets=take(sizes[-1]),
+                         d0=take(widest), d1=take(widest))
         zeros = take(widest, rows=1)
         coef = offset
         chunk.update(max_rows=max_rows, coef=coef, zeros=zeros)

@@ -99,16 +99,23 @@ def _predict(member, functions, t, net, X, out, work, n_threads, sync):
         barrier(sync, n_threads)
 
 
-def evaluate(net, ops, loss_code, X, T, sw, work, stats, n_threads):
+def evaluate(net, ops, loss_code, X, T, sw, work, stats, n_threads, member=None):
     """Loss and metrics of X against T, accumulated into ``stats`` (n_threads, 3 + n_out).
 
-    ``sw`` (n,) float64 weighs the rows (empty: unweighted).
+    ``sw`` (n,) float64 weighs the rows (empty: unweighted).  ``member``,
+    when given, :func:`evaluate_unit` of these argument types.
     """
-    zero, n_threads, loss_code = np.int64(0), np.int64(n_threads), np.int64(loss_code)
-    member = unit(evaluate_member, (zero, net, ops, loss_code, X, T, sw, work, stats, zero,
-                                    n_threads))
+    n_threads, loss_code = np.int64(n_threads), np.int64(loss_code)
+    if member is None:
+        member = evaluate_unit(net, ops, X, T, sw, work, stats)
     launch(_evaluate, member, ops,
            (net, loss_code, X, T, sw, work, stats, n_threads, new_state()), n_threads)
+
+
+def evaluate_unit(net, ops, X, T, sw, work, stats):
+    """:func:`evaluate_member` compiled (or loaded) for these argument types, as a pointer."""
+    zero = np.int64(0)  # the member's t, loss code, c0 and n_threads (types)
+    return unit(evaluate_member, (zero, net, ops, zero, X, T, sw, work, stats, zero, zero))
 
 
 @jit
