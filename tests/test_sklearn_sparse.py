@@ -10,7 +10,6 @@ fraction of that.  On a small text-like problem the accuracy is compared
 with scikit-learn's own MLP on the same sparse matrix.
 """
 
-import contextlib
 import tracemalloc
 import warnings
 
@@ -21,6 +20,7 @@ pytest.importorskip("sklearn")
 
 import joblib  # noqa: E402
 import scipy.sparse as sp  # noqa: E402
+from densify_guard import no_densifying  # noqa: E402
 from sklearn.exceptions import ConvergenceWarning as SkConvergenceWarning  # noqa: E402
 from sklearn.feature_extraction.text import TfidfTransformer  # noqa: E402
 from sklearn.neural_network import MLPClassifier as SkClassifier  # noqa: E402
@@ -30,40 +30,6 @@ import fastmlp as fm  # noqa: E402
 from fastmlp.sklearn import MLPClassifier, MLPRegressor  # noqa: E402
 
 N, D = 240, 57  # D: a width no other matrix of these fits has (see no_densifying)
-
-#: The SciPy classes whose toarray/todense are guarded.
-SPARSE_CLASSES = (sp.csr_matrix, sp.csr_array, sp.csc_matrix, sp.csc_array, sp.coo_matrix,
-                  sp.coo_array)
-
-
-@contextlib.contextmanager
-def no_densifying(n_features):
-    """Make ``toarray``/``todense`` raise for any sparse matrix of ``n_features`` columns.
-
-    Only that width: scikit-learn's LabelBinarizer densifies sparse label
-    matrices of its own, which have one column per class.
-    """
-    saved = []
-    for cls in SPARSE_CLASSES:
-        for name in ("toarray", "todense"):
-            original = getattr(cls, name)
-
-            def guarded(self, *args, _original=original, **kwargs):
-                if self.shape[1] == n_features:
-                    raise AssertionError(f"a sparse X ({self.shape}) was densified")
-                return _original(self, *args, **kwargs)
-
-            saved.append((cls, name, cls.__dict__.get(name)))
-            setattr(cls, name, guarded)
-    try:
-        yield
-    finally:
-        for cls, name, own in reversed(saved):
-            if own is None:
-                delattr(cls, name)
-            else:
-                setattr(cls, name, own)
-
 
 def quiet(fit, *args, **kwargs):
     """Call ``fit`` with convergence warnings silenced (short runs on purpose)."""
