@@ -25,6 +25,11 @@ halving
     train ``eta`` times as many (from scratch, so each rung is reproducible
     on its own), and so on up to ``epochs``; the others stop early.  The
     best trial is chosen in the last rung.
+
+A sparse X (SciPy, any format) is converted once to compressed sparse rows
+in the trials' dtype and never densified: the splits are its rows, every
+trial (in any backend) trains and is scored on them, and
+``preprocessing="standardize"`` scales it without centring.
 """
 
 import numpy as np
@@ -125,12 +130,8 @@ def search(X, y, space, *, method="random", n_trials=None, rounds=1, shrink=3.0,
 
     Parameters
     ----------
-    X, y : array-like (X may be a SciPy sparse matrix or array)
+    X, y : array-like or, for X, a SciPy sparse matrix (see the module docstring)
         All the data, split (stratified) unless ``validation_data`` is given.
-        A sparse X is converted once to compressed sparse rows in ``dtype``
-        and never densified: the splits are its rows, every trial (in any
-        backend) trains and is scored on them, and
-        ``preprocessing="standardize"`` then scales it without centring.
     space : dict or Space
         Hyper-parameter -> distribution, list (a choice) or constant (see
         :mod:`fastmlp.search.space`).
