@@ -11,6 +11,7 @@ import os
 import sys
 
 import numpy as np
+import scipy.sparse as sp
 
 import fastmlp as fm
 
@@ -22,7 +23,17 @@ def data(dtype="float64", rows=1003):
     return X, y
 
 
-#: name: (model arguments, optimizer, data dtype, trainer arguments)
+def sparse_data(rows=1003, features=200):
+    """A CSR X (float64) of about 6 values a row: a batch of 64 rows leaves many of the
+    200 features out, so the lazy update differs from the exact one."""
+    rng = np.random.default_rng(1)
+    X = sp.random(rows, features, density=0.03, format="csr", random_state=rng)
+    X.data = X.data * 4 - 2
+    score = X @ rng.standard_normal(features)
+    return X, np.digitize(score, np.quantile(score, [1 / 3, 2 / 3]))
+
+
+#: name: (model arguments, optimizer, trainer arguments)
 CONFIGS = {
     "adam": (dict(dtype="float64"), lambda: fm.optim.Adam(0.01), {}),
     "nesterov_l2": (dict(dtype="float64", l2=1e-3),
@@ -37,25 +48,36 @@ CONFIGS = {
                            lambda: fm.optim.Adam(0.01), dict(validation_fraction=0.2)),
 }
 
+#: The same for a sparse X (sparse_data): each rank reads its rows of the CSR matrix.
+SPARSE_CONFIGS = {
+    "sparse_exact": (dict(dtype="float64", l2=1e-3), lambda: fm.optim.Adam(0.01), {}),
+    "sparse_lazy": (dict(dtype="float64", l2=1e-3), lambda: fm.optim.Adam(0.01),
+                    dict(sparse_update="lazy")),
+    # input dropout on the stored values; scaling without centring; a held-out split
+    "sparse_dropout_standardized_split": (
+        dict(dtype="float64", dropout=[0.2, 0.1, 0.0], preprocessing="standardize"),
+        lambda: fm.optim.Adam(0.01), dict(validation_fraction=0.2, sparse_update="lazy")),
+}
+
 
 def trained(name, comm=None, X=None, y=None, epochs=4, **extra):
     """A model trained with config ``name`` (over ``comm``'s ranks when given)."""
-    model_args, optimizer, trainer_args = CONFIGS[name]
+    model_args, optimizer, trainer_args = {**CONFIGS, **SPARSE_CONFIGS}[name]
     if X is None:
-        X, y = data(model_args["dtype"])
-    model = fm.Model([12, 16, 8, 3], seed=0, **model_args)
+        X, y = sparse_data() if name in SPARSE_CONFIGS else data(model_args["dtype"])
+    model = fm.Model([X.shape[1], 16, 8, 3], seed=0, **model_args)
     trainer = fm.Trainer(model, optimizer(), batch_size=64, epochs=epochs, seed=3, verbose=0,
                          comm=comm, **trainer_args, **extra)
     history = trainer.fit(X, y)
     return model, history
 
 
-def lbfgs_trained(comm=None):
+def lbfgs_trained(comm=None, sparse=False):
     """Full-batch L-BFGS (float64, L2, a held-out split): one all-reduce per evaluation."""
     import warnings
 
-    X, y = data()
-    model = fm.Model([12, 16, 8, 3], seed=0, dtype="float64", l2=1e-3)
+    X, y = sparse_data() if sparse else data()
+    model = fm.Model([X.shape[1], 16, 8, 3], seed=0, dtype="float64", l2=1e-3)
     trainer = fm.Trainer(model, fm.optim.LBFGS(max_iter=15), verbose=0, comm=comm,
                          validation_fraction=0.2, seed=3)
     with warnings.catch_warnings():
@@ -65,12 +87,13 @@ def lbfgs_trained(comm=None):
 
 
 def equality(comm, out):
-    model, history = lbfgs_trained(comm)
-    np.save(os.path.join(out, f"lbfgs-rank{comm.rank}.npy"), model.params)
-    if comm.rank == 0:
-        with open(os.path.join(out, "lbfgs-history.json"), "w") as f:
-            json.dump(history, f)
-    for name in CONFIGS:
+    for prefix, sparse in (("lbfgs", False), ("sparse_lbfgs", True)):
+        model, history = lbfgs_trained(comm, sparse)
+        np.save(os.path.join(out, f"{prefix}-rank{comm.rank}.npy"), model.params)
+        if comm.rank == 0:
+            with open(os.path.join(out, f"{prefix}-history.json"), "w") as f:
+                json.dump(history, f)
+    for name in [*CONFIGS, *SPARSE_CONFIGS]:
         model, history = trained(name, comm)
         np.save(os.path.join(out, f"{name}-rank{comm.rank}.npy"), model.params)
         np.save(os.path.join(out, f"{name}-running-rank{comm.rank}.npy"), model.running_stats)

@@ -77,6 +77,42 @@ def test_lbfgs_on_two_ranks_gives_the_single_process_result(equality):
     np.testing.assert_allclose(distributed["val_loss"], history["val_loss"], rtol=1e-9)
 
 
+@pytest.mark.parametrize("name", list(mpi_worker.SPARSE_CONFIGS))
+def test_a_sparse_x_on_two_ranks_gives_the_single_process_result(equality, name):
+    # each rank reads its share of every batch's rows of the CSR matrix; the
+    # lazy update lists the rows of W_0 the whole batch touches, on every rank
+    reference, history = mpi_worker.trained(name)
+    ranks = [np.load(equality / f"{name}-rank{r}.npy") for r in (0, 1)]
+    assert np.array_equal(ranks[0], ranks[1])
+    np.testing.assert_allclose(ranks[0], reference.params, rtol=0, atol=1e-10)
+    with open(equality / f"{name}-history.json") as f:
+        distributed = json.load(f)
+    for key in history:
+        if key.endswith(("loss", "accuracy")):
+            np.testing.assert_allclose(distributed[key], history[key], rtol=1e-10)
+
+
+def test_the_sparse_cases_on_two_ranks_differ_from_each_other(equality):
+    # the lazy update leaves rows the exact one changes: the lazy case tests something
+    exact, lazy = (np.load(equality / f"sparse_{kind}-rank0.npy") for kind in ("exact", "lazy"))
+    assert not np.allclose(exact, lazy, rtol=0, atol=1e-6)
+    features = mpi_worker.sparse_data()[0].shape[1]
+    start = fm.Model([features, 16, 8, 3], seed=0, dtype="float64").params
+    assert not np.array_equal(lazy, start)  # it trained
+
+
+def test_sparse_lbfgs_on_two_ranks_gives_the_single_process_result(equality):
+    # each rank evaluates the objective on its contiguous half of the CSR rows
+    reference, history = mpi_worker.lbfgs_trained(sparse=True)
+    ranks = [np.load(equality / f"sparse_lbfgs-rank{r}.npy") for r in (0, 1)]
+    assert np.array_equal(ranks[0], ranks[1])
+    np.testing.assert_allclose(ranks[0], reference.params, rtol=0, atol=1e-9)
+    with open(equality / "sparse_lbfgs-history.json") as f:
+        distributed = json.load(f)
+    assert len(distributed["loss"]) == len(history["loss"])
+    np.testing.assert_allclose(distributed["val_loss"], history["val_loss"], rtol=1e-9)
+
+
 def test_a_memory_map_prepared_call_by_call_on_two_ranks(equality):
     # each rank gathers and standardises only its own rows of every batch
     reference, _ = mpi_worker.trained("standardized_split")

@@ -9,7 +9,6 @@ import pytest
 pytest.importorskip("sklearn")
 
 import joblib  # noqa: E402
-import scipy.sparse as sp  # noqa: E402
 from sklearn.base import clone  # noqa: E402
 from sklearn.datasets import (  # noqa: E402
     load_breast_cancer,
@@ -324,14 +323,6 @@ def test_float32_stays_float32(iris):
     assert clf64.coefs_[0].dtype == np.float64
     int_fit = quiet(MLPRegressor(max_iter=5).fit, np.arange(20).reshape(10, 2), np.arange(10))
     assert int_fit.coefs_[0].dtype == np.float64
-
-
-def test_sparse_input_is_densified(iris):
-    X, y = iris
-    kw = dict(hidden_layer_sizes=(8,), max_iter=20, random_state=0)
-    dense = quiet(MLPClassifier(**kw).fit, X, y)
-    sparse = quiet(MLPClassifier(**kw).fit, sp.csr_matrix(X), y)
-    np.testing.assert_array_equal(dense.predict_proba(X), sparse.predict_proba(sp.csc_matrix(X)))
 
 
 def test_coefs_are_views_of_the_network(iris):

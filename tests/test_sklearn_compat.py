@@ -79,11 +79,12 @@ def test_new_pickles_name_the_public_path(estimators):
 
 
 def test_old_pickles_take_the_newer_parameters_defaults(estimators, expected):
-    # class_weight and scoring came later: pickles without them get the defaults
+    # class_weight, scoring and sparse_update came later: pickles without them get the defaults
     from sklearn.base import clone
     clf, reg = estimators["classifier"], estimators["regressor"]
     assert clf.get_params()["class_weight"] is None and clf.get_params()["scoring"] is None
     assert reg.get_params()["scoring"] is None and "class_weight" not in reg.get_params()
+    assert clf.get_params()["sparse_update"] == reg.get_params()["sparse_update"] == "exact"
     assert clone(clf).get_params() == clf.get_params()
     X, labels = expected["X_train"], expected["y_train_labels"]
     with warnings.catch_warnings():

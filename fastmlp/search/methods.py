@@ -25,10 +25,18 @@ halving
     train ``eta`` times as many (from scratch, so each rung is reproducible
     on its own), and so on up to ``epochs``; the others stop early.  The
     best trial is chosen in the last rung.
+
+A sparse X (SciPy, any format) is converted once to compressed sparse rows
+in the trials' dtype and never densified: the splits are its rows, every
+trial (in any backend) trains and is scored on them, and
+``preprocessing="standardize"`` scales it without centring.
 """
 
 import numpy as np
+import scipy.sparse as sp
 
+from .._utils.sparse import check_csr, is_sparse
+from .._utils.validation import check_dtype
 from ..activations import NAMES as ACTIVATIONS
 from ..data.encoding import infer_task
 from ..optim import NAMES as OPTIMIZERS
@@ -122,7 +130,7 @@ def search(X, y, space, *, method="random", n_trials=None, rounds=1, shrink=3.0,
 
     Parameters
     ----------
-    X, y : array-like
+    X, y : array-like or, for X, a SciPy sparse matrix (see the module docstring)
         All the data, split (stratified) unless ``validation_data`` is given.
     space : dict or Space
         Hyper-parameter -> distribution, list (a choice) or constant (see
@@ -256,9 +264,9 @@ def _check_plan(space, method, n_trials, rounds, shrink, top_k, epochs, min_epoc
 def _prepare(X, y, validation_data, test_data, validation_size, test_size, task, seed,
              dtype, preprocessing):
     """The splits (labels encoded 0..k-1 for classification) and the trials' Setup."""
-    X = np.asarray(X)
+    X = _search_inputs(X, dtype)
     y = np.asarray(y)
-    if X.ndim != 2 or len(X) != len(y):
+    if X.ndim != 2 or X.shape[0] != len(y):
         raise ValueError(f"X must be 2-D with one row per target; got X {X.shape}, y {y.shape}")
     if task == "auto":
         task = infer_task(y)
@@ -278,25 +286,36 @@ def _prepare(X, y, validation_data, test_data, validation_size, test_size, task,
         return codes
 
     if validation_data is None:
+        # the rows of each part are drawn, then taken: a sparse X is cut, never densified
+        rows = np.arange(X.shape[0])
         stratify = y if classification else None
         if test_size:
-            parts = train_val_test_split(X, y, val_size=validation_size, test_size=test_size,
+            parts = train_val_test_split(rows, val_size=validation_size, test_size=test_size,
                                          stratify=stratify, seed=seed)
-            splits = {"train": parts[0::3], "val": parts[1::3], "test": parts[2::3]}
         else:
-            parts = train_test_split(X, y, test_size=validation_size, stratify=stratify,
-                                     seed=seed)
-            splits = {"train": parts[0::2], "val": parts[1::2], "test": None}
-        splits = {k: None if v is None else (v[0], v[1]) for k, v in splits.items()}
+            parts = train_test_split(rows, test_size=validation_size, stratify=stratify,
+                                     seed=seed) + [None]
+        splits = {k: None if part is None else (X[part], y[part])
+                  for k, part in zip(("train", "val", "test"), parts)}
     else:
         splits = {"train": (X, y), "val": tuple(validation_data)[:2],
                   "test": None if test_data is None else tuple(test_data)[:2]}
-    splits = {k: None if v is None else (np.asarray(v[0]), encode(v[1]))
+    names = {"train": "X", "val": "the validation X", "test": "the test X"}
+    splits = {k: None if v is None else (_search_inputs(v[0], dtype, names[k]), encode(v[1]))
               for k, v in splits.items()}
     n_outputs = len(labels) if classification else 1
     setup = Setup(X.shape[1], n_outputs, classification, seed=seed, dtype=dtype,
                   preprocessing=None if preprocessing in (None, "none") else preprocessing)
     return splits, setup
+
+
+def _search_inputs(X, dtype, what="X"):
+    """X as every trial reads it: a SciPy sparse X in compressed sparse rows with its values
+    in the trials' ``dtype`` -- converted here once rather than by each trial, never
+    densified -- and anything else as an array."""
+    if is_sparse(X):
+        return check_csr(X, check_dtype(dtype), what=what)
+    return np.asarray(X)
 
 
 def _task(trial, round_, config, epochs):
@@ -366,7 +385,11 @@ def _final_model(best, splits, setup, refit):
     trainer = build_trainer(config, setup, max(1, best["epochs"]))
     (X_train, y_train), (X_val, y_val) = splits["train"], splits["val"]
     if refit:
-        X_train, y_train = np.concatenate([X_train, X_val]), np.concatenate([y_train, y_val])
+        if is_sparse(X_train) or is_sparse(X_val):
+            X_train = sp.vstack([X_train, X_val], format="csr")
+        else:
+            X_train = np.concatenate([X_train, X_val])
+        y_train = np.concatenate([y_train, y_val])
     trainer.fit(X_train, y_train)
     test_metrics = None
     if splits["test"] is not None:

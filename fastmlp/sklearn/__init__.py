@@ -42,8 +42,13 @@ approximated:
   over an epoch's batches, penalty included; half the squared error averaged
   over the outputs for multi-output regression, from the epoch's mean penalty
   estimated at its start and end).
-* Sparse input is accepted and densified (fastmlp's kernels are dense), which
-  needs ``n_samples * n_features`` floats of memory.
+* Sparse input (any SciPy format, ``csr_matrix`` or ``csr_array``, int32
+  or int64 indices) is never densified: it is converted to compressed
+  sparse rows once, kept in float32 when its values are float32, and the
+  network's first layer reads its rows where they are, in ``fit``,
+  ``partial_fit``, the early-stopping split and the predictions.  The fit
+  equals that of the same data dense; ``sparse_update="lazy"`` trades that
+  for speed on very wide data.
 
 Training stops as scikit-learn's does (``tol`` and ``n_iter_no_change`` on
 the training loss or, with ``early_stopping``, on the validation score,

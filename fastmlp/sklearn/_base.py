@@ -24,7 +24,7 @@ from ..model import Model
 from ..optim import SGD
 from ..trainer import Trainer
 from ._exceptions import ConvergenceWarning
-from ._inputs import assign_arrays, densify, sample_weights, validate_data
+from ._inputs import SPARSE_FORMAT, assign_arrays, network_input, sample_weights, validate_data
 from ._params import (
     check_common_params,
     effective_batch_size,
@@ -47,7 +47,7 @@ _NON_FINITE_MESSAGE = ("Solver produced non-finite parameter weights. The input 
 
 #: Parameters added after the first release, with their defaults: pickles of
 #: older estimators lack them (see BaseMLP.__setstate__; subclasses add their own).
-ADDED_PARAMS = {"scoring": None}
+ADDED_PARAMS = {"scoring": None, "sparse_update": "exact"}
 
 
 class BaseMLP(StoppingRules, BaseEstimator):
@@ -63,7 +63,7 @@ class BaseMLP(StoppingRules, BaseEstimator):
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
                  solver_params=None, dropout=0.0, batch_norm=False, l1=0.0, n_threads=None,
-                 dtype=None, scoring=None):
+                 dtype=None, scoring=None, sparse_update="exact"):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.solver = solver
@@ -95,6 +95,7 @@ class BaseMLP(StoppingRules, BaseEstimator):
         self.n_threads = n_threads
         self.dtype = dtype
         self.scoring = scoring
+        self.sparse_update = sparse_update
 
     def _check_params(self):
         """Validate the hyper-parameters (at fit time, as scikit-learn does)."""
@@ -203,7 +204,7 @@ class BaseMLP(StoppingRules, BaseEstimator):
         if self.out_activation_ == "exp" and (np.any(np.asarray(self.dropout) > 0)
                                               or np.any(self.batch_norm)):
             raise ValueError("loss='poisson' does not support dropout or batch_norm")
-        X = np.ascontiguousarray(X, dtype=model.dtype)
+        X = network_input(X, model.dtype)  # a sparse X stays sparse
         Y = np.ascontiguousarray(Y, dtype=model.dtype)
         try:
             if solver_minimizes(self.solver):
@@ -257,6 +258,7 @@ class BaseMLP(StoppingRules, BaseEstimator):
         if isinstance(trainer, Trainer):
             trainer.verbose = 2 if self.verbose >= 2 else 0
             trainer.n_threads = self.n_threads
+            trainer.sparse_update = self.sparse_update
         mean_weight = 1.0 if sw is None else float(sw.mean())
         self._penalties(model, trainer.batch_size * mean_weight)
         ctx = FitContext(
@@ -304,7 +306,8 @@ class BaseMLP(StoppingRules, BaseEstimator):
         else:
             trainer = Trainer(self.model_, optimizer, batch_size=1, shuffle=self.shuffle,
                               seed=seed, verbose=2 if self.verbose >= 2 else 0,
-                              n_threads=self.n_threads, schedule=schedule)
+                              n_threads=self.n_threads, schedule=schedule,
+                              sparse_update=self.sparse_update)
         self._trainer = trainer
         return trainer
 
@@ -366,9 +369,9 @@ class BaseMLP(StoppingRules, BaseEstimator):
     def _forward(self, X):
         """Network output for raw input ``X`` (validated, in the network's dtype)."""
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, accept_sparse=["csr", "csc", "coo"],
+        X = validate_data(self, X, reset=False, accept_sparse=SPARSE_FORMAT,
                           dtype=(np.float64, np.float32))
-        X = densify(X)
+        X = network_input(X)  # a sparse X stays sparse
         with threads(self.n_threads):
             return self.model_.predict(X)
 
@@ -391,7 +394,7 @@ class BaseMLP(StoppingRules, BaseEstimator):
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
-        tags.input_tags.sparse = True  # accepted and densified
+        tags.input_tags.sparse = True  # CSR read in place by the network, never densified
         return tags
 
 

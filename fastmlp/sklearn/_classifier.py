@@ -13,7 +13,7 @@ from sklearn.utils.multiclass import check_classification_targets, type_of_targe
 
 from ._base import ADDED_PARAMS, BaseMLP
 from ._docs import fill_doc
-from ._inputs import densify, sample_weights, validate_data
+from ._inputs import SPARSE_FORMAT, sample_weights, validate_data
 from ._params import partial_fit_available
 
 __all__ = ["MLPClassifier"]
@@ -70,7 +70,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
                  solver_params=None, dropout=0.0, batch_norm=False, l1=0.0, n_threads=None,
-                 dtype=None, class_weight=None, scoring=None):
+                 dtype=None, class_weight=None, scoring=None, sparse_update="exact"):
         self.class_weight = class_weight
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes, activation=activation, solver=solver,
@@ -82,7 +82,7 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
             validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
             epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun,
             solver_params=solver_params, dropout=dropout, batch_norm=batch_norm, l1=l1,
-            n_threads=n_threads, dtype=dtype, scoring=scoring)
+            n_threads=n_threads, dtype=dtype, scoring=scoring, sparse_update=sparse_update)
 
     # scikit-learn's get_params reads the subclass signature, which has no
     # ``loss``; the attribute stays for the shared code.
@@ -95,10 +95,9 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         return "logistic"  # binary (one unit) and multilabel (one unit per label)
 
     def _validate_input(self, X, y, incremental, reset):
-        """Checked X (dense), the binarized targets, and the labels for scoring."""
-        X, y = validate_data(self, X, y, reset=reset, accept_sparse=["csr", "csc", "coo"],
+        """Checked X (dense or CSR), the binarized targets, and the labels for scoring."""
+        X, y = validate_data(self, X, y, reset=reset, accept_sparse=SPARSE_FORMAT,
                              multi_output=True, dtype=(np.float64, np.float32))
-        X = densify(X)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         check_classification_targets(y)
@@ -170,7 +169,8 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Training data (sparse input is densified).
+            Training data; a sparse matrix or array is read as compressed sparse
+            rows (other formats converted once), never densified.
         y : array-like of shape (n_samples,) or (n_samples, n_labels)
             Class labels, or a multilabel indicator matrix.
         sample_weight : array-like of shape (n_samples,), default=None

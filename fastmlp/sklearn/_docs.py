@@ -97,6 +97,15 @@ _COMMON_PARAMS = """
         None is scikit-learn's behaviour: accuracy (classifier) or R^2
         (regressor).  Only used with ``early_stopping``; ``score`` is not
         affected.
+    sparse_update : {"exact", "lazy"}, default="exact"
+        How the first layer's weights are updated when ``X`` is sparse
+        (passed to :class:`fastmlp.Trainer`).  "exact": every weight at
+        every step, so a fit on a sparse ``X`` is the fit on the same data
+        dense.  "lazy": only the weight rows of the features a batch's
+        non-zeros pick, their optimizer state too (``torch.optim.SparseAdam``'s
+        rule), much cheaper with hundreds of thousands of features.
+        First-order solvers only (L-BFGS updates every weight; "lazy" is
+        refused with ``loss="poisson"``); dense input ignores it.
 """
 
 _COMMON_ATTRIBUTES = """

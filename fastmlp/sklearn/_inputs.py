@@ -3,11 +3,19 @@
 X and y go through scikit-learn's own validation (its estimator checks
 expect its messages, feature-name handling and ``n_features_in_``);
 sample weights through fastmlp's shared :mod:`fastmlp._utils.validation`.
+A sparse X stays sparse: scikit-learn's validation converts any other
+SciPy format to compressed sparse rows (:data:`SPARSE_FORMAT`), once, and
+fastmlp's network reads those rows where they are.
 """
 
 import numpy as np
 
+from .._utils.sparse import check_csr, is_sparse
 from .._utils.validation import check_sample_weight
+
+#: The sparse format X is validated into (scikit-learn's ``accept_sparse``): the one
+#: fastmlp's kernels read; CSC, COO and the others are converted to it once.
+SPARSE_FORMAT = "csr"
 
 try:  # scikit-learn >= 1.6
     from sklearn.utils.validation import validate_data as _sk_validate_data
@@ -58,11 +66,27 @@ def _all_zero(sample_weight, n_samples):
     return values.shape in ((), (n_samples,)) and not np.any(values)
 
 
-def densify(X):
-    """Sparse input as a dense C-contiguous array (the kernels work on dense rows)."""
-    if hasattr(X, "toarray"):
-        X = X.toarray()
-    return np.ascontiguousarray(X)
+def network_input(X, dtype=None):
+    """A validated X as fastmlp's network takes it, never densified.
+
+    Parameters
+    ----------
+    X : ndarray or scipy sparse matrix or array
+        Output of :func:`validate_data`.
+    dtype : numpy dtype, optional
+        The network's dtype; None keeps X's own.
+
+    Returns
+    -------
+    ndarray or scipy sparse CSR
+        A dense X C-contiguous (in ``dtype`` when given); a sparse X in
+        compressed sparse rows, of the caller's class (``csr_matrix`` or
+        ``csr_array``), its values in ``dtype`` when given (a copy of the
+        values only when they are of another type).
+    """
+    if is_sparse(X):
+        return X.tocsr() if dtype is None else check_csr(X, np.dtype(dtype))
+    return np.ascontiguousarray(X, dtype=dtype)
 
 
 def assign_arrays(views, values, name):

@@ -21,6 +21,7 @@ from .._utils.validation import (
 )
 from ..optim import LBFGS, SGD, Adam, Optimizer, Solver, get_optimizer
 from ..schedules import Schedule, get_schedule
+from ..trainer import SPARSE_UPDATES
 
 #: scikit-learn's hidden-layer activations and the other fastmlp ones.
 _ACTIVATIONS = ("identity", "logistic", "tanh", "relu", "sigmoid", "leaky_relu", "elu",
@@ -72,6 +73,9 @@ def check_common_params(est):
         raise ValueError(f"solver_params must be a dict or None, got {est.solver_params!r}")
     if est.dtype not in (None, "float32", "float64", np.float32, np.float64):
         raise ValueError(f"dtype must be None, 'float32' or 'float64', got {est.dtype!r}")
+    if not isinstance(est.sparse_update, str) or est.sparse_update not in SPARSE_UPDATES:
+        raise ValueError(f"sparse_update must be one of {', '.join(map(repr, SPARSE_UPDATES))}, "
+                         f"got {est.sparse_update!r}")
     if est.scoring is not None:
         if not (isinstance(est.scoring, str) or callable(est.scoring)):
             raise ValueError(f"scoring must be None, a scorer name or a callable, got "

@@ -8,7 +8,7 @@ from sklearn.utils.metaestimators import available_if
 
 from ._base import BaseMLP
 from ._docs import fill_doc
-from ._inputs import densify, validate_data
+from ._inputs import SPARSE_FORMAT, validate_data
 from ._params import partial_fit_available
 
 __all__ = ["MLPRegressor"]
@@ -57,7 +57,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
                  nesterovs_momentum=True, early_stopping=False, validation_fraction=0.1,
                  beta_1=0.9, beta_2=0.999, epsilon=1e-8, n_iter_no_change=10, max_fun=15000,
                  solver_params=None, dropout=0.0, batch_norm=False, l1=0.0, n_threads=None,
-                 dtype=None, scoring=None):
+                 dtype=None, scoring=None, sparse_update="exact"):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes, activation=activation, solver=solver,
             alpha=alpha, batch_size=batch_size, learning_rate=learning_rate,
@@ -68,21 +68,24 @@ class MLPRegressor(RegressorMixin, BaseMLP):
             validation_fraction=validation_fraction, beta_1=beta_1, beta_2=beta_2,
             epsilon=epsilon, n_iter_no_change=n_iter_no_change, max_fun=max_fun,
             solver_params=solver_params, dropout=dropout, batch_norm=batch_norm, l1=l1,
-            n_threads=n_threads, dtype=dtype, scoring=scoring)
+            n_threads=n_threads, dtype=dtype, scoring=scoring, sparse_update=sparse_update)
 
     def _check_task_params(self):
         if self.loss not in ("squared_error", "poisson"):
             raise ValueError(f"loss must be 'squared_error' or 'poisson', got {self.loss!r}")
+        if self.loss == "poisson" and self.sparse_update == "lazy":
+            # its loop (PoissonTrainer) steps the optimizer over the whole parameter vector
+            raise ValueError("loss='poisson' updates every weight at every step; "
+                             "sparse_update='lazy' is not available with it (use 'exact')")
 
     def _output_activation(self):
         return "exp" if self.loss == "poisson" else "identity"
 
     def _validate_input(self, X, y, incremental, reset):
-        """Checked X (dense), 2-D float targets, and y as given for scoring."""
-        X, y = validate_data(self, X, y, reset=reset, accept_sparse=["csr", "csc", "coo"],
+        """Checked X (dense or CSR), 2-D float targets, and y as given for scoring."""
+        X, y = validate_data(self, X, y, reset=reset, accept_sparse=SPARSE_FORMAT,
                              multi_output=True, y_numeric=True,
                              dtype=(np.float64, np.float32))
-        X = densify(X)
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
         if self.loss == "poisson" and np.any(y < 0):
@@ -102,7 +105,8 @@ class MLPRegressor(RegressorMixin, BaseMLP):
         Parameters
         ----------
         X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Training data (sparse input is densified).
+            Training data; a sparse matrix or array is read as compressed sparse
+            rows (other formats converted once), never densified.
         y : array-like of shape (n_samples,) or (n_samples, n_outputs)
             Targets.
         sample_weight : array-like of shape (n_samples,), default=None
