@@ -369,10 +369,6 @@ def test_a_matrix_too_wide_to_densify_trains_in_a_fraction_of_its_dense_size(wid
     assert grown < 12 * first_layer_bytes and grown < dense_bytes / 40, grown
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "core (fastmlp/engine/layout.py, Workspace): a training workspace reserves a gathered-"
-    "inputs block of max_rows x n_inputs even for a sparse X, whose rows the kernels read in "
-    "place -- 1.6 GB allocated (untouched, so not resident) for this 2,000,000-wide X"))
 def test_training_on_a_wide_sparse_x_allocates_no_rows_x_features_buffer(wide):
     X, y = wide
     model = fm.Model([X.shape[1], 4, 2], dtype="float32", seed=0)

@@ -9,7 +9,8 @@ kernels' sources, see :mod:`fastmlp.kernels`).  No imports: every layer may
 read it.
 """
 
-__all__ = ["ROWS_PER_THREAD", "TRAIN_CHUNK_ROWS", "CALL_SECONDS", "CALL_MAX_BYTES",
+__all__ = ["ROWS_PER_THREAD", "TRAIN_CHUNK_ROWS", "CALL_SECONDS", "GRADIENT_CALL_FLOPS",
+           "CALL_MAX_BYTES",
            "INPUT_COPY_MAX_BYTES", "PARALLEL_MIN_FLOPS", "INFERENCE_TEAM_MIN_FLOPS",
            "COLUMN_SPLIT_MAX_ROWS_PER_THREAD", "COLUMN_SPLIT_MIN_UNITS_PER_THREAD",
            "COLUMN_SPLIT_MIN_FLOPS_PER_THREAD", "UPSTREAM_TRANSPOSE_MAX_FAN_OUT",
@@ -32,6 +33,13 @@ TRAIN_CHUNK_ROWS = 4096
 #: checkpoints get control back within about this long.  A call costs a few
 #: hundred microseconds of Python, well under 1% of this.
 CALL_SECONDS = 0.5
+
+#: The work of one call of a long gradient pass (an L-BFGS evaluation over
+#: many rows; 6 floating-point operations per weight and row): about half
+#: a second on two cores of the dev machine, so Ctrl-C is felt within about
+#: that long.  A number of operations rather than of seconds, so that where
+#: a pass is cut -- and its loss's rounding -- does not depend on timing.
+GRADIENT_CALL_FLOPS = 20_000_000_000
 
 #: The most input one call converts, preprocesses or gathers at a time, in
 #: bytes -- predict and evaluate's blocks, and the rows one call of the

@@ -26,6 +26,7 @@ from .._utils.sparse import nbytes as sparse_nbytes
 from .._utils.tuning import (
     CALL_MAX_BYTES,
     CALL_SECONDS,
+    GRADIENT_CALL_FLOPS,
     INFERENCE_TEAM_MIN_FLOPS,
     ROWS_PER_THREAD,
     TRAIN_CHUNK_ROWS,
@@ -175,12 +176,7 @@ class Engine:
         # any penalty or dropout), the compiled member per kind of input, and a
         # workspace per thread.
         self._inference_net = self.net()
-        self._inference_ops = _kops.operations(dtype.name, layout.activation_codes, None, None,
-                                               batch_norm=self.batch_norm, backward=False)
-        self._inference_functions = _kops.addresses(self._inference_ops)
-        self._evaluation_ops = _kops.operations(dtype.name, layout.activation_codes,
-                                                loss_code(loss), None,
-                                                batch_norm=self.batch_norm)
+        self._inference, self._evaluation = None, None  # the functions, compiled on first use
         self._predict_units, self._evaluate_units = {}, {}
         self._threads_own = threading.local()
         #: the most rows a predict runs as one block on the calling thread (the plan's)
@@ -229,6 +225,20 @@ class Engine:
                                 penalty=bool(self.reg[_kp.L2] or self.reg[_kp.L1]),
                                 backward=not inference)
 
+    def inference_ops(self):
+        """``(ops, addresses)`` of a predict (:meth:`ops` for inference and their addresses):
+        made at the first predict, kept (a penalty set later concerns training only)."""
+        if self._inference is None:
+            ops = self.ops(inference=True)
+            self._inference = (ops, _kops.addresses(ops))
+        return self._inference
+
+    def evaluation_ops(self):
+        """The functions of an evaluation (with the loss), made at the first one and kept."""
+        if self._evaluation is None:
+            self._evaluation = self.ops()
+        return self._evaluation
+
     def first_use(self, what, n_threads, optimizer=None):
         """Announce a first call of the kernels for ``what`` that compiles (see
         :func:`fastmlp.compiling.first_use`)."""
@@ -267,12 +277,12 @@ class Engine:
             member = self._predict_units.get(_arguments_key(part))
             if member is not None:  # (a first use compiles below, with its notice)
                 out = np.empty((n, self.n_outputs), dtype=self.dtype)
-                _ki.predict_here(self._inference_net, self._inference_functions, part, out,
+                _ki.predict_here(self._inference_net, self.inference_ops()[1], part, out,
                                  self._thread_workspace("predict", n).work, member)
                 return out
         out = np.empty((n, self.n_outputs), dtype=self.dtype)
         n_threads, block = plan(self.layout.sizes, n, density=input_density(X))
-        net, ops = self._inference_net, self._inference_ops
+        net, (ops, functions) = self._inference_net, self.inference_ops()
         ws = self._thread_workspace("predict", block)
 
         def rows(start, stop):
@@ -283,7 +293,7 @@ class Engine:
             if member is None:
                 member = self._predict_units[key] = _ki.predict_unit(net, ops, part, out, ws.work)
             if n_threads == 1:
-                _ki.predict_here(net, self._inference_functions, part, out[start:stop], ws.work,
+                _ki.predict_here(net, functions, part, out[start:stop], ws.work,
                                  member)
             else:
                 _ki.predict(net, ops, part, out[start:stop], ws.work, n_threads, member)
@@ -315,7 +325,7 @@ class Engine:
         n_threads, block = plan(self.layout.sizes, X.shape[0], density=input_density(X))
         ws = self._thread_workspace("evaluate", block, training=True)
         stats = np.zeros((n_threads, 3 + self.n_outputs))
-        net, ops, code = self._inference_net, self._evaluation_ops, loss_code(self.loss)
+        net, ops, code = self._inference_net, self.evaluation_ops(), loss_code(self.loss)
 
         def rows(start, stop):
             weights = sw[start:stop] if sw.size else sw
@@ -402,9 +412,10 @@ class GradientPass:
         self.rows = rows
         self.workspace = engine.workspace(rows, n_threads, training, sparse=sparse)
         self.stats = np.zeros((n_threads, 3 + engine.n_outputs))
-        # rows per second of the last pass, to cut the next into calls of about
-        # CALL_SECONDS; a first pass starts with one chunk and learns
-        self._rows_per_second = 0.0
+        # the chunks of a call: about GRADIENT_CALL_FLOPS of work, fixed by the
+        # model's size (not by timing, so that the results do not depend on it)
+        weights = sum(a * b for a, b in zip(engine.layout.sizes, engine.layout.sizes[1:]))
+        self._call_rows = rows * max(1, GRADIENT_CALL_FLOPS // (6 * weights * rows))
 
     def __call__(self, params, grad, X, T, sw=NO_WEIGHTS, noise=INFERENCE, layer_f=None,
                  weight=0.0, penalized=True):
@@ -417,12 +428,12 @@ class GradientPass:
         sums instead of the rows' own total weight, and ``penalized=False``
         leaves the penalty out (another rank adds it).
 
-        A pass over many rows runs as calls of about CALL_SECONDS each,
-        whole chunks of rows at a time, so that Ctrl-C is felt within about
-        that long even in a long L-BFGS evaluation; the gradient of a call
-        adds to those of the calls before it, and the chunks are the ones a
-        single call would take.  A training-mode pass that needs the whole
-        batch at once (batch normalisation) is one call.
+        A pass over many rows runs as calls of about GRADIENT_CALL_FLOPS of
+        work each (whole chunks of rows), so that Ctrl-C is felt within about
+        half a second even in a long L-BFGS evaluation; the gradient of a
+        call adds to those of the calls before it, and the chunks are the
+        ones a single call would take.  A training-mode pass that needs the
+        whole batch at once (batch normalisation) is one call.
         """
         engine = self.engine
         self.stats[:] = 0
@@ -448,25 +459,16 @@ class GradientPass:
         loss, start = 0.0, 0
         with single_threaded_blas(), engine.first_use("gradients", self.n_threads):
             while start < n:
-                stop = n if self.rows >= n else min(n, start + self._call_rows())
-                began = time.perf_counter()
+                stop = n if self.rows >= n else min(n, start + self._call_rows)
                 loss += _kt.loss_grad(net, ops, grad,
                                       engine.reg if penalized and start == 0 else no_penalty,
                                       code, data, start, stop, self.workspace.work, self.stats,
                                       self.n_threads, sync, noise, weight,
                                       accumulate=start > 0)
-                seconds = time.perf_counter() - began
-                if seconds > 0:
-                    self._rows_per_second = (stop - start) / seconds
                 if not np.isfinite(loss):
                     break
                 start = stop
         return float(loss)
-
-    def _call_rows(self):
-        """Rows of the next call: about CALL_SECONDS of work, whole chunks of ``rows``."""
-        chunks = int(self._rows_per_second * CALL_SECONDS) // self.rows
-        return self.rows * max(1, chunks)
 
     def update_running_statistics(self, X, T, sw=NO_WEIGHTS):
         """Set batch norm's running statistics to those of all of X (one training pass).

@@ -21,7 +21,7 @@ from .._utils.validation import (
 )
 from ..optim import LBFGS, SGD, Adam, Optimizer, Solver, get_optimizer
 from ..schedules import Schedule, get_schedule
-from ..trainer import SPARSE_UPDATES
+from ..training.settings import SPARSE_UPDATES
 
 #: scikit-learn's hidden-layer activations and the other fastmlp ones.
 _ACTIVATIONS = ("identity", "logistic", "tanh", "relu", "sigmoid", "leaky_relu", "elu",
