@@ -5,14 +5,16 @@ here (another format to CSR, once; the values to the model's dtype), and
 the kernels read its three arrays where they are
 (:mod:`fastmlp.kernels.sparse`).  Both SciPy interfaces are accepted
 (``csr_matrix`` and ``csr_array``), with int32 or int64 indices; the result
-keeps the caller's class.  Nothing here densifies.
+keeps the caller's class.  Nothing here densifies, and :func:`csr_on` and
+:func:`row_range` copy nothing: a CSR matrix on arrays mapped from files
+(``np.load(mmap_mode="r")``) and its row ranges read the files in place.
 """
 
 import numpy as np
 import scipy.sparse as sp
 
 __all__ = ["is_sparse", "check_csr", "nbytes", "largest_magnitude", "scale_columns",
-           "max_row_nnz", "column_moments"]
+           "max_row_nnz", "column_moments", "csr_on", "row_range", "index_dtype"]
 
 _INDEX_DTYPES = (np.int32, np.int64)
 
@@ -119,3 +121,53 @@ def column_moments(X):
     stored = np.bincount(X.indices, minlength=d)
     deviations = np.bincount(X.indices, weights=(data - mean[X.indices]) ** 2, minlength=d)
     return mean, (deviations + (n - stored) * mean * mean) / n
+
+
+def index_dtype(n_features, nnz):
+    """int32 when column indices below ``n_features`` and ``nnz`` stored values fit, else
+    int64: the index type SciPy keeps without converting (it narrows int64 index arrays
+    whose contents fit in int32 -- a copy)."""
+    return np.int32 if max(n_features, nnz) < np.iinfo(np.int32).max else np.int64
+
+
+def csr_on(data, indices, indptr, shape):
+    """A SciPy ``csr_matrix`` whose three arrays are ``data``, ``indices`` and ``indptr``.
+
+    None is copied or converted -- SciPy's constructor may narrow int64
+    indices to int32, a copy of what may be a file's memory map -- and
+    nothing is checked here beyond the lengths: the caller wrote or
+    checked the arrays (the model checks them again, without copies,
+    when it is given the matrix).
+
+    Parameters
+    ----------
+    data : ndarray (nnz,)
+    indices : ndarray (nnz,) int32 or int64
+        Column of each value, each row's increasing.
+    indptr : ndarray (n_rows + 1,)
+        Row ``i``'s values are ``data[indptr[i]:indptr[i + 1]]``.
+    shape : (int, int)
+
+    Raises
+    ------
+    ValueError
+        Arrays whose lengths do not agree with each other and ``shape``.
+    """
+    if indptr.shape != (shape[0] + 1,) or data.shape != indices.shape or data.ndim != 1:
+        raise ValueError(f"inconsistent CSR arrays for shape {shape}: data {data.shape}, "
+                         f"indices {indices.shape}, indptr {indptr.shape}")
+    X = sp.csr_matrix(shape, dtype=data.dtype)
+    X.data, X.indices, X.indptr = data, indices, indptr
+    return X
+
+
+def row_range(X, start, stop):
+    """Rows ``start:stop`` of a CSR X as a CSR matrix on views of X's values and indices.
+
+    SciPy's ``X[start:stop]`` copies the rows' values and indices; these
+    are slices of X's arrays (of a memory map: of the file), with only the
+    row pointer (``stop - start + 1`` entries) new.
+    """
+    lo, hi = int(X.indptr[start]), int(X.indptr[stop])
+    indptr = np.asarray(X.indptr[start:stop + 1]) - X.indptr.dtype.type(lo)
+    return csr_on(X.data[lo:hi], X.indices[lo:hi], indptr, (stop - start, X.shape[1]))

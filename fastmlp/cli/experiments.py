@@ -14,7 +14,7 @@ from ..model import Model
 from ..preprocessing import StandardScaler
 from ..search import Space, loguniform, read_space, search
 from .prepare import prepare, prepare_whole
-from .settings import add_search_options, hidden_sizes
+from .settings import TASKS, add_search_options, hidden_sizes, zero_based
 
 __all__ = ["DEFAULT_SPACE", "add_compare_command", "add_diagnose_command", "add_search_command",
            "compare_command", "diagnose_command", "search_command"]
@@ -69,11 +69,15 @@ def add_search_command(sub):
 
 
 def _data_options(cmd):
-    cmd.add_argument("--data", help="CSV file with a header row, NPZ or NPY file (one of "
-                                    "fastmlp convert too)")
+    cmd.add_argument("--data", help="CSV file with a header row, NPZ or NPY file, svmlight "
+                                    "file (.svm), or one of fastmlp convert")
     cmd.add_argument("--target", default=None,
                      help="name of the target column (default: 'y' for NPZ, last column for CSV)")
-    cmd.add_argument("--task", choices=("auto", "classification", "regression"), default="auto")
+    cmd.add_argument("--task", choices=TASKS, default="auto")
+    cmd.add_argument("--zero-based", type=zero_based, default="auto",
+                     metavar="{auto,true,false}",
+                     help="whether an svmlight file's indices count from 0 (default auto: when "
+                          "an index 0 appears)")
     cmd.add_argument("--hidden", type=hidden_sizes, default=[256, 128],
                      help="hidden layer sizes, comma-separated (default 256,128)")
     cmd.add_argument("--activation", default="relu",
@@ -99,15 +103,15 @@ def compare_command(args, out=None):
 
     out = sys.stdout if out is None else out
     d = prepare(args.data, args.target, args.task, args.test_size, args.validation_size,
-                args.seed)
+                args.seed, zero_based=args.zero_based)
     (X_train, y_train), (X_val, y_val) = d.train, d.val
-    scaler = StandardScaler().fit(X_train)  # statistics of the training split only
+    # statistics of the training split only (sparse inputs: scaled, not centred)
+    scaler = StandardScaler().fit(X_train)
     X_train, X_val = (scaler.transform(a, np.dtype(args.dtype)) for a in (X_train, X_val))
     model = Model([d.X.shape[1], *args.hidden, d.n_out], activation=args.activation,
-                  output="softmax" if d.classification else "identity", dtype=args.dtype,
-                  seed=args.seed)
-    print(f"data: {_described(d, args.data)}: {len(X_train)} train / {len(X_val)} validation "
-          "samples", file=out)
+                  output=d.output, dtype=args.dtype, seed=args.seed)
+    print(f"data: {_described(d, args.data)}: {X_train.shape[0]} train / {X_val.shape[0]} "
+          "validation samples", file=out)
     print(f"model: {model}; {args.epochs} epochs per mini-batch method", file=out)
     rows, target, metric = compare_optimizers(model, X_train, y_train, X_val, y_val,
                                               epochs=args.epochs, target_loss=args.target_loss,
@@ -166,7 +170,8 @@ def search_command(args, out=None):
     if args.resume and args.results is None:
         raise ValueError("--resume continues the search recorded in --results R.csv: give it")
     space = DEFAULT_SPACE if args.space is None else read_space(args.space)
-    d = prepare_whole(args.data, args.target, args.task, args.test_size, args.validation_size)
+    d = prepare_whole(args.data, args.target, args.task, args.test_size, args.validation_size,
+                      args.zero_based)
     X, y, fixed = d.X, d.target.y, {}
     if d.in_place:  # a converted file: split in order, read where it is
         X, y = d.train

@@ -7,6 +7,14 @@ them, the feature encoding (:class:`fastmlp.data.encoding.TabularEncoder`:
 columns, categories, imputation values) and a training summary.  A model
 saved from Python without that metadata still works on numeric inputs:
 its columns are taken in order and classes are reported as indices.
+
+A model trained on an svmlight file keeps how its rows were read
+(:func:`~fastmlp.data.svmlight.svmlight_encoding`: the number of features,
+zero- or one-based indices): new svmlight files -- or their conversions --
+are read the same way, as sparse rows (a file whose indices stop short is
+padded by the shape; an index beyond the model's features is an error
+naming the line).  A multi-label model predicts the labels whose sigmoid
+output exceeds 0.5, separated by commas.
 """
 
 import csv
@@ -15,8 +23,10 @@ import sys
 
 import numpy as np
 
+from .._utils.sparse import csr_on, is_sparse
 from ..data.encoding import TabularEncoder, label_indices, target_values
-from ..data.tables import EncodedTable, read_table
+from ..data.svmlight import SparseTable, is_svmlight_encoding, label_text
+from ..data.tables import EncodedTable, Table, read_table
 from ..model import Model
 
 __all__ = ["CLI_FORMAT", "add_model_commands", "run_model_command", "model_inputs",
@@ -34,18 +44,23 @@ def add_model_commands(sub):
                     "fastmlp train --save. Text columns are encoded as in training; an unseen "
                     "category or a missing value the model cannot impute is an error naming "
                     "the row and the column. Classes come back as the training file wrote "
-                    "them.")
+                    "them. A model trained on svmlight rows reads svmlight files (.svm) "
+                    "with its training data's indexing and width.")
     predict.add_argument("--model", required=True, help="model file (.npz)")
-    predict.add_argument("--data", required=True, help="rows to predict (.csv, .npz, .npy)")
+    predict.add_argument("--data", required=True,
+                         help="rows to predict (.csv, .npz, .npy, .svm, a conversion's "
+                              ".meta.json)")
     predict.add_argument("--output", default=None,
                          help="CSV file of the predictions (default: stdout)")
     predict.add_argument("--proba", action="store_true",
                          help="add one probability column per class")
     evaluate = sub.add_parser(
         "evaluate", help="loss and accuracy (or R^2) of a saved model on labelled rows",
-        description="Evaluate a saved model on a labelled .csv or .npz file.")
+        description="Evaluate a saved model on a labelled .csv, .npz or svmlight file (or a "
+                    "conversion of fastmlp convert).")
     evaluate.add_argument("--model", required=True, help="model file (.npz)")
-    evaluate.add_argument("--data", required=True, help="labelled rows (.csv, .npz)")
+    evaluate.add_argument("--data", required=True, help="labelled rows (.csv, .npz, .svm, "
+                                                        "a conversion's .meta.json)")
     evaluate.add_argument("--target", default=None,
                           help="target column (default: the training target's name)")
     evaluate.add_argument("--json", action="store_true", help="print the metrics as JSON")
@@ -96,6 +111,10 @@ def _classification(model):
     return task == "classification" if task else model.loss != "squared_error"
 
 
+def _multilabel(model):
+    return model.metadata.get("task") == "multilabel"
+
+
 def _labels(model):
     labels = model.metadata.get("classes")
     return [str(k) for k in range(model.n_outputs)] if labels is None else labels
@@ -113,6 +132,54 @@ def _features(model, table, target=None):
     return features
 
 
+def _inputs(model, data, target=None):
+    """What ``model`` takes of ``data`` (whatever :func:`read_table` read), as it takes it."""
+    if isinstance(data, SparseTable):
+        return _svmlight_inputs(model, data)
+    if isinstance(data, EncodedTable):  # memory-mapped, as it is: the model checks the width
+        return _converted_inputs(model, data)
+    features = model.metadata.get("features")
+    if is_svmlight_encoding(features):
+        raise ValueError(f"{data.source}: the model reads svmlight rows "
+                         f"({features['n_features']} features); give it an svmlight file "
+                         "(.svm) or its conversion")
+    return model_inputs(model, _features(model, data, target))
+
+
+def _svmlight_inputs(model, table):
+    """The rows of an svmlight file as ``model`` reads them: CSR, its training data's
+    indexing and width (a bare model: "auto" indexing, its own width)."""
+    features = model.metadata.get("features")
+    if features is None:
+        return table.features("auto", model.n_inputs)
+    if not is_svmlight_encoding(features):
+        raise ValueError(f"{table.source} holds svmlight rows; the model was trained on a table "
+                         f"(columns {', '.join(_encoder(model).input_names)})")
+    return table.features(features["zero_based"], features["n_features"])
+
+
+def _converted_csr(model, data):
+    """The memory-mapped CSR rows of a converted svmlight file, as wide as the model's
+    inputs (padded by the shape); ValueError for other indexing or wider rows."""
+    features, X = model.metadata.get("features"), data.X
+    if features is not None and not is_svmlight_encoding(features):
+        raise ValueError(f"{data.source} holds svmlight rows; the model was trained on a table")
+    zero_based = data.encoding["zero_based"]
+    if features is not None and features["zero_based"] != zero_based:
+        raise ValueError(f"{data.source} was converted with {'zero' if zero_based else 'one'}"
+                         f"-based indices, the model's training data had "
+                         f"{'one' if zero_based else 'zero'}-based ones: convert it again with "
+                         f"--zero-based {str(not zero_based).lower()}")
+    n = model.n_inputs
+    if X.shape[1] > n:
+        k = int(np.argmax(X.indices >= n))
+        row = int(np.searchsorted(X.indptr, k, side="right")) - 1
+        raise ValueError(f"{data.source}: row index {row} has the feature index "
+                         f"{int(X.indices[k]) + (0 if zero_based else 1)}, beyond the model's "
+                         f"{n} features")
+    return csr_on(X.data, X.indices, X.indptr, (X.shape[0], n))
+
+
 def _converted_inputs(model, data):
     """The memory-mapped features of ``data``, a ``fastmlp convert`` file (EncodedTable).
 
@@ -121,15 +188,68 @@ def _converted_inputs(model, data):
     ValueError
         The file was encoded differently from the model's training data.
     """
+    if is_sparse(data.X):
+        return _converted_csr(model, data)
     if model.metadata.get("features", data.encoding) != data.encoding:
         raise ValueError(f"{data.source} was converted with another feature encoding than the "
                          "model's training data; convert the CSV again")
     return data.X
 
 
+def _model_classes(model):
+    """The model's classes as numbers (for svmlight labels); ValueError for text ones."""
+    try:
+        return np.array([float(c) for c in _labels(model)])
+    except ValueError:
+        raise ValueError(f"the model's classes are text ({', '.join(_labels(model))}); an "
+                         "svmlight file's labels are numbers") from None
+
+
+def _svmlight_targets(model, table):
+    """The targets of an svmlight file for ``model``: class indices, 0/1 rows or values;
+    ValueError naming the line of a label the model does not know."""
+    if _multilabel(model):
+        return table.label_indicator(_model_classes(model))[1]
+    values = table.single_labels()
+    if not _classification(model):
+        return values
+    known = _model_classes(model)
+    order = np.argsort(known)
+    codes = np.searchsorted(known[order], values).clip(0, known.size - 1)
+    unknown = np.flatnonzero(known[order][codes] != values)
+    if unknown.size:
+        row = int(unknown[0])
+        raise ValueError(f"{table.source}, {table.where(row)}: the label {values[row]:g} is "
+                         f"not one of the model's classes ({', '.join(_labels(model))})")
+    return order[codes]
+
+
+def _converted_label_rows(model, data):
+    """0/1 rows over the model's classes of a converted file's target, for a multi-label
+    model."""
+    labels, path = _labels(model), data.source
+    if data.multilabel:
+        columns, target = data.classes, data.target
+    else:
+        values, index = np.unique(data.target, return_inverse=True)
+        columns = [label_text(v) for v in values]
+        target = np.zeros((index.size, values.size), dtype=np.uint8)
+        target[np.arange(index.size), index] = 1
+    known = {float(c): k for k, c in enumerate(_model_classes(model))}
+    unknown = [c for c in columns if float(c) not in known]
+    if unknown:
+        raise ValueError(f"{path}: the label(s) {', '.join(unknown)} are not the model's "
+                         f"({', '.join(labels)})")
+    Y = np.zeros((data.n_rows, len(labels)), dtype=np.uint8)
+    Y[:, [known[float(c)] for c in columns]] = target
+    return Y
+
+
 def _converted_labels(model, data):
     """The class index (in the model's classes) of each row of a converted file's target."""
     labels, path, target = _labels(model), data.source, data.target
+    if data.multilabel:
+        raise ValueError(f"{path} holds several labels per row; the model is not multi-label")
     if data.classes is not None:  # text labels: indices into data.classes
         known = {c: k for k, c in enumerate(labels)}
         unknown = [c for c in data.classes if c not in known]
@@ -151,13 +271,14 @@ def predict_command(args, out=None):
     """Run ``fastmlp predict``: one CSV row of predictions per input row."""
     out = sys.stdout if out is None else out
     model = Model.load(args.model)
-    data = read_table(args.data)
-    if isinstance(data, EncodedTable):  # memory-mapped, as it is: the model checks the width
-        outputs = model.predict(_converted_inputs(model, data))
-    else:
-        outputs = model.predict(model_inputs(model, _features(model, data)))
+    outputs = model.predict(_inputs(model, read_table(args.data)))
     name = model.metadata.get("target") or "prediction"
-    if _classification(model):
+    if _multilabel(model):
+        labels = _labels(model)
+        header = [name] + ([f"proba_{c}" for c in labels] if args.proba else [])
+        rows = ([",".join(c for c, p in zip(labels, probs) if p > 0.5)]
+                + ([repr(float(p)) for p in probs] if args.proba else []) for probs in outputs)
+    elif _classification(model):
         labels = _labels(model)
         # one output unit (sigmoid): probability of class 1
         index = (outputs[:, 0] > 0.5).astype(int) if outputs.shape[1] == 1 \
@@ -192,14 +313,19 @@ def evaluate_command(args, out=None):
     out = sys.stdout if out is None else out
     model = Model.load(args.model)
     target = args.target or model.metadata.get("target")
-    if target is None:
-        raise ValueError(f"{args.model} stores no target name; pass --target COLUMN")
     table = read_table(args.data)
+    if target is None and isinstance(table, Table):
+        raise ValueError(f"{args.model} stores no target name; pass --target COLUMN")
+    X = _inputs(model, table, target)
+    if isinstance(table, SparseTable):
+        return _report_metrics(model, X, _svmlight_targets(model, table), table.source, args,
+                               out)
     if isinstance(table, EncodedTable):
-        X = _converted_inputs(model, table)
-        y = _converted_labels(model, table) if _classification(model) else table.target
+        if _multilabel(model):
+            y = _converted_label_rows(model, table)
+        else:
+            y = _converted_labels(model, table) if _classification(model) else table.target
         return _report_metrics(model, X, y, table.source, args, out)
-    X = model_inputs(model, _features(model, table, target))
     if _classification(model) and model.metadata.get("classes") is not None:
         y = label_indices(table, target, model.metadata["classes"],
                           model.metadata.get("numeric_labels", False))
@@ -215,7 +341,7 @@ def _report_metrics(model, X, y, source, args, out):
     if getattr(args, "json", False):
         print(json.dumps(result), file=out)
     else:
-        print(f"{source}: {len(X)} samples; "
+        print(f"{source}: {X.shape[0]} samples; "
               + ", ".join(f"{k} {v:.6g}" for k, v in result.items()), file=out)
     return result
 
@@ -255,6 +381,10 @@ def info_command(args, out=None):
         print(f"task: {info['task']}, target {info['target']!r}{classes}", file=out)
     categorical = [c for c in model.metadata.get("features", {}).get("columns", [])
                    if c["kind"] == "categorical"]
+    features = model.metadata.get("features")
+    if is_svmlight_encoding(features):
+        print(f"inputs: svmlight rows, {features['n_features']:,} features "
+              f"({'zero' if features['zero_based'] else 'one'}-based indices)", file=out)
     if info["inputs"]:
         print(f"inputs: {', '.join(info['inputs'])}"
               + (f" (one-hot: {', '.join(c['name'] for c in categorical)})" if categorical

@@ -8,28 +8,42 @@ wrote them, or numbers for a regression), and one-hot encodes text feature
 columns with :class:`~fastmlp.data.encoding.TabularEncoder`.  A converted
 file is encoded already: its memory map is split into consecutive row
 ranges (:func:`fastmlp.data.splits.contiguous_split`) and never copied.
+
+An svmlight file's rows are a sparse matrix, its columns the features (no
+encoder): it stays sparse on every path, split by rows -- a converted one
+into row ranges on the mapped files (:func:`fastmlp._utils.sparse.row_range`).
+Its labels are the target: classes, values, or for ``--task multilabel``
+(chosen by "auto" when a row lists several labels) 0/1 rows over every
+label, for sigmoid outputs and binary cross-entropy.
 """
 
 from collections import namedtuple
 
 import numpy as np
 
+from .._utils.sparse import is_sparse, row_range
 from ..data.encoding import TabularEncoder, fit_labels, infer_task, target_values
 from ..data.splits import contiguous_split, row_split
+from ..data.svmlight import SparseTable, label_text, svmlight_encoding
 from ..data.tables import EncodedTable, Table, read_table
 from ..datasets import load_digits
 
-__all__ = ["DIGITS", "Target", "Prepared", "read_data", "prepare", "prepare_whole"]
+__all__ = ["DIGITS", "LABEL", "OUTPUTS", "Target", "Prepared", "read_data", "prepare",
+           "prepare_whole"]
 
 #: The source of the data without ``--data``.
 DIGITS = "UCI digits (shipped with fastmlp)"
+#: The output activation of a model for each task.
+OUTPUTS = {"classification": "softmax", "multilabel": "sigmoid", "regression": "identity"}
+#: The name of an svmlight file's target (the labels that start its lines).
+LABEL = "label"
 
 #: A table's target for one task: its column ``name``, ``task``
-#: (``"classification"`` or ``"regression"``), ``y`` (int64 class indices, or
-#: float64 values), ``labels`` (the class names, None for a regression) and
-#: ``numeric_labels`` (whether the classes are numbers: False for a regression
-#: target read from a table; of a converted file, whether its target is), as
-#: the model's metadata keeps them.
+#: (``"classification"``, ``"regression"`` or ``"multilabel"``), ``y`` (int64
+#: class indices, float64 values, or 0/1 rows over the classes), ``labels``
+#: (the class names, None for a regression) and ``numeric_labels`` (whether the
+#: classes are numbers: False for a regression target read from a table; of a
+#: converted file, whether its target is), as the model's metadata keeps them.
 Target = namedtuple("Target", ["name", "task", "y", "labels", "numeric_labels"])
 
 
@@ -38,11 +52,13 @@ class Prepared:
 
     Parameters
     ----------
-    X : ndarray (n_rows, n_features)
-        float64, or the memory map of a converted file.
+    X : ndarray or scipy.sparse.csr_matrix (n_rows, n_features)
+        float64, or the memory map of a converted file; the rows of an
+        svmlight file (sparse).
     target : Target
     encoding : dict
-        How the features were encoded (``TabularEncoder.to_dict()``).
+        How the features were encoded (``TabularEncoder.to_dict()``, or
+        :func:`~fastmlp.data.svmlight.svmlight_encoding`).
     source : str
         The file (or :data:`DIGITS`).
     in_place : bool
@@ -57,16 +73,24 @@ class Prepared:
 
     @property
     def classification(self):
-        """Whether the task is a classification."""
+        """Whether the task is a classification (one class per row)."""
         return self.target.task == "classification"
+
+    @property
+    def output(self):
+        """The output activation of a model for the task."""
+        return OUTPUTS[self.target.task]
 
     @property
     def n_out(self):
         """Output units of a model for the task: one per class, or one."""
-        return len(self.target.labels) if self.classification else 1
+        return 1 if self.target.labels is None else len(self.target.labels)
 
     def part(self, rows):
-        """``(X, y)`` of ``rows`` (an index array or a slice)."""
+        """``(X, y)`` of ``rows`` (an index array or a slice; a slice of a sparse X is a
+        view of its arrays)."""
+        if is_sparse(self.X) and isinstance(rows, slice):
+            return row_range(self.X, rows.start, rows.stop), self.target.y[rows]
         return self.X[rows], self.target.y[rows]
 
     @property
@@ -89,11 +113,12 @@ def read_data(path, target=None):
     """The table of ``path`` (the shipped digits when None) and its target column's name.
 
     The target defaults to ``y`` for a ``.npz`` file, to the last column
-    otherwise, and to the converted one for a file of ``fastmlp convert``.
+    otherwise, to the converted one for a file of ``fastmlp convert``, and
+    is the labels (:data:`LABEL`) of an svmlight file.
 
     Returns
     -------
-    data : Table or EncodedTable
+    data : Table, SparseTable or EncodedTable
     target : str
 
     Raises
@@ -111,6 +136,11 @@ def read_data(path, target=None):
             raise ValueError(f"{path} was converted with the target {data.target_name!r}, not "
                              f"{target!r}")
         return data, data.target_name
+    if isinstance(data, SparseTable):
+        if target not in (None, LABEL):
+            raise ValueError(f"{path}: an svmlight file has no named columns; its target is "
+                             f"the label that starts each line (leave out --target)")
+        return data, LABEL
     if target is None:
         target = "y" if str(path).lower().endswith(".npz") else data.names[-1]
     data.column(target)  # ValueError naming the columns when there is no such one
@@ -118,6 +148,9 @@ def read_data(path, target=None):
 
 
 def _table_target(table, name, task):
+    if task == "multilabel":
+        raise ValueError(f"{table.source}: --task multilabel takes svmlight files (labels "
+                         "separated by commas: 1,3 index:value ...), not tables")
     values, _ = target_values(table, name)
     task = infer_task(values) if task == "auto" else task
     if task == "classification":
@@ -129,14 +162,49 @@ def _table_target(table, name, task):
     return Target(name, task, values, None, False)
 
 
+def _sparse_target(table, task):
+    """The target of an svmlight file's labels (see the module notes)."""
+    if task == "auto":
+        several = (np.diff(table.label_ptr) > 1).any()
+        task = "multilabel" if several else infer_task(table.single_labels())
+    if task == "multilabel":
+        classes, Y = table.label_indicator()
+        if classes.size == 0:
+            raise ValueError(f"{table.source}: no labels in the file")
+        return Target(LABEL, task, Y, [label_text(c) for c in classes], True)
+    values = table.single_labels()
+    if task == "regression":
+        return Target(LABEL, task, values, None, False)
+    classes, y = np.unique(values, return_inverse=True)
+    return Target(LABEL, task, y.astype(np.int64), [label_text(c) for c in classes], True)
+
+
+def _multilabel_target(data, task):
+    """The target of a converted multi-label file, or one of single labels for
+    ``--task multilabel``."""
+    if data.multilabel:
+        if task not in ("auto", "multilabel"):
+            raise ValueError(f"{data.source} was converted as multi-label (rows list several "
+                             "labels): train it with --task multilabel")
+        return Target(data.target_name, "multilabel", data.target, data.classes, True)
+    if data.classes is not None or not is_sparse(data.X):
+        raise ValueError(f"{data.source}: --task multilabel takes svmlight files")
+    values, y = np.unique(data.target, return_inverse=True)
+    Y = np.zeros((y.size, values.size), dtype=np.uint8)
+    Y[np.arange(y.size), y] = 1
+    return Target(data.target_name, "multilabel", Y, [label_text(v) for v in values], True)
+
+
 def _converted_target(data, task):
+    if data.multilabel or task == "multilabel":
+        return _multilabel_target(data, task)
     labels, target = data.classes, data.target
     if task == "auto":
         task = "classification" if labels is not None else infer_task(target)
     numeric_labels = labels is None
     if task == "classification" and numeric_labels:
         values, y = np.unique(target, return_inverse=True)
-        labels = [str(int(v)) if float(v).is_integer() else repr(float(v)) for v in values]
+        labels = [label_text(v) for v in values]
     elif task == "classification":
         y = target
     elif labels is not None:
@@ -164,8 +232,22 @@ def _in_order(data, target, test_size, validation_size):
     return Prepared(data.X, target, data.encoding, data.source, True, rows)
 
 
+def _refuse_encoding_flags(path, impute, categorical, what):
+    if impute is not None or categorical:
+        raise ValueError(f"{path} {what}: --impute and --categorical apply to tables"
+                         + (" (give them to fastmlp convert, not to train)"
+                            if what == "is encoded already" else ""))
+
+
+def _sparse_features(table, zero_based):
+    """An svmlight file's features (CSR) and their encoding for the model's metadata."""
+    zero_based = table.zero_based(zero_based)
+    X = table.features(zero_based)
+    return X, svmlight_encoding(X.shape[1], zero_based)
+
+
 def prepare(path, target, task, test_size, validation_size, seed, impute=None,
-            categorical=()):
+            categorical=(), zero_based="auto"):
     """Read, label, split (train / validation / test) and encode the data of ``path``.
 
     Parameters
@@ -174,7 +256,7 @@ def prepare(path, target, task, test_size, validation_size, seed, impute=None,
         The data file; None: the shipped digits.
     target : str or None
         The target column (None: the default of :func:`read_data`).
-    task : {"auto", "classification", "regression"}
+    task : {"auto", "classification", "regression", "multilabel"}
     test_size : float
         Fraction of the rows held out for the test.
     validation_size : float
@@ -187,6 +269,9 @@ def prepare(path, target, task, test_size, validation_size, seed, impute=None,
         Fill missing feature cells with statistics of the training rows.
     categorical : sequence of str
         Columns one-hot encoded even where their cells are numbers.
+    zero_based : {"auto", True, False}
+        Whether an svmlight file's indices count from 0 ("auto": when an
+        index 0 appears).
 
     Returns
     -------
@@ -198,10 +283,16 @@ def prepare(path, target, task, test_size, validation_size, seed, impute=None,
         Bad input, naming the file (and the row, column and value).
     """
     data, target = read_data(path, target)
+    if isinstance(data, SparseTable):
+        _refuse_encoding_flags(path, impute, categorical, "is an svmlight file")
+        labelled = _sparse_target(data, task)
+        X, encoding = _sparse_features(data, zero_based)
+        rows = row_split(data.n_rows, test_size, validation_size, seed,
+                         stratify=labelled.y if labelled.task == "classification" else None)
+        return Prepared(X, labelled, encoding, data.source, False, rows)
     if isinstance(data, EncodedTable):
-        if impute is not None or categorical:
-            raise ValueError(f"{path} is encoded already: give --impute and --categorical to "
-                             "fastmlp convert, not to train")
+        _refuse_encoding_flags(path, impute, categorical, "is encoded already")
+        _check_indexing(data, zero_based)
         prepared = _in_order(data, _converted_target(data, task), test_size, validation_size)
         if prepared.rows.test.start == prepared.rows.test.stop:  # test_size 0
             raise ValueError(f"{path}: {data.n_rows} rows are too few for a train / "
@@ -218,7 +309,18 @@ def prepare(path, target, task, test_size, validation_size, seed, impute=None,
                     False, rows)
 
 
-def prepare_whole(path, target, task, test_size, validation_size):
+def _check_indexing(data, zero_based):
+    """ValueError when a converted svmlight file was read with other indices than
+    ``zero_based`` says."""
+    converted = data.encoding.get("zero_based")
+    if zero_based != "auto" and converted is not None and converted != zero_based:
+        raise ValueError(f"{data.source} was converted with "
+                         f"{'zero' if converted else 'one'}-based indices, not "
+                         f"{'zero' if zero_based else 'one'}-based ones: convert it again "
+                         f"with --zero-based {str(zero_based).lower()}")
+
+
+def prepare_whole(path, target, task, test_size, validation_size, zero_based="auto"):
     """Read, label and encode every row of ``path``, not split (``fastmlp search`` splits).
 
     A converted file, read in place, is split in order all the same:
@@ -231,7 +333,12 @@ def prepare_whole(path, target, task, test_size, validation_size):
         ``rows`` is None, but for a converted file (``in_place``).
     """
     data, target = read_data(path, target)
+    if isinstance(data, SparseTable):
+        labelled = _sparse_target(data, task)
+        X, encoding = _sparse_features(data, zero_based)
+        return Prepared(X, labelled, encoding, data.source, False)
     if isinstance(data, EncodedTable):
+        _check_indexing(data, zero_based)
         if not 0 <= test_size < 1:
             raise ValueError(f"--test-size must be a fraction in [0, 1), got {test_size!r}")
         # validation_size is of all rows; contiguous_split takes it of the rows before the test

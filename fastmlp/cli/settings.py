@@ -15,9 +15,13 @@ from ..activations import NAMES as ACTIVATIONS
 from ..data.encoding import IMPUTE_METHODS
 from ..optim import NAMES as OPTIMIZERS
 from ..schedules import NAMES as SCHEDULES
+from ..trainer import SPARSE_UPDATES
 
 __all__ = ["SETTINGS", "add_train_options", "add_search_options", "resolve", "read_config",
-           "as_toml", "hidden_sizes", "key_values", "column_names"]
+           "as_toml", "hidden_sizes", "key_values", "column_names", "zero_based", "TASKS"]
+
+#: The values of ``--task``.
+TASKS = ("auto", "classification", "regression", "multilabel")
 
 
 def column_names(text):
@@ -59,6 +63,15 @@ def key_values(text):
     return {key.strip(): parts if len(parts) > 1 else parts[0]}
 
 
+def zero_based(text):
+    """``--zero-based``: "auto", or whether an svmlight file's indices count from 0."""
+    value = text.strip().lower()
+    if value not in ("auto", "true", "false"):
+        raise argparse.ArgumentTypeError(f"--zero-based takes auto, true or false, got "
+                                         f"{text!r}")
+    return value if value == "auto" else value == "true"
+
+
 def _every(text):
     """``--checkpoint-every``: epochs as an int, or a time or batch count as text."""
     return int(text) if text.strip().isdigit() else text
@@ -67,10 +80,18 @@ def _every(text):
 _NUMBER = (int, float)
 #: name: (default, types a config value may have, argparse keywords).
 SETTINGS = {
-    "data": (None, str, dict(help="CSV file with a header row, or NPZ file (default: the "
-                                  "UCI digits shipped with fastmlp)")),
-    "target": (None, str, dict(help="target column (default: 'y' for NPZ, last CSV column)")),
-    "task": ("auto", str, dict(choices=("auto", "classification", "regression"))),
+    "data": (None, str, dict(help="CSV file with a header row, NPZ or NPY file, svmlight / "
+                                  "libsvm file (.svm, sparse), or the .meta.json of fastmlp "
+                                  "convert (default: the UCI digits shipped with fastmlp)")),
+    "target": (None, str, dict(help="target column (default: 'y' for NPZ, last CSV column; an "
+                                    "svmlight file's labels)")),
+    "task": ("auto", str, dict(choices=TASKS, help="multilabel: svmlight rows with several "
+                                                   "labels (1,3 idx:val ...), sigmoid outputs "
+                                                   "and binary cross-entropy; auto picks it "
+                                                   "when a row lists several labels")),
+    "zero_based": ("auto", (str, bool), dict(type=zero_based, metavar="{auto,true,false}",
+                                             help="whether an svmlight file's indices count "
+                                                  "from 0; auto: when an index 0 appears")),
     "impute": (None, str, dict(choices=IMPUTE_METHODS, help="fill missing feature values "
                                                            "with the training split's mean "
                                                            "or median (default: refuse them)")),
@@ -90,7 +111,14 @@ SETTINGS = {
     "l1": (0.0, _NUMBER, dict(type=float, help="L1 penalty")),
     "l2": (0.0, _NUMBER, dict(type=float, help="L2 penalty")),
     "preprocessing": ("standardize", str, dict(choices=("standardize", "whiten", "none"),
-                                               help="input transform stored with the model")),
+                                               help="input transform stored with the model; "
+                                                    "sparse inputs are scaled, not centred")),
+    "sparse_update": ("exact", str, dict(choices=SPARSE_UPDATES,
+                                         help="sparse inputs: exact updates every "
+                                              "first-layer weight each step (the dense fit's "
+                                              "result), lazy only the rows a batch touches "
+                                              "(faster on wide data; torch SparseAdam's "
+                                              "rule)")),
     "dtype": ("float32", str, dict(choices=("float32", "float64"))),
     "optimizer": ("adam", str, dict(help=f"optimizer: {', '.join(OPTIMIZERS)}")),
     "lr": (None, _NUMBER, dict(type=float, help="learning rate (default: the optimizer's)")),
@@ -123,7 +151,8 @@ SETTINGS = {
                                                          "stdout (the rest goes to stderr)")),
 }
 #: Settings that must not change when a run resumes from a checkpoint.
-RESUME_FIXED = ("data", "target", "task", "impute", "categorical", "test_size",
+RESUME_FIXED = ("data", "target", "task", "zero_based", "sparse_update", "impute",
+                "categorical", "test_size",
                 "validation_size", "hidden", "activation", "init", "dropout", "dropconnect",
                 "batch_norm", "l1", "l2",
                 "preprocessing", "dtype", "optimizer", "lr", "momentum", "weight_decay",
@@ -192,6 +221,8 @@ def _checked(data, source):
         if name == "hidden" and isinstance(value, str):
             value = hidden_sizes(value)
         ok = isinstance(value, types) and not (isinstance(value, bool) and types is not bool)
+        if name == "zero_based":
+            ok = value == "auto" or isinstance(value, bool)
         if name == "hidden":
             ok = ok and all(isinstance(v, int) and v > 0 for v in value)
         if name == "categorical":
@@ -275,13 +306,16 @@ def _toml_value(value):
 
 def add_search_options(parser):
     """The flags of ``fastmlp search``."""
-    parser.add_argument("--data", help="CSV file with a header row, NPZ or NPY file (one of "
-                                       "fastmlp convert too; default: the UCI digits "
-                                       "shipped with fastmlp)")
+    parser.add_argument("--data", help="CSV file with a header row, NPZ or NPY file, "
+                                       "svmlight file (.svm), or one of fastmlp convert "
+                                       "(default: the UCI digits shipped with fastmlp)")
     parser.add_argument("--target", default=None,
                         help="target column (default: 'y' for NPZ, last CSV column)")
-    parser.add_argument("--task", choices=("auto", "classification", "regression"),
-                        default="auto")
+    parser.add_argument("--task", choices=TASKS[:3], default="auto")
+    parser.add_argument("--zero-based", type=zero_based, default="auto",
+                        metavar="{auto,true,false}",
+                        help="whether an svmlight file's indices count from 0 (default auto: "
+                             "when an index 0 appears)")
     parser.add_argument("--method", choices=("grid", "random", "halving"), default="random",
                         help="grid, random (coarse-to-fine with --rounds) or successive "
                              "halving over epochs (default random)")

@@ -5,7 +5,9 @@ prints the test accuracy and the training throughput.  With ``--data
 file.csv --target column`` it trains on your own table (read, labelled,
 split and encoded by :mod:`fastmlp.cli.prepare`); ``--save model.npz`` keeps
 the model with what predicting on new raw rows needs
-(:mod:`fastmlp.cli.predict`: ``predict``, ``evaluate``, ``info``).
+(:mod:`fastmlp.cli.predict`: ``predict``, ``evaluate``, ``info``).  An
+svmlight file (``--data file.svm``, or its conversion) trains on its sparse
+rows as they are, never densified.
 """
 
 import io
@@ -14,6 +16,7 @@ import sys
 
 import numpy as np
 
+from .._utils.sparse import is_sparse
 from ..callbacks import EarlyStopping
 from ..model import Model
 from ..optim import get_optimizer
@@ -33,8 +36,11 @@ def add_train_command(sub):
         description="Train an MLP and report test accuracy (or R^2) and throughput. Without "
                     "--data it uses the 1,797 UCI 8x8 digits shipped with fastmlp. Text "
                     "feature columns are one-hot encoded; missing values are refused unless "
-                    "--impute fills them. Settings come from the defaults, --config, then "
-                    "the flags; the resolved ones are printed as a TOML file.")
+                    "--impute fills them. An svmlight / libsvm file (.svm, .svmlight, "
+                    ".libsvm: label idx:val ...) trains on its sparse rows, never densified "
+                    "(see --zero-based, --sparse-update; --task multilabel for rows of several "
+                    "labels). Settings come from the defaults, --config, then the flags; the "
+                    "resolved ones are printed as a TOML file.")
     add_train_options(train)
 
 
@@ -68,7 +74,7 @@ def _prepare_training(settings):
     """Read, encode and split (train / validation / test) the data; the model's metadata."""
     d = prepare(settings["data"], settings["target"], settings["task"], settings["test_size"],
                 settings["validation_size"], settings["seed"], settings["impute"],
-                settings["categorical"])
+                settings["categorical"], settings["zero_based"])
     if settings["data"] is not None:
         settings["target"] = d.target.name  # the printed settings then name it
     metadata = {"format": CLI_FORMAT, "task": d.target.task, "target": d.target.name,
@@ -81,8 +87,7 @@ def _prepare_training(settings):
 
 def _new_trainer(settings, d, callbacks):
     model = Model([d.X.shape[1], *settings["hidden"], d.n_out],
-                  activation=settings["activation"],
-                  output="softmax" if d.classification else "identity",
+                  activation=settings["activation"], output=d.output,
                   dtype=settings["dtype"], init=settings["init"], seed=settings["seed"],
                   l1=settings["l1"], l2=settings["l2"], dropout=settings["dropout"],
                   dropconnect=settings["dropconnect"], batch_norm=settings["batch_norm"],
@@ -97,7 +102,8 @@ def _new_trainer(settings, d, callbacks):
                      checkpoint_every=settings["checkpoint_every"])
     return Trainer(model, opt, batch_size=batch, epochs=settings["epochs"], seed=settings["seed"],
                    verbose=verbose, n_threads=settings["threads"], schedule=_schedule(settings),
-                   comm=_world() if settings["distributed"] else None, **extra)
+                   comm=_world() if settings["distributed"] else None,
+                   sparse_update=settings["sparse_update"], **extra)
 
 
 def _world():
@@ -148,15 +154,15 @@ def train_command(args, out=None):
         out = io.StringIO()
         settings = {**settings, "save": None}
     info = sys.stderr if settings["json"] else out  # stdout holds the JSON alone
-    model, n_out = trainer.model, d.n_out
+    model = trainer.model
     (X_train, y_train), (X_val, y_val), (X_test, y_test) = d.train, d.val, d.test
     print("configuration (as a --config file):\n  "
           + as_toml(settings).replace("\n", "\n  "), file=info)
     print(f"data: {d.source} (target {d.target.name!r}): {d.X.shape[0]} samples, "
-          f"{d.X.shape[1]} inputs, "
-          + (f"{n_out} classes" if d.classification else "regression"), file=info)
-    print(f"split: {len(X_train)} train / {len(X_val)} validation / {len(X_test)} test; "
-          f"preprocessing {settings['preprocessing']} fitted on the training split", file=info)
+          f"{d.X.shape[1]} inputs{_stored(d.X)}, " + _task_text(d), file=info)
+    print(f"split: {X_train.shape[0]} train / {X_val.shape[0]} validation / {X_test.shape[0]} "
+          f"test; preprocessing {settings['preprocessing']} fitted on the training split",
+          file=info)
     print(f"model: {model}", file=info)
     print(f"optimizer: {trainer.optimizer}, batch size {trainer.batch_size or 'full'}, "
           f"{settings['epochs']} epochs", file=info)
@@ -168,9 +174,9 @@ def train_command(args, out=None):
               f"{trainer.epoch} completed epochs)", file=sys.stderr)
         raise
     result = {k: float(v) for k, v in model.evaluate(X_test, y_test).items()}
-    summary = _record_training(model, trainer, history, result, len(X_train))
-    metric = "accuracy" if d.classification else "r2"
-    print(f"test {metric} {result[metric]:.4f} (loss {result['loss']:.4f}, {len(X_test)} "
+    summary = _record_training(model, trainer, history, result, X_train.shape[0])
+    metric = "r2" if d.target.task == "regression" else "accuracy"
+    print(f"test {metric} {result[metric]:.4f} (loss {result['loss']:.4f}, {X_test.shape[0]} "
           f"samples); training throughput {summary['samples_per_sec']:,.0f} samples/s",
           file=info)
     if settings["save"] is not None:
@@ -179,6 +185,20 @@ def train_command(args, out=None):
     if settings["json"]:
         print(json.dumps({"test": result, **summary, "saved": settings["save"]}), file=out)
     return result
+
+
+def _stored(X):
+    """`` (sparse, 0.05% stored)`` for a sparse X, else nothing."""
+    if not is_sparse(X):
+        return ""
+    return f" (sparse, {X.nnz / max(1, X.shape[0] * X.shape[1]):.3%} stored)"
+
+
+def _task_text(d):
+    """The task for the data line: classes, labels or regression."""
+    if d.target.task == "multilabel":
+        return f"{d.n_out} labels (multi-label)"
+    return f"{d.n_out} classes" if d.classification else "regression"
 
 
 def _record_training(model, trainer, history, result, n_train):

@@ -1,4 +1,8 @@
-"""``fastmlp convert``: a CSV file too large for memory as a memory-mappable ``.npy`` file.
+"""``fastmlp convert``: a file too large for memory as memory-mappable ``.npy`` files.
+
+A CSV file becomes a dense ``.npy`` matrix (:func:`convert_csv`, below); an
+svmlight / libsvm file the three arrays of a sparse matrix in compressed
+sparse rows (:func:`convert_svmlight`, at the end).
 
 The CSV is read row by row, twice, by the parser every CSV reader shares
 (:func:`fastmlp.data.tables.csv_records`: the same blank lines skipped, the
@@ -31,24 +35,36 @@ import time
 
 import numpy as np
 
+from .._utils.sparse import index_dtype
 from .encoding import IMPUTE_METHODS, MISSING, TabularEncoder
+from .svmlight import (
+    BLOCK_BYTES,
+    label_text,
+    resolve_zero_based,
+    svmlight_blocks,
+    svmlight_encoding,
+)
 from .tables import (
     CONVERT_FORMAT,
+    CSR_LAYOUT,
     Table,
     companion_paths,
     csv_records,
     is_converted,
     open_converted,
+    sparse_paths,
 )
 
 # the reading of converted files is fastmlp.data.tables'; its names are here
 # too, where fastmlp 0.1.0's fastmlp.convert had them
-__all__ = ["convert_csv", "ProgressLine", "CONVERT_FORMAT", "companion_paths", "is_converted",
-           "open_converted"]
+__all__ = ["convert_csv", "convert_svmlight", "svmlight_prefix", "ProgressLine",
+           "CONVERT_FORMAT", "companion_paths", "is_converted", "open_converted"]
 #: Rows encoded and written at a time in the second pass.
 BLOCK_ROWS = 4096
 #: Most classes a text target may have (their names are kept in memory).
 MAX_CLASSES = 100_000
+#: Values copied at a time from the spilled arrays of a sparse file into the output.
+COPY_VALUES = 1 << 22
 
 
 class ProgressLine:
@@ -308,4 +324,242 @@ def convert_csv(path, out, target, dtype="float32", impute=None, categorical=(),
         os.replace(target_tmp, target_path)
         os.replace(features_tmp, out)
         os.replace(meta_tmp, meta_path)
+    return meta
+
+
+# ------------------------------------------------------------------ svmlight files
+def svmlight_prefix(path, out):
+    """The prefix of the files that :func:`convert_svmlight` writes for ``path`` into ``out``:
+    ``out/STEM`` for a directory ``out`` (existing, or written with a trailing separator),
+    else ``out`` itself (a ``.meta.json`` ending dropped)."""
+    out = str(out)
+    if os.path.isdir(out) or out.endswith((os.sep, "/")):
+        stem = os.path.splitext(os.path.basename(str(path)))[0]
+        return os.path.join(out, stem)
+    return out[:-len(".meta.json")] if out.lower().endswith(".meta.json") else out
+
+
+class _Spill:
+    """The rows of an svmlight file as they are parsed, appended to raw files in ``scratch``,
+    with what the conversion needs to know of them at the end."""
+
+    NAMES = ("values", "indices", "row_nnz", "labels", "label_counts")
+
+    def __init__(self, scratch, dtype):
+        self.paths = {name: os.path.join(scratch, name + ".bin") for name in self.NAMES}
+        self.dtypes = {"values": np.dtype(dtype), "indices": np.dtype(np.int64),
+                       "row_nnz": np.dtype(np.int64), "labels": np.dtype(np.float64),
+                       "label_counts": np.dtype(np.int64)}
+        self.files = {name: open(path, "wb") for name, path in self.paths.items()}
+        self.rows = self.nnz = self.n_labels = 0
+        self.min_index, self.max_index = None, -1
+        self.first_zero_line = self.unlabelled_line = self.multilabel_line = None
+        self.classes = set()
+
+    def add(self, block):
+        """Append a :class:`~fastmlp.data.svmlight.Block` and note its facts."""
+        for name in self.NAMES:
+            self.files[name].write(getattr(block, name).astype(self.dtypes[name]).tobytes())
+        if block.indices.size:
+            low = int(block.indices.min())
+            self.min_index = low if self.min_index is None else min(self.min_index, low)
+            self.max_index = max(self.max_index, int(block.indices.max()))
+            if low == 0 and self.first_zero_line is None:
+                row = np.searchsorted(np.cumsum(block.row_nnz), np.argmin(block.indices), "right")
+                self.first_zero_line = int(block.lines[row])
+        counts = block.label_counts
+        if self.unlabelled_line is None and (counts == 0).any():
+            self.unlabelled_line = int(block.lines[np.argmax(counts == 0)])
+        if self.multilabel_line is None and (counts > 1).any():
+            self.multilabel_line = int(block.lines[np.argmax(counts > 1)])
+        if len(self.classes) <= MAX_CLASSES:  # kept for a multi-label target
+            self.classes.update(np.unique(block.labels).tolist())
+        self.rows += block.lines.size
+        self.nnz += block.values.size
+        self.n_labels += block.labels.size
+
+    def close(self):
+        for f in self.files.values():
+            f.close()
+
+    def array(self, name):
+        """The spilled array ``name`` (a read-only memory map; empty: an array)."""
+        size = {"values": self.nnz, "indices": self.nnz, "row_nnz": self.rows,
+                "label_counts": self.rows, "labels": self.n_labels}[name]
+        if size == 0:
+            return np.zeros(0, dtype=self.dtypes[name])
+        return np.memmap(self.paths[name], dtype=self.dtypes[name], mode="r", shape=(size,))
+
+
+def _multilabel_choice(path, spill, multilabel):
+    """Whether the converted target is multi-label: ``multilabel``, or for None whether a
+    row lists several labels; ValueError naming the line of a row a single-label target
+    cannot take."""
+    if multilabel is None:
+        multilabel = spill.multilabel_line is not None
+    if not multilabel and spill.unlabelled_line is not None:
+        raise ValueError(f"{path}, line {spill.unlabelled_line}: missing label (each row starts "
+                         "with its label; a multi-label file may list none: --multilabel)")
+    if not multilabel and spill.multilabel_line is not None:
+        raise ValueError(f"{path}, line {spill.multilabel_line}: several labels; convert a "
+                         "multi-label file with --multilabel")
+    if multilabel and not spill.classes:
+        raise ValueError(f"{path}: no labels in the file")
+    if multilabel and len(spill.classes) > MAX_CLASSES:
+        raise ValueError(f"{path}: more than {MAX_CLASSES:,} distinct labels for a "
+                         "multi-label target")
+    return multilabel
+
+
+def _write_csr(spill, scratch, offset, n_features):
+    """The CSR arrays, with indices from 0, written into ``scratch`` from the spilled rows."""
+    kind = index_dtype(n_features, spill.nnz)
+    written = {}
+    for name, dtype, size in (("data", spill.dtypes["values"], spill.nnz),
+                              ("indices", kind, spill.nnz), ("indptr", kind, spill.rows + 1)):
+        written[name] = os.path.join(scratch, name + ".npy")
+        out = np.lib.format.open_memmap(written[name], mode="w+", dtype=dtype, shape=(size,))
+        if name == "indptr":
+            out[0] = 0
+            np.cumsum(spill.array("row_nnz"), out=out[1:])
+        else:
+            source = spill.array("values" if name == "data" else "indices")
+            for start in range(0, size, COPY_VALUES):
+                part = source[start:start + COPY_VALUES]
+                out[start:start + part.size] = part - offset if name == "indices" else part
+        out.flush()
+        del out
+    return written
+
+
+def _write_target(spill, scratch, multilabel):
+    """The target, into ``scratch``: float64 values, or 0/1 rows over the classes."""
+    target_path = os.path.join(scratch, "target.npy")
+    labels, counts = spill.array("labels"), spill.array("label_counts")
+    if not multilabel:
+        out = np.lib.format.open_memmap(target_path, mode="w+", dtype=np.float64,
+                                        shape=(spill.rows,))
+        out[:] = labels
+        out.flush()
+        return target_path, None
+    classes = np.array(sorted(spill.classes), dtype=np.float64)
+    out = np.lib.format.open_memmap(target_path, mode="w+", dtype=np.uint8,
+                                    shape=(spill.rows, classes.size))
+    label_ptr = np.concatenate(([0], np.cumsum(counts)))
+    for start in range(0, spill.rows, BLOCK_ROWS):
+        stop = min(start + BLOCK_ROWS, spill.rows)
+        part = np.asarray(labels[label_ptr[start]:label_ptr[stop]])
+        rows = np.repeat(np.arange(stop - start), counts[start:stop])
+        block = np.zeros((stop - start, classes.size), dtype=np.uint8)
+        block[rows, np.searchsorted(classes, part)] = 1
+        out[start:stop] = block
+    out.flush()
+    return target_path, [label_text(c) for c in classes]
+
+
+def convert_svmlight(path, out, dtype="float32", zero_based="auto", multilabel=None,
+                     progress=None, block_bytes=BLOCK_BYTES):
+    """Convert the svmlight / libsvm file ``path`` into a memory-mappable sparse matrix.
+
+    The text is parsed once, a block at a time (never all in memory; never
+    a dense matrix), into raw files next to the output; the CSR arrays are
+    then written from them, the indices shifted to count from 0.  Every
+    file is written under a temporary name and renamed into place at the
+    end -- the metadata last -- so that a failed or interrupted conversion
+    leaves nothing behind.
+
+    Parameters
+    ----------
+    path : str
+        svmlight / libsvm file (see :mod:`fastmlp.data.svmlight`).
+    out : str
+        A directory (the files are then ``out/STEM.*``, ``STEM`` the
+        input's name without its suffix) or the prefix of the files:
+        ``PREFIX.data.npy``, ``PREFIX.indices.npy``, ``PREFIX.indptr.npy``
+        (the CSR arrays), ``PREFIX.target.npy``, ``PREFIX.meta.json``
+        (:func:`~fastmlp.data.tables.sparse_paths`).
+    dtype : {"float32", "float64"}
+        The values' dtype (the indices are int32, or int64 when needed).
+    zero_based : {"auto", True, False}
+        Whether the file's indices count from 0 ("auto": when an index 0
+        appears).
+    multilabel : bool, optional
+        Rows list any number of labels (the target is then 0/1 rows over
+        the sorted labels, uint8); default: when a row lists several.
+        Otherwise the target is each row's label, float64.
+    progress : file, optional
+        Where the progress line goes (default: stderr).
+    block_bytes : int
+        Bytes of text parsed at a time.
+
+    Returns
+    -------
+    dict
+        The metadata written to ``PREFIX.meta.json``: ``format``,
+        ``layout`` (``"csr"``), ``source``, ``rows``, ``nnz``, ``dtype``,
+        ``target`` (``"label"``), ``classes`` (the labels of a multi-label
+        target, else None), ``multilabel`` and ``features``
+        (:func:`~fastmlp.data.svmlight.svmlight_encoding`: the number of
+        features and whether the file counted from 0).
+
+    Raises
+    ------
+    ValueError
+        A bad line (naming it), a row without a label in a single-label
+        file, an index 0 in a file said to be one-based, no rows.
+    """
+    if dtype not in ("float32", "float64"):
+        raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+    resolve_zero_based(zero_based, np.zeros(0))  # ValueError for a bad value, before reading
+    progress = sys.stderr if progress is None else progress
+    prefix = svmlight_prefix(path, out)
+    folder = os.path.dirname(os.path.abspath(prefix))
+    made = not os.path.isdir(folder)
+    os.makedirs(folder, exist_ok=True)
+    try:
+        with tempfile.TemporaryDirectory(dir=folder, prefix=".fastmlp-convert-") as scratch:
+            return _convert_svmlight(path, prefix, scratch, dtype, zero_based, multilabel,
+                                     ProgressLine(progress, "read"), block_bytes)
+    except BaseException:
+        if made and not os.listdir(folder):
+            os.rmdir(folder)
+        raise
+
+
+def _convert_svmlight(path, prefix, scratch, dtype, zero_based, multilabel, progress,
+                      block_bytes):
+    spill = _Spill(scratch, dtype)
+    try:
+        for block in svmlight_blocks(path, block_bytes):
+            spill.add(block)
+            progress.update(spill.rows)
+    finally:
+        spill.close()
+    progress.close()
+    if spill.rows == 0:
+        raise ValueError(f"{path}: no data rows (an svmlight file has a row per line: "
+                         "label index:value ...)")
+    multilabel = _multilabel_choice(path, spill, multilabel)
+    zero_based = zero_based if zero_based != "auto" else spill.min_index == 0
+    offset = 0 if zero_based else 1
+    if offset and spill.first_zero_line is not None:
+        raise ValueError(f"{path}, line {spill.first_zero_line}: index 0 in a file read with "
+                         "one-based indices (--zero-based false)")
+    n_features = spill.max_index + 1 - offset
+    if n_features <= 0:
+        raise ValueError(f"{path}: no features in the file (every row is empty)")
+    written = _write_csr(spill, scratch, offset, n_features)
+    written["target"], classes = _write_target(spill, scratch, multilabel)
+    meta = {"format": CONVERT_FORMAT, "layout": CSR_LAYOUT, "source": str(path),
+            "rows": spill.rows, "nnz": spill.nnz, "dtype": np.dtype(dtype).name,
+            "target": "label", "classes": classes, "multilabel": multilabel,
+            "features": svmlight_encoding(n_features, zero_based)}
+    written["meta"] = os.path.join(scratch, "meta.json")
+    with open(written["meta"], "w", encoding="utf-8") as f:
+        json.dump(meta, f, indent=1)
+    final = sparse_paths(prefix)
+    # renamed within one file system; the metadata last, so that the files are only
+    # read as a conversion once they are all in place
+    for name in ("data", "indices", "indptr", "target", "meta"):
+        os.replace(written[name], getattr(final, name))
     return meta

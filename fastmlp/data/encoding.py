@@ -27,6 +27,7 @@ encodes it in one call.
 
 import numpy as np
 
+from .svmlight import SparseTable, is_svmlight_encoding
 from .tables import EncodedTable, Table, read_table
 
 # Table and read_table are fastmlp.data.tables'; they are named here too, as
@@ -420,6 +421,10 @@ def load_table(path, target):
         Unreadable file, no such target, no feature columns, a bad cell.
     """
     data = read_table(path)
+    if isinstance(data, SparseTable) or isinstance(data, EncodedTable) and \
+            is_svmlight_encoding(data.encoding):
+        raise ValueError(f"{path} holds svmlight rows (sparse, no column names): read it with "
+                         "fastmlp.data.svmlight.load_svmlight")
     if isinstance(data, EncodedTable):
         if target != data.target_name:
             raise ValueError(f"{path} was converted with the target {data.target_name!r}, "

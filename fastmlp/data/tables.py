@@ -6,10 +6,17 @@
 :class:`Table` that keeps the cells as they are: CSV cells as text,
 ``.npz``/``.npy`` columns as arrays, with where each row came from
 (``line 7`` of a CSV file, ``row index 6`` of an array), so every error can
-name the row, the column and the value.  A ``.npy`` file written by
-``fastmlp convert`` (with its companion files, :func:`companion_paths`) is
-read as an :class:`EncodedTable` instead: its features are encoded
-already and memory-mapped, never read whole.
+name the row, the column and the value.  An svmlight / libsvm file
+(``.svm``, ``.svmlight``, ``.libsvm``) is read as a
+:class:`~fastmlp.data.svmlight.SparseTable`: sparse rows and their labels.
+
+The files of ``fastmlp convert`` are read as an :class:`EncodedTable`: their
+features are encoded already and memory-mapped, never read whole -- a
+``.npy`` matrix with its companion files (:func:`companion_paths`), or the
+three arrays of a sparse matrix in compressed sparse rows
+(:func:`sparse_paths`, opened as a SciPy CSR matrix on the mapped files).
+Either is named by its ``.meta.json`` file (or its ``.npy`` file, or the
+directory that holds it alone).
 
 CSV files are parsed by one parser, :func:`csv_records`, consumed two ways:
 whole by :func:`read_table`, row by row by the conversion of files larger
@@ -22,14 +29,24 @@ import csv
 import json
 import os
 import zipfile
+from collections import namedtuple
 
 import numpy as np
 
+from .._utils.sparse import csr_on
+from .svmlight import SUFFIXES as SVMLIGHT_SUFFIXES
+from .svmlight import read_svmlight
+
 __all__ = ["Table", "EncodedTable", "read_table", "READERS", "csv_records", "CONVERT_FORMAT",
-           "companion_paths", "is_converted", "open_converted"]
+           "CSR_LAYOUT", "companion_paths", "sparse_paths", "SparsePaths", "is_converted",
+           "open_converted", "open_converted_csr"]
 
 #: ``"format"`` of the ``OUT.meta.json`` files that ``fastmlp convert`` writes.
 CONVERT_FORMAT = "fastmlp.convert/1"
+#: ``"layout"`` of the metadata of a converted sparse matrix (three arrays).
+CSR_LAYOUT = "csr"
+#: The end of a converted file's metadata file.
+META_SUFFIX = ".meta.json"
 
 
 class Table:
@@ -88,16 +105,18 @@ class EncodedTable:
 
     Parameters
     ----------
-    X : ndarray (n_rows, n_features)
+    X : ndarray or scipy.sparse.csr_matrix (n_rows, n_features)
         The encoded features; of a converted file, memory-mapped read-only:
         nothing is read until used.
-    target : ndarray (n_rows,)
-        float64 values, or int64 indices into ``classes``.
+    target : ndarray (n_rows,) or (n_rows, n_classes)
+        float64 values, int64 indices into ``classes``, or (multi-label)
+        0/1 rows over ``classes``.
     meta : dict
-        The conversion's metadata (see :func:`fastmlp.data.convert.convert_csv`):
-        ``"target"`` (the target column's name), ``"classes"`` (the labels of
-        a text target, else None) and ``"features"`` (the encoding,
-        ``TabularEncoder.to_dict()``).
+        The conversion's metadata (see :func:`fastmlp.data.convert.convert_csv`
+        and :func:`~fastmlp.data.convert.convert_svmlight`): ``"target"`` (the
+        target column's name), ``"classes"`` (the labels of a text or
+        multi-label target, else None) and ``"features"`` (the encoding:
+        ``TabularEncoder.to_dict()``, or that of svmlight rows).
     source : str
         The file, for messages.
     """
@@ -122,22 +141,31 @@ class EncodedTable:
 
     @property
     def encoding(self):
-        """How the features were encoded (``TabularEncoder.to_dict()``)."""
+        """How the features were encoded (``TabularEncoder.to_dict()``, or for svmlight rows
+        :func:`~fastmlp.data.svmlight.svmlight_encoding`)."""
         return self.meta["features"]
+
+    @property
+    def multilabel(self):
+        """Whether each row's target is a 0/1 row over ``classes`` (a multi-label file)."""
+        return bool(self.meta.get("multilabel", False))
 
 
 def read_table(path):
-    """The rows of a ``.csv`` (header row), ``.npz`` or ``.npy`` file.
+    """The rows of a ``.csv`` (header row), ``.npz``, ``.npy`` or svmlight file.
 
     A ``.npz`` file holds a 2-D array ``X`` (columns ``x0, x1, ...``) and/or
     1-D arrays, one per column; a ``.npy`` file one 2-D array, or the
     encoded features of ``fastmlp convert`` (:func:`is_converted`).  Arrays
-    are read with ``allow_pickle=False``: object arrays are refused.
+    are read with ``allow_pickle=False``: object arrays are refused.  The
+    files of ``fastmlp convert`` are also named by their ``.meta.json``
+    file, or by the directory that holds them alone.
 
     Returns
     -------
-    Table or EncodedTable
-        An :class:`EncodedTable` for a converted ``.npy`` file.
+    Table, SparseTable or EncodedTable
+        A :class:`~fastmlp.data.svmlight.SparseTable` for an svmlight file,
+        an :class:`EncodedTable` for a converted file.
 
     Raises
     ------
@@ -145,7 +173,7 @@ def read_table(path):
         Unreadable or unsupported file, ragged rows, no data rows.
     """
     if os.path.isdir(path):
-        raise IsADirectoryError(f"{path}: Is a directory, not a data file ({FILE_TYPES})")
+        return _read_meta(_only_meta_file(path))
     lower = str(path).lower()
     for suffix, reader in READERS.items():
         if lower.endswith(suffix):
@@ -270,6 +298,9 @@ def _read_npy(path):
     if is_converted(path):
         X, target, meta = open_converted(path)
         return EncodedTable(X, target, meta, str(path))
+    stem = str(path)[:-len(".data.npy")]
+    if str(path).lower().endswith(".data.npy") and os.path.isfile(stem + META_SUFFIX):
+        return _read_meta(stem + META_SUFFIX)  # the values of a converted sparse matrix
     matrix = _load_arrays(path)["X"]
     if matrix.ndim != 2:
         raise ValueError(f"{path}: expected a 2-D array (rows, features), got shape "
@@ -291,14 +322,36 @@ def _checked_arrays(path, names, columns, positional):
     return Table(names, columns, str(path), positional=positional)
 
 
+def _read_meta(path):
+    """The converted file whose metadata is ``path`` (``OUT.meta.json``)."""
+    stem = str(path)[:-len(META_SUFFIX)]
+    if os.path.isfile(stem + ".npy") and not os.path.isfile(stem + ".data.npy"):
+        return _read_npy(stem + ".npy")
+    X, target, meta = open_converted_csr(stem)
+    return EncodedTable(X, target, meta, str(path))
+
+
+def _only_meta_file(folder):
+    """The one ``.meta.json`` file in ``folder``; an error if there is none or several."""
+    found = sorted(name for name in os.listdir(folder) if name.lower().endswith(META_SUFFIX))
+    if len(found) != 1:
+        which = f"holds {len(found)} ({', '.join(found)})" if found else "holds none"
+        raise IsADirectoryError(f"{folder}: Is a directory, not a data file ({FILE_TYPES}); as "
+                                "a directory it names the one file of fastmlp convert in it, "
+                                f"but it {which}")
+    return os.path.join(folder, found[0])
+
+
 #: The reader of each file type, by the end of its name (lower case): a
-#: function of the path that returns a :class:`Table` or an
-#: :class:`EncodedTable`.  A new file type is one more entry (and a word in
-#: the hints below).
-READERS = {".csv": _read_csv, ".txt": _read_csv, ".npz": _read_npz, ".npy": _read_npy}
+#: function of the path that returns a :class:`Table`, a
+#: :class:`~fastmlp.data.svmlight.SparseTable` or an :class:`EncodedTable`.
+#: A new file type is one more entry (and a word in the hints below).
+READERS = {".csv": _read_csv, ".txt": _read_csv, ".npz": _read_npz, ".npy": _read_npy,
+           META_SUFFIX: _read_meta, **{suffix: read_svmlight for suffix in SVMLIGHT_SUFFIXES}}
 #: The file types, for messages.
-FILE_TYPES = ".csv, .npz or .npy"
-FILE_TYPES_HINT = ".csv (with a header row), .npz or .npy"
+FILE_TYPES = ".csv, .npz, .npy or svmlight (.svm)"
+FILE_TYPES_HINT = (".csv (with a header row), .npz, .npy, svmlight / libsvm (.svm, .svmlight, "
+                   ".libsvm) or the .meta.json of fastmlp convert")
 
 
 # ------------------------------------------------------------------ converted files
@@ -355,3 +408,56 @@ def open_converted(path):
                          f"{target.shape} and {meta_path}")
     return X, target, meta
 
+
+
+#: The files of a converted sparse matrix ``PREFIX``: ``PREFIX.data.npy``,
+#: ``PREFIX.indices.npy`` and ``PREFIX.indptr.npy`` (the CSR arrays),
+#: ``PREFIX.target.npy`` and ``PREFIX.meta.json``.
+SparsePaths = namedtuple("SparsePaths", ["data", "indices", "indptr", "target", "meta"])
+
+
+def sparse_paths(prefix):
+    """The :class:`SparsePaths` of the converted sparse matrix ``prefix``."""
+    prefix = str(prefix)
+    return SparsePaths(*(prefix + end for end in (".data.npy", ".indices.npy", ".indptr.npy",
+                                                  ".target.npy", META_SUFFIX)))
+
+
+def open_converted_csr(prefix):
+    """The features (a CSR matrix on the memory-mapped arrays), target and metadata of a
+    sparse matrix converted to ``prefix`` (:func:`sparse_paths`).
+
+    Returns
+    -------
+    X : scipy.sparse.csr_matrix (n_rows, n_features)
+        Its three arrays opened with ``mmap_mode="r"``: nothing is read
+        until used, nothing copied.
+    target : ndarray (n_rows,) float64, or (n_rows, n_classes) uint8 (multi-label)
+    meta : dict
+        See :func:`fastmlp.data.convert.convert_svmlight`.
+
+    Raises
+    ------
+    ValueError
+        Missing, unreadable or inconsistent files.
+    """
+    paths = sparse_paths(prefix)
+    try:
+        with open(paths.meta, encoding="utf-8") as f:
+            meta = json.load(f)
+        data, indices, indptr = (np.load(p, mmap_mode="r", allow_pickle=False)
+                                 for p in (paths.data, paths.indices, paths.indptr))
+        target = np.load(paths.target, allow_pickle=False)
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"cannot read the converted data {paths.meta}: {exc}") from None
+    if meta.get("format") != CONVERT_FORMAT or meta.get("layout") != CSR_LAYOUT:
+        raise ValueError(f"{paths.meta} was not written by fastmlp convert of a sparse file")
+    n, d = meta["rows"], meta["features"]["n_features"]
+    width = len(meta["classes"]) if meta.get("multilabel") else None
+    if indptr.shape != (n + 1,) or data.shape != indices.shape or data.ndim != 1 \
+            or int(indptr[0]) != 0 or int(indptr[-1]) != data.size \
+            or target.shape != ((n,) if width is None else (n, width)):
+        raise ValueError(f"{prefix}: the arrays' shapes (data {data.shape}, indices "
+                         f"{indices.shape}, indptr {indptr.shape}, target {target.shape}) do "
+                         f"not match each other and {paths.meta}")
+    return csr_on(data, indices, indptr, (n, d)), target, meta
