@@ -15,7 +15,7 @@ from ..activations import NAMES as ACTIVATIONS
 from ..data.encoding import IMPUTE_METHODS
 from ..optim import NAMES as OPTIMIZERS
 from ..schedules import NAMES as SCHEDULES
-from ..trainer import SPARSE_UPDATES
+from ..training.settings import SPARSE_UPDATES
 
 __all__ = ["SETTINGS", "add_train_options", "add_search_options", "resolve", "read_config",
            "as_toml", "hidden_sizes", "key_values", "column_names", "zero_based", "TASKS"]
