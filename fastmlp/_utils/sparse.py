@@ -13,6 +13,8 @@ keeps the caller's class.  Nothing here densifies, and :func:`csr_on` and
 import numpy as np
 import scipy.sparse as sp
 
+from .tuning import INPUT_COPY_MAX_BYTES
+
 __all__ = ["is_sparse", "check_csr", "nbytes", "largest_magnitude", "scale_columns",
            "max_row_nnz", "column_moments", "csr_on", "row_range", "index_dtype"]
 
@@ -29,7 +31,9 @@ def check_csr(X, dtype, n_features=None, what="X"):
 
     CSR input is used as it is when its values are already ``dtype`` (the
     arrays are not copied); other formats (CSC, COO, ...) are converted
-    once; values of another type are converted (a copy of the values only).
+    once; values of another type are converted (a copy of the values only);
+    a read-only matrix of at most INPUT_COPY_MAX_BYTES (a small memory-mapped
+    file) is copied, as dense inputs are.
 
     Parameters
     ----------
@@ -82,9 +86,14 @@ def check_csr(X, dtype, n_features=None, what="X"):
     data = X.data if X.data.dtype == dtype else X.data.astype(dtype)
     if indices.dtype not in _INDEX_DTYPES:
         indices, indptr = indices.astype(np.int64), indptr.astype(np.int64)
-    if data is X.data and indices is X.indices:
+    read_only = not (data.flags.writeable and indices.flags.writeable and indptr.flags.writeable)
+    if read_only and nbytes(X) <= INPUT_COPY_MAX_BYTES:
+        # a small read-only matrix (memory-mapped files) is copied: the kernels
+        # would otherwise be compiled again for read-only arrays (seconds, once)
+        data, indices, indptr = np.array(data), np.array(indices), np.array(indptr)
+    if data is X.data and indices is X.indices and indptr is X.indptr:
         return X
-    return type(X)((data, indices, indptr), shape=X.shape, copy=False)
+    return csr_on(data, indices, indptr, X.shape, type(X))
 
 
 def nbytes(X):
@@ -130,8 +139,9 @@ def index_dtype(n_features, nnz):
     return np.int32 if max(n_features, nnz) < np.iinfo(np.int32).max else np.int64
 
 
-def csr_on(data, indices, indptr, shape):
-    """A SciPy ``csr_matrix`` whose three arrays are ``data``, ``indices`` and ``indptr``.
+def csr_on(data, indices, indptr, shape, kind=sp.csr_matrix):
+    """A SciPy CSR matrix (``kind``: ``csr_matrix`` or ``csr_array``) whose three arrays are
+    ``data``, ``indices`` and ``indptr``.
 
     None is copied or converted -- SciPy's constructor may narrow int64
     indices to int32, a copy of what may be a file's memory map -- and
@@ -156,7 +166,7 @@ def csr_on(data, indices, indptr, shape):
     if indptr.shape != (shape[0] + 1,) or data.shape != indices.shape or data.ndim != 1:
         raise ValueError(f"inconsistent CSR arrays for shape {shape}: data {data.shape}, "
                          f"indices {indices.shape}, indptr {indptr.shape}")
-    X = sp.csr_matrix(shape, dtype=data.dtype)
+    X = kind(shape, dtype=data.dtype)
     X.data, X.indices, X.indptr = data, indices, indptr
     return X
 
