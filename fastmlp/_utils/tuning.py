@@ -12,6 +12,7 @@ read it.
 __all__ = ["ROWS_PER_THREAD", "TRAIN_CHUNK_ROWS", "CALL_SECONDS", "GRADIENT_CALL_FLOPS",
            "CALL_MAX_BYTES",
            "INPUT_COPY_MAX_BYTES", "PARALLEL_MIN_FLOPS", "INFERENCE_TEAM_MIN_FLOPS",
+           "BLAS_ONE_THREAD_MAX_MNK",
            "COLUMN_SPLIT_MAX_ROWS_PER_THREAD", "COLUMN_SPLIT_MIN_UNITS_PER_THREAD",
            "COLUMN_SPLIT_MIN_FLOPS_PER_THREAD", "UPSTREAM_TRANSPOSE_MAX_FAN_OUT",
            "COMPILE_NOTICE_AFTER",
@@ -62,6 +63,15 @@ INPUT_COPY_MAX_BYTES = 64 << 20
 #: than splitting the work over a team (handing work to the team's threads
 #: costs tens of microseconds).
 PARALLEL_MIN_FLOPS = 4_000_000
+
+#: OpenBLAS runs a product of at most this many multiply-adds (m n k) on the
+#: calling thread whatever its thread count (its SMP_THRESHOLD_MIN 65,536
+#: times GEMM_MULTITHREAD_THRESHOLD 4): a small predict whose products all
+#: stay below it needs no switch of BLAS to one thread (~10 us), while a
+#: larger one on the calling thread does -- BLAS's own threads fought
+#: Numba's spinning ones, 64 rows of the digits shape took 30 ms instead of
+#: 0.1 ms.
+BLAS_ONE_THREAD_MAX_MNK = 65_536 * 4
 
 #: The same for inference passes (predict, evaluate, the per-epoch
 #: validation): below this many floating-point operations per block the

@@ -24,6 +24,7 @@ import numpy as np
 from .._utils.sparse import is_sparse, max_row_nnz
 from .._utils.sparse import nbytes as sparse_nbytes
 from .._utils.tuning import (
+    BLAS_ONE_THREAD_MAX_MNK,
     CALL_MAX_BYTES,
     CALL_SECONDS,
     GRADIENT_CALL_FLOPS,
@@ -179,9 +180,12 @@ class Engine:
         self._inference, self._evaluation = None, None  # the functions, compiled on first use
         self._predict_units, self._evaluate_units = {}, {}
         self._threads_own = threading.local()
-        #: the most rows a predict runs as one block on the calling thread (the plan's)
+        #: the most rows a predict runs as one block on the calling thread (the plan's),
+        #: and the most whose products BLAS itself runs on one thread
         self._direct_rows = next((rows for rows in range(ROWS_PER_THREAD, 0, -1)
                                   if plan(layout.sizes, rows).n_threads == 1), 0)
+        widest = max(a * b for a, b in zip(layout.sizes, layout.sizes[1:]))
+        self._blas_alone_rows = BLAS_ONE_THREAD_MAX_MNK // widest
         # inference speed of the last call (rows/s), to size the next calls;
         # optimistic at first: a first call of ordinary size runs whole
         self._rows_per_second = _FIRST_ROWS_PER_SECOND
@@ -277,8 +281,14 @@ class Engine:
             member = self._predict_units.get(_arguments_key(part))
             if member is not None:  # (a first use compiles below, with its notice)
                 out = np.empty((n, self.n_outputs), dtype=self.dtype)
-                _ki.predict_here(self._inference_net, self.inference_ops()[1], part, out,
-                                 self._thread_workspace("predict", n).work, member)
+                work = self._thread_workspace("predict", n).work
+                if n <= self._blas_alone_rows:  # BLAS keeps these products on one thread
+                    _ki.predict_here(self._inference_net, self.inference_ops()[1], part, out,
+                                     work, member)
+                    return out
+                with single_threaded_blas():  # its own threads would fight the pools' spin
+                    _ki.predict_here(self._inference_net, self.inference_ops()[1], part, out,
+                                     work, member)
                 return out
         out = np.empty((n, self.n_outputs), dtype=self.dtype)
         n_threads, block = plan(self.layout.sizes, n, density=input_density(X))
@@ -299,11 +309,8 @@ class Engine:
                 _ki.predict(net, ops, part, out[start:stop], ws.work, n_threads, member)
 
         with self.first_use("prediction", n_threads):
-            if n_threads == 1:  # the calling thread's BLAS calls: nothing to keep apart
+            with single_threaded_blas():
                 self._in_calls(X, block, rows)
-            else:
-                with single_threaded_blas():
-                    self._in_calls(X, block, rows)
         return out
 
     def _thread_workspace(self, what, rows, training=False):
@@ -339,12 +346,8 @@ class Engine:
             _ki.evaluate(net, ops, code, part, targets, weights, ws.work, stats, n_threads,
                          member)
 
-        with self.first_use("evaluation", n_threads):
-            if n_threads == 1:
-                self._in_calls(X, block, rows)
-            else:
-                with single_threaded_blas():
-                    self._in_calls(X, block, rows)
+        with single_threaded_blas(), self.first_use("evaluation", n_threads):
+            self._in_calls(X, block, rows)
         return stats.sum(axis=0)
 
     def _in_calls(self, X, block, run):

@@ -24,7 +24,14 @@ from ..model import Model
 from ..optim import SGD
 from ..trainer import Trainer
 from ._exceptions import ConvergenceWarning
-from ._inputs import SPARSE_FORMAT, assign_arrays, network_input, sample_weights, validate_data
+from ._inputs import (
+    SPARSE_FORMAT,
+    assign_arrays,
+    is_plain_float_matrix,
+    network_input,
+    sample_weights,
+    validate_data,
+)
 from ._params import (
     check_common_params,
     effective_batch_size,
@@ -369,9 +376,14 @@ class BaseMLP(StoppingRules, BaseEstimator):
     def _forward(self, X):
         """Network output for raw input ``X`` (validated, in the network's dtype)."""
         check_is_fitted(self)
-        X = validate_data(self, X, reset=False, accept_sparse=SPARSE_FORMAT,
-                          dtype=(np.float64, np.float32))
-        X = network_input(X)  # a sparse X stays sparse
+        if not is_plain_float_matrix(X, getattr(self, "n_features_in_", None),
+                                     hasattr(self, "feature_names_in_")):
+            X = validate_data(self, X, reset=False, accept_sparse=SPARSE_FORMAT,
+                              dtype=(np.float64, np.float32))
+            X = network_input(X)  # a sparse X stays sparse
+        # else: the network checks the values (finite, of a float type) itself
+        if self.n_threads is None:
+            return self.model_.predict(X)
         with threads(self.n_threads):
             return self.model_.predict(X)
 
