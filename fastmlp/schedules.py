@@ -73,12 +73,20 @@ class Schedule:
         return np.full(n_steps, self.epoch_rate(epoch))
 
     def rates(self, epoch, first_step, n_steps, steps_per_epoch):
-        """What the trainer calls: a float64 array, one rate per step of the epoch."""
+        """What the trainer calls: a float64 array, one rate per step of the epoch.
+
+        A rate of exactly 0 is valid (the step changes no parameter: where a
+        schedule that anneals to 0 ends); a negative or non-finite one is an
+        error that names the schedule, the epoch, the step and the value.
+        """
         rates = np.asarray(self.step_rates(first_step, n_steps, epoch, steps_per_epoch),
                            dtype=np.float64)
-        if not np.all(np.isfinite(rates)) or np.any(rates <= 0):
-            raise ValueError(f"{type(self).__name__} produced a learning rate that is not a "
-                             f"positive number at epoch {epoch}: {rates.min()}")
+        bad = np.flatnonzero(~(np.isfinite(rates) & (rates >= 0)))
+        if bad.size:
+            i = int(bad[0])
+            raise ValueError(f"{type(self).__name__} produced the learning rate "
+                             f"{float(rates[i])} at epoch {epoch}, step {first_step + i}: a rate "
+                             "must be a finite number >= 0")
         return rates
 
     def end_epoch(self, epoch, logs):
@@ -201,12 +209,16 @@ class LectureDecay(Schedule):
 
 
 class Polynomial(Schedule):
-    """``(eta0 - end_lr) * (1 - e / total)^power + end_lr``, then ``end_lr``."""
+    """``(eta0 - end_lr) * (1 - e / total)^power + end_lr``, then ``end_lr``.
+
+    ``end_lr=0`` is torch's PolynomialLR (the rate reaches 0 at epoch ``total``
+    and stays there: the steps after it change nothing).
+    """
 
     def __init__(self, total, power=1.0, end_lr=1e-6):
         self.total = check_positive_int(total, "total")
         self.power = check_positive_float(power, "power")
-        self.end_lr = check_positive_float(end_lr, "end_lr")
+        self.end_lr = check_nonnegative_float(end_lr, "end_lr")
 
     def epoch_rate(self, epoch):
         frac = min(epoch, self.total) / self.total
@@ -217,7 +229,8 @@ class CosineAnnealing(Schedule):
     """Cosine annealing over ``T_max`` epochs, with optional warm restarts (SGDR).
 
     ``eta_min + (eta0 - eta_min) (1 + cos(pi T_cur / T_i)) / 2``; without
-    restarts ``T_i = T_max`` and the rate stays at eta_min after it (torch's
+    restarts ``T_i = T_max`` and the rate stays at eta_min from epoch T_max on
+    (0 by default: those epochs change no parameter; torch's
     CosineAnnealingLR folds back up instead); with ``restarts=True`` the
     period restarts at eta0 and grows by ``T_mult`` each time
     (CosineAnnealingWarmRestarts).
@@ -231,8 +244,10 @@ class CosineAnnealing(Schedule):
 
     def epoch_rate(self, epoch):
         period, t = self.T_max, epoch
-        if self.restarts:
-            while t >= period:
+        if self.restarts and self.T_mult == 1:
+            t %= period  # (the loop below would take epoch / T_max rounds)
+        elif self.restarts:
+            while t >= period:  # integers: a restart falls exactly on its epoch
                 t -= period
                 period *= self.T_mult
         else:
@@ -246,11 +261,14 @@ class LinearWarmup(Schedule):
 
     Step ``s`` < warmup_steps runs at
     ``(start_factor + (1 - start_factor) * s / warmup_steps)`` times the
-    rate ``then`` gives for that step; composable with any other schedule.
+    rate ``then`` gives for that step (with the default ``start_factor=0``
+    the first step runs at exactly 0 and changes no parameter); composable
+    with any other schedule.
+    ``warmup_steps=0`` is no warm-up: ``then`` from the first step.
     """
 
     def __init__(self, warmup_steps, then=None, start_factor=0.0):
-        self.warmup_steps = check_positive_int(warmup_steps, "warmup_steps")
+        self.warmup_steps = _check_count(warmup_steps, "warmup_steps")
         self.then = Constant() if then is None else then
         if not isinstance(self.then, Schedule):
             raise TypeError("then must be a Schedule")
@@ -264,10 +282,11 @@ class LinearWarmup(Schedule):
         after = np.asarray(self.then.step_rates(first_step, n_steps, epoch, steps_per_epoch),
                            dtype=np.float64)
         steps = np.arange(first_step, first_step + n_steps)
+        warming = steps < self.warmup_steps
+        if not warming.any():  # (also warmup_steps == 0, which has no ramp to divide by)
+            return after
         ramp = self.start_factor + (1.0 - self.start_factor) * steps / self.warmup_steps
-        # the first step must not run at exactly 0
-        ramp = np.where(steps < self.warmup_steps, np.maximum(ramp, 1e-12), 1.0)
-        return after * np.minimum(ramp, 1.0)
+        return after * np.where(warming, ramp, 1.0)
 
     def end_epoch(self, epoch, logs):
         return self.then.end_epoch(epoch, logs)
@@ -288,7 +307,9 @@ class OneCycle(Schedule):
 
     From ``max_lr / div_factor`` up to ``max_lr`` over the first ``pct_start``
     of ``total_steps`` (cosine), then down to ``max_lr / div_factor /
-    final_div_factor`` (cosine).  ``max_lr`` defaults to the optimizer's lr.
+    final_div_factor`` (cosine), reached at step ``total_steps - 1``; the
+    steps after it stay there (torch refuses to step past the end).
+    ``max_lr`` defaults to the optimizer's lr.
     """
 
     def __init__(self, total_steps, max_lr=None, pct_start=0.3, div_factor=25.0,

@@ -5,7 +5,7 @@ import copy
 import numba
 import numpy as np
 
-from .._utils.validation import check_positive_float
+from .._utils.validation import check_nonnegative_float, check_positive_float
 from ..engine.guard import writing_to
 from ..kernels import ops as _ops
 from ..kernels import optim as _k
@@ -92,12 +92,23 @@ class Optimizer(Solver):
     # ------------------------------------------------------------- learning rate
     @property
     def lr(self):
-        """Learning rate (schedules set it between epochs)."""
+        """Learning rate (schedules set it between epochs).
+
+        Setting it to 0 is allowed -- where a schedule that anneals to 0 leaves
+        it, and what a checkpoint taken there restores; a step at rate 0
+        changes no parameter -- but a new optimizer needs a positive rate
+        (:meth:`_initial_lr`).  Negative and non-finite rates are refused.
+        """
         return self._lr
 
     @lr.setter
     def lr(self, value):
-        self._lr = check_positive_float(value, "lr")
+        self._lr = check_nonnegative_float(value, "lr")
+
+    @staticmethod
+    def _initial_lr(value):
+        """The ``lr`` a constructor was given, checked: positive (0 would train nothing)."""
+        return check_positive_float(value, "lr")
 
     # ------------------------------------------------------------- state
     def bind(self, params):

@@ -26,7 +26,7 @@ class _AdamFamily(Optimizer):
 
     def __init__(self, lr, betas, eps, weight_decay):
         super().__init__()
-        self.lr = lr
+        self.lr = self._initial_lr(lr)
         self.beta1, self.beta2 = _betas(betas)
         self.eps = check_positive_float(eps, "eps")
         self.weight_decay = check_nonnegative_float(weight_decay, "weight_decay")

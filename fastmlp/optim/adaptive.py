@@ -37,7 +37,7 @@ class Adagrad(Optimizer):
     def __init__(self, lr=1e-2, lr_decay=0.0, weight_decay=0.0, initial_accumulator_value=0.0,
                  eps=1e-10):
         super().__init__()
-        self.lr = lr
+        self.lr = self._initial_lr(lr)
         self.lr_decay = check_nonnegative_float(lr_decay, "lr_decay")
         self.weight_decay = check_nonnegative_float(weight_decay, "weight_decay")
         self.initial_accumulator_value = check_nonnegative_float(
@@ -84,7 +84,7 @@ class RMSprop(Optimizer):
     def __init__(self, lr=1e-2, alpha=0.99, eps=1e-8, weight_decay=0.0, momentum=0.0,
                  centered=False):
         super().__init__()
-        self.lr = lr
+        self.lr = self._initial_lr(lr)
         self.alpha = check_unit_interval(alpha, "alpha")
         self.eps = check_positive_float(eps, "eps")
         self.weight_decay = check_nonnegative_float(weight_decay, "weight_decay")
@@ -122,7 +122,7 @@ class Adadelta(Optimizer):
 
     def __init__(self, lr=1.0, rho=0.9, eps=1e-6, weight_decay=0.0):
         super().__init__()
-        self.lr = lr
+        self.lr = self._initial_lr(lr)
         self.rho = check_unit_interval(rho, "rho")
         self.eps = check_positive_float(eps, "eps")
         self.weight_decay = check_nonnegative_float(weight_decay, "weight_decay")

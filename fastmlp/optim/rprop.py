@@ -39,7 +39,7 @@ class Rprop(Optimizer):
 
     def __init__(self, lr=1e-2, etas=(0.5, 1.2), step_sizes=(1e-6, 50.0)):
         super().__init__()
-        self.lr = lr
+        self.lr = self._initial_lr(lr)
         try:
             eta_minus, eta_plus = etas
             smin, smax = step_sizes

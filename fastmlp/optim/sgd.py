@@ -46,7 +46,7 @@ class SGD(Optimizer):
 
     def __init__(self, lr=0.01, momentum=0.0, dampening=0.0, nesterov=False, weight_decay=0.0):
         super().__init__()
-        self.lr = lr
+        self.lr = self._initial_lr(lr)
         self.momentum = check_unit_interval(momentum, "momentum")
         self.dampening = check_unit_interval(dampening, "dampening", closed_right=True)
         self.nesterov = bool(nesterov)
