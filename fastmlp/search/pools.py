@@ -4,8 +4,8 @@ Each pool offers the same four operations to the loop of
 :mod:`fastmlp.search.backends`: ``submit`` one trial (a handle back),
 ``wait`` until one or more of the given handles end, ``result`` of an
 ended one (its results row; :class:`WorkerLost` when the worker process
-running it died) and ``close``.  Two
-attributes tell the loop how to schedule:
+running it died) and ``close``.  Two attributes tell the loop how to
+schedule:
 
 ``capacity``
     Trials to keep submitted at a time (None: all of them -- Dask and Ray
