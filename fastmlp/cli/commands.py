@@ -6,10 +6,14 @@ Each command group has its module: :mod:`~fastmlp.cli.train`,
 :mod:`~fastmlp.cli.convert` and :mod:`~fastmlp.cli.warmup`.
 
 Exit codes: 0 success, 2 usage or input errors (a message on stderr), 1 a
-training failure (divergence, overflow), 130 Ctrl-C.
+training failure (divergence, overflow), 130 Ctrl-C, 141 (as a process
+ended by SIGPIPE) when the reader of the output went away (``fastmlp
+predict ... | head -1``), quietly as Unix tools end.
 """
 
 import argparse
+import os
+import select
 import sys
 import time
 
@@ -86,6 +90,13 @@ def main(argv=None):
     start = time.perf_counter()
     try:
         COMMANDS[args.command](args)
+        sys.stdout.flush()  # a reader gone shows here, not in the flush at exit
+    except BrokenPipeError as exc:
+        if not _stdout_closed():  # another pipe broke (a worker's): an error
+            print(f"fastmlp: error: {exc}", file=sys.stderr)
+            return _end_job(args, 2)
+        _discard_stdout()
+        return _end_job(args, 141)
     except (DivergenceError, FloatingPointError) as exc:  # the training failed, not the input
         print(f"fastmlp: training failed: {exc}", file=sys.stderr)
         return _end_job(args, 1)
@@ -98,6 +109,31 @@ def main(argv=None):
     if _rank(args) == 0:  # data-parallel: rank 0 reports for all
         print(f"done in {time.perf_counter() - start:.1f} s", file=sys.stderr)
     return 0
+
+
+def _stdout_closed():
+    """Whether stdout is a pipe (or socket) whose reader has gone."""
+    try:
+        fd = sys.stdout.fileno()
+        poller = select.poll()
+    except (AttributeError, OSError, ValueError):  # no file (a test's capture), no poll
+        return not hasattr(select, "poll")
+    poller.register(fd, select.POLLOUT)  # an error or hang-up is reported in any case
+    return any(event & (select.POLLERR | select.POLLHUP) for _, event in poller.poll(0))
+
+
+def _discard_stdout():
+    """Point stdout at the null device, so that the flush of what is left in its buffer
+    at exit fails no more (as Python's documentation on SIGPIPE advises)."""
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # not a file: nothing flushes into a pipe
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fd)
+    finally:
+        os.close(devnull)
 
 
 def _running_world(args):

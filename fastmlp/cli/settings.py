@@ -15,6 +15,7 @@ from ..activations import NAMES as ACTIVATIONS
 from ..data.encoding import IMPUTE_METHODS
 from ..optim import NAMES as OPTIMIZERS
 from ..schedules import NAMES as SCHEDULES
+from ..search.backends import BACKENDS
 from ..training.settings import SPARSE_UPDATES
 
 __all__ = ["SETTINGS", "add_train_options", "add_search_options", "resolve", "read_config",
@@ -334,10 +335,13 @@ def add_search_options(parser):
                                                         "sizes, lr, l2 and batch size)")
     parser.add_argument("--jobs", type=int, default=1, metavar="J",
                         help="trials at a time (default 1; -1: one per core)")
-    parser.add_argument("--backend", choices=("threads", "loky", "dask", "ray"),
-                        default="threads")
+    parser.add_argument("--backend", choices=BACKENDS, default="threads",
+                        help="where trials run: threads of this process (default), loky "
+                             "worker processes, Dask or Ray workers; a trial whose worker "
+                             "process dies runs once more, then is recorded as lost")
     parser.add_argument("--scheduler", metavar="ADDRESS",
-                        help="dask.distributed scheduler address (default: a local cluster)")
+                        help="address of a dask.distributed scheduler or of a Ray cluster "
+                             "(default: a local cluster of --jobs workers)")
     parser.add_argument("--results", metavar="R.csv",
                         help="append one row per finished trial to this CSV file")
     parser.add_argument("--resume", action="store_true",

@@ -9,16 +9,29 @@ share the cores instead of competing for them.
 fastmlp's compiled loop releases the GIL, so they run side by side, and
 there is no worker process to start nor compiled code to load again in it
 (about a second per process).  ``"loky"`` runs them in joblib's worker
-processes, which isolates them from each other.
+processes, which isolates them from each other; ``"dask"`` on a Dask
+cluster and ``"ray"`` as Ray tasks (:mod:`fastmlp.search.pools`).
+
+A worker process that dies in the middle of a trial (killed for its memory,
+a crash, a lost machine) costs that trial, not the search: the trial runs
+once more, and if its worker dies again its row says so (status "lost:
+...", see :func:`fastmlp.search.runner.lost_row`) while the other trials
+go on.  With loky a dying worker breaks the whole process pool and fails
+every trial in flight; each of those runs again alone, so that a second
+death is that trial's own.
 """
 
-import functools
+from collections import deque
 
-from .runner import run_trial
+from .pools import DaskPool, LokyPool, RayPool, ThreadPool, WorkerLost
+from .runner import lost_row, run_trial
 
-__all__ = ["BACKENDS", "run_tasks", "check_backend"]
+__all__ = ["BACKENDS", "RUNS", "run_tasks", "run_on_pool", "check_backend"]
 
 BACKENDS = ("threads", "loky", "dask", "ray")
+
+#: Times a trial runs when its worker dies in it: once more after the first death.
+RUNS = 2
 
 
 def check_backend(backend, n_jobs, scheduler):
@@ -27,8 +40,8 @@ def check_backend(backend, n_jobs, scheduler):
         raise ValueError(f"unknown backend {backend!r}; valid ones: {', '.join(BACKENDS)}")
     if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs == 0 or n_jobs < -1:
         raise ValueError(f"n_jobs must be a positive integer or -1 (every core), got {n_jobs!r}")
-    if scheduler is not None and backend != "dask":
-        raise ValueError("a scheduler address applies to backend='dask' only")
+    if scheduler is not None and backend not in ("dask", "ray"):
+        raise ValueError("a scheduler address applies to backend='dask' or 'ray' only")
 
 
 def run_tasks(tasks, data, setup, n_jobs=1, backend="threads", scheduler=None):
@@ -43,12 +56,15 @@ def run_tasks(tasks, data, setup, n_jobs=1, backend="threads", scheduler=None):
     setup : Setup
     n_jobs : int
         Trials at a time (-1: one per core); 1 with ``backend="threads"`` or
-        ``"loky"`` runs them one after another in this thread.
+        ``"loky"`` runs them one after another in this thread.  With Dask or
+        Ray: the workers (CPUs) of the local cluster started for the search.
     backend : {"threads", "loky", "dask", "ray"}
     scheduler : str, optional
         Address of a running ``dask.distributed`` scheduler
-        (``"tcp://host:8786"``); without one, ``backend="dask"`` starts a
-        local cluster for the search.
+        (``"tcp://host:8786"``) or Ray cluster (``"host:6379"``); without
+        one, ``backend="dask"`` starts a local cluster for the search and
+        ``backend="ray"`` uses the Ray instance this process is connected
+        to, else starts a local one.
     """
     if not tasks:
         return
@@ -56,54 +72,69 @@ def run_tasks(tasks, data, setup, n_jobs=1, backend="threads", scheduler=None):
         for task in tasks:
             yield run_trial(task, data, setup)
         return
-    if backend == "dask":
-        yield from _run_on_dask(tasks, data, setup, n_jobs, scheduler)
-        return
-    yield from _run_with_joblib(tasks, data, setup, n_jobs, backend)
-
-
-def _run_with_joblib(tasks, data, setup, n_jobs, backend):
-    try:
-        import joblib
-    except ImportError:
-        raise ValueError("n_jobs > 1 needs joblib: pip install joblib") from None
-    if backend == "ray":
-        try:
-            from ray.util.joblib import register_ray
-        except ImportError:
-            raise ValueError("backend='ray' needs ray: pip install 'fastmlp[ray]'") from None
-        register_ray()
-    one = functools.partial(run_trial, data=data, setup=setup)
-    engine = "threading" if backend == "threads" else backend
-    with joblib.parallel_config(backend=engine, n_jobs=n_jobs):
-        parallel = joblib.Parallel(return_as="generator_unordered")
-        yield from parallel(joblib.delayed(one)(task) for task in tasks)
-
-
-def _run_on_dask(tasks, data, setup, n_jobs, scheduler):
-    try:
-        from distributed import Client, LocalCluster, as_completed
-    except ImportError:
-        raise ValueError("backend='dask' needs dask.distributed: "
-                         "pip install 'fastmlp[dask]'") from None
-    cluster = None
-    if scheduler is None:
-        workers = None if n_jobs == -1 else n_jobs
-        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                               dashboard_address=None)
-        client = Client(cluster)
+    if backend == "threads":
+        pool = ThreadPool(n_jobs, data, setup)
+    elif backend == "loky":
+        pool = LokyPool(n_jobs, data, setup)
+    elif backend == "dask":
+        pool = DaskPool(n_jobs, data, setup, scheduler)
     else:
-        try:
-            client = Client(scheduler, timeout=30)
-        except OSError as exc:
-            raise ValueError(f"cannot reach the dask scheduler at {scheduler}: {exc}") from None
+        pool = RayPool(n_jobs, data, setup, scheduler)
+    running = {}
     try:
-        # the splits travel to every worker once, not with every trial
-        shared = client.scatter(data, broadcast=True)
-        futures = [client.submit(run_trial, task, shared, setup, pure=False) for task in tasks]
-        for future in as_completed(futures):
-            yield future.result()
+        yield from run_on_pool(pool, tasks, running)
     finally:
-        client.close()
-        if cluster is not None:
-            cluster.close()
+        pool.close(list(running))
+
+
+def run_on_pool(pool, tasks, running):
+    """Rows of ``tasks`` run on ``pool``, as they end; a trial whose worker died runs again.
+
+    Parameters
+    ----------
+    pool : ThreadPool, LokyPool, DaskPool or RayPool
+        Or any object with their ``submit``, ``wait``, ``result``,
+        ``capacity`` and ``shared_fate`` (see :mod:`fastmlp.search.pools`).
+    tasks : list of dict
+        See :func:`fastmlp.search.runner.run_trial`.
+    running : dict
+        Empty; filled with handle -> index in ``tasks`` of the trials in
+        flight, for the caller to cancel should this generator stop early.
+
+    Yields
+    ------
+    dict
+        Each trial's row as it ends; a trial whose worker died :data:`RUNS`
+        times: :func:`fastmlp.search.runner.lost_row`.
+    """
+    waiting = deque(range(len(tasks)))
+    again = deque()  # trials whose worker died, to run once more
+    deaths = [0] * len(tasks)
+    while waiting or again or running:
+        _submit_more(pool, tasks, running, waiting, again)
+        for handle in pool.wait(list(running)):
+            number = running.pop(handle)
+            try:
+                row = pool.result(handle)
+            except WorkerLost as death:
+                deaths[number] += 1
+                if deaths[number] < RUNS:
+                    again.append(number)
+                else:
+                    yield lost_row(tasks[number], deaths[number], str(death))
+                continue
+            yield row
+
+
+def _submit_more(pool, tasks, running, waiting, again):
+    """Fill the pool up to its capacity, trials to run again first."""
+    if again and pool.shared_fate:
+        # the death failed every trial in flight: run each of them again alone, so that
+        # only the trial that kills its worker can be lost
+        if not running:
+            number = again.popleft()
+            running[pool.submit(tasks[number])] = number
+        return
+    while (again or waiting) and (pool.capacity is None or len(running) < pool.capacity):
+        number = (again or waiting).popleft()
+        running[pool.submit(tasks[number])] = number

@@ -32,6 +32,8 @@ trial (in any backend) trains and is scored on them, and
 ``preprocessing="standardize"`` scales it without centring.
 """
 
+import contextlib
+
 import numpy as np
 import scipy.sparse as sp
 
@@ -43,7 +45,7 @@ from ..optim import NAMES as OPTIMIZERS
 from ..preprocessing import train_test_split, train_val_test_split
 from .backends import check_backend, run_tasks
 from .plots import plot_search
-from .runner import FIXED_COLUMNS, ResultsFile, Setup, build_trainer
+from .runner import FIXED_COLUMNS, ResultsFile, Setup, build_trainer, is_lost
 from .space import Space
 
 __all__ = ["search", "SearchResult", "METHODS"]
@@ -155,11 +157,12 @@ def search(X, y, space, *, method="random", n_trials=None, rounds=1, shrink=3.0,
         Seeds the sampling, the splits, initial weights and shuffling:
         the same seed repeats a search.
     n_jobs, backend, scheduler : int, {"threads", "loky", "dask", "ray"}, str
-        Parallel trials (see :func:`fastmlp.search.backends.run_tasks`).
+        Parallel trials (see :func:`fastmlp.search.backends.run_tasks`: a trial
+        whose worker process dies runs once more, then is recorded as lost).
     results : str or path, optional
         CSV file receiving one row per finished trial (made durable at once).
     resume : bool
-        Continue the search recorded in ``results`` (finished trials are not run again).
+        Continue the search in ``results`` (only its trials lost with a worker run again).
     task, dtype, preprocessing : str
         "auto", "classification" or "regression"; the models' dtype and input transform.
     on_trial : callable, optional
@@ -184,8 +187,7 @@ def search(X, y, space, *, method="random", n_trials=None, rounds=1, shrink=3.0,
     local = backend in ("threads", "loky")
     setup.threads = 1 if (n_jobs != 1 or not local) else None
     data = {"train": splits["train"], "val": splits["val"]}
-    records = ResultsFile(results, space.names, resume) if results is not None else None
-    finished = {} if records is None else {(r["trial"], r["round"]): r for r in records.rows}
+    records, finished = _recorded(results, space.names, resume)
 
     def run(tasks):
         return _run_round(tasks, finished, records, data, setup, n_jobs, backend, scheduler,
@@ -201,6 +203,15 @@ def search(X, y, space, *, method="random", n_trials=None, rounds=1, shrink=3.0,
     rows = sorted(rows, key=lambda r: (r["round"], r["trial"]))
     return SearchResult(rows, space.names, best, model, test_metrics, setup.metric,
                         _log_scale(space))
+
+
+def _recorded(results, names, resume):
+    """The results file (None without one) and its finished rows by (trial, round): a trial
+    lost with its worker is not finished but runs again (its row stays, before the new one)."""
+    if results is None:
+        return None, {}
+    records = ResultsFile(results, names, resume)
+    return records, {(r["trial"], r["round"]): r for r in records.rows if not is_lost(r)}
 
 
 def _log_scale(space):
@@ -334,12 +345,15 @@ def _run_round(tasks, finished, records, data, setup, n_jobs, backend, scheduler
             raise ValueError(f"the results file's trial {task['trial']} (round {task['round']}) "
                              f"had other hyper-parameters: it belongs to a different search "
                              "(space, seed or method); use a new results file")
-    for row in run_tasks(pending, data, setup, n_jobs, backend, scheduler):
-        if records is not None:
-            records.append(row)
-        finished[(row["trial"], row["round"])] = row
-        if on_trial is not None:
-            on_trial(row)
+    # closed at once should on_trial raise: the backend stops its workers then, not at a
+    # garbage collection
+    with contextlib.closing(run_tasks(pending, data, setup, n_jobs, backend, scheduler)) as ran:
+        for row in ran:
+            if records is not None:
+                records.append(row)
+            finished[(row["trial"], row["round"])] = row
+            if on_trial is not None:
+                on_trial(row)
     return [finished[(t["trial"], t["round"])] for t in tasks]
 
 

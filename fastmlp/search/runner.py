@@ -21,10 +21,14 @@ from ..optim import get_optimizer
 from ..schedules import get_schedule
 from ..trainer import Trainer
 
-__all__ = ["Setup", "build_trainer", "run_trial", "ResultsFile", "FIXED_COLUMNS"]
+__all__ = ["Setup", "build_trainer", "run_trial", "lost_row", "is_lost", "ResultsFile",
+           "FIXED_COLUMNS", "LOST"]
 
 #: Columns of the results file besides one per hyper-parameter.
 FIXED_COLUMNS = ("val_score", "val_loss", "epochs", "seconds", "status")
+
+#: How the status of a trial lost with its worker begins (see :func:`lost_row`).
+LOST = "lost:"
 
 #: Values of hyper-parameters a space leaves out.
 DEFAULTS = {"hidden": (64,), "activation": "relu", "init": "auto", "l2": 0.0, "l1": 0.0,
@@ -124,8 +128,7 @@ def run_trial(task, data, setup):
         ("ok", "diverged" or "error: <type>: <message>").
     """
     start = time.perf_counter()
-    row = {"trial": task["trial"], "round": task["round"], **task["config"],
-           "val_score": math.nan, "val_loss": math.nan, "epochs": 0, "status": "ok"}
+    row = _unscored_row(task, "ok")
     trainer = None
     try:
         with threads(setup.threads):
@@ -144,6 +147,43 @@ def run_trial(task, data, setup):
         row["epochs"] = int(trainer.epoch)
     row["seconds"] = round(time.perf_counter() - start, 4)
     return row
+
+
+def _unscored_row(task, status):
+    """The results row of ``task`` before any score: NaN scores, no epochs."""
+    return {"trial": task["trial"], "round": task["round"], **task["config"],
+            "val_score": math.nan, "val_loss": math.nan, "epochs": 0, "status": status}
+
+
+def lost_row(task, deaths, reason):
+    """The results row of a trial whose worker died every time it ran it.
+
+    Such a row says nothing about the configuration (an out-of-memory kill,
+    a lost machine): a resumed search runs the trial again (:func:`is_lost`).
+
+    Parameters
+    ----------
+    task : dict
+        See :func:`run_trial`.
+    deaths : int
+        How many times a worker died running it.
+    reason : str
+        What the backend reported of the last death.
+
+    Returns
+    -------
+    dict
+        The row, its ``status`` "lost: ..." with the reason.
+    """
+    reason = " ".join(str(reason).split())[:200]
+    row = _unscored_row(task, f"{LOST} its worker died {deaths} times ({reason})")
+    row["seconds"] = math.nan
+    return row
+
+
+def is_lost(row):
+    """Whether a results row is a trial lost with its worker (run again on resume)."""
+    return str(row["status"]).startswith(LOST)
 
 
 def _cell(value):
