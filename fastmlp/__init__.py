@@ -22,14 +22,17 @@ from ._version import __version__
 from .callbacks import Callback, TerminateOnNaN
 from .engine.threads import get_num_threads, max_threads, threads
 from .exceptions import ConcurrentFitError, ConvergenceWarning, DivergenceError, RankMismatchError
-from .model import Model, load, save
+from .files import load, save
+from .model import Model
+from .population import Population
 from .trainer import Trainer
 
 compat.install()  # the module paths of fastmlp 0.1.0 (imports, pickles) keep working
 
 __all__ = [
-    "Model", "Trainer", "Callback", "optim", "schedules", "activations", "initializers", "losses",
-    "metrics", "preprocessing", "datasets", "callbacks", "threads", "get_num_threads",
+    "Model", "Population", "Trainer", "Callback", "optim", "schedules", "activations",
+    "initializers", "losses", "metrics", "preprocessing", "datasets", "callbacks", "threads",
+    "get_num_threads",
     "max_threads", "DivergenceError", "ConvergenceWarning", "RankMismatchError",
     "ConcurrentFitError", "__version__",
     "save", "load", "TerminateOnNaN",

@@ -37,7 +37,7 @@ from .losses import encode_targets, get_loss
 from .metrics import metrics_from_stats
 from .preprocessing import get_preprocessing
 
-__all__ = ["Model", "ModelState", "save_model", "load_model", "save", "load"]
+__all__ = ["Model", "ModelState"]
 
 #: A model's trained state at one moment (:meth:`Model.snapshot`): copies of
 #: ``params`` and ``running_stats``.
@@ -655,6 +655,31 @@ class Model:
             self.params[...] = state.params
             self.running_stats[...] = state.running_stats
 
+    def use_buffers(self, params, running_stats, layer_settings, penalties):
+        """Keep the model's state in the given arrays from now on (a population's rows).
+
+        Its values are copied in, and the model reads and writes them there:
+        ``params`` (n_params,) and ``running_stats`` (n_running,) in its dtype,
+        ``layer_settings`` (n_layers, 4) float64 (dropout and DropConnect
+        rates, batch-norm momentum and eps per layer) and ``penalties`` (3,)
+        float64 (L2, L1, whether biases are penalised), each C-contiguous and
+        writeable.  The views (``weights``, ...) follow; the model gets a new
+        engine.
+        """
+        self._engine.guard.check_not_fitted_elsewhere("use_buffers")
+        new = (params, running_stats, layer_settings, penalties)
+        old = (self.params, self.running_stats, self._layer_f, self._reg)
+        for given, own in zip(new, old):
+            if not (isinstance(given, np.ndarray) and given.shape == own.shape
+                    and given.dtype == own.dtype and given.flags.c_contiguous
+                    and given.flags.writeable):
+                raise ValueError(f"use_buffers needs writeable C-contiguous {own.dtype} arrays "
+                                 f"of shape {own.shape}")
+            given[...] = own
+        self.params, self.running_stats, self._layer_f, self._reg = new
+        self._make_views()
+        self._engine = self._make_engine()
+
     def copy(self):
         """An independent model with the same architecture and parameter values."""
         clone = Model.__new__(Model)
@@ -662,31 +687,3 @@ class Model:
         return clone
 
 
-
-def save_model(model, path):
-    """Write ``model`` to ``path`` (as given: ``.npz`` is customary), atomically: ``fastmlp.save``.
-
-    The format: :mod:`fastmlp.archive.format`.  Raises TypeError for a
-    ``model`` that is not a :class:`Model`, ValueError when its parameters
-    hold NaN or inf (such a file could not be loaded), OSError when the
-    directory does not exist or is not writable.
-    """
-    if not isinstance(model, Model):
-        raise TypeError(f"expected a fastmlp.Model, got {type(model).__name__}")
-    model.save(path)
-
-
-def load_model(path):
-    """The model of a model file or a checkpoint, read without running code: ``fastmlp.load``.
-
-    Its predictions equal the saved model's.  Raises OSError for a missing
-    or unreadable file, ValueError for anything that is not a fastmlp file
-    of a supported version (truncated, corrupt, object arrays, parameters
-    that do not fit the architecture), naming the file.
-    """
-    return Model.load(path)
-
-
-#: The short names exported as ``fastmlp.save`` and ``fastmlp.load``.
-save = save_model
-load = load_model

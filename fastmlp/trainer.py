@@ -9,7 +9,6 @@ progress display.  L-BFGS takes its own full-batch path through
 """
 
 import warnings
-from collections import namedtuple
 
 import numpy as np
 
@@ -28,10 +27,10 @@ from .exceptions import DivergenceError
 from .model import Model
 from .optim import Adam, get_optimizer
 from .schedules import BoldDriver, InvScaling, get_schedule
-from .training.checkpoint import Checkpoint, load_newest
+from .training.checkpoint import Checkpoint, resume_trainer
 from .training.diagnostics import prepared_layer_statistics
 from .training.distributed import Ranks, distributed_refusal, fit_facts, minimize_share
-from .training.epoch_loop import EpochLoop, EpochProgress
+from .training.epoch_loop import EpochLoop, resumed_epoch
 from .training.inputs import check_rows, check_validation, hold_out, preprocess
 from .training.settings import (
     check_batch_size,
@@ -45,9 +44,19 @@ from .training.settings import (
     mask_seed,
 )
 
-__all__ = ["Trainer"]
+__all__ = ["Trainer", "register_trainer"]
 
 _DEFAULT_BATCH = object()
+
+#: The trainer class of each kind of model other than Model (by the model's
+#: class): ``Trainer(model, ...)`` makes one of those (:func:`register_trainer`).
+_TRAINERS = {}
+
+
+def register_trainer(model_class, trainer_class):
+    """Make ``Trainer(model, ...)`` build a ``trainer_class`` for a ``model_class`` model
+    (a population's trainer: :mod:`fastmlp.population`)."""
+    _TRAINERS[model_class] = trainer_class
 
 
 class Trainer:
@@ -142,15 +151,23 @@ class Trainer:
         Optimizer steps taken so far (what per-step schedules count).
     """
 
+    #: The dimensions of an epoch's loss sums (one model: a row per thread)
+    _progress_ndim = 2
+
+    def __new__(cls, model=None, *args, **kwargs):
+        # another kind of model (a population) has its own trainer
+        special = _TRAINERS.get(type(model)) if cls is Trainer else None
+        return super().__new__(cls if special is None else special)
+
     def __init__(self, model, optimizer=None, batch_size=_DEFAULT_BATCH, epochs=10, shuffle=True,
                  seed=None, callbacks=(), verbose=1, n_threads=None, schedule=None,
                  checkpoint_dir=None, checkpoint_every=1, keep_checkpoints=3,
                  validation_fraction=None, diagnostics=False, comm=None,
                  sparse_update="exact"):
-        if not isinstance(model, Model):
-            raise TypeError(f"model must be a fastmlp.Model, got {type(model).__name__}")
+        self._check_model(model)
         self.model = model
         self.optimizer = Adam() if optimizer is None else get_optimizer(optimizer)
+        self._check_optimizer()
         self.batch_size = check_batch_size(batch_size, self.optimizer, _DEFAULT_BATCH)
         self.epochs = check_positive_int(epochs, "epochs")
         self.shuffle = check_shuffle(shuffle)
@@ -192,6 +209,13 @@ class Trainer:
         self.ranks = None if comm is None else Ranks(comm)
         if self.ranks is not None:
             self._join_ranks(seed is None)
+
+    def _check_model(self, model):  # this trainer trains one Model
+        if not isinstance(model, Model):
+            raise TypeError(f"model must be a fastmlp.Model, got {type(model).__name__}")
+
+    def _check_optimizer(self):  # not one with values for a population's members
+        self.optimizer.check_single()
 
     def _join_ranks(self, shared_seed):
         """Settle what data-parallel training needs at construction (on every rank)."""
@@ -260,26 +284,7 @@ class Trainer:
         ValueError
             No readable checkpoint (each one's problem is in the message).
         """
-        callbacks = list(callbacks)
-        writes = not any(isinstance(c, Checkpoint) for c in callbacks)
-
-        def build(saved):
-            state = saved.trainer_state
-            trainer = cls(saved.model, optimizer=saved.optimizer,
-                          batch_size=state["batch_size"], epochs=state["epochs"],
-                          shuffle=state["shuffle"], callbacks=callbacks,
-                          verbose=state["verbose"], n_threads=state["n_threads"],
-                          schedule=saved.schedule,
-                          checkpoint_dir=saved.directory if writes else None,
-                          checkpoint_every=saved.every, keep_checkpoints=saved.keep,
-                          validation_fraction=state["validation_fraction"],
-                          diagnostics=state["diagnostics"], comm=comm,
-                          # checkpoints of 0.1.0 predate sparse inputs
-                          sparse_update=state.get("sparse_update", "exact"))
-            trainer.load_state_dict(state)
-            return trainer
-
-        return load_newest(checkpoint_dir, build)
+        return resume_trainer(cls, checkpoint_dir, callbacks, comm)
 
     # ----------------------------------------------------------------- state
     @property
@@ -296,6 +301,12 @@ class Trainer:
     def fit_epochs(self):
         """Epochs the running (or the last) fit runs at most (L-BFGS: its ``max_iter``)."""
         return self._epoch_limit
+
+    @property
+    def step_count(self):
+        """Optimizer steps taken so far, counted inside epochs too (what checkpoints
+        written every so many batches count)."""
+        return int(self.optimizer.step_count[0])
 
     @property
     def fit_end_epoch(self):
@@ -352,7 +363,7 @@ class Trainer:
         if not isinstance(history, dict) or not all(isinstance(v, list) for v in history.values()):
             raise ValueError("history must map names to lists")
         rng = decode_generator(state["rng"])
-        resume = _resumed_epoch(state.get("epoch_progress"))
+        resume = resumed_epoch(state.get("epoch_progress"), self._progress_ndim)
         self.epoch, self.steps = state["epoch"], state["steps"]
         self.history = history
         self._mask_seed = state["mask_seed"]
@@ -436,9 +447,7 @@ class Trainer:
         self._pending_epochs = None
         self._fit_end_epoch = self.epoch + n_epochs
         self._validating = val is not None
-        callbacks = list(self.callbacks)
-        if self.verbose:
-            callbacks.append(ProgressLogger(always_in_epoch=self.verbose >= 2))
+        callbacks = self._fit_callbacks()
         this_fit = {}
         with threads(self.n_threads), single_threaded_blas():
             for cb in callbacks:
@@ -458,6 +467,11 @@ class Trainer:
                 cb.on_train_end(self, this_fit)
         return this_fit
 
+    def _fit_callbacks(self):
+        """The callbacks of a fit: the trainer's, and the progress display (``verbose``)."""
+        progress = [ProgressLogger(always_in_epoch=self.verbose >= 2)] if self.verbose else []
+        return list(self.callbacks) + progress
+
     def _fit_inputs(self, X, y, validation_data, epochs, sample_weight):
         """:meth:`_checked`, then the preprocessing: ``(X, T, sw, val, n_epochs, staged)``
         (see :func:`fastmlp.fit_data.preprocess`), agreed on by all ranks."""
@@ -472,10 +486,14 @@ class Trainer:
         owned = isinstance(X, np.ndarray) and not (
             isinstance(given, np.ndarray) and np.may_share_memory(X, given))
         X, val, staged = preprocess(self.model, X, val, owned)
+        self._after_preprocessing()
         if self.ranks is not None:
             self.ranks.check_same(fit_facts(self, X, T, sw, val, n_epochs), "at the start of fit")
             self.ranks.check_shares(X.shape[0], self.batch_size, any(self.model.batch_norm))
         return X, T, sw, val, n_epochs, staged
+
+    def _after_preprocessing(self):
+        """What a fit does once its data are preprocessed (the model's preprocessing fitted)."""
 
     def _checked(self, X, y, validation_data, epochs, sample_weight):
         """:meth:`fit`'s arguments checked, before anything changes: ``(X, T, sw, val,
@@ -678,22 +696,3 @@ class Trainer:
 #: values they take then.
 _ADDED_STATE = {"_running": None, "_epoch_rng": None, "_resume": None, "_samples_per_epoch": 0,
                 "_epoch_limit": 0, "ranks": None, "sparse_update": "exact"}
-
-
-#: An epoch to finish (from a mid-epoch checkpoint): its :class:`EpochProgress`
-#: and the shuffling generator as it was when the epoch began.
-_ResumedEpoch = namedtuple("_ResumedEpoch", ["progress", "rng"])
-
-
-def _resumed_epoch(saved):
-    """The :class:`_ResumedEpoch` of a state_dict's ``epoch_progress`` (None for none)."""
-    if saved is None:
-        return None
-    done, n_samples, stats = saved["batches_done"], saved["n_samples"], saved["stats"]
-    for key, value in (("batches_done", done), ("n_samples", n_samples)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"epoch_progress {key} must be a positive integer, got {value!r}")
-    stats = np.asarray(stats, dtype=np.float64)
-    if stats.ndim != 2 or not np.isfinite(stats).all():
-        raise ValueError("epoch_progress stats must be a finite table")
-    return _ResumedEpoch(EpochProgress(done, stats, n_samples), decode_generator(saved["rng"]))

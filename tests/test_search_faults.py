@@ -33,8 +33,10 @@ def read_rows(path):
 
 
 def search_args(space, results, *extra):
+    # every trial alone (not trained together as populations): one trial per worker task,
+    # whose death costs that trial only
     return ["search", "--space", str(space), "--method", "grid", "--epochs", "1", "--seed",
-            "5", "--results", str(results), *extra]
+            "5", "--results", str(results), "--no-populations", *extra]
 
 
 @pytest.fixture(scope="module")
@@ -108,39 +110,43 @@ def test_killed_workers_cost_their_trials_only_and_resume_runs_the_lost_one(
 # -- the retry loop, on a pool without processes ----------------------------------------------
 
 class FakePool:
-    """Ends every trial in flight at each ``wait``; a trial in ``killers`` kills its worker --
-    with ``shared_fate``, every trial in flight with it dies too."""
+    """Ends every job in flight at each ``wait``; a job holding a trial in ``killers`` kills
+    its worker -- with ``shared_fate``, every job in flight with it dies too."""
 
     def __init__(self, capacity, shared_fate, killers):
         self.capacity, self.shared_fate, self.killers = capacity, shared_fate, killers
         self.runs, self.in_flight, self.dead = Counter(), {}, set()
         self.most_in_flight = 0
 
-    def submit(self, task):
+    def submit(self, job):
         handle = sum(self.runs.values())  # one per submission
-        self.in_flight[handle] = task["trial"]
-        self.runs[task["trial"]] += 1
+        self.in_flight[handle] = [task["trial"] for task in job]
+        for task in job:
+            self.runs[task["trial"]] += 1
         self.most_in_flight = max(self.most_in_flight, len(self.in_flight))
         return handle
 
     def wait(self, handles):
-        killed = {h for h in handles if self.in_flight[h] in self.killers}
+        killed = {h for h in handles if self.killers & set(self.in_flight[h])}
         self.dead = set(handles) if killed and self.shared_fate else killed
         return list(handles)
 
     def result(self, handle):
-        trial = self.in_flight.pop(handle)
+        trials = self.in_flight.pop(handle)
         if handle in self.dead:
-            raise WorkerLost(f"a fake worker died with trial {trial}")
-        return {"trial": trial, "status": "ok"}
+            raise WorkerLost(f"a fake worker died with trials {trials}")
+        return [{"trial": trial, "status": "ok"} for trial in trials]
+
+
+def _tasks(n):
+    return [{"trial": t, "round": 0, "config": {"lr": 0.1}, "epochs": 1} for t in range(n)]
 
 
 @pytest.mark.parametrize("shared_fate", [False, True])
 def test_the_retry_loop_loses_only_the_trial_that_kills_its_worker(shared_fate):
-    tasks = [{"trial": t, "round": 0, "config": {"lr": 0.1}, "epochs": 1} for t in range(6)]
     pool = FakePool(capacity=3, shared_fate=shared_fate, killers={1})
     running = {}
-    rows = {row["trial"]: row for row in run_on_pool(pool, tasks, running)}
+    rows = {row["trial"]: row for row in run_on_pool(pool, [[t] for t in _tasks(6)], running)}
     assert sorted(rows) == list(range(6)) and running == {}
     assert rows[1]["status"].startswith(f"{LOST} its worker died {RUNS} times")
     assert all(rows[t]["status"] == "ok" for t in (0, 2, 3, 4, 5))
@@ -149,3 +155,15 @@ def test_the_retry_loop_loses_only_the_trial_that_kills_its_worker(shared_fate):
     assert pool.runs == Counter({1: RUNS, 0: RUNS if shared_fate else 1,
                                  2: RUNS if shared_fate else 1, 3: 1, 4: 1, 5: 1})
     assert pool.most_in_flight == 3
+
+
+def test_a_population_job_whose_worker_dies_loses_its_trials_only():
+    tasks = _tasks(6)
+    jobs = [[tasks[0], tasks[3]], [tasks[1], tasks[4]], [tasks[2], tasks[5]]]
+    pool = FakePool(capacity=2, shared_fate=False, killers={4})
+    rows = {row["trial"]: row for row in run_on_pool(pool, jobs, {})}
+    assert sorted(rows) == list(range(6))
+    for trial in (1, 4):  # trained together: lost together, each once retried
+        assert rows[trial]["status"].startswith(f"{LOST} its worker died {RUNS} times")
+        assert pool.runs[trial] == RUNS
+    assert all(rows[t]["status"] == "ok" and pool.runs[t] == 1 for t in (0, 2, 3, 5))

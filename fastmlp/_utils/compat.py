@@ -43,7 +43,7 @@ MOVED = {
     "fastmlp.cli_settings": "fastmlp.cli.settings",
     "fastmlp.cli_model": "fastmlp.cli.predict",
     "fastmlp.warmup": "fastmlp.cli.warmup",
-    "fastmlp.io": "fastmlp.model",
+    "fastmlp.io": "fastmlp.files",
     "fastmlp.divergence": "fastmlp.callbacks",
 }
 

@@ -190,7 +190,8 @@ def search_command(args, out=None):
                     validation_size=args.validation_size, test_size=args.test_size,
                     seed=args.seed, n_jobs=args.jobs, backend=args.backend,
                     scheduler=args.scheduler, results=args.results, resume=args.resume,
-                    task=d.target.task, on_trial=report, **fixed)
+                    task=d.target.task, on_trial=report, populations=args.populations,
+                    **fixed)
     print("\nleaderboard (validation scores):\n" + result.leaderboard(), file=out)
     best = ", ".join(f"{k}={v!r}" for k, v in result.best_params.items())
     print(f"\nbest configuration (trial {result.best_trial}): {best}; validation "

@@ -342,6 +342,10 @@ def add_search_options(parser):
     parser.add_argument("--scheduler", metavar="ADDRESS",
                         help="address of a dask.distributed scheduler or of a Ray cluster "
                              "(default: a local cluster of --jobs workers)")
+    parser.add_argument("--no-populations", dest="populations", action="store_false",
+                        help="train every trial alone (by default the trials of a round that "
+                             "share architecture, batch size, optimizer, schedule and epochs "
+                             "train together as one population: the same scores, sooner)")
     parser.add_argument("--results", metavar="R.csv",
                         help="append one row per finished trial to this CSV file")
     parser.add_argument("--resume", action="store_true",

@@ -48,7 +48,7 @@ from .layout import Workspace
 from .threads import kernel_threads, single_threaded_blas
 
 __all__ = ["Engine", "GradientPass", "TrainingLoop", "ThreadPlan", "plan", "INFERENCE",
-           "training_noise", "kernel_input", "input_density"]
+           "training_noise", "kernel_input", "input_density", "staged_rows"]
 
 #: The noise key of an inference pass: no dropout, running batch-norm statistics.
 INFERENCE = _kn.INFERENCE
@@ -218,15 +218,21 @@ class Engine:
                    self.layer_f if layer_f is None else layer_f, self.running_stats,
                    _NO_MPI if mpi is None else mpi)
 
-    def ops(self, optimizer_kind=None, inference=False):
+    def ops(self, optimizer_kind=None, inference=False, dropout=None, penalty=None):
         """The configuration's compiled functions (:class:`fastmlp.kernels.ops.Ops`).
 
         ``inference``: for prediction only (no loss, no backward functions).
+        ``dropout``, ``penalty``: with (or without) the dropout and penalty
+        functions, whatever this model's own rates (a population's members
+        share the functions any of them needs).
         """
+        if dropout is None:
+            dropout = self.stochastic
+        if penalty is None:
+            penalty = bool(self.reg[_kp.L2] or self.reg[_kp.L1])
         return _kops.operations(self.dtype.name, self.layout.activation_codes,
                                 None if inference else loss_code(self.loss), optimizer_kind,
-                                batch_norm=self.batch_norm, dropout=self.stochastic,
-                                penalty=bool(self.reg[_kp.L2] or self.reg[_kp.L1]),
+                                batch_norm=self.batch_norm, dropout=dropout, penalty=penalty,
                                 backward=not inference)
 
     def inference_ops(self):
@@ -623,13 +629,22 @@ class TrainingLoop:
         kernels do not read them).
         """
         rows = order[first * self.batch_size:end * self.batch_size]
-        if not rows.size:  # the compile-only call
-            X = np.empty((0, self.X.shape[1]), dtype=self.engine.dtype)
-        elif self._mpi is None:  # one process
-            X = self.prepare_rows(self.X[rows], scratch=True)
-        else:
-            mine = self.ranks.share_positions(rows.size, self.batch_size)
-            X = np.empty((rows.size, self.X.shape[1]), dtype=self.engine.dtype)
-            X[mine] = self.prepare_rows(self.X[rows[mine]], scratch=True)
+        if self._mpi is None or not rows.size:  # one process (or the compile-only call)
+            return staged_rows(self.X, self.T, self.sw, rows, self.prepare_rows,
+                               self.engine.dtype)
+        mine = self.ranks.share_positions(rows.size, self.batch_size)
+        X = np.empty((rows.size, self.X.shape[1]), dtype=self.engine.dtype)
+        X[mine] = self.prepare_rows(self.X[rows[mine]], scratch=True)
         sw = self.sw[rows] if self.sw.size else self.sw
         return X, self.T[rows], sw, np.arange(rows.size, dtype=np.int64)
+
+
+def staged_rows(X, T, sw, rows, prepare, dtype):
+    """``(X, T, sw, index)`` of the given rows of a fit's data, gathered and prepared
+    (``prepare(rows, scratch=True)``: the model's conversion and preprocessing), the
+    index their positions: what a call over staged batches reads (one process)."""
+    if not rows.size:  # the compile-only call
+        prepared = np.empty((0, X.shape[1]), dtype=dtype)
+    else:
+        prepared = prepare(X[rows], scratch=True)
+    return prepared, T[rows], sw[rows] if sw.size else sw, np.arange(rows.size, dtype=np.int64)

@@ -159,6 +159,17 @@ def list_touched(X, index, start, stop, work, mark):
 
 
 @jit
+def forget_listed(work):
+    """Clear the stamps of :func:`list_touched` (no row listed by any step): before the
+    list serves another model (a population's members share a thread's workspace), whose
+    steps carry the same numbers."""
+    if work.rows.size > 0:
+        capacity = work.rows[_CAPACITY]
+        work.rows[_LIST + capacity:] = -1
+        work.rows[_COUNT] = 0
+
+
+@jit
 def clear_gradient(grad, w_off, fan_in, fan_out, work, whole, t, n_threads):
     """Thread t's share of zeroing the gradient's (fan_in, fan_out) W_0 block at ``w_off``
     after a step.

@@ -11,7 +11,8 @@ from collections import namedtuple
 __all__ = ["FAN_IN", "FAN_OUT", "W_OFFSET", "B_OFFSET", "ACTIVATION", "G_OFFSET", "R_OFFSET",
            "LAYOUT_COLUMNS", "DROPOUT", "DROPCONNECT", "BN_MOMENTUM", "BN_EPS",
            "LAYER_F_COLUMNS", "WORK_PARTS", "WORK_CHUNK", "Net", "Noise", "OptState", "Run",
-           "Work", "Data", "Team", "Sums", "Step", "Span", "CSR", "DenseInput", "SparseInput"]
+           "Work", "Data", "Team", "Sums", "Step", "Span", "CSR", "DenseInput", "SparseInput",
+           "Members", "Lanes"]
 
 #: The columns of a ``Net.layout`` row (one row per layer)
 FAN_IN = 0
@@ -163,3 +164,31 @@ Step = namedtuple("Step", ["fused", "lazy", "state", "constants"])
 #: positions are one call of a pass cut into several (a long L-BFGS
 #: evaluation), not its first.
 Span = namedtuple("Span", ["start", "stop", "weight", "accumulate"])
+
+
+#: The members of a population (:mod:`fastmlp.kernels.population`): K models
+#: of one architecture, member k's arrays the k-th entry of each field --
+#: ``params`` (K, n_params), ``running`` (K, n_running), ``layer_f`` (K,
+#: n_layers, 4) float64, ``reg`` (K, 3) float64 (each a row of the
+#: :class:`Net` and the penalties of a model); its optimizer's ``state`` (K,
+#: slots, n_params), ``hyper`` (K, HYPER_SIZE) and ``scalars`` (K,
+#: SCALAR_STATE) float64, ``count`` (K, 1) int64 and ``rates`` (K,
+#: n_batches) float64, or (K, 0) (each a row of an :class:`OptState`);
+#: ``stats`` (K, 1, 3 + n_out) float64 its loss and metric sums, ``result``
+#: (K, 1) int64 what :func:`~fastmlp.kernels.team.train_member` returns for
+#: it.  ``order`` (int64) lists the members to train, ``claimed`` (1,) int64
+#: counts those the threads have taken.
+Members = namedtuple("Members", ["params", "running", "layer_f", "reg", "state", "hyper",
+                                 "scalars", "count", "rates", "stats", "result", "order",
+                                 "claimed"])
+
+#: What each thread of a population's team has to itself, thread t's the
+#: t-th entry of each field: a gradient buffer ``grad`` (n_threads,
+#: n_params), a workspace ``buf`` (n_threads, size) and sparse row list
+#: ``rows`` (n_threads, size) laid out as ``parts`` says (one table for all:
+#: a :class:`Work` each), the loss and metric sums of the member it trains
+#: ``stats`` (n_threads, 1, width >= 3 + n_out) and its loss share
+#: ``partial`` (n_threads, width) float64 (each thread's row on cache lines of
+#: its own: ``width`` >= 16), and a barrier state ``sync`` (n_threads,
+#: STATE_SIZE) int64 for a team of one.
+Lanes = namedtuple("Lanes", ["grad", "buf", "parts", "rows", "stats", "partial", "sync"])

@@ -10,6 +10,7 @@ from ..engine.guard import writing_to
 from ..kernels import ops as _ops
 from ..kernels import optim as _k
 from ..kernels.structs import OptState
+from .members import accepting_member_values
 from .solver import Solver
 from .transforms import from_description
 
@@ -37,12 +38,45 @@ class Optimizer(Solver):
     #: Settings besides ``hyper_names`` and ``weight_decay`` that :meth:`state_dict`
     #: records, :meth:`load_state_dict` accepts and ``repr`` shows.
     _extra_settings = ()
+    #: Given values per member of a population (:mod:`fastmlp.optim.members`):
+    #: each member's constructor arguments, and the names that vary (None: one value each)
+    member_arguments = None
+    per_member = ()
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "__init__" in cls.__dict__:  # every numeric hyper-parameter may vary per member
+            cls.__init__ = accepting_member_values(cls.__init__)
 
     def __init__(self):
         self.state = None
         self.step_count = np.zeros(1, dtype=np.int64)
         self.scalar_state = self._initial_scalar_state()
         self.transforms = ()
+
+    # ------------------------------------------------------------ populations
+    @property
+    def n_members(self):
+        """The population size its values per member are for (None: one value each)."""
+        return None if self.member_arguments is None else len(self.member_arguments)
+
+    def member(self, i):
+        """Member ``i``'s optimizer: a new one of this class with that member's values (and
+        this one's transforms, without state); with one value each, a fresh copy."""
+        if self.member_arguments is None:
+            one = self.copy()
+            one.reset()
+            return one
+        one = type(self)(**self.member_arguments[i])
+        one.transforms = self.transforms
+        return one
+
+    def check_single(self, what="a Model"):
+        """Raise ValueError when the optimizer has values per member (for a population)."""
+        if self.member_arguments is not None:
+            raise ValueError(f"{type(self).__name__} has {self.n_members} values per member "
+                             f"({', '.join(self.per_member)}): it trains a fastmlp.Population "
+                             f"of that size, not {what}; give one value each")
 
     # ------------------------------------------------------- subclass hooks
     @property
@@ -70,6 +104,7 @@ class Optimizer(Solver):
     # ------------------------------------------------------------- kernel view
     def hyper(self):
         """The float64 hyper-parameter array the kernels read."""
+        self.check_single()
         h = np.zeros(_k.HYPER_SIZE)
         for i, name in enumerate(self.hyper_names):
             h[i] = float(getattr(self, name))
@@ -170,6 +205,9 @@ class Optimizer(Solver):
             "step": int(self.step_count[0]),
             "scalar_state": self.scalar_state.copy(),
             "state": None if self.state is None else self.state.copy(),
+            "members": None if self.member_arguments is None else {
+                "arguments": [dict(a) for a in self.member_arguments],
+                "varying": list(self.per_member)},
         }
 
     def _all_names(self):
@@ -190,6 +228,12 @@ class Optimizer(Solver):
         self.state = None if state is None else np.array(state, copy=True)
         self.step_count[0] = int(state_dict["step"])
         self.scalar_state[...] = state_dict.get("scalar_state", self._initial_scalar_state())
+        members = state_dict.get("members")  # values per member of a population
+        if members is not None:
+            for arguments in members["arguments"]:
+                type(self)(**arguments)  # each member's values checked as the constructor does
+            self.member_arguments = [dict(a) for a in members["arguments"]]
+            self.per_member = tuple(members["varying"])
 
     def copy(self):
         """An independent optimizer with the same settings and state."""
@@ -200,7 +244,13 @@ class Optimizer(Solver):
         return clone
 
     def __repr__(self):
-        args = ", ".join(f"{n}={getattr(self, n)!r}" for n in self._all_names())
+        members = [self.member(i) for i in range(self.n_members or 0)]
+
+        def shown(name):  # a list where the members' values differ
+            values = [getattr(m, name) for m in members]
+            return values if len(set(values)) > 1 else getattr(self, name)
+
+        args = ", ".join(f"{n}={shown(n)!r}" for n in self._all_names())
         text = f"{type(self).__name__}({args})"
         if self.transforms:
             pieces = ", ".join(repr(p) for p in self.transforms)

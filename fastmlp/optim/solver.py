@@ -24,6 +24,13 @@ class Solver:
     #: A checkpoint can resume it exactly (its whole state is inspectable).
     resumable = True
 
+    #: Given a value per member of a population (:mod:`fastmlp.optim.members`): the
+    #: population's size, else None
+    n_members = None
+
+    def check_single(self, what="a Model"):
+        """Raise ValueError when the method holds values per member of a population."""
+
     def epoch_limit(self, epochs):
         """Most epochs a fit of ``epochs`` epochs runs with this method (progress displays).
 

@@ -21,10 +21,12 @@ every trial in flight; each of those runs again alone, so that a second
 death is that trial's own.
 """
 
+import os
 from collections import deque
 
 from .pools import DaskPool, LokyPool, RayPool, ThreadPool, WorkerLost
-from .runner import lost_row, run_trial
+from .populations import jobs, run_job
+from .runner import lost_row
 
 __all__ = ["BACKENDS", "RUNS", "run_tasks", "run_on_pool", "check_backend"]
 
@@ -44,7 +46,8 @@ def check_backend(backend, n_jobs, scheduler):
         raise ValueError("a scheduler address applies to backend='dask' or 'ray' only")
 
 
-def run_tasks(tasks, data, setup, n_jobs=1, backend="threads", scheduler=None):
+def run_tasks(tasks, data, setup, n_jobs=1, backend="threads", scheduler=None,
+              populations=True):
     """Run trial tasks; yield each results row as its trial finishes.
 
     Parameters
@@ -65,12 +68,17 @@ def run_tasks(tasks, data, setup, n_jobs=1, backend="threads", scheduler=None):
         one, ``backend="dask"`` starts a local cluster for the search and
         ``backend="ray"`` uses the Ray instance this process is connected
         to, else starts a local one.
+    populations : bool, default True
+        Train the trials that can share a population as one
+        (:mod:`fastmlp.search.populations`): the same rows, sooner.
     """
     if not tasks:
         return
+    workers = (os.cpu_count() or 1) if n_jobs == -1 else n_jobs
+    work = jobs(tasks, workers, populations)
     if backend in ("threads", "loky") and n_jobs == 1:
-        for task in tasks:
-            yield run_trial(task, data, setup)
+        for job in work:
+            yield from run_job(job, data, setup)
         return
     if backend == "threads":
         pool = ThreadPool(n_jobs, data, setup)
@@ -82,59 +90,61 @@ def run_tasks(tasks, data, setup, n_jobs=1, backend="threads", scheduler=None):
         pool = RayPool(n_jobs, data, setup, scheduler)
     running = {}
     try:
-        yield from run_on_pool(pool, tasks, running)
+        yield from run_on_pool(pool, work, running)
     finally:
         pool.close(list(running))
 
 
-def run_on_pool(pool, tasks, running):
-    """Rows of ``tasks`` run on ``pool``, as they end; a trial whose worker died runs again.
+def run_on_pool(pool, work, running):
+    """Rows of the jobs ``work`` run on ``pool``, as they end; a job whose worker died runs
+    again.
 
     Parameters
     ----------
     pool : ThreadPool, LokyPool, DaskPool or RayPool
         Or any object with their ``submit``, ``wait``, ``result``,
         ``capacity`` and ``shared_fate`` (see :mod:`fastmlp.search.pools`).
-    tasks : list of dict
-        See :func:`fastmlp.search.runner.run_trial`.
+    work : list of list of dict
+        Jobs: trials run together (see :func:`fastmlp.search.populations.jobs`).
     running : dict
-        Empty; filled with handle -> index in ``tasks`` of the trials in
+        Empty; filled with handle -> index in ``work`` of the jobs in
         flight, for the caller to cancel should this generator stop early.
 
     Yields
     ------
     dict
-        Each trial's row as it ends; a trial whose worker died :data:`RUNS`
-        times: :func:`fastmlp.search.runner.lost_row`.
+        Each trial's row as its job ends; the trials of a job whose worker
+        died :data:`RUNS` times: :func:`fastmlp.search.runner.lost_row`.
     """
-    waiting = deque(range(len(tasks)))
-    again = deque()  # trials whose worker died, to run once more
-    deaths = [0] * len(tasks)
+    waiting = deque(range(len(work)))
+    again = deque()  # jobs whose worker died, to run once more
+    deaths = [0] * len(work)
     while waiting or again or running:
-        _submit_more(pool, tasks, running, waiting, again)
+        _submit_more(pool, work, running, waiting, again)
         for handle in pool.wait(list(running)):
             number = running.pop(handle)
             try:
-                row = pool.result(handle)
+                rows = pool.result(handle)
             except WorkerLost as death:
                 deaths[number] += 1
                 if deaths[number] < RUNS:
                     again.append(number)
                 else:
-                    yield lost_row(tasks[number], deaths[number], str(death))
+                    for task in work[number]:
+                        yield lost_row(task, deaths[number], str(death))
                 continue
-            yield row
+            yield from rows
 
 
-def _submit_more(pool, tasks, running, waiting, again):
-    """Fill the pool up to its capacity, trials to run again first."""
+def _submit_more(pool, work, running, waiting, again):
+    """Fill the pool up to its capacity, jobs to run again first."""
     if again and pool.shared_fate:
-        # the death failed every trial in flight: run each of them again alone, so that
-        # only the trial that kills its worker can be lost
+        # the death failed every job in flight: run each of them again alone, so that
+        # only the job that kills its worker can be lost
         if not running:
             number = again.popleft()
-            running[pool.submit(tasks[number])] = number
+            running[pool.submit(work[number])] = number
         return
     while (again or waiting) and (pool.capacity is None or len(running) < pool.capacity):
         number = (again or waiting).popleft()
-        running[pool.submit(tasks[number])] = number
+        running[pool.submit(work[number])] = number

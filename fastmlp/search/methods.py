@@ -32,6 +32,7 @@ trial (in any backend) trains and is scored on them, and
 ``preprocessing="standardize"`` scales it without centring.
 """
 
+import collections
 import contextlib
 
 import numpy as np
@@ -127,7 +128,7 @@ def search(X, y, space, *, method="random", n_trials=None, rounds=1, shrink=3.0,
            epochs=10, min_epochs=1, eta=3, validation_size=0.15, test_size=0.15,
            validation_data=None, test_data=None, refit=True, seed=0, n_jobs=1,
            backend="threads", scheduler=None, results=None, resume=False, task="auto",
-           dtype="float32", preprocessing="standardize", on_trial=None):
+           dtype="float32", preprocessing="standardize", on_trial=None, populations=True):
     """Search hyper-parameters of a fastmlp model; retrain the best and test it once.
 
     Parameters
@@ -167,6 +168,10 @@ def search(X, y, space, *, method="random", n_trials=None, rounds=1, shrink=3.0,
         "auto", "classification" or "regression"; the models' dtype and input transform.
     on_trial : callable, optional
         Called with each new row.
+    populations : bool, default True
+        Train a round's trials that share architecture, batch size, optimizer
+        kind, schedule and epochs as one population, each getting the row it
+        gets alone (:mod:`fastmlp.search.populations`); False: every trial alone.
 
     Returns
     -------
@@ -184,21 +189,17 @@ def search(X, y, space, *, method="random", n_trials=None, rounds=1, shrink=3.0,
                            eta)
     splits, setup = _prepare(X, y, validation_data, test_data, validation_size, test_size,
                              task, seed, dtype, preprocessing)
-    local = backend in ("threads", "loky")
-    setup.threads = 1 if (n_jobs != 1 or not local) else None
+    setup.threads = 1 if (n_jobs != 1 or backend not in ("threads", "loky")) else None
     data = {"train": splits["train"], "val": splits["val"]}
     records, finished = _recorded(results, space.names, resume)
 
     def run(tasks):
-        return _run_round(tasks, finished, records, data, setup, n_jobs, backend, scheduler,
-                          on_trial, space.names)
+        return _run_round(tasks, finished, records, data, setup,
+                          _Pool(n_jobs, backend, scheduler, populations), on_trial, space.names)
 
     rows, final = _run_method(method, space, run, n_trials, rounds, shrink, top_k, epochs,
                               min_epochs, eta, seed)
-    best = _best(final)
-    if best is None:
-        raise RuntimeError(f"every one of the {len(rows)} trials failed; first status: "
-                           f"{rows[0]['status'] if rows else 'no trials'}")
+    best = _best(final, rows)
     model, test_metrics = _final_model(best, splits, setup, refit)
     rows = sorted(rows, key=lambda r: (r["round"], r["trial"]))
     return SearchResult(rows, space.names, best, model, test_metrics, setup.metric,
@@ -333,8 +334,11 @@ def _task(trial, round_, config, epochs):
     return {"trial": trial, "round": round_, "config": config, "epochs": epochs}
 
 
-def _run_round(tasks, finished, records, data, setup, n_jobs, backend, scheduler, on_trial,
-               names):
+#: Where a round's trials run (the arguments of :func:`fastmlp.search.backends.run_tasks`).
+_Pool = collections.namedtuple("_Pool", ["n_jobs", "backend", "scheduler", "populations"])
+
+
+def _run_round(tasks, finished, records, data, setup, pool, on_trial, names):
     """Rows of ``tasks``: read back when finished before (resume), else run and recorded."""
     pending = []
     for task in tasks:
@@ -347,7 +351,8 @@ def _run_round(tasks, finished, records, data, setup, n_jobs, backend, scheduler
                              "(space, seed or method); use a new results file")
     # closed at once should on_trial raise: the backend stops its workers then, not at a
     # garbage collection
-    with contextlib.closing(run_tasks(pending, data, setup, n_jobs, backend, scheduler)) as ran:
+    with contextlib.closing(run_tasks(pending, data, setup, pool.n_jobs, pool.backend,
+                                      pool.scheduler, pool.populations)) as ran:
         for row in ran:
             if records is not None:
                 records.append(row)
@@ -387,9 +392,13 @@ def _halving(space, n_trials, min_epochs, eta, epochs, seed, run):
         rung, budget = rung + 1, min(epochs, budget * eta)
 
 
-def _best(rows):
-    ok = [r for r in rows if r["status"] == "ok"]
-    return min(ok, key=_rank_key) if ok else None
+def _best(final, rows):
+    """The best of the last round's rows ``final``; RuntimeError when every trial failed."""
+    ok = [r for r in final if r["status"] == "ok"]
+    if not ok:
+        raise RuntimeError(f"every one of the {len(rows)} trials failed; first status: "
+                           f"{rows[0]['status'] if rows else 'no trials'}")
+    return min(ok, key=_rank_key)
 
 
 def _final_model(best, splits, setup, refit):

@@ -1,10 +1,11 @@
 """The engines that run a search's trials: threads, loky processes, a Dask cluster, Ray.
 
 Each pool offers the same four operations to the loop of
-:mod:`fastmlp.search.backends`: ``submit`` one trial (a handle back),
-``wait`` until one or more of the given handles end, ``result`` of an
-ended one (its results row; :class:`WorkerLost` when the worker process
-running it died) and ``close``.  Two attributes tell the loop how to
+:mod:`fastmlp.search.backends`: ``submit`` one job -- one trial, or trials
+trained together as a population (:mod:`fastmlp.search.populations`) --
+(a handle back), ``wait`` until one or more of the given handles end,
+``result`` of an ended one (its trials' results rows; :class:`WorkerLost`
+when the worker process running it died) and ``close``.  Two attributes tell the loop how to
 schedule:
 
 ``capacity``
@@ -23,7 +24,7 @@ import os
 import re
 import socket
 
-from .runner import run_trial
+from .populations import run_job
 
 __all__ = ["WorkerLost", "ThreadPool", "LokyPool", "DaskPool", "RayPool"]
 
@@ -79,16 +80,16 @@ class ThreadPool:
         self._data, self._setup = data, setup
         self._executor = concurrent.futures.ThreadPoolExecutor(self.capacity)
 
-    def submit(self, task):
-        """Start one trial; its handle."""
-        return self._executor.submit(run_trial, task, self._data, self._setup)
+    def submit(self, job):
+        """Start one job (a list of trials, :mod:`fastmlp.search.populations`); its handle."""
+        return self._executor.submit(run_job, job, self._data, self._setup)
 
     def wait(self, handles):
         """The handles among ``handles`` whose trials ended (one at least)."""
         return _first_done(handles)
 
     def result(self, handle):
-        """The results row of an ended trial."""
+        """The results rows of an ended job."""
         return handle.result()
 
     def close(self, unfinished):
@@ -124,20 +125,20 @@ class LokyPool:
         self._executor = get_memmapping_executor(self.capacity)
         self._data, self._setup = data, setup
 
-    def submit(self, task):
-        """Start one trial; its handle."""
+    def submit(self, job):
+        """Start one job (a list of trials, :mod:`fastmlp.search.populations`); its handle."""
         try:
-            return self._executor.submit(run_trial, task, self._data, self._setup)
+            return self._executor.submit(run_job, job, self._data, self._setup)
         except self._broken:  # a worker died: this executor is done, a new one starts
             self._executor = self._executor_for(self.capacity)
-            return self._executor.submit(run_trial, task, self._data, self._setup)
+            return self._executor.submit(run_job, job, self._data, self._setup)
 
     def wait(self, handles):
         """The handles among ``handles`` whose trials ended (one at least)."""
         return _first_done(handles)
 
     def result(self, handle):
-        """The results row of an ended trial; :class:`WorkerLost`."""
+        """The results rows of an ended job; :class:`WorkerLost`."""
         try:
             return handle.result()
         except self._death as exc:
@@ -202,11 +203,11 @@ class DaskPool:
         """The threads of the cluster's workers now (one at least)."""
         return max(1, sum(self._client.nthreads().values()))
 
-    def submit(self, task):
-        """Start one trial; its handle."""
+    def submit(self, job):
+        """Start one job (a list of trials, :mod:`fastmlp.search.populations`); its handle."""
         if self._shared is None:  # the first trial, or the first since a worker died
             self._shared = self._client.scatter([self._data], broadcast=True, hash=False)[0]
-        return self._client.submit(run_trial, task, self._shared, self._setup, pure=False)
+        return self._client.submit(run_job, job, self._shared, self._setup, pure=False)
 
     def wait(self, handles):
         """The handles among ``handles`` whose trials ended (one at least)."""
@@ -217,7 +218,7 @@ class DaskPool:
         return [handle for handle in handles if handle.done()]
 
     def result(self, handle):
-        """The results row of an ended trial; :class:`WorkerLost`."""
+        """The results rows of an ended job; :class:`WorkerLost`."""
         try:
             return handle.result()
         except self._killed as exc:
@@ -274,23 +275,23 @@ class RayPool:
                 except ConnectionError as exc:
                     raise ValueError(f"cannot reach the Ray cluster at {where}: {exc}") from None
         try:
-            self._trial = ray.remote(num_cpus=1, max_retries=0)(run_trial)
+            self._trial = ray.remote(num_cpus=1, max_retries=0)(run_job)
             self._shared = ray.put(data)
         except BaseException:
             self.close(())
             raise
         self._setup = setup
 
-    def submit(self, task):
-        """Start one trial; its handle."""
-        return self._trial.remote(task, self._shared, self._setup)
+    def submit(self, job):
+        """Start one job (a list of trials, :mod:`fastmlp.search.populations`); its handle."""
+        return self._trial.remote(job, self._shared, self._setup)
 
     def wait(self, handles):
         """The handles among ``handles`` whose trials ended (one at least)."""
         return self._ray.wait(list(handles), num_returns=1)[0]
 
     def result(self, handle):
-        """The results row of an ended trial; :class:`WorkerLost`."""
+        """The results rows of an ended job; :class:`WorkerLost`."""
         try:
             return self._ray.get(handle)
         except self._deaths as exc:

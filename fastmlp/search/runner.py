@@ -22,7 +22,7 @@ from ..schedules import get_schedule
 from ..trainer import Trainer
 
 __all__ = ["Setup", "build_trainer", "run_trial", "lost_row", "is_lost", "ResultsFile",
-           "FIXED_COLUMNS", "LOST"]
+           "FIXED_COLUMNS", "LOST", "DEFAULTS", "optimizer_arguments", "unscored_row"]
 
 #: Columns of the results file besides one per hyper-parameter.
 FIXED_COLUMNS = ("val_score", "val_loss", "epochs", "seconds", "status")
@@ -72,12 +72,18 @@ def _sizes(hidden):
     return (hidden,) if isinstance(hidden, int) else tuple(int(s) for s in hidden)
 
 
-def _optimizer(config):
-    """The configuration's optimizer; momentum and weight decay go only where accepted."""
+def optimizer_arguments(config):
+    """The configuration's optimizer as ``(name, keyword arguments)``: the given ``lr``,
+    ``momentum`` and ``weight_decay``, each only where the optimizer accepts it."""
     name = config["optimizer"]
     accepted = inspect.signature(type(get_optimizer(name)).__init__).parameters
-    kwargs = {key: config[key] for key in ("lr", "momentum", "weight_decay")
-              if config[key] is not None and key in accepted}
+    return name, {key: config[key] for key in ("lr", "momentum", "weight_decay")
+                  if config[key] is not None and key in accepted}
+
+
+def _optimizer(config):
+    """The configuration's optimizer (see :func:`optimizer_arguments`)."""
+    name, kwargs = optimizer_arguments(config)
     return get_optimizer(name, **kwargs)
 
 
@@ -128,7 +134,7 @@ def run_trial(task, data, setup):
         ("ok", "diverged" or "error: <type>: <message>").
     """
     start = time.perf_counter()
-    row = _unscored_row(task, "ok")
+    row = unscored_row(task, "ok")
     trainer = None
     try:
         with threads(setup.threads):
@@ -149,7 +155,7 @@ def run_trial(task, data, setup):
     return row
 
 
-def _unscored_row(task, status):
+def unscored_row(task, status):
     """The results row of ``task`` before any score: NaN scores, no epochs."""
     return {"trial": task["trial"], "round": task["round"], **task["config"],
             "val_score": math.nan, "val_loss": math.nan, "epochs": 0, "status": status}
@@ -176,7 +182,7 @@ def lost_row(task, deaths, reason):
         The row, its ``status`` "lost: ..." with the reason.
     """
     reason = " ".join(str(reason).split())[:200]
-    row = _unscored_row(task, f"{LOST} its worker died {deaths} times ({reason})")
+    row = unscored_row(task, f"{LOST} its worker died {deaths} times ({reason})")
     row["seconds"] = math.nan
     return row
 

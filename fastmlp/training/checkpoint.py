@@ -57,9 +57,10 @@ from ..archive.format import (
 )
 from ..callbacks import Callback
 from ..model import Model
+from ..population.container import Population
 
 __all__ = ["Checkpoint", "SavedTrainer", "load_newest", "list_checkpoints", "check_resumable",
-           "trainer_record", "CHECKPOINT_FORMAT"]
+           "trainer_record", "resume_trainer", "CHECKPOINT_FORMAT"]
 
 
 _FILE = "checkpoint-{:08d}.npz"
@@ -151,7 +152,7 @@ class Checkpoint(Callback):
             if _TMP_RE.match(name):  # a write cut short by a crash: never a valid file
                 remove_quietly(os.path.join(self.directory, name))
         self._last_time = time.perf_counter()
-        self._last_step = int(trainer.optimizer.step_count[0])
+        self._last_step = trainer.step_count
 
     def on_chunk_end(self, trainer, epoch, batches_done, n_batches):
         if self._unit != "epochs" and batches_done < n_batches and self._due(trainer):
@@ -170,7 +171,7 @@ class Checkpoint(Callback):
     def _due(self, trainer):
         if self._unit == "seconds":
             return time.perf_counter() - self._last_time >= self._amount
-        return int(trainer.optimizer.step_count[0]) - self._last_step >= self._amount
+        return trainer.step_count - self._last_step >= self._amount
 
     def save(self, trainer, fit_finished=False):
         """Write the trainer's state now; returns the file's path (None on a rank other
@@ -187,7 +188,7 @@ class Checkpoint(Callback):
         write_archive(path, header, arrays)
         self._last_saved = (trainer.epoch, batch)
         self._last_time = time.perf_counter()
-        self._last_step = int(trainer.optimizer.step_count[0])
+        self._last_step = trainer.step_count
         self._prune()
         return path
 
@@ -243,9 +244,12 @@ def list_checkpoints(directory):
 #: ``optimizer`` and the ``schedule`` (or None) rebuilt, the trainer's
 #: :meth:`~fastmlp.Trainer.state_dict` as ``trainer_state``, the ``every``
 #: and ``keep`` settings of the :class:`Checkpoint` that wrote it, its
-#: ``directory`` and ``file``.
+#: ``directory`` and ``file``; for a population's checkpoint (the model a
+#: :class:`~fastmlp.Population`), ``member_optimizers``: each member's
+#: optimizer with its state (None otherwise).
 SavedTrainer = namedtuple("SavedTrainer", ["model", "optimizer", "schedule", "trainer_state",
-                                           "every", "keep", "directory", "file"])
+                                           "every", "keep", "directory", "file",
+                                           "member_optimizers"])
 
 
 def load_newest(path, build):
@@ -288,14 +292,56 @@ def load_newest(path, build):
     raise ValueError(f"no readable checkpoint in {path!r}: " + "; ".join(problems))
 
 
+def resume_trainer(trainer_class, path, callbacks=(), comm=None):
+    """The trainer of the newest readable checkpoint at ``path``, its progress restored:
+    :meth:`fastmlp.Trainer.from_checkpoint` (which documents the arguments).
+
+    Unless ``callbacks`` hold a :class:`Checkpoint`, the trainer goes on
+    writing checkpoints into the checkpoint's directory with its settings.
+    """
+    callbacks = list(callbacks)
+    writes = not any(isinstance(c, Checkpoint) for c in callbacks)
+
+    def build(saved):
+        state = saved.trainer_state
+        trainer = trainer_class(saved.model, optimizer=saved.optimizer,
+                                batch_size=state["batch_size"], epochs=state["epochs"],
+                                shuffle=state["shuffle"], callbacks=callbacks,
+                                verbose=state["verbose"], n_threads=state["n_threads"],
+                                schedule=saved.schedule,
+                                checkpoint_dir=saved.directory if writes else None,
+                                checkpoint_every=saved.every, keep_checkpoints=saved.keep,
+                                validation_fraction=state["validation_fraction"],
+                                diagnostics=state["diagnostics"], comm=comm,
+                                # checkpoints of 0.1.0 predate sparse inputs
+                                sparse_update=state.get("sparse_update", "exact"))
+        trainer.load_state_dict(state)
+        if saved.member_optimizers is not None:
+            trainer.member_optimizers.adopt(saved.member_optimizers, saved.model.params)
+        return trainer
+
+    return load_newest(path, build)
+
+
 def _build(file, directory, build):
     header, arrays = read_archive(file, (CHECKPOINT_FORMAT,))
-    model = Model.from_record(header, arrays, file)
-    optimizer = _restore_optimizer(header.get("optimizer"), arrays, model, file)
+    members = None
+    if "population" in header:
+        model = Population.from_record(header, arrays, file)
+        optimizer = _restore_optimizer(header.get("optimizer"), {}, model.members[0], file)
+        saved = header.get("member_optimizers")
+        if not isinstance(saved, list) or len(saved) != model.size:
+            raise ValueError(f"{file}: the members' optimizers are missing or malformed")
+        members = [_restore_optimizer(info, _member_arrays(arrays, k), member, file)
+                   for k, (info, member) in enumerate(zip(saved, model.members))]
+    else:
+        model = Model.from_record(header, arrays, file)
+        optimizer = _restore_optimizer(header.get("optimizer"), arrays, model, file)
     schedule = _restore_schedule(header.get("schedule"), file)
     settings = header.get("checkpoint") or {}
     saved = SavedTrainer(model, optimizer, schedule, header.get("trainer"),
-                         settings.get("every", 1), settings.get("keep", 3), directory, file)
+                         settings.get("every", 1), settings.get("keep", 3), directory, file,
+                         members)
     try:
         return build(saved)
     except (TypeError, ValueError, KeyError) as exc:
@@ -323,13 +369,18 @@ def trainer_record(trainer, fit_finished=False):
     """
     check_resumable(trainer)
     header, arrays = trainer.model.to_record()
-    opt = trainer.optimizer.state_dict()
-    arrays["optimizer.scalar_state"] = np.asarray(opt["scalar_state"], dtype=np.float64)
-    if opt["state"] is not None:
-        arrays["optimizer.state"] = opt["state"]
     header["format"] = CHECKPOINT_FORMAT
-    header["optimizer"] = {"class": opt["name"], "hyper": opt["hyper"], "step": opt["step"],
-                           "transforms": [list(t) for t in opt["transforms"]]}
+    if isinstance(trainer.model, Population):  # each member's optimizer, and the template
+        header["optimizer"], _ = _optimizer_record(trainer.optimizer, "optimizer.")
+        header["member_optimizers"] = []
+        for k, member in enumerate(trainer.member_optimizers.members):
+            info, member_arrays = _optimizer_record(member, _member_prefix(k) + "optimizer.")
+            header["member_optimizers"].append(info)
+            arrays.update(member_arrays)
+    else:
+        header["optimizer"], optimizer_arrays = _optimizer_record(trainer.optimizer,
+                                                                  "optimizer.")
+        arrays.update(optimizer_arrays)
     header["schedule"] = _describe_schedule(trainer.schedule)
     state = trainer.state_dict()
     if fit_finished:
@@ -339,6 +390,29 @@ def trainer_record(trainer, fit_finished=False):
 
 
 # ------------------------------------------------------------------ optimizer
+def _optimizer_record(optimizer, prefix):
+    """The header entry and arrays (named ``prefix + "state"``, ...) of an optimizer."""
+    opt = optimizer.state_dict()
+    arrays = {prefix + "scalar_state": np.asarray(opt["scalar_state"], dtype=np.float64)}
+    if opt["state"] is not None:
+        arrays[prefix + "state"] = opt["state"]
+    info = {"class": opt["name"], "hyper": opt["hyper"], "step": opt["step"],
+            "transforms": [list(t) for t in opt["transforms"]]}
+    if opt["members"] is not None:  # values per member of a population
+        info["members"] = opt["members"]
+    return info, arrays
+
+
+def _member_prefix(k):
+    return f"member{k}."
+
+
+def _member_arrays(arrays, k):
+    """Member k's arrays of a population's checkpoint, without their prefix."""
+    prefix = _member_prefix(k)
+    return {name[len(prefix):]: a for name, a in arrays.items() if name.startswith(prefix)}
+
+
 def _restore_optimizer(info, arrays, model, file):
     if not isinstance(info, dict) or info.get("class") not in _OPTIMIZERS:
         found = info.get("class") if isinstance(info, dict) else None
@@ -348,7 +422,9 @@ def _restore_optimizer(info, arrays, model, file):
     try:
         opt.load_state_dict({"name": info["class"], "hyper": info["hyper"],
                              "transforms": info.get("transforms", ()), "step": info["step"],
-                             "scalar_state": arrays["optimizer.scalar_state"], "state": state})
+                             "scalar_state": arrays.get("optimizer.scalar_state",
+                                                        opt.scalar_state),
+                             "state": state, "members": info.get("members")})
     except (TypeError, ValueError, KeyError, AttributeError) as exc:
         raise ValueError(f"{file}: the saved optimizer is invalid ({exc})") from None
     # a state that bind() would not accept would be silently replaced by zeros

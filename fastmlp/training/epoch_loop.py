@@ -24,16 +24,59 @@ from collections import namedtuple
 import numpy as np
 
 from .._utils.tuning import CALL_SECONDS
+from ..archive.generator_state import decode_generator
 from ..callbacks import wants_chunks
 from ..exceptions import DivergenceError
 from ..metrics import metrics_from_stats, total_sum_of_squares
 
-__all__ = ["EpochLoop", "EpochProgress"]
+__all__ = ["EpochLoop", "EpochProgress", "CallPacing", "ResumedEpoch", "resumed_epoch"]
 
 #: An epoch in progress: ``batches_done`` of its batches are applied, ``stats``
 #: (n_threads, 3 + n_outputs) float64 holds their loss and metric sums, and
 #: the epoch runs over ``n_samples`` rows.
 EpochProgress = namedtuple("EpochProgress", ["batches_done", "stats", "n_samples"])
+
+
+class CallPacing:
+    """Where each call of an epoch's batches ends: about CALL_SECONDS of work, learned
+    from the speed of the calls before, or a callback's chunk boundary.
+
+    Parameters
+    ----------
+    n_batches : int
+        Batches per epoch.
+    most : int or None
+        The most batches a call may take (staged rows' bound), None for no bound.
+    """
+
+    def __init__(self, n_batches, most=None):
+        self.n_batches = n_batches
+        self.most = most
+        #: batches per call, learned from the speed of each call (one to start)
+        self.batches_per_call = 1
+
+    def next_end(self, first, spacing):
+        """Where the call starting at batch ``first`` ends: its time budget, or a callback's
+        chunk boundary (every ``spacing`` batches), whichever comes first."""
+        end = min(self.n_batches, first + self.batches_per_call,
+                  first + (self.most or self.n_batches))
+        if spacing:
+            end = min(end, (first // spacing + 1) * spacing)
+        return end
+
+    def spacing(self, chunk_callbacks):
+        """Batches between the chunk boundaries the callbacks ask for (None: none)."""
+        wishes = [max(1, self.n_batches // cb.chunks_per_epoch) for cb in chunk_callbacks
+                  if getattr(cb, "chunks_per_epoch", 1) > 1]
+        wishes += [cb.chunk_batches for cb in chunk_callbacks
+                   if getattr(cb, "chunk_batches", None)]
+        return min(wishes, default=None)
+
+    def learn_speed(self, batches, seconds):
+        """Size the next calls from this one's ``batches`` in ``seconds``."""
+        if seconds > 0:
+            self.batches_per_call = max(1, min(self.n_batches,
+                                               int(batches / seconds * CALL_SECONDS)))
 
 
 class EpochLoop:
@@ -79,8 +122,7 @@ class EpochLoop:
         self.identity = np.arange(n, dtype=np.int64)
         self.sst = None if model.loss != "squared_error" else total_sum_of_squares(T, sw)
         self.last_time = 0.0
-        #: batches per call, learned from the speed of each call (one to start)
-        self.batches_per_call = 1
+        self.pacing = CallPacing(self.n_batches, self.loop.most_batches_per_call)
         # The model at the start of the epoch (recovery); the optimizer's
         # state too when an epoch may be rejected (bold driver).
         self.snapshot = None
@@ -115,28 +157,6 @@ class EpochLoop:
     def _call(self, order, rates, first, end):
         lrs = None if rates is None else rates[first:end]
         return self.loop.run(order, self.optimizer.kernel_args(lrs), first, end)
-
-    def _next_end(self, first, spacing):
-        """Where the call starting at batch ``first`` ends: its time budget, or a callback's
-        chunk boundary (every ``spacing`` batches), whichever comes first."""
-        end = min(self.n_batches, first + self.batches_per_call,
-                  first + (self.loop.most_batches_per_call or self.n_batches))
-        if spacing:
-            end = min(end, (first // spacing + 1) * spacing)
-        return end
-
-    def _spacing(self, chunk_callbacks):
-        """Batches between the chunk boundaries the callbacks ask for (None: none)."""
-        wishes = [max(1, self.n_batches // cb.chunks_per_epoch) for cb in chunk_callbacks
-                  if getattr(cb, "chunks_per_epoch", 1) > 1]
-        wishes += [cb.chunk_batches for cb in chunk_callbacks
-                   if getattr(cb, "chunk_batches", None)]
-        return min(wishes, default=None)
-
-    def _learn_speed(self, batches, seconds):
-        if seconds > 0:
-            self.batches_per_call = max(1, min(self.n_batches,
-                                               int(batches / seconds * CALL_SECONDS)))
 
     def restore(self):
         """Put back the parameters (and optimizer state, if kept) of the epoch's start."""
@@ -173,15 +193,15 @@ class EpochLoop:
             self._restore_stats(resume.stats)
         self._first_step = int(opt.step_count[0]) - first
         chunk_callbacks = [cb for cb in callbacks if wants_chunks(cb)]
-        spacing = self._spacing(chunk_callbacks)
+        spacing = self.pacing.spacing(chunk_callbacks)
         stop = False
         start = time.perf_counter()
         try:
             while first < self.n_batches:
-                end = self._next_end(first, spacing)
+                end = self.pacing.next_end(first, spacing)
                 began = time.perf_counter()
                 bad = self._call(order, rates, first, end)
-                self._learn_speed(end - first, time.perf_counter() - began)
+                self.pacing.learn_speed(end - first, time.perf_counter() - began)
                 if bad >= 0:
                     self._diverged(f"the loss became NaN or infinite in epoch {epoch + 1} "
                                    f"(batch {bad + 1} of {self.n_batches})")
@@ -218,3 +238,23 @@ class EpochLoop:
         raise DivergenceError(f"{what}; the weights were restored to the end of the previous "
                               "epoch. Likely causes: a learning rate too high for this "
                               "problem, or unscaled inputs (standardise the features).")
+
+
+#: An epoch to finish (from a mid-epoch checkpoint): its :class:`EpochProgress`
+#: and the shuffling generator as it was when the epoch began.
+ResumedEpoch = namedtuple("ResumedEpoch", ["progress", "rng"])
+
+
+def resumed_epoch(saved, stats_ndim=2):
+    """The :class:`ResumedEpoch` of a state_dict's ``epoch_progress`` (None for none);
+    its loss sums a table of ``stats_ndim`` dimensions (a population's: 3)."""
+    if saved is None:
+        return None
+    done, n_samples, stats = saved["batches_done"], saved["n_samples"], saved["stats"]
+    for key, value in (("batches_done", done), ("n_samples", n_samples)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"epoch_progress {key} must be a positive integer, got {value!r}")
+    stats = np.asarray(stats, dtype=np.float64)
+    if stats.ndim != stats_ndim or not np.isfinite(stats).all():
+        raise ValueError("epoch_progress stats must be a finite table")
+    return ResumedEpoch(EpochProgress(done, stats, n_samples), decode_generator(saved["rng"]))
