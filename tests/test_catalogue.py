@@ -34,7 +34,7 @@ KINDS = ("nan", "inf", "empty", "zero_features", "wrong_features", "mismatched_l
          "three_d", "strings", "object_dtype", "complex_dtype", "booleans",
          "labels_out_of_range", "negative", "zero", "unknown_option", "non_contiguous",
          "read_only", "missing_file", "unreadable_file", "truncated_file", "malicious_file",
-         "wrong_format", "huge_values", "out_of_range")
+         "wrong_format", "huge_values", "out_of_range", "concurrent")
 
 Case = namedtuple("Case", "entry kind label call expect bug")
 Refuse = namedtuple("Refuse", "exc pattern")
@@ -624,7 +624,159 @@ def _sklearn_cases():
              Refuse((ValueError, TypeError), "."))
 
 
+# ------------------------------------------------------------- populations
+def _population(**kwargs):
+    template = fm.Model([4, 6, 3], seed=0, preprocessing="standardize")
+    return fm.Population(template, **{"size": 3, "seed": 0, **kwargs})
+
+
+def _refused_unchanged(call):
+    """Run ``call(population, trainer)`` on a population that has trained one epoch; the
+    population's parameters and its trainer's counters must be as before when it raises."""
+    def run(env):
+        pop = _population()
+        trainer = fm.Trainer(pop, fm.optim.Adam(lr=[0.01, 0.02, 0.03]), batch_size=8, epochs=1,
+                             seed=0, verbose=0)
+        trainer.fit(env.X, env.y)
+        before = (pop.params.copy(), trainer.epoch, trainer.member_optimizers.count.copy())
+        try:
+            return call(pop, trainer)
+        except Exception:
+            assert np.array_equal(pop.params, before[0]) and trainer.epoch == before[1]
+            assert np.array_equal(trainer.member_optimizers.count, before[2])
+            raise
+    return run
+
+
+def _population_cases():
+    for kind, label, kwargs, expect in [
+        ("nan", "l2 per member", dict(l2=[0.0, np.nan, 0.0]), Refuse(ValueError, "member 1")),
+        ("negative", "l1 per member", dict(l1=[0.0, 0.0, -1.0]), Refuse(ValueError, "member 2")),
+        ("out_of_range", "dropout 1.5", dict(dropout=[0.1, 1.5, 0.0]), Refuse(ValueError,
+                                                                              "member 1")),
+        ("mismatched_lengths", "size 3, 2 values", dict(l2=[0.0, 1.0]),
+         Refuse(ValueError, "ambiguous")),
+        ("zero", "size 0", dict(size=0), Refuse(ValueError, "size")),
+        ("empty", "no seeds", dict(size=None, seeds=[]), Refuse(ValueError, "ambiguous")),
+        ("booleans", "size True", dict(size=True), Refuse(ValueError, "size")),
+        ("strings", "seeds as text", dict(size=None, seeds=["1", "2"]), Refuse(ValueError,
+                                                                               "seed")),
+        ("unknown_option", "keyword", dict(momentum=[0.9] * 3), Refuse(TypeError, "momentum")),
+    ]:
+        case("Population()", kind, label, lambda env, k=kwargs: _population(**k), expect)
+    case("Population()", "strings", "template", lambda env: fm.Population("m", size=2),
+         Refuse(TypeError, "fastmlp.Model"))
+    for kind, label, make, expect in [
+        ("mismatched_lengths", "2 lrs for 3", lambda: fm.Trainer(
+            _population(), fm.optim.Adam(lr=[1e-3, 1e-2])), "2 members but the population"),
+        ("unknown_option", "lbfgs", lambda: fm.Trainer(_population(), "lbfgs"),
+         "first-order optimizer"),
+        ("unknown_option", "comm", lambda: fm.Trainer(_population(), comm=object()),
+         "one Model"),
+        ("unknown_option", "diagnostics", lambda: fm.Trainer(_population(), diagnostics=True),
+         "diagnostics"),
+        ("mismatched_lengths", "lrs for a Model", lambda: fm.Trainer(
+            fm.Model([4, 6, 3]), fm.optim.Adam(lr=[1e-3, 1e-2])), "Population of that size"),
+    ]:
+        case("Trainer(population)", kind, label, lambda env, m=make: m(),
+             Refuse(ValueError, expect))
+    ref_X = np.random.default_rng(0).standard_normal((24, 4)) * [1, 2, 3, 4] + 1
+    for kind, label, X, expect in bad_features(ref_X):
+        if expect is None:
+            continue  # the "must work" kinds: as Model's (each member is a Model)
+        case("Population.fit", kind, label,
+             _refused_unchanged(lambda pop, t, X=X: t.fit(X, np.arange(len(X)) % 3)), expect)
+        case("Population.predict", kind, label,
+             _refused_unchanged(lambda pop, t, X=X: pop.predict(X)), expect)
+    for kind, label, y, expect in bad_labels(np.arange(24) % 3):
+        if expect is not None:
+            case("Population.fit", kind, label,
+                 _refused_unchanged(lambda pop, t, y=y: t.fit(ref_X, y)), expect)
+    case("Population.fit", "huge_values", "lr 1e30, every member", lambda env: fm.Trainer(
+        _population(), fm.optim.SGD(lr=1e30), batch_size=8, verbose=0).fit(_huge(ref_X), env.y),
+        FiniteOrError(fm.DivergenceError, "every member diverged"))
+
+    def bad_population_file(env, damage):
+        pop = _population()
+        path = env.world.path("pop.npz")
+        fm.save(pop, path)
+        broken = env.world.path(f"pop_{damage}.npz")
+        data = open(path, "rb").read()
+        with open(broken, "wb") as f:
+            f.write(data[:len(data) // 2] if damage == "truncated" else data)
+        return fm.load(broken)
+
+    case("fastmlp.load", "truncated_file", "population, half", lambda env: bad_population_file(
+        env, "truncated"), Refuse(ValueError, "truncated or corrupt"))
+    case("fastmlp.save", "nan", "population with a NaN member", lambda env: fm.save(
+        _nan_member(), env.world.path("p.npz")), Refuse(ValueError, "member 1.*NaN"))
+
+
+def _nan_member():
+    pop = _population()
+    pop.members[1].params[0] = np.nan
+    return pop
+
+
+# ------------------------------------------------------------- concurrency
+def _while_fitting(model_of, second):
+    """``second(env, model)`` while another thread fits ``model_of(env)``: what it raises."""
+    def call(env):
+        import threading
+
+        model = model_of(env)
+        started, release = threading.Event(), threading.Event()
+
+        class Hold(fm.Callback):
+            chunk_batches = 1
+
+            def on_chunk_end(self, trainer, epoch, batches_done, n_batches):
+                started.set()
+                release.wait(30)
+
+        first = threading.Thread(target=lambda: fm.Trainer(
+            model, batch_size=8, epochs=1, verbose=0, callbacks=[Hold()]).fit(env.X, env.y))
+        first.start()
+        try:
+            assert started.wait(30)
+            return second(env, model)
+        finally:
+            release.set()
+            first.join()
+    return call
+
+
+def _concurrency_cases():
+    refused = Refuse(fm.ConcurrentFitError, "another thread")
+    made = {}
+
+    def population_member(env):  # a member fitted alone, while its population would train
+        made["population"] = _population()
+        return made["population"].members[1]
+
+    for entry, model_of, second in [
+        ("Trainer.fit", lambda env: env.model.copy(),
+         lambda env, m: fm.Trainer(m, epochs=1, verbose=0).fit(env.X, env.y)),
+        ("optim.step", lambda env: env.model.copy(),
+         lambda env, m: fm.optim.SGD(lr=0.1).step(m.params, np.zeros_like(m.params))),
+        ("Model.reinitialize", lambda env: env.model.copy(), lambda env, m: m.reinitialize(1)),
+        ("Population.fit", population_member,
+         lambda env, m: fm.Trainer(made["population"], epochs=1, verbose=0).fit(env.X, env.y)),
+    ]:
+        case(entry, "concurrent", "while another thread fits", _while_fitting(
+            model_of, second), refused)
+
+    def predict_whole(env, m):
+        return m.predict(env.X)
+
+    case("Model.predict", "concurrent", "while another thread fits",
+         _while_fitting(lambda env: env.model.copy(), predict_whole),
+         Works(lambda result, env: _assert_finite(result)))
+
+
 _model_cases()
+_population_cases()
+_concurrency_cases()
 _trainer_cases()
 _optimizer_cases()
 _array_entry_cases()

@@ -14,7 +14,7 @@ from collections import namedtuple
 
 import numpy as np
 
-from .._utils.validation import check_positive_int, check_seed
+from .._utils.validation import check_array, check_positive_int, check_seed
 from ..archive.format import CHECKPOINT_FORMAT, read_archive, write_archive
 from ..engine.population import MemberArrays
 from ..kernels import network as _kn
@@ -249,8 +249,8 @@ class Population:
         """
         if reduce not in (None, "mean"):
             raise ValueError(f"reduce must be None or 'mean', got {reduce!r}")
-        if isinstance(X, (list, tuple)):
-            X = np.asarray(X)  # converted once, not once per member
+        # checked (and a list converted) once, not once per member
+        X = check_array(X, self.dtype, self.n_inputs, "X", convert=False, sparse=True)
         out = np.stack([m.predict(X) for m in self.members])
         if reduce == "mean":
             return out.mean(axis=0, dtype=np.float64).astype(self.dtype, copy=False)
