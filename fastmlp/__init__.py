@@ -20,6 +20,7 @@ from . import (
 from ._utils import compat
 from ._version import __version__
 from .callbacks import Callback, TerminateOnNaN
+from .engine.compile_processes import compile_processes
 from .engine.threads import get_num_threads, max_threads, threads
 from .exceptions import ConcurrentFitError, ConvergenceWarning, DivergenceError, RankMismatchError
 from .model import Model, load, save
@@ -32,5 +33,5 @@ __all__ = [
     "metrics", "preprocessing", "datasets", "callbacks", "threads", "get_num_threads",
     "max_threads", "DivergenceError", "ConvergenceWarning", "RankMismatchError",
     "ConcurrentFitError", "__version__",
-    "save", "load", "TerminateOnNaN",
+    "save", "load", "TerminateOnNaN", "compile_processes",
 ]
