@@ -19,7 +19,7 @@ from numba import types
 
 import fastmlp as fm
 from fastmlp.engine import compile_estimate
-from fastmlp.engine.compile_pool import compile_alone
+from fastmlp.engine.compile_pool import BatchReport, JobResult, compile_alone
 from fastmlp.engine.compile_processes import (
     ENVIRONMENT_VARIABLE,
     allowed_processes,
@@ -291,3 +291,43 @@ def test_the_notice_gives_the_processes_and_the_estimate(capsys):
                               "-- first run only, about 11 s\n")
     announce(2, 5)  # outside a first use: nothing
     assert capsys.readouterr().err == ""
+
+
+# ------------------------------------------------------------------ the bench scripts
+sys.path.insert(0, os.path.join(ROOT, "bench"))
+import cold_start  # noqa: E402  (bench/, not run here)
+import compile_profile  # noqa: E402
+
+
+def test_cold_start_has_a_serial_column_beside_the_parallel_one():
+    env = cold_start.environment("/cache", "/src", serial=True,
+                                 base={"PYTHONPATH": "/x", ENVIRONMENT_VARIABLE: "4"})
+    assert env["NUMBA_CACHE_DIR"] == "/cache" and env[ENVIRONMENT_VARIABLE] == "1"
+    assert env["PYTHONPATH"] == os.pathsep.join(["/src", "/x"])
+    parallel = cold_start.environment("/c", base={ENVIRONMENT_VARIABLE: "4"})
+    assert ENVIRONMENT_VARIABLE not in parallel
+    assert cold_start.with_serial(("b", None)) and not cold_start.with_serial(("jax", None))
+    assert not cold_start.with_serial(("b", "/before"))
+    runs = [("b", None), ("jax", None)]
+    lines = cold_start.table(runs, {runs[0]: [6.0, 8.0, 7.0], runs[1]: [2.0]},
+                             {runs[0]: [1.0], runs[1]: [1.5]}, {runs[0]: [10.0, 14.0, 12.0]})
+    assert lines[1].split() == ["b", "7.0", "12.0", "0.58x", "1.0"]
+    assert lines[2].split() == ["jax", "2.0", "-", "-", "1.5"]
+    assert lines[3] == "(b) / (jax) cold: 3.5x"
+
+
+def test_compile_profile_shows_the_critical_path():
+    results = [JobResult("backward", "here", 1, 3.0, 2.5, True),
+               JobResult("forward", "here", 1, 2.0, 1.5, True)]
+    batch = BatchReport(["b", "f", "r"], ["b", "f"], 1, 4.0, 5.0, "one process allowed",
+                        results, [])
+    lines = compile_profile.batch_lines([batch])
+    assert lines[-1] == '  "backward": 2.50, "forward": 1.50'
+    model = compile_profile.model_lines([batch], [("backward", 6.0), ("forward", 4.0)],
+                                        processes=(1, 2, 4))
+    assert "critical path backward 6.0 s; 10.0 s alone in all (5.0 s in this process)" \
+        in model[1]
+    start = compile_estimate.WORKER_START_SECONDS
+    assert model[2].split()[-2:] == ["5.0", "s"]  # one process: what it took
+    assert float(model[3].split()[-2]) == pytest.approx(6.0 + start)  # the longest job
+    assert float(model[4].split()[-2]) == pytest.approx(6.0 + start)

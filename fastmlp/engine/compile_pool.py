@@ -114,12 +114,16 @@ def _here(job):
 
 
 def _missing(jobs):
-    """(jobs not in the cache, whether the cache could not be read for some)."""
+    """(jobs not in the cache, whether the cache could not be read for some).
+
+    A pointer found in the cache is loaded on the way (what the caller would
+    do next): a warm start reads each cache entry once, as without workers.
+    """
     missing, unknown = [], False
     for job in jobs:
-        if job.done:
+        if job.done or job.load():
             continue
-        found = cached(job)
+        found = cached(job)  # (an overload; a pointer's cache that could not be read)
         if found is None:
             unknown = True
         if not found:

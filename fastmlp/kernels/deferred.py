@@ -25,7 +25,8 @@ import threading
 import time
 from collections import namedtuple
 
-import numba
+from numba.core import sigutils
+from numba.core.ccallback import CFunc
 
 from .config import CFUNC_OPTIONS
 
@@ -51,14 +52,48 @@ class JobSpec(namedtuple("JobSpec", ["kind", "module", "qualname", "sig"])):
         return self.qualname.rsplit(".", 1)[-1]
 
 
-def compile_function(kind, function, sig):
+class _NotCached(Exception):
+    """A load-only compile found nothing in the cache."""
+
+
+class _CFunc(CFunc):
+    """Numba's ``cfunc`` object, which can be told to load from the cache only.
+
+    What ``numba.cfunc(sig, cache=True, ...)`` makes and compiles; with
+    ``load_only`` a cache miss raises :class:`_NotCached` where Numba would
+    compile.  So a warm start loads each function once, as before, and
+    finds out on the way that nothing is missing.
+    """
+
+    load_only = False
+
+    def _compile_uncached(self):
+        if self.load_only:
+            raise _NotCached
+        return super()._compile_uncached()
+
+
+_CFUNC_OPTIONS = {k: v for k, v in CFUNC_OPTIONS.items() if k != "cache"}
+
+
+def compile_function(kind, function, sig, load_only=False):
     """Compile (or load from the cache) ``function`` (a Numba dispatcher) for ``sig``.
 
     Returns the ``numba.cfunc`` object of a :data:`POINTER`; an
     :data:`OVERLOAD` is added to the dispatcher itself (returns None).
+    ``load_only`` (a pointer): return None instead of compiling when the
+    cache does not hold it.
     """
     if kind == POINTER:
-        return numba.cfunc(sig, **CFUNC_OPTIONS)(function.py_func)
+        compiled = _CFunc(function.py_func, sigutils.normalize_signature(sig), locals={},
+                          options=dict(_CFUNC_OPTIONS))
+        compiled.enable_caching()
+        compiled.load_only = load_only
+        try:
+            compiled.compile()
+        except _NotCached:
+            return None
+        return compiled
     function.compile(sig)
     return None
 
@@ -113,15 +148,32 @@ class Job:
 
     def run(self):
         """Compile it here, or load it from the cache, once; later calls return at once."""
-        if self.done:
-            return
+        if not self.done:
+            self._compile(load_only=False)
+
+    def load(self):
+        """Load a pointer from the cache if it is there, without compiling it: whether
+        it is done.  (False for an overload not compiled yet, and where the cache cannot
+        be read: :meth:`run` then compiles, or raises what goes wrong.)"""
+        if not self.done and self.kind == POINTER:
+            try:
+                self._compile(load_only=True)
+            except Exception:  # no cache, a damaged entry: left to run()
+                return False
+        return self.done
+
+    def _compile(self, load_only):
         with self._lock:
-            if not self.done:
-                start, cpu = time.perf_counter(), time.process_time()
-                self.result = compile_function(self.kind, self.function, self.sig)
-                self.seconds = time.perf_counter() - start
-                self.cpu_seconds = time.process_time() - cpu
-                self.done = True
+            if self.done:
+                return
+            start, cpu = time.perf_counter(), time.process_time()
+            result = compile_function(self.kind, self.function, self.sig, load_only)
+            if load_only and result is None:
+                return
+            self.result = result
+            self.seconds = time.perf_counter() - start
+            self.cpu_seconds = time.process_time() - cpu
+            self.done = True
 
     def __repr__(self):
         return f"Job({self.kind}, {self.name}, {self.sig})"
