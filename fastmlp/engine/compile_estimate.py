@@ -6,9 +6,9 @@ fit, its evaluation and prediction one job after another, as
 ``FASTMLP_COMPILE_PROCESSES=1`` does).  On another machine every compile
 takes longer or shorter by about the same factor: :func:`machine_speed`
 times a small piece of pure Python (what most of Numba's compile time is)
-against the same piece on the dev machine; and on a machine busy with other
-work, the processes share the cores (:func:`contention`, from the load
-average).  :func:`schedule` hands the jobs, the longest first, to whichever
+against the same piece on the dev machine.  (A machine busy with other work
+takes longer: the estimate counts on a core for each process.)
+:func:`schedule` hands the jobs, the longest first, to whichever
 process is free first -- the worker processes start a little after the
 calling one -- and the last one to finish gives the estimate.  The longest
 job bounds it however many processes there are (the critical path).
@@ -20,12 +20,11 @@ each process compiles those it meets first), which the estimate leaves out.
 
 import functools
 import heapq
-import os
 import time
 from collections import namedtuple
 
 __all__ = ["REFERENCE_SECONDS", "DEFAULT_SECONDS", "WORKER_START_SECONDS", "Schedule",
-           "job_seconds", "machine_speed", "contention", "schedule", "best_schedule"]
+           "job_seconds", "machine_speed", "schedule", "best_schedule"]
 
 #: CPU seconds to compile each kernel function on the 2-core dev machine
 #: (AMD EPYC, Numba 0.68.1, float32; float64 within ~10%), in a process
@@ -81,7 +80,7 @@ def machine_speed():
     """This machine's compile time relative to the dev machine (2.0: twice as long).
 
     Timed once per process (the fastest of 5 runs, under 10 ms in all): the
-    speed of a core, whatever else runs (see :func:`contention`).
+    speed of a core, whatever else runs.
     """
     best = float("inf")
     for _ in range(5):
@@ -89,17 +88,6 @@ def machine_speed():
         _probe_work()
         best = min(best, time.perf_counter() - start)
     return max(0.2, min(10.0, best / _REFERENCE_PROBE_SECONDS))
-
-
-def contention(processes):
-    """How much longer ``processes`` busy processes take than on an idle machine: 1 when
-    the machine has a core for each beside its load (the 1-minute load average, over
-    every core of the machine), else the ratio of the two."""
-    try:
-        load = os.getloadavg()[0]
-    except (AttributeError, OSError):  # not on this system
-        return 1.0
-    return max(1.0, (load + processes) / (os.cpu_count() or 1))
 
 
 def schedule(costs, processes, start_delay=WORKER_START_SECONDS):
@@ -123,15 +111,13 @@ def schedule(costs, processes, start_delay=WORKER_START_SECONDS):
     return Schedule(processes, assignment, end)
 
 
-def best_schedule(costs, most, start_delay=WORKER_START_SECONDS, slowdown=contention):
-    """The :func:`schedule` of ``costs`` over 1 .. ``most`` processes that ends first,
-    its seconds multiplied by ``slowdown(processes)`` (:func:`contention`): more
-    processes than pay for their start-up, or than the machine has cores free for,
-    are not started (the fewest processes among equals)."""
-    best = None
-    for processes in range(1, max(1, most) + 1):
+def best_schedule(costs, most, start_delay=WORKER_START_SECONDS):
+    """The :func:`schedule` of ``costs`` over 1 .. ``most`` processes that ends first
+    (the fewest processes among equals): more processes than pay for their start-up
+    are not started."""
+    best = schedule(costs, 1, start_delay)
+    for processes in range(2, max(1, most) + 1):
         plan = schedule(costs, processes, start_delay)
-        plan = plan._replace(seconds=plan.seconds * slowdown(processes))
-        if best is None or plan.seconds < best.seconds - 1e-9:
+        if plan.seconds < best.seconds - 1e-9:
             best = plan
     return best

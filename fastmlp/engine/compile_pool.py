@@ -295,8 +295,7 @@ class _NodeExchange:
         # speed, measured by each rank, only scales the estimate)
         plan = compile_estimate.schedule([compile_estimate.job_seconds(spec.name)
                                           for spec in union], group.size, start_delay=0.0)
-        estimate = plan.seconds * compile_estimate.machine_speed() \
-            * compile_estimate.contention(0)
+        estimate = plan.seconds * compile_estimate.machine_speed()
         if group.rank == 0:
             compiling.announce(group.size, estimate, "ranks")
         results = []
