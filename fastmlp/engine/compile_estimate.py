@@ -90,15 +90,15 @@ def machine_speed():
     return max(0.2, min(10.0, best / _REFERENCE_PROBE_SECONDS))
 
 
-def schedule(costs, processes, start_delay=WORKER_START_SECONDS):
+def schedule(costs, processes, start_delay=WORKER_START_SECONDS, ready=0):
     """Share jobs of ``costs`` seconds between ``processes`` processes: the longest first,
     each to the process free first.
 
-    The calling process is free at once, the ``processes - 1`` workers after
-    ``start_delay`` seconds.  Returns a :class:`Schedule`; its ``seconds``
-    is when the last job ends.
+    The calling process is free at once, and so are ``ready`` workers (started
+    for an earlier batch); the other workers after ``start_delay`` seconds.
+    Returns a :class:`Schedule`; its ``seconds`` is when the last job ends.
     """
-    free = [(0.0, 0)] + [(start_delay, p) for p in range(1, processes)]
+    free = [(0.0 if p <= ready else start_delay, p) for p in range(processes)]
     heapq.heapify(free)
     assignment = [[] for _ in range(processes)]
     end = 0.0
@@ -111,13 +111,13 @@ def schedule(costs, processes, start_delay=WORKER_START_SECONDS):
     return Schedule(processes, assignment, end)
 
 
-def best_schedule(costs, most, start_delay=WORKER_START_SECONDS):
+def best_schedule(costs, most, start_delay=WORKER_START_SECONDS, ready=0):
     """The :func:`schedule` of ``costs`` over 1 .. ``most`` processes that ends first
     (the fewest processes among equals): more processes than pay for their start-up
-    are not started."""
+    are not started.  ``ready``: workers already started."""
     best = schedule(costs, 1, start_delay)
     for processes in range(2, max(1, most) + 1):
-        plan = schedule(costs, processes, start_delay)
+        plan = schedule(costs, processes, start_delay, ready)
         if plan.seconds < best.seconds - 1e-9:
             best = plan
     return best

@@ -38,7 +38,7 @@ from ..kernels import deferred
 from ..kernels.cache_probe import cached
 from . import compile_estimate, compiling
 from .compile_processes import allowed_processes, spawn_refusal
-from .compile_workers import WorkerFailure, WorkerProcess
+from .compile_workers import WorkerFailure, WorkerProcess, acquire, idle_count, release
 
 __all__ = ["compile_batch", "batches", "history", "compile_alone", "BatchReport", "JobResult"]
 
@@ -91,7 +91,8 @@ def compile_batch(jobs):
     speed = compile_estimate.machine_speed()
     costs = [compile_estimate.job_seconds(job.name, speed) for job in missing]
     plan = compile_estimate.best_schedule(costs, min(most, len(missing)),
-                                          compile_estimate.WORKER_START_SECONDS * speed)
+                                          compile_estimate.WORKER_START_SECONDS * speed,
+                                          ready=idle_count())
     if plan.processes == 1 and not reason:
         reason = "workers would not pay for their start"
     compiling.announce(plan.processes, plan.seconds)
@@ -156,7 +157,7 @@ def _run_pool(jobs, n_workers):
                 failed_once.add(id(job))
                 queue.appendleft(job)
 
-    workers = _start_workers(n_workers)
+    workers = acquire(n_workers)
     threads = [threading.Thread(target=_serve, args=(w, take, give_back, results),
                                 name="fastmlp-compile-worker", daemon=True) for w in workers]
     try:
@@ -178,23 +179,9 @@ def _run_pool(jobs, n_workers):
         for worker in workers:
             worker.stop(kill=True)
         raise
-    finally:
-        for worker in workers:
-            worker.stop()
+    for worker in workers:
+        release(worker)  # for the next batch, a while
     return results, [w.ready_after for w in workers if w.ready_after is not None]
-
-
-def _start_workers(n_workers):
-    """Up to ``n_workers`` started :class:`WorkerProcess` objects (a failure to start one
-    goes to the debug log: this process compiles more itself)."""
-    workers = []
-    for _ in range(n_workers):
-        try:
-            workers.append(WorkerProcess())
-        except OSError as exc:
-            logger.debug("fastmlp: cannot start a compile worker (%s); compiling here", exc)
-            break
-    return workers
 
 
 def _serve(worker, take, give_back, results):
@@ -215,12 +202,11 @@ def _serve(worker, take, give_back, results):
                 give_back(job)
             job = None
     except WorkerFailure as failure:
+        worker.failed = True
         logger.debug("fastmlp: compile worker %s failed%s; compiling its jobs here: %s",
                      worker.pid, f" on {job.name}" if job is not None else "", failure)
         if job is not None:
             give_back(job)
-    finally:
-        worker.stop()
 
 
 def compile_alone(spec, cache_dir):

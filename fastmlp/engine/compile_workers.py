@@ -1,4 +1,4 @@
-"""One worker process of a parallel compile, seen from the process that started it.
+"""The worker processes of a parallel compile, seen from the process that started them.
 
 :class:`WorkerProcess` starts ``python -c`` running
 :func:`fastmlp.engine.compile_worker.main` with this fastmlp first on its
@@ -7,9 +7,18 @@ reads the answers (the protocol: :mod:`fastmlp.engine.compile_worker`).
 Anything that goes wrong -- the process cannot start, imports another
 fastmlp, dies, or takes far longer than the job should -- raises
 :class:`WorkerFailure` with what is known (the exit status, the end of its
-stderr), and the worker is stopped.
+stderr).
+
+A worker that served a batch well waits ``IDLE_SECONDS`` for the next one
+(:func:`release`, :func:`acquire`): a fit's evaluation or prediction, or
+``fastmlp warmup``'s next configuration, then finds it started.  Idle
+workers end when that time is up, or when this process exits (their input
+ends); a child this process forks forgets them (their pipes are the
+parent's).
 """
 
+import atexit
+import logging
 import os
 import pickle
 import subprocess
@@ -20,13 +29,20 @@ import time
 
 import numba
 
-__all__ = ["WorkerProcess", "WorkerFailure", "PACKAGE_ROOT", "READY_TIMEOUT"]
+__all__ = ["WorkerProcess", "WorkerFailure", "PACKAGE_ROOT", "READY_TIMEOUT", "IDLE_SECONDS",
+           "acquire", "release", "idle_count", "stop_idle"]
+
+logger = logging.getLogger("fastmlp")
 
 #: The directory that holds this ``fastmlp`` package: first on the workers' path.
 PACKAGE_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 #: Seconds a worker may take to start (import fastmlp) before it is given up.
 READY_TIMEOUT = 120.0
+
+#: Seconds a worker waits for another batch before it ends (memory: a worker
+#: holds Numba and what it compiled, ~0.2 GB).
+IDLE_SECONDS = 10.0
 
 #: A job may take this many times its estimate, plus READY_TIMEOUT, before
 #: its worker is given up (a hung compiler must not hang the caller).
@@ -51,15 +67,24 @@ class WorkerProcess:
         env = _environment()
         if cache_dir is not None:
             env["NUMBA_CACHE_DIR"] = cache_dir
+        #: what the worker compiles for: the cache and optimisation level it was given
+        self.setting = _setting(env)
         self._stderr = tempfile.TemporaryFile()
         self._started = time.perf_counter()
         #: seconds from its start to its hello (None before: :meth:`wait_ready`)
         self.ready_after = None
+        #: set once it has failed (it is not kept for another batch)
+        self.failed = False
+        self.idle_since = None
         self._process = subprocess.Popen(
             [sys.executable, "-c", _BOOT.format(root=PACKAGE_ROOT)], stdin=subprocess.PIPE,
             stdout=subprocess.PIPE, stderr=self._stderr, env=env)
         self._stopped = False
         self._lock = threading.Lock()
+
+    def alive(self):
+        """Whether it runs and has not been stopped."""
+        return not self._stopped and self._process.poll() is None
 
     @property
     def pid(self):
@@ -67,8 +92,10 @@ class WorkerProcess:
         return self._process.pid
 
     def wait_ready(self):
-        """Wait for the worker's hello; raise :class:`WorkerFailure` if it imported another
-        fastmlp than this one, or does not answer."""
+        """Wait for the worker's hello (at once if it came); raise :class:`WorkerFailure` if
+        it imported another fastmlp than this one, or does not answer."""
+        if self.ready_after is not None:
+            return
         hello = self._receive(READY_TIMEOUT)
         self.ready_after = time.perf_counter() - self._started
         if os.path.realpath(hello.package) != os.path.realpath(PACKAGE_ROOT):
@@ -135,6 +162,105 @@ class WorkerProcess:
             self._process.wait()
         self._process.stdout.close()
         self._stderr.close()
+
+    def abandon(self):
+        """Close this process's ends of its pipes, nothing else (a forked child's copy)."""
+        self._stopped = True
+        for stream in (self._process.stdin, self._process.stdout, self._stderr):
+            try:
+                stream.close()
+            except (OSError, ValueError):
+                pass
+
+
+_idle = []
+_idle_lock = threading.Lock()
+
+
+def acquire(n):
+    """Up to ``n`` workers for a batch: idle ones first, then new ones (a failure to start
+    one goes to the debug log: the caller compiles more itself)."""
+    setting = _setting(_environment())
+    taken, spare = [], []
+    with _idle_lock:
+        while _idle and len(taken) < n:
+            worker = _idle.pop()
+            (taken if worker.alive() and worker.setting == setting else spare).append(worker)
+    for worker in spare:
+        worker.stop()
+    while len(taken) < n:
+        try:
+            taken.append(WorkerProcess())
+        except OSError as exc:
+            logger.debug("fastmlp: cannot start a compile worker (%s); compiling here", exc)
+            break
+    return taken
+
+
+def idle_count():
+    """Workers waiting for a batch (started: they take a job at once)."""
+    with _idle_lock:
+        return sum(worker.alive() for worker in _idle)
+
+
+def release(worker):
+    """Keep ``worker`` (ready, not failed) for the next batch for ``IDLE_SECONDS``, or stop
+    it."""
+    if worker.failed or worker.ready_after is None or not worker.alive():
+        worker.stop()
+        return
+    worker.idle_since = time.monotonic()
+    with _idle_lock:
+        _idle.append(worker)
+    timer = threading.Timer(IDLE_SECONDS, _reap)
+    timer.daemon = True
+    timer.start()
+
+
+def _reap():
+    """Stop the workers idle for ``IDLE_SECONDS``."""
+    now = time.monotonic()
+    with _idle_lock:
+        old = [w for w in _idle if now - w.idle_since >= IDLE_SECONDS - 0.01]
+        _idle[:] = [w for w in _idle if w not in old]
+    for worker in old:
+        worker.stop()
+
+
+def stop_idle():
+    """Stop every idle worker now."""
+    with _idle_lock:
+        idle = list(_idle)
+        _idle.clear()
+    for worker in idle:
+        worker.stop()
+
+
+def _leave_idle():
+    # at exit: each idle worker ends at the end of its input, without a wait here
+    with _idle_lock:
+        idle = list(_idle)
+        _idle.clear()
+    for worker in idle:
+        worker.abandon()
+
+
+def _forget_idle():
+    # in a child forked from this process: the workers are the parent's
+    global _idle, _idle_lock
+    abandoned, _idle, _idle_lock = _idle, [], threading.Lock()
+    for worker in abandoned:
+        worker.abandon()
+
+
+atexit.register(_leave_idle)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_idle)
+
+
+def _setting(env):
+    """What a worker's compiles depend on beyond its code: its cache and optimisation."""
+    return env.get("NUMBA_CACHE_DIR", ""), env.get("NUMBA_OPT", "")
 
 
 def _environment():
