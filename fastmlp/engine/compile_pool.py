@@ -214,9 +214,9 @@ def compile_alone(spec, cache_dir):
     ``cache_dir`` (empty: nothing of it compiled before); its
     :class:`~fastmlp.engine.compile_worker.Done` (the seconds, not counting the start).
 
-    What a job costs a worker that meets none of its callees in the cache: the
-    measurements behind :data:`fastmlp.engine.compile_estimate.REFERENCE_SECONDS`
-    and the critical path of a compile (``bench/compile_profile.py``).
+    What a job costs a worker that meets none of the functions it calls in
+    the cache: the longest such job is the critical path of a parallel
+    compile (``bench/compile_profile.py --standalone``).
     """
     worker = WorkerProcess(cache_dir)
     try:

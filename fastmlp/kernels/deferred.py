@@ -30,7 +30,7 @@ from numba.core.ccallback import CFunc
 
 from .config import CFUNC_OPTIONS
 
-__all__ = ["Job", "JobSpec", "POINTER", "OVERLOAD", "defer", "flush", "pending",
+__all__ = ["Job", "JobSpec", "POINTER", "OVERLOAD", "defer", "flush", "pending", "has_pending",
            "batch_compiler", "compile_function", "compile_spec", "function_of"]
 
 #: A job's kind: a C-callable function (``numba.cfunc``), which the kernels
@@ -196,6 +196,11 @@ def pending():
     """The jobs waiting for a :func:`flush`, oldest first (a copy)."""
     with _lock:
         return list(_pending)
+
+
+def has_pending():
+    """Whether any job waits for a :func:`flush` (a glance, without the lock)."""
+    return bool(_pending)
 
 
 def flush():

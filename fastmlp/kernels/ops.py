@@ -274,22 +274,23 @@ def launch(launcher, member, ops, args, n_threads):
     ``member`` is the pointer (:func:`unit`) the launcher calls, with the
     member number ``t`` (int64) and ``ops`` rebuilt from its addresses; the
     calls run at once, one per thread (:func:`fastmlp.kernels.workers.run_team`).
-    The launcher is compiled (or loaded) first, on this thread -- a member
-    that stopped on a compile error would leave the others at a barrier --
-    and with everything else pending (:mod:`fastmlp.kernels.deferred`).
+    With a team, the launcher is compiled (or loaded) first, on this thread
+    -- a member that stopped on a compile error would leave the others at a
+    barrier -- and so is it whenever something else is pending, to compile
+    with it (:mod:`fastmlp.kernels.deferred`).  (Otherwise one thread
+    compiles it, if need be, in the call itself.)
     """
-    key = (launcher, _fingerprint(member), tuple(_fingerprint(a) for a in args))
-    if key in _launchers_ready:
-        functions = addresses(ops)
-    else:
-        sig = (member.numba_type, _ADDRESSES_TYPE, types.int64) + tuple(_type_of(a)
-                                                                        for a in args)
-        job = deferred.defer(deferred.Job(deferred.OVERLOAD, launcher, sig,
-                                          done=sig in launcher.overloads))
-        functions = addresses(ops)
-        deferred.flush()  # what is pending, the launcher with it, side by side
-        job.run()
-        _launchers_ready.add(key)
+    if n_threads > 1 or deferred.has_pending():
+        key = (launcher, _fingerprint(member), tuple(_fingerprint(a) for a in args))
+        if key not in _launchers_ready:
+            sig = (member.numba_type, _ADDRESSES_TYPE, types.int64) + tuple(_type_of(a)
+                                                                            for a in args)
+            job = deferred.defer(deferred.Job(deferred.OVERLOAD, launcher, sig,
+                                              done=sig in launcher.overloads))
+            deferred.flush()  # what is pending, the launcher with it, side by side
+            job.run()
+            _launchers_ready.add(key)
+    functions = addresses(ops)
     run_team(lambda t: launcher(member, functions, np.int64(t), *args), n_threads)
 
 
