@@ -1,6 +1,6 @@
 """A worker process of a parallel compile: compiles the jobs it is sent into Numba's cache.
 
-Started by :mod:`fastmlp.engine.compile_pool` as ``python -c`` with this
+Started by :mod:`fastmlp.engine.compile_workers` as ``python -c`` with this
 package's directory first on ``sys.path`` (so that it compiles the same
 fastmlp as its parent).  The protocol, pickles over the worker's stdin and
 stdout: the worker first writes a :class:`Hello` (which fastmlp it
