@@ -40,9 +40,10 @@ cold_compile = pytest.mark.cold_compile
 needs_two_cores = pytest.mark.skipif(available_cores() < 2, reason="needs 2 cores")
 
 
-def _child(out, processes, cache, fault=None, check=True):
-    """tests/compile_child.py into ``out`` with ``cache`` as Numba's cache."""
-    env = dict(os.environ, NUMBA_CACHE_DIR=str(cache), PYTHONPATH=ROOT)
+def _child(out, processes, cache, fault=None, check=True, **variables):
+    """tests/compile_child.py into ``out`` with ``cache`` as Numba's cache (and more
+    environment ``variables``)."""
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(cache), PYTHONPATH=ROOT, **variables)
     env[ENVIRONMENT_VARIABLE] = str(processes)
     env.pop(FAULT_VARIABLE, None)
     if fault:
@@ -121,6 +122,28 @@ def test_a_killed_worker_leaves_no_corrupt_entry(serial, tmp_path):
     _child(tmp_path / "warm", 2, cache)
     warm_params, _, warm_batches = _results(tmp_path / "warm")
     assert warm_batches == [] and np.array_equal(warm_params, params)
+
+
+@cold_compile
+@needs_two_cores
+def test_an_unwritable_cache_directory_sends_workers_where_numba_goes(serial, tmp_path):
+    # NUMBA_CACHE_DIR cannot be written (a path below a file: even root cannot),
+    # and the package's __pycache__ is not a candidate (a read-only install):
+    # Numba falls back to the per-user cache, and the workers follow it there
+    params, predicted, _, _ = serial
+    (tmp_path / "file").write_text("")
+    unwritable = tmp_path / "file" / "cache"
+    variables = dict(NUMBA_CACHE_LOCATOR_CLASSES="UserProvidedCacheLocator,UserWideCacheLocator",
+                     XDG_CACHE_HOME=str(tmp_path / "user"), HOME=str(tmp_path / "home"))
+    _child(tmp_path / "cold", 2, unwritable, **variables)
+    cold_params, cold_predicted, batches = _results(tmp_path / "cold")
+    assert np.array_equal(cold_params, params) and np.array_equal(cold_predicted, predicted)
+    assert batches[0]["processes"] == 2
+    assert {where for _, where, _ in batches[0]["results"]} == {"here", "worker"}
+    assert any(name.endswith(".nbc") for _, _, files in os.walk(tmp_path / "user")
+               for name in files)
+    _child(tmp_path / "warm", 2, unwritable, **variables)
+    assert _results(tmp_path / "warm")[2] == []  # the workers' entries are found
 
 
 MPIEXEC = shutil.which("mpiexec", path=os.path.dirname(sys.executable) + os.pathsep
