@@ -1,7 +1,10 @@
 """Cold start: seconds from interpreter start to the end of a first epoch plus one predict.
 
 Every run is a fresh ``python`` process with an empty ``NUMBA_CACHE_DIR``
-(cold) -- or, for the warm column, a second process on the cache the cold
+(cold: the kernels compile on all cores, ``fastmlp.engine.compile_pool``) --
+or, for the serial column, the same with ``FASTMLP_COMPILE_PROCESSES=1``
+(every kernel compiled in the process itself, as before the parallel
+compile), and for the warm column a second process on the cache the cold
 one left.  Cases:
 
 (a) the README's main job, ``fastmlp train`` (30 epochs on the digits);
@@ -15,14 +18,16 @@ one left.  Cases:
     naive loops, no options): the floor under any Numba implementation.
 
 Cases run interleaved, round after round, and the medians are reported
-with (b)'s ratio to JAX and to the floor.  ``--before DIR`` also runs every
+with each fastmlp case's cold time over its serial one (the gain of the
+parallel compile, side by side in one run), and (b)'s ratio to JAX and to
+the floor.  ``--no-serial`` leaves the serial column out.  ``--before DIR`` also runs every
 fastmlp case from another checkout (a source tree whose ``fastmlp`` package
 imports, e.g. a ``git worktree`` of an older commit), side by side;
 ``--jax-python`` runs the JAX case with another interpreter (a virtual
 environment with JAX).  Usage::
 
     python bench/cold_start.py [--rounds 3] [--cases a,b,c,d,jax,floor] [--before DIR]
-                               [--jax-python PATH]
+                               [--jax-python PATH] [--no-serial]
 """
 
 import argparse
@@ -96,14 +101,32 @@ def _command(case, python):
     return [python, "-c", code]
 
 
-def run(case, cache_dir, source=None, python=sys.executable):
-    """Wall seconds of one process of ``case`` using ``cache_dir`` as Numba's cache.
+#: The cases that run fastmlp (they get a serial column).
+FASTMLP_CASES = ("a", "b", "c", "d")
 
-    ``source``: a directory put first on the child's path (another checkout).
-    """
-    env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir)
+#: The variable that keeps the compile in one process (``fastmlp.engine.compile_processes``).
+SERIAL_VARIABLE = "FASTMLP_COMPILE_PROCESSES"
+
+
+def environment(cache_dir, source=None, serial=False, base=None):
+    """The child's environment: ``cache_dir`` as Numba's cache, ``source`` first on the
+    path, and with ``serial`` every kernel compiled in the process itself."""
+    env = dict(os.environ if base is None else base, NUMBA_CACHE_DIR=cache_dir)
+    env.pop(SERIAL_VARIABLE, None)
+    if serial:
+        env[SERIAL_VARIABLE] = "1"
     if source:
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [source, env.get("PYTHONPATH")]))
+    return env
+
+
+def run(case, cache_dir, source=None, python=sys.executable, serial=False):
+    """Wall seconds of one process of ``case`` using ``cache_dir`` as Numba's cache.
+
+    ``source``: a directory put first on the child's path (another checkout);
+    ``serial``: the kernels compiled in the process itself.
+    """
+    env = environment(cache_dir, source, serial)
     start = time.perf_counter()
     done = subprocess.run(_command(case, python), env=env, capture_output=True, text=True,
                           cwd=source or None)
@@ -125,6 +148,8 @@ def main(argv=None):
                         help="also run the fastmlp cases from this checkout")
     parser.add_argument("--jax-python", default=sys.executable, metavar="PATH",
                         help="interpreter for the JAX case (default: this one)")
+    parser.add_argument("--no-serial", action="store_true",
+                        help="no serial column (FASTMLP_COMPILE_PROCESSES=1)")
     args = parser.parse_args(argv)
     cases = [c for c in args.cases.split(",") if c]
     if "jax" in cases and not has_jax(args.jax_python):
@@ -135,27 +160,63 @@ def main(argv=None):
         runs += [(c, args.before) for c in cases if c not in ("jax", "floor")]
     cold = {key: [] for key in runs}
     warm = {key: [] for key in runs}
+    serial = {key: [] for key in runs if with_serial(key, args.no_serial)}
     for r in range(args.rounds):
         for key in runs:
             case, source = key
             python = args.jax_python if case == "jax" else sys.executable
+            line = f"round {r + 1} {_label(key)}:"
+            if key in serial:
+                serial[key].append(_fresh(case, source, python, serial=True))
+                line += f" serial {serial[key][-1]:.1f} s,"
             cache = tempfile.mkdtemp(prefix="fastmlp-cold-")
             try:
                 cold[key].append(run(case, cache, source, python))
                 warm[key].append(run(case, cache, source, python))
             finally:
                 shutil.rmtree(cache, ignore_errors=True)
-            print(f"round {r + 1} {_label(key)}: cold {cold[key][-1]:.1f} s, "
-                  f"warm {warm[key][-1]:.1f} s", flush=True)
-    print(f"\nmedians of {args.rounds} rounds (fresh process, empty NUMBA_CACHE_DIR):")
-    print(f"{'case':<12}{'cold s':>9}{'warm s':>9}")
+            print(f"{line} cold {cold[key][-1]:.1f} s, warm {warm[key][-1]:.1f} s", flush=True)
+    print(f"\nmedians of {args.rounds} rounds (fresh process, empty NUMBA_CACHE_DIR; serial: "
+          f"{SERIAL_VARIABLE}=1):")
+    for line in table(runs, cold, warm, serial):
+        print(line)
+
+
+def with_serial(key, no_serial=False):
+    """Whether run ``key`` (case, source) gets a serial column: this checkout's fastmlp cases."""
+    case, source = key
+    return not no_serial and source is None and case in FASTMLP_CASES
+
+
+def _fresh(case, source, python, serial):
+    cache = tempfile.mkdtemp(prefix="fastmlp-cold-")
+    try:
+        return run(case, cache, source, python, serial=serial)
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
+
+
+def table(runs, cold, warm, serial):
+    """The lines of the summary: medians per run and the ratios the targets are stated in.
+
+    ``cold``, ``warm``, ``serial``: seconds per run key, lists of rounds
+    (``serial`` only for the keys that have the column).
+    """
+    median = statistics.median
+    lines = [f"{'case':<12}{'cold s':>9}{'serial s':>10}{'cold/serial':>13}{'warm s':>9}"]
     for key in runs:
-        print(f"{_label(key):<12}{statistics.median(cold[key]):>9.1f}"
-              f"{statistics.median(warm[key]):>9.1f}")
+        cold_s = median(cold[key])
+        if serial.get(key):
+            serial_s = median(serial[key])
+            extra = f"{serial_s:>10.1f}{cold_s / serial_s:>12.2f}x"
+        else:
+            extra = f"{'-':>10}{'-':>13}"
+        lines.append(f"{_label(key):<12}{cold_s:>9.1f}{extra}{median(warm[key]):>9.1f}")
     for case, reference in (("b", "jax"), ("floor", "jax"), ("b", "floor")):
-        if (case, None) in cold and (reference, None) in cold:
-            ratio = statistics.median(cold[case, None]) / statistics.median(cold[reference, None])
-            print(f"({case}) / ({reference}) cold: {ratio:.1f}x")
+        if cold.get((case, None)) and cold.get((reference, None)):
+            ratio = median(cold[case, None]) / median(cold[reference, None])
+            lines.append(f"({case}) / ({reference}) cold: {ratio:.1f}x")
+    return lines
 
 
 def _label(key):

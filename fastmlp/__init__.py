@@ -20,6 +20,7 @@ from . import (
 from ._utils import compat
 from ._version import __version__
 from .callbacks import Callback, TerminateOnNaN
+from .engine.compile_processes import compile_processes
 from .engine.threads import get_num_threads, max_threads, threads
 from .exceptions import ConcurrentFitError, ConvergenceWarning, DivergenceError, RankMismatchError
 from .files import load, save
@@ -35,5 +36,5 @@ __all__ = [
     "get_num_threads",
     "max_threads", "DivergenceError", "ConvergenceWarning", "RankMismatchError",
     "ConcurrentFitError", "__version__",
-    "save", "load", "TerminateOnNaN",
+    "save", "load", "TerminateOnNaN", "compile_processes",
 ]

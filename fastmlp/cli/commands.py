@@ -54,6 +54,10 @@ def _parser():
                         help="comma-separated dtypes (default float32,float64)")
     warmup.add_argument("--threads", type=int, default=None,
                         help="threads the later runs will use (default: all cores)")
+    warmup.add_argument("--processes", type=_positive, default=None,
+                        help="most processes compiling at once (default: "
+                             "FASTMLP_COMPILE_PROCESSES when set, else all cores; 1: "
+                             "compile in this process only)")
     add_search_command(sub)
     add_model_commands(sub)
     add_convert_command(sub)
@@ -69,8 +73,18 @@ def _dtypes(text):
     return names
 
 
+def _positive(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"takes a positive integer, got {text!r}")
+    return value
+
+
 def _warm_up(args):
-    warm_up(args.dtype, args.threads)
+    warm_up(args.dtype, args.threads, processes=args.processes)
 
 
 #: The function that runs each command (given the parsed arguments).

@@ -11,6 +11,7 @@ import time
 
 import numpy as np
 
+from ..engine.compile_processes import available_cores, compile_processes, environment_processes
 from ..engine.compiling import silenced
 from ..engine.threads import max_threads, threads
 from ..model import Model
@@ -32,13 +33,14 @@ COMMON_CONFIGURATIONS = (
 
 
 def warm_up(dtypes=("float32", "float64"), n_threads=None, configurations=COMMON_CONFIGURATIONS,
-            stream=None):
+            stream=None, processes=None):
     """Compile (or load) the kernels of common configurations; one line per configuration.
 
     Each configuration is trained for one epoch on random data, its
     gradient, evaluation and prediction computed, on one thread and -- when
     ``n_threads`` is above 1 -- on a team of threads, which are separately
-    compiled variants.
+    compiled variants.  What is missing from the cache compiles on all
+    cores (:mod:`fastmlp.engine.compile_pool`), whatever ``n_threads``.
 
     Parameters
     ----------
@@ -48,6 +50,9 @@ def warm_up(dtypes=("float32", "float64"), n_threads=None, configurations=COMMON
     configurations : sequence of (activation, output, loss, optimizer)
     stream : file, optional
         Where the progress lines go (default ``sys.stdout``).
+    processes : int, optional
+        Most processes that compile at once (default: ``FASTMLP_COMPILE_PROCESSES``
+        when set, else every core available; 1: this process only).
 
     Returns
     -------
@@ -56,6 +61,8 @@ def warm_up(dtypes=("float32", "float64"), n_threads=None, configurations=COMMON
     """
     out = sys.stdout if stream is None else stream
     n_threads = max_threads() if n_threads is None else n_threads
+    if processes is None:
+        processes = environment_processes() or available_cores()
     rng = np.random.default_rng(0)
     # small: one thread; wide and full-batch: enough work for the team
     shapes = [([8, 16, 3], 40, 8)]
@@ -66,7 +73,7 @@ def warm_up(dtypes=("float32", "float64"), n_threads=None, configurations=COMMON
         for activation, output, loss, optimizer in configurations:
             name = f"{dtype} {activation}/{output}/{optimizer}"
             start = time.perf_counter()
-            with threads(n_threads), silenced():
+            with threads(n_threads), silenced(), compile_processes(processes):
                 for sizes, n, batch in shapes:
                     X = rng.standard_normal((n, sizes[0]))
                     y = _targets(loss, rng, n, sizes[-1])

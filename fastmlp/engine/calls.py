@@ -15,6 +15,7 @@ it their arrays (the optimizer's as an
 :class:`~fastmlp.kernels.structs.OptState`); it imports none of them.
 """
 
+import contextlib
 import threading
 import time
 from collections import namedtuple
@@ -42,6 +43,7 @@ from ..kernels import train as _kt
 from ..kernels.collective import MPI_SIZE
 from ..kernels.structs import CSR, Data, Net, Noise, Run
 from ..losses import loss_code
+from .compile_pool import batches
 from .compiling import COMPILE_SECONDS, first_use
 from .guard import ParamGuard
 from .layout import Workspace
@@ -177,7 +179,8 @@ class Engine:
         # any penalty or dropout), the compiled member per kind of input, and a
         # workspace per thread.
         self._inference_net = self.net()
-        self._inference, self._evaluation = None, None  # the functions, compiled on first use
+        # the functions and their addresses, compiled on first use
+        self._inference, self._inference_addresses, self._evaluation = None, None, None
         self._predict_units, self._evaluate_units = {}, {}
         self._threads_own = threading.local()
         #: the most rows a predict runs as one block on the calling thread (the plan's),
@@ -236,12 +239,17 @@ class Engine:
                                 backward=not inference)
 
     def inference_ops(self):
-        """``(ops, addresses)`` of a predict (:meth:`ops` for inference and their addresses):
-        made at the first predict, kept (a penalty set later concerns training only)."""
+        """The :meth:`ops` of a predict (for inference): made at the first predict, kept (a
+        penalty set later concerns training only)."""
         if self._inference is None:
-            ops = self.ops(inference=True)
-            self._inference = (ops, _kops.addresses(ops))
+            self._inference = self.ops(inference=True)
         return self._inference
+
+    def inference_addresses(self):
+        """The addresses of :meth:`inference_ops` (compiles them, and what else is pending)."""
+        if self._inference_addresses is None:
+            self._inference_addresses = _kops.addresses(self.inference_ops())
+        return self._inference_addresses
 
     def evaluation_ops(self):
         """The functions of an evaluation (with the loss), made at the first one and kept."""
@@ -249,9 +257,12 @@ class Engine:
             self._evaluation = self.ops()
         return self._evaluation
 
-    def first_use(self, what, n_threads, optimizer=None):
-        """Announce a first call of the kernels for ``what`` that compiles (see
-        :func:`fastmlp.compiling.first_use`)."""
+    @contextlib.contextmanager
+    def first_use(self, what, n_threads, optimizer=None, ranks=None):
+        """Run a call of the kernels for ``what``: the functions it is the first to need
+        compile side by side (:func:`fastmlp.engine.compile_pool.batches`; ``ranks``: a
+        data-parallel fit's, whose every rank makes the call), and a notice says so
+        (:func:`fastmlp.engine.compiling.first_use`)."""
         codes = self.layout.activation_codes
         key = (what, self.dtype, codes, self.loss, optimizer, n_threads > 1)
 
@@ -261,7 +272,8 @@ class Engine:
             variant = "threads" if n_threads > 1 else "one thread"
             return f"{self.dtype.name} {names}{opt} {what} ({variant})"
 
-        return first_use(key, describe, COMPILE_SECONDS[what])
+        with first_use(key, describe, COMPILE_SECONDS[what]), batches(ranks):
+            yield
 
     def workspace(self, rows, n_threads, training, touched_rows=0, sparse=False):
         """Buffers for a gradient pass over chunks of ``rows`` rows (``training``: with masks;
@@ -289,16 +301,16 @@ class Engine:
                 out = np.empty((n, self.n_outputs), dtype=self.dtype)
                 work = self._thread_workspace("predict", n).work
                 if n <= self._blas_alone_rows:  # BLAS keeps these products on one thread
-                    _ki.predict_here(self._inference_net, self.inference_ops()[1], part, out,
-                                     work, member)
+                    _ki.predict_here(self._inference_net, self.inference_addresses(), part,
+                                     out, work, member)
                     return out
                 with single_threaded_blas():  # its own threads would fight the pools' spin
-                    _ki.predict_here(self._inference_net, self.inference_ops()[1], part, out,
-                                     work, member)
+                    _ki.predict_here(self._inference_net, self.inference_addresses(), part,
+                                     out, work, member)
                 return out
         out = np.empty((n, self.n_outputs), dtype=self.dtype)
         n_threads, block = plan(self.layout.sizes, n, density=input_density(X))
-        net, (ops, functions) = self._inference_net, self.inference_ops()
+        net, ops = self._inference_net, self.inference_ops()
         ws = self._thread_workspace("predict", block)
 
         def rows(start, stop):
@@ -308,8 +320,10 @@ class Engine:
             member = self._predict_units.get(key)
             if member is None:
                 member = self._predict_units[key] = _ki.predict_unit(net, ops, part, out, ws.work)
+                if n_threads == 1:  # its entry point compiles with it, not after it
+                    _ki.defer_predict_here(net, part, out, ws.work)
             if n_threads == 1:
-                _ki.predict_here(net, functions, part, out[start:stop], ws.work,
+                _ki.predict_here(net, self.inference_addresses(), part, out[start:stop], ws.work,
                                  member)
             else:
                 _ki.predict(net, ops, part, out[start:stop], ws.work, n_threads, member)
@@ -595,7 +609,8 @@ class TrainingLoop:
         :class:`~fastmlp.kernels.structs.OptState` as :meth:`run` will get it.
         """
         order = np.arange(self.X.shape[0], dtype=np.int64)
-        with self.engine.first_use("training", self.n_threads, self.optimizer_name):
+        with self.engine.first_use("training", self.n_threads, self.optimizer_name,
+                                   self.ranks if self._mpi is not None else None):
             self.run(order, opt_state, 0, 0)
 
     def run(self, order, opt_state, first, end):

@@ -4,9 +4,9 @@ Numba caches each compiled function beside its source (or under
 ``NUMBA_CACHE_DIR``) and checks only that file's time stamp; a kernel that
 inlines code from another file would keep running stale machine code after
 that file changes (and can crash if a
-signature changed).  So the cache is keyed on all kernel sources together:
-when any of them differs from what the cache was built from, the cache is
-cleared before anything compiles.
+signature changed).  So the cache is keyed on all kernel sources together
+(and Numba's version): when any of them differs from what the cache was
+built from, the cache is cleared before anything compiles.
 """
 
 import glob
@@ -28,7 +28,11 @@ def _cache_directory(here):
 
 def _invalidate_stale_cache():
     here = os.path.dirname(os.path.abspath(__file__))
-    digest = hashlib.sha256()
+    # Numba's version too: its cache ignores the files of another version, but
+    # a process killed between writing an index entry and its data file (a
+    # compile worker, fastmlp.engine.compile_pool) would leave an entry that
+    # points at another version's data file of the same name
+    digest = hashlib.sha256(numba.__version__.encode())
     for path in sorted(glob.glob(os.path.join(here, "*.py"))):
         with open(path, "rb") as f:
             digest.update(f.read())

@@ -8,8 +8,10 @@ meet at a barrier after each block: the next one reuses the workspace).
 The network code itself is :mod:`fastmlp.kernels.network`.
 """
 
+import numba
 import numpy as np
 
+from . import deferred
 from .addresses import predict_member_at, unpack_ops
 from .config import jit
 from .mathfun import like
@@ -39,6 +41,21 @@ def predict(net, ops, X, out, work, n_threads, member=None):
     launch(_predict, member, ops, (net, X, out, work, n_threads, new_state()), n_threads)
 
 
+def defer_predict_here(net, X, out, work):
+    """Put off compiling :func:`predict_here`'s entry point for these argument types until
+    the next flush (:mod:`fastmlp.kernels.deferred`): it then compiles with the member."""
+    sig = tuple(numba.typeof(a) for a in _here_arguments(0, np.zeros(1, dtype=np.int64), net, X,
+                                                         out, work))
+    deferred.defer(deferred.Job(deferred.OVERLOAD, _predict_here, sig,
+                                done=sig in _predict_here.overloads))
+
+
+def _here_arguments(member_address, functions, net, X, out, work):
+    """:func:`_predict_here`'s arguments: the structures as their arrays."""
+    return (member_address, functions, net.params, net.layout, net.act_param, net.layer_f,
+            net.running, net.mpi, X, out, work.buf, work.parts, work.rows)
+
+
 def predict_here(net, functions, X, out, work, member):
     """:func:`predict` on the calling thread alone, with the fewest Python steps.
 
@@ -48,6 +65,7 @@ def predict_here(net, functions, X, out, work, member):
     ``functions``: the :class:`~fastmlp.kernels.ops.Ops` as addresses
     (:func:`fastmlp.kernels.ops.addresses`); ``member``: :func:`predict_unit`.
     """
+    # (the arguments of _here_arguments, written out: a small predict's every microsecond counts)
     _predict_here(member.address, functions, net.params, net.layout, net.act_param,
                   net.layer_f, net.running, net.mpi, X, out, work.buf, work.parts, work.rows)
 

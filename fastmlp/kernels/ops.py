@@ -34,7 +34,6 @@ same for every configuration.
 
 import functools
 import threading
-import time
 from collections import namedtuple
 
 import numba
@@ -43,9 +42,8 @@ from numba import types
 from numba.core.types import WrapperAddressProtocol
 from numba.extending import typeof_impl
 
-from . import activations, losses, network, norm, optim
+from . import activations, deferred, losses, network, norm, optim
 from . import penalty as penalties
-from .config import CFUNC_OPTIONS
 from .structs import Net, Noise, Work
 from .workers import run_team
 
@@ -162,28 +160,44 @@ class Compiled(WrapperAddressProtocol):
     signature), with the Numba type computed once: the kernels are called
     with several dozen of these per call, and typing each anew (as Numba
     does for its own ``cfunc`` objects) measured ~8 us apiece.
+
+    The compilation is put off (:mod:`fastmlp.kernels.deferred`): a
+    Compiled is typed by its signature alone, and compiles -- with every
+    other pending one, side by side when the engine allows -- the first
+    time its address is needed.
     """
 
     def __init__(self, function, sig):
-        start = time.perf_counter()
-        self._cfunc = numba.cfunc(sig, **CFUNC_OPTIONS)(function.py_func)
-        #: seconds it took to compile (or load from the cache)
-        self.seconds = time.perf_counter() - start
         self._sig = sig
         self.numba_type = types.FunctionType(sig)
+        #: the compilation (:class:`fastmlp.kernels.deferred.Job`)
+        self.job = deferred.defer(deferred.Job(deferred.POINTER, function, sig))
+
+    def _ready(self):
+        """The ``numba.cfunc`` object, compiled (with everything pending) if need be."""
+        job = self.job
+        if not job.done:
+            deferred.flush()
+            job.run()
+        return job.result
+
+    @property
+    def seconds(self):
+        """Seconds it took to compile (or load from the cache) here; None before."""
+        return self.job.seconds
 
     @property
     def address(self):
         """The address of the C-callable function."""
-        return self._cfunc.address
+        return self._ready().address
 
     @property
     def library(self):
         """Numba's code library holding the function (for profilers: bench/phase_profile.py)."""
-        return self._cfunc._library
+        return self._ready()._library
 
     def __wrapper_address__(self):
-        return self._cfunc.address
+        return self._ready().address
 
     def signature(self):
         """The Numba signature it was compiled for."""
@@ -229,7 +243,7 @@ def _pointer(kind, dtype, function):
 def compiled_functions():
     """Every kernel compiled as a pointer so far in this process (bench/phase_profile.py)."""
     with _lock:
-        return list(_compiled.values())
+        return [found for found in _compiled.values() if found.job.done]
 
 
 def unit(function, args):
@@ -260,20 +274,28 @@ def launch(launcher, member, ops, args, n_threads):
     ``member`` is the pointer (:func:`unit`) the launcher calls, with the
     member number ``t`` (int64) and ``ops`` rebuilt from its addresses; the
     calls run at once, one per thread (:func:`fastmlp.kernels.workers.run_team`).
-    With a team, the launcher is compiled (or loaded) first, on this
-    thread: a member that stopped on a compile error would leave the others
-    at a barrier.  (One thread compiles it, if need be, in the call itself.)
+    With a team, the launcher is compiled (or loaded) first, on this thread
+    -- a member that stopped on a compile error would leave the others at a
+    barrier -- and so is it whenever something else is pending, to compile
+    with it (:mod:`fastmlp.kernels.deferred`).  (Otherwise one thread
+    compiles it, if need be, in the call itself.)
     """
-    functions = addresses(ops)
-    if n_threads > 1:
+    if n_threads > 1 or deferred.has_pending():
         key = (launcher, _fingerprint(member), tuple(_fingerprint(a) for a in args))
         if key not in _launchers_ready:
-            launcher.compile((member.numba_type, _type_of(functions), types.int64)
-                             + tuple(_type_of(a) for a in args))
+            sig = (member.numba_type, _ADDRESSES_TYPE, types.int64) + tuple(_type_of(a)
+                                                                            for a in args)
+            job = deferred.defer(deferred.Job(deferred.OVERLOAD, launcher, sig,
+                                              done=sig in launcher.overloads))
+            deferred.flush()  # what is pending, the launcher with it, side by side
+            job.run()
             _launchers_ready.add(key)
+    functions = addresses(ops)
     run_team(lambda t: launcher(member, functions, np.int64(t), *args), n_threads)
 
 
+#: The Numba type of :func:`addresses`' arrays.
+_ADDRESSES_TYPE = types.Array(types.int64, 1, "C")
 _launchers_ready = set()
 
 
@@ -356,7 +378,7 @@ def compiled():
     """A :class:`CompiledInfo` for every function compiled (or loaded) in this process."""
     with _lock:
         return sorted(CompiledInfo(key[0], key[1], str(key[2]), found.seconds)
-                      for key, found in _compiled.items())
+                      for key, found in _compiled.items() if found.job.done)
 
 
 def activation_table(dtype, codes, backward=True):

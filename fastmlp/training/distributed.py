@@ -32,8 +32,26 @@ import numpy as np
 from ..exceptions import DivergenceError, RankMismatchError
 from ..kernels import collective as _kc
 
-__all__ = ["Ranks", "RankMismatchError", "checksum", "distributed_refusal", "fit_facts",
-           "minimize_share", "ObjectiveRows"]
+__all__ = ["Ranks", "NodeGroup", "RankMismatchError", "checksum", "distributed_refusal",
+           "fit_facts", "minimize_share", "ObjectiveRows"]
+
+
+class NodeGroup:
+    """Ranks of an MPI job on one machine: ``rank`` and ``size`` among them,
+    :meth:`allgather` and :meth:`barrier`."""
+
+    def __init__(self, comm):
+        self.comm = comm
+        self.rank = comm.Get_rank()
+        self.size = comm.Get_size()
+
+    def allgather(self, value):
+        """Every rank's ``value`` (picklable), in rank order, on every rank."""
+        return self.comm.allgather(value)
+
+    def barrier(self):
+        """Wait until every rank of the group is here."""
+        self.comm.Barrier()
 
 
 def checksum(array):
@@ -69,6 +87,7 @@ class Ranks:
         self.comm = comm
         self.rank = comm.Get_rank()
         self.size = comm.Get_size()
+        self._node = None
         self.handles = np.zeros(_kc.MPI_SIZE, dtype=np.int64)
         if self.size > 1:
             self.handles[_kc.MPI_ALLREDUCE] = _allreduce_address()
@@ -80,6 +99,18 @@ class Ranks:
 
     def __repr__(self):
         return f"Ranks(rank {self.rank} of {self.size})"
+
+    def node_group(self):
+        """The ranks of this fit on this machine, which share its compile cache: a
+        :class:`NodeGroup` (:func:`fastmlp.engine.compile_pool.batches`).
+
+        Made on first use, by every rank at once (MPI's ``Split_type``).
+        """
+        if self._node is None:
+            from mpi4py import MPI
+
+            self._node = NodeGroup(self.comm.Split_type(MPI.COMM_TYPE_SHARED))
+        return self._node
 
     # ------------------------------------------------------------ collectives
     def sum(self, values):
