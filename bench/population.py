@@ -14,13 +14,14 @@ trained for ``--epochs`` epochs:
   ``jax.jit``-compiled ``lax.scan`` epoch (how JAX users train ensembles).
 
 Then a fixed-architecture coarse-to-fine search (``bench/search_speed.py``'s
-space with hidden (64,) and batch 32; 24 trials in two rounds, two trials at
-a time) with and without populations (``fastmlp.search(...,
+space with hidden (64,) and batch 32; 24 trials in two rounds; one trial at
+a time, the search's default, and two) with and without populations (``fastmlp.search(...,
 populations=False)`` is the search as it was), and the largest difference
 between the two searches' validation scores.
 
     python bench/population.py [--members 4,16,64] [--workloads S,M] [--epochs 3]
                                [--repeats 3] [--no-search] [--no-jax]
+    python bench/population.py --workloads ""      # the searches only
 
 Every figure is the median of ``--repeats`` runs after a warm-up run (which
 compiles or loads the kernels); the ratios are sequential / population,
@@ -164,7 +165,7 @@ def compare(fm, name, k, epochs, repeats, with_jax):
           flush=True)
 
 
-def search_comparison(repeats):
+def search_comparison(repeats, n_jobs):
     """The fixed-architecture coarse-to-fine search with and without populations."""
     from fastmlp.datasets import load_digits
     from fastmlp.preprocessing import train_val_test_split
@@ -179,8 +180,8 @@ def search_comparison(repeats):
 
     def run(populations):
         results[populations] = search(
-            X_train, y_train, space, method="random", n_trials=12, rounds=2, epochs=20,
-            validation_data=(X_val, y_val), seed=0, n_jobs=2, populations=populations)
+            X_train, y_train, space, method="random", n_trials=24, rounds=2, epochs=20,
+            validation_data=(X_val, y_val), seed=0, n_jobs=n_jobs, populations=populations)
 
     before = timed(lambda: run(False), repeats)
     after = timed(lambda: run(True), repeats)
@@ -188,7 +189,7 @@ def search_comparison(repeats):
               for a, b in zip(results[False].trials, results[True].trials)]
     worst = max(max(abs(a - b), abs(c - d)) for a, b, c, d in scores)
     n = len(results[True].trials)
-    print(f"coarse-to-fine search, {n} trials, 20 epochs, 2 jobs: without populations "
+    print(f"coarse-to-fine search, {n} trials, 20 epochs, {n_jobs} jobs: without populations "
           f"{before:.3f} s, with {after:.3f} s: x{before / after:.2f}; largest score "
           f"difference {worst:.2g}", flush=True)
 
@@ -204,11 +205,12 @@ def main():
     args = parser.parse_args()
     import fastmlp as fm
 
-    for name in args.workloads.split(","):
+    for name in filter(None, args.workloads.split(",")):
         for k in (int(v) for v in args.members.split(",")):
             compare(fm, name, k, args.epochs, args.repeats, not args.no_jax)
     if not args.no_search:
-        search_comparison(args.repeats)
+        for n_jobs in (1, 2):  # the search's default, and two trials at a time
+            search_comparison(args.repeats, n_jobs)
 
 
 if __name__ == "__main__":
