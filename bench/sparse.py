@@ -23,6 +23,9 @@ timed), after an untimed warm-up fit on a few rows in the same process
                    first-layer weight updated every step: the dense fit's result)
 ``fastmlp lazy``   the same with ``sparse_update="lazy"`` (only the rows each
                    batch touches; ``torch.optim.SparseAdam``'s semantics)
+``products floor`` the first layer's two products alone, with the initial draw
+                   (``bench/sparse_floor.py``): no fit is faster, so the exact
+                   update's time over it bounds what a lazy update can gain
 ``pytorch``        when torch is installed: a CSR batch times a dense weight
                    (``torch.sparse.mm``), ReLU, linear, cross-entropy, dense Adam
 
@@ -47,7 +50,7 @@ import sys
 import time
 import warnings
 
-ENGINES = ("scikit-learn", "fastmlp exact", "fastmlp lazy", "pytorch")
+ENGINES = ("scikit-learn", "fastmlp exact", "fastmlp lazy", "products floor", "pytorch")
 
 
 def tfidf_problem(seed=0, n_docs=16_000, n_terms=200_000, terms_per_doc=100, n_classes=20,
@@ -179,6 +182,9 @@ def worker(engine, problem, epochs):
     X_train, y_train, X_test, y_test = _split(X, y)
     if engine == "pytorch":
         seconds, accuracy = _fit_torch(X_train, y_train, X_test, y_test, epochs)
+    elif engine == "products floor":
+        from sparse_floor import products_floor
+        seconds, accuracy = products_floor(X_train, epochs=epochs), float("nan")
     else:
         library = "scikit-learn" if engine == "scikit-learn" else "fastmlp"
         seconds, accuracy = _fit_sklearn(X_train, y_train, X_test, y_test, epochs,
@@ -196,7 +202,8 @@ def _run(engine, problem, epochs):
 
 
 def _available(engine):
-    module = {"scikit-learn": "sklearn", "pytorch": "torch"}.get(engine, "fastmlp")
+    module = {"scikit-learn": "sklearn", "pytorch": "torch",
+              "products floor": "numba"}.get(engine, "fastmlp")
     try:
         __import__(module)
     except ImportError:
@@ -248,6 +255,9 @@ def _report(problem, figures):
         speed = median("fastmlp exact", "seconds") / median("fastmlp lazy", "seconds")
         gap = median("fastmlp lazy", "accuracy") - median("fastmlp exact", "accuracy")
         print(f"  lazy against exact: {speed:.2f}x faster, accuracy {gap:+.4f}")
+    if "fastmlp exact" in figures and "products floor" in figures:
+        bound = median("fastmlp exact", "seconds") / median("products floor", "seconds")
+        print(f"  exact against the products floor: {bound:.2f}x (no lazy update can gain more)")
 
 
 if __name__ == "__main__":

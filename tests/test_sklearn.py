@@ -203,6 +203,43 @@ def test_early_stopping_restores_best_weights():
     assert clf.score(X_val, y_val) == pytest.approx(clf.best_validation_score_)
 
 
+def test_early_stopping_switched_on_for_a_warm_start(iris):
+    # the best epoch's copy of the weights exists only with early stopping: a warm
+    # start that switches it on takes the copy then, and restores the best epoch
+    X, y = iris
+    X = StandardScaler().fit_transform(X)
+    clf = quiet(MLPClassifier(hidden_layer_sizes=(8,), max_iter=5, warm_start=True,
+                              random_state=0).fit, X, y)
+    clf.set_params(early_stopping=True, max_iter=30, n_iter_no_change=3,
+                   learning_rate_init=0.05)
+    quiet(clf.fit, X, y)
+    assert clf.best_validation_score_ == max(clf.validation_scores_)
+    from sklearn.model_selection import train_test_split
+    # a warm start draws no weights: the held-out part is random_state's first draw
+    _, X_val, _, y_val = train_test_split(X, y, random_state=np.random.RandomState(0),
+                                          test_size=0.1, stratify=y)
+    assert clf.score(X_val, y_val) == pytest.approx(clf.best_validation_score_)
+
+
+def test_initial_weights_are_sklearns_and_reinitialize_draws_afresh():
+    # the estimator draws scikit-learn's weights (a block of rows at a time) over a
+    # model whose own initialisation wrote nothing; the model keeps fastmlp's "auto"
+    # scheme for a later reinitialize
+    X = np.random.default_rng(0).standard_normal((50, 300))
+    y = np.arange(50) % 3
+    ours = quiet(MLPClassifier(hidden_layer_sizes=(700,), max_iter=1, batch_size=50,
+                               learning_rate_init=1e-12, random_state=4).fit, X, y)
+    rs = np.random.RandomState(4)
+    for W, b in zip(ours.coefs_, ours.intercepts_):
+        bound = np.sqrt(6.0 / (W.shape[0] + W.shape[1]))
+        np.testing.assert_allclose(W, rs.uniform(-bound, bound, W.shape), atol=1e-9)
+        np.testing.assert_allclose(b, rs.uniform(-bound, bound, b.shape), atol=1e-9)
+    ours.model_.reinitialize(1)
+    fresh = fastmlp.Model([300, 700, 3], dtype="float64", seed=1)
+    for W, expected in zip(ours.model_.weights, fresh.weights):
+        np.testing.assert_array_equal(W, expected)
+
+
 @pytest.mark.parametrize("make", [
     lambda: (MLPClassifier, load_iris(return_X_y=True), {"classes": [0, 1, 2]}),
     lambda: (MLPRegressor, make_regression(120, 5, n_targets=2, random_state=1), {}),

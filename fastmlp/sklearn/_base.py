@@ -20,6 +20,7 @@ from sklearn.utils.validation import check_is_fitted
 from ..engine.threads import threads
 from ..exceptions import ConvergenceWarning as _FastmlpConvergenceWarning
 from ..exceptions import DivergenceError
+from ..initializers import get_initializer
 from ..model import Model
 from ..optim import SGD
 from ..trainer import Trainer
@@ -42,6 +43,7 @@ from ._params import (
 )
 from ._poisson import PoissonTrainer, minimize_poisson, poisson_loss_grad
 from ._stopping import EpochHook, FitContext, HeldOut, StoppingRules
+from ._weights import DrawnByEstimator, fill_uniform
 
 # Warnings name the line of the user's fit or partial_fit call: that method
 # calls _fit, which calls _fit_stochastic or _fit_lbfgs, which warn.
@@ -148,10 +150,23 @@ class BaseMLP(StoppingRules, BaseEstimator):
         self.n_outputs_ = n_outputs
         self.model_ = self._build_network([X.shape[1]] + hidden + [n_outputs], X, rs)
         self._trainer = None
-        self._best_params = self.model_.params.copy()
-        self._best_running = self.model_.running_stats.copy()
+        self._best_params = self._best_running = None
+        if self.early_stopping:
+            self._keep_best()
         if not solver_minimizes(self.solver):
             self._reset_epoch_records()
+
+    def _keep_best(self):
+        """Start the best epoch's copy of the weights from the current ones (early stopping
+        only: a copy as large as the network, 100 MB for a 200,000-input first layer)."""
+        self._best_params = self.model_.params.copy()
+        self._best_running = self.model_.running_stats.copy()
+
+    def _start_validation_records(self):
+        self.validation_scores_ = []
+        self.validation_loss_curve_ = []
+        self.best_validation_score_ = -np.inf
+        self.best_loss_ = None
 
     def _build_network(self, units, X, rs):
         """A Model of layer widths ``units``, with scikit-learn's initial weights from ``rs``."""
@@ -163,15 +178,16 @@ class BaseMLP(StoppingRules, BaseEstimator):
         activation = "sigmoid" if self.activation == "logistic" else self.activation
         model = Model(units, activation=activation, output=output,
                       dtype=self._network_dtype(X), dropout=self.dropout,
-                      batch_norm=self.batch_norm, seed=0)
+                      batch_norm=self.batch_norm, init=DrawnByEstimator())
         # Glorot-uniform weights and biases, drawn layer by layer (weights,
         # then biases) from the estimator's generator: scikit-learn's scheme,
         # so the same random_state starts both libraries at the same point.
         factor = 2.0 if self.activation in ("logistic", "sigmoid") else 6.0
         for W, b in zip(model.weights, model.biases):
             bound = np.sqrt(factor / (W.shape[0] + W.shape[1]))
-            W[...] = rs.uniform(-bound, bound, W.shape)
+            fill_uniform(rs, bound, W)
             b[...] = rs.uniform(-bound, bound, b.shape)
+        model.init = get_initializer("auto")  # what a later model.reinitialize() draws
         return model
 
     def _reset_epoch_records(self):
@@ -179,10 +195,7 @@ class BaseMLP(StoppingRules, BaseEstimator):
         self.loss_curve_ = []
         self._no_improvement_count = 0
         if self.early_stopping:
-            self.validation_scores_ = []
-            self.validation_loss_curve_ = []
-            self.best_validation_score_ = -np.inf
-            self.best_loss_ = None
+            self._start_validation_records()
         else:
             self.best_loss_ = np.inf
             self.validation_scores_ = None
@@ -256,6 +269,9 @@ class BaseMLP(StoppingRules, BaseEstimator):
         val = None
         if self.early_stopping:
             (X, Y, sw), val = self._split_validation(X, Y, y_score, sw, rs)
+            if self._best_params is None:  # switched on for a warm start (scikit-learn
+                self._keep_best()          # fails there on its records of None)
+                self._start_validation_records()
         trainer = self._stochastic_trainer(rs, incremental)
         n = X.shape[0]
         # settings a set_params between partial_fit calls may have changed
