@@ -56,6 +56,7 @@ _GETTERS = ("scipy_openblas_get_num_threads64_", "scipy_openblas_get_num_threads
             "openblas_get_num_threads64_", "openblas_get_num_threads", "MKL_Get_Max_Threads")
 _lock = threading.Lock()
 _controllers = None
+_kernels_controllers = None  # _kernels_blas()
 
 
 class _BlasLibrary:
@@ -392,10 +393,17 @@ def kernel_threads(flops_per_chunk):
 
 
 def _kernels_blas():
-    """The controller(s) of the BLAS library the kernels call (all, when it is not found)."""
-    libs = _blas_controllers()
-    name = kernels_blas().exports
-    return [lib for lib in libs if lib.exports(name)] or libs
+    """The controller(s) of the BLAS library the kernels call (all, when it is not found).
+
+    Found once: every small predict switches them (asking each library for
+    the symbol again cost ~2.6 us a call, half of the switch).
+    """
+    global _kernels_controllers
+    if _kernels_controllers is None:
+        libs = _blas_controllers()
+        name = kernels_blas().exports
+        _kernels_controllers = [lib for lib in libs if lib.exports(name)] or libs
+    return _kernels_controllers
 
 
 @contextlib.contextmanager
