@@ -13,6 +13,7 @@ and the gallery (``examples/``) is executed by sphinx-gallery into
 """
 
 import os
+import re
 import sys
 
 # the checkout's fastmlp, whatever the environment has installed
@@ -92,3 +93,28 @@ html_theme_options = {
     "header_links_before_dropdown": 5,
 }
 html_show_sourcelink = False
+
+
+# -- autodoc hooks -------------------------------------------------------------
+def _skip_member(app, what, name, obj, skip, options):
+    """Leave out scikit-learn's generated ``set_*_request`` methods (metadata
+    routing): every estimator has them, and their docstrings point into
+    scikit-learn's own documentation."""
+    if re.fullmatch(r"set_\w+_request", name):
+        return True
+    return None
+
+
+def _drop_type_docstring(app, what, name, obj, options, lines):
+    """A module constant without a ``#:`` comment would show its type's docstring
+    (``tuple``'s, ``dict``'s): show nothing instead."""
+    if what in ("data", "attribute") and not isinstance(obj, type):
+        type_doc = type(obj).__doc__
+        if isinstance(type_doc, str) and "\n".join(lines).strip() == type_doc.strip():
+            lines.clear()
+
+
+def setup(app):
+    app.connect("autodoc-skip-member", _skip_member)
+    # before numpydoc (priority 500) rewrites the lines
+    app.connect("autodoc-process-docstring", _drop_type_docstring, priority=400)

@@ -25,7 +25,7 @@ X, y = load_digits()
 X_train, X_val, y_train, y_val = train_test_split(X, y, test_size=0.25, stratify=y, seed=0)
 model = fm.Model([64, 64, 10], activation="relu", output="softmax", seed=0,
                  preprocessing="standardize")
-rows, target, metric = compare_optimizers(model, X_train, y_train, X_val, y_val, epochs=20,
+rows, target, metric = compare_optimizers(model, X_train, y_train, X_val, y_val, epochs=30,
                                           n_threads=1)
 print(format_table(rows, target, metric))
 

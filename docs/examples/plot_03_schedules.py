@@ -39,14 +39,16 @@ closed_forms = {
     "OneCycle(300)": schedules.OneCycle(total_steps=EPOCHS * STEPS),
 }
 
-fig, ax = plt.subplots(figsize=(9, 4.5))
+fig, axes = plt.subplots(3, 3, figsize=(10, 7), sharex=True, sharey=True)
 steps = np.arange(EPOCHS * STEPS) / STEPS
-for name, schedule in closed_forms.items():
-    ax.plot(steps, rates(schedule), label=name)
-ax.set_xlabel("epoch")
-ax.set_ylabel("learning rate")
-ax.legend(fontsize=8, ncol=2)
-ax.set_title("The rates the schedules give, from eta0 = 0.1")
+for ax, (name, schedule) in zip(axes.flat, closed_forms.items()):
+    ax.plot(steps, rates(schedule))
+    ax.set_title(name, fontsize=9)
+for ax in axes[-1]:
+    ax.set_xlabel("epoch")
+for ax in axes[:, 0]:
+    ax.set_ylabel("learning rate")
+fig.suptitle("The rates the schedules give, from eta0 = 0.1 (10 steps an epoch)")
 fig.tight_layout()
 
 # %%

@@ -21,7 +21,7 @@ from fastmlp.search import loguniform, search
 X, y = load_digits()
 space = {"hidden": [(64,), (128,), (128, 64)], "lr": loguniform(1e-4, 1e-1),
          "l2": loguniform(1e-6, 1e-2), "batch_size": [32, 64]}
-result = search(X, y, space, method="random", n_trials=12, rounds=2, epochs=10, seed=0)
+result = search(X, y, space, method="random", n_trials=24, rounds=2, epochs=10, seed=0)
 
 # %%
 # The leaderboard: the best trials first, with their validation score and
