@@ -1,21 +1,21 @@
 """Activation functions: names, parameters and their kernel codes.
 
-=============  ===========================================  =====================
-name           f(z)                                         f'(z)
-=============  ===========================================  =====================
-identity       z                                            1
-sigmoid        1 / (1 + e^-z)           (alias: logistic)   f (1 - f)
-tanh           (e^z - e^-z) / (e^z + e^-z)                  1 - f^2
-relu           max(0, z)                                    1 if z > 0 else 0
-leaky_relu     z if z > 0 else s z   (s: negative_slope>=0) 1 if z > 0 else s
-elu            z if z > 0 else a (e^z - 1)   (a: alpha)     1 if z > 0 else f + a
-selu           l z if z > 0 else l a (e^z - 1)              l if z > 0 else f + l a
-softplus       log(1 + e^z)                                 sigmoid(z)
-gelu           z Phi(z) = z/2 (1 + erf(z / sqrt 2))  (exact) Phi(z) + z phi(z)
+=============  =================================================  =======================
+name           f(z)                                               f'(z)
+=============  =================================================  =======================
+identity       z                                                  1
+sigmoid        1 / (1 + e^-z)           (alias: logistic)         f (1 - f)
+tanh           (e^z - e^-z) / (e^z + e^-z)                        1 - f^2
+relu           max(0, z)                                          1 if z > 0 else 0
+leaky_relu     z if z > 0 else s z   (s: negative_slope>=0)       1 if z > 0 else s
+elu            z if z > 0 else a (e^z - 1)   (a: alpha)           1 if z > 0 else f + a
+selu           l z if z > 0 else l a (e^z - 1)                    l if z > 0 else f + l a
+softplus       log(1 + e^z)                                       sigmoid(z)
+gelu           z Phi(z) = z/2 (1 + erf(z / sqrt 2))  (exact)      Phi(z) + z phi(z)
 gelu_tanh      z/2 (1 + tanh(sqrt(2/pi) (z + 0.044715 z^3)))
-swish          z sigmoid(z)                  (alias: silu)  s + f (1 - s)
+swish          z sigmoid(z)                  (alias: silu)        s + f (1 - s)
 softmax        e^z_k / sum_j e^z_j           (output layer only)
-=============  ===========================================  =====================
+=============  =================================================  =======================
 
 SELU uses l = 1.0507009873554805, a = 1.6732632423543772 (Klambauer et al.,
 2017).  ``gelu`` is the exact erf form (PyTorch's default ``nn.GELU()``);

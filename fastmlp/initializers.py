@@ -108,6 +108,7 @@ _ALIASES = {
 }
 _RELU_FAMILY = {"relu", "leaky_relu", "elu", "gelu", "gelu_tanh", "swish"}
 
+#: Every accepted name, aliases and "auto" (chosen by activation) included.
 NAMES = tuple(sorted(set(_SCHEMES) | set(_ALIASES) | {"auto"}))
 
 

@@ -39,6 +39,7 @@ _ALIASES = {
 #: The output activation each loss requires (None: any).
 _REQUIRED_OUTPUT = {"cross_entropy": "softmax", "binary_cross_entropy": "sigmoid"}
 
+#: Every accepted loss name, aliases included.
 NAMES = tuple(sorted(set(_CODES) | set(_ALIASES)))
 
 

@@ -14,23 +14,23 @@ the epoch's metrics (:meth:`Schedule.end_epoch`) for the adaptive ones.
 Closed forms, with ``eta0`` the optimizer's learning rate when training
 starts, ``e`` the epoch and ``s`` the step (both counting from 0):
 
-===================  ==========================================  =========
-class                learning rate                               unit
-===================  ==========================================  =========
-Constant             eta0                                        --
-StepDecay            eta0 * gamma^floor(e / step_size)           epoch
-MultiStep            eta0 * gamma^(number of milestones <= e)    epoch
-Exponential          eta0 * gamma^e, or eta0 * exp(-k e)         epoch
-InverseTime          eta0 / (1 + k e)                            epoch
-InvScaling           eta0 / (t + 1)^power_t  (scikit-learn)       samples
-LectureDecay         eta0^(1 + d e)                              epoch
-Polynomial           (eta0 - end) (1 - e/total)^power + end      epoch
-CosineAnnealing      eta_min + (eta0 - eta_min)(1 + cos(pi c/T))/2 epoch
-LinearWarmup         ramp to the next schedule's value           step
-OneCycle             torch's OneCycleLR (cosine, two phases)     step
-ReduceLROnPlateau    torch's ReduceLROnPlateau                   epoch
-BoldDriver           grow while the loss falls, cut when it rises epoch
-===================  ==========================================  =========
+===================  =============================================  =======
+class                learning rate                                  unit
+===================  =============================================  =======
+Constant             eta0                                           --
+StepDecay            eta0 * gamma^floor(e / step_size)              epoch
+MultiStep            eta0 * gamma^(number of milestones <= e)       epoch
+Exponential          eta0 * gamma^e, or eta0 * exp(-k e)            epoch
+InverseTime          eta0 / (1 + k e)                               epoch
+InvScaling           eta0 / (t + 1)^power_t  (scikit-learn)         samples
+LectureDecay         eta0^(1 + d e)                                 epoch
+Polynomial           (eta0 - end) (1 - e/total)^power + end         epoch
+CosineAnnealing      eta_min + (eta0 - eta_min)(1 + cos(pi c/T))/2  epoch
+LinearWarmup         ramp to the next schedule's value              step
+OneCycle             torch's OneCycleLR (cosine, two phases)        step
+ReduceLROnPlateau    torch's ReduceLROnPlateau                      epoch
+BoldDriver           grow while the loss falls, cut when it rises   epoch
+===================  =============================================  =======
 """
 
 import math

@@ -143,7 +143,7 @@ class Trainer:
     ----------
     history : dict of lists
         Every epoch (L-BFGS: iteration) since the trainer was made: "loss",
-        "accuracy" or "r2", the same prefixed "val_" with validation data,
+        "accuracy" or "r2", the same prefixed ``"val_"`` with validation data,
         "lr" (the rate of the epoch's last step), "time", "samples_per_sec".
     epoch : int
         Epochs completed so far.
@@ -384,7 +384,7 @@ class Trainer:
         y : array-like
             Targets in a form the model's loss accepts (see :mod:`fastmlp.losses`).
         validation_data : (X_val, y_val) or (X_val, y_val, w_val), optional
-            Evaluated after every epoch ("val_loss" and "val_" metrics),
+            Evaluated after every epoch (``"val_loss"`` and ``"val_"`` metrics),
             weighted by ``w_val`` when given.
         epochs : int, optional
             Overrides the trainer's ``epochs`` for this call.

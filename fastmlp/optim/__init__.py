@@ -36,6 +36,7 @@ __all__ = ["Solver", "Optimizer", "SGD", "Adam", "AdamW", "Adamax", "NAdam", "RA
 _REGISTRY = {"sgd": SGD, "adam": Adam, "adamw": AdamW, "adamax": Adamax, "nadam": NAdam,
              "radam": RAdam, "adagrad": Adagrad, "rmsprop": RMSprop, "adadelta": Adadelta,
              "rprop": Rprop, "lbfgs": LBFGS}
+#: The optimizer names :func:`get_optimizer` (and ``Trainer(optimizer=...)``) accept.
 NAMES = tuple(sorted(_REGISTRY))
 
 

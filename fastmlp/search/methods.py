@@ -51,6 +51,7 @@ from .space import Space
 
 __all__ = ["search", "SearchResult", "METHODS"]
 
+#: The values of :func:`search`'s ``method``.
 METHODS = ("grid", "random", "halving")
 
 

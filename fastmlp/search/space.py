@@ -207,7 +207,7 @@ def uniform(low, high):
 
 
 def randint(low, high):
-    """Integers uniform on ``low .. high``, both included."""
+    """Integers uniform from ``low`` to ``high``, both included."""
     return _RandInt(low, high)
 
 
