@@ -13,6 +13,7 @@ from conftest import naive
 import fastmlp as fm
 from fastmlp.callbacks import Callback, EarlyStopping
 from fastmlp.population import PopulationTrainer
+from fastmlp.population.callbacks import MemberView
 from fastmlp.training.checkpoint import Checkpoint
 
 SIZES = [10, 12, 3]
@@ -206,6 +207,25 @@ def test_early_stopping_per_member_equals_solo():
         np.testing.assert_array_equal(pop.members[k].params, model.params)  # best weights
         # ... a stopped member took no step after it stopped
         assert trainer.member_optimizers.count[k, 0] == solo.optimizer.step_count[0]
+
+
+def test_each_member_sees_its_own_history_and_the_shared_epoch_entries():
+    # fewer epochs than members: the shared per-epoch entries (time, samples/s) are one
+    # value an epoch, not one a member (they raised IndexError here, or handed member k
+    # the time of epoch k)
+    X, y = _data(n=120, seed=5)
+    Xv, yv = _data(n=40, seed=6)
+    pop = _population({}, 4)
+    stopper = EarlyStopping(patience=50)
+    trainer = fm.Trainer(pop, fm.optim.Adam(lr=[1e-3, 1e-2, 3e-3, 3e-2]), batch_size=16,
+                         epochs=2, seed=1, verbose=0, callbacks=[stopper])
+    history = trainer.fit(X, y, validation_data=(Xv, yv))  # EarlyStopping ends per member
+    assert len(history["time"]) == 2
+    for k in range(4):
+        view = MemberView(trainer, k).history
+        assert view["loss"] == [row[k] for row in history["loss"]]
+        assert view["val_loss"] == [row[k] for row in history["val_loss"]]
+        assert view["time"] == history["time"]
 
 
 def test_a_diverging_member_stops_the_others_go_on():

@@ -50,20 +50,29 @@ class MemberView:
 
     @property
     def history(self):
-        return member_logs(self._trainer.history, self.k)
+        return member_history(self._trainer.history, self.k)
 
 
 def member_logs(logs, k):
-    """Member k's entries of population logs: each K-list's k-th value (None dropped),
-    the other entries as they are."""
+    """Member k's entries of one epoch's population logs: each K-list's k-th value (None
+    dropped), the shared entries (time, samples/s) as they are."""
     out = {}
     for key, value in logs.items():
-        if isinstance(value, list) and value and isinstance(value[0], list):
-            column = [row[k] for row in value]  # a history: one K-list per epoch
-            out[key] = column
-        elif isinstance(value, list):
+        if isinstance(value, list):
             if value[k] is not None:
                 out[key] = value[k]
+        else:
+            out[key] = value
+    return out
+
+
+def member_history(history, k):
+    """Member k's history: of each per-member metric (a K-list per epoch) the k-th column;
+    the shared entries (one value per epoch: time, samples/s) as they are."""
+    out = {}
+    for key, value in history.items():
+        if isinstance(value, list) and value and isinstance(value[0], list):
+            out[key] = [row[k] for row in value]
         else:
             out[key] = value
     return out
@@ -96,7 +105,7 @@ class EachMember(Callback):
 
     def on_train_end(self, trainer, history):
         for k, cb in enumerate(self.copies):
-            cb.on_train_end(MemberView(trainer, k), member_logs(history, k))
+            cb.on_train_end(MemberView(trainer, k), member_history(history, k))
 
     def __repr__(self):
         return f"EachMember({self.callback!r})"
