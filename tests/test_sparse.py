@@ -226,23 +226,29 @@ def test_lazy_update_equals_exact_for_plain_sgd(data):
 
 
 @pytest.mark.parametrize("n_threads", [1, 2])
-def test_lazy_adam_updates_only_the_rows_each_batch_touches(rng, n_threads):
+@pytest.mark.parametrize("penalties", [{}, {"l2": 0.03}, {"l1": 0.01, "l2": 0.01}])
+def test_lazy_adam_updates_only_the_rows_each_batch_touches(rng, n_threads, penalties):
+    # with a penalty, its gradient reaches the touched rows only, and the loss of each
+    # step is the whole objective: W_0's part comes from per-row sums the lazy steps
+    # keep up to date, checked here against the penalty of all weights at each step
     if n_threads > fm.max_threads():
         pytest.skip("needs 2 threads")
     X, y = _sparse_data(rng, n=64, density=0.05)
     batch = 16
-    model = _model()
+    model = _model(**penalties)
     # the reference: torch.optim.SparseAdam's rule on the first layer's weights
     # (rows of W_0 no non-zero of the batch picks keep their values and
     # moments), Adam everywhere else, with the step count of the optimizer
     params = model.params.copy()
     m, v = np.zeros_like(params), np.zeros_like(params)
     w0 = model.layout.weight_slice(0)
-    reference = _model()
+    reference = _model(**penalties)
+    losses = []
     for step, start in enumerate(range(0, 64, batch), start=1):
         rows = np.arange(start, start + batch)  # the trainer does not shuffle
         reference.params[...] = params
-        _, grad = reference.loss_and_grad(X[rows], y[rows])
+        loss, grad = reference.loss_and_grad(X[rows], y[rows])
+        losses.append(loss)
         touched = np.zeros((D, 16), dtype=bool)
         touched[np.unique(X[rows].indices)] = True
         mask = np.ones_like(params, dtype=bool)
@@ -250,9 +256,11 @@ def test_lazy_adam_updates_only_the_rows_each_batch_touches(rng, n_threads):
         new_p, new_m, new_v, _ = adam_step(params, grad, m, v, None, step, lr=1e-2)
         params, m, v = (np.where(mask, a, b) for a, b in ((new_p, params), (new_m, m),
                                                            (new_v, v)))
-    fm.Trainer(model, fm.optim.Adam(1e-2), batch_size=batch, epochs=1, shuffle=False,
-               verbose=0, n_threads=n_threads, sparse_update="lazy").fit(X, y)
+    history = fm.Trainer(model, fm.optim.Adam(1e-2), batch_size=batch, epochs=1,
+                         shuffle=False, verbose=0, n_threads=n_threads,
+                         sparse_update="lazy").fit(X, y)
     _close(model.params, params, 1e-10)
+    np.testing.assert_allclose(history["loss"][0], np.mean(losses), rtol=1e-12)
 
 
 def test_lazy_and_exact_differ_for_adam_and_lazy_is_reproducible(data):

@@ -219,11 +219,13 @@ class Workspace:
         # BLAS (alpha, beta) pairs: (1, 0) to overwrite, (1, 1) to accumulate
         self.buffer[coef:] = (1, 0, 1, 1)
         # a sparse input's list (kernels.sparse): count, capacity, the list, a
-        # stamp per input (-1: no step has that number, every row is new)
+        # stamp per input (-1: no step has that number, every row is new), and
+        # the bits of a float64 per input (the lazy update's penalty of each row)
         rows = np.zeros(0, dtype=np.int64)
         if touched_rows > 0:
             rows = np.concatenate([[0, touched_rows], np.zeros(touched_rows, dtype=np.int64),
-                                   np.full(sizes[0], -1, dtype=np.int64)])
+                                   np.full(sizes[0], -1, dtype=np.int64),
+                                   np.zeros(sizes[0], dtype=np.int64)])
         #: what the kernels take: the buffer and where its parts start
         self.work = Work(buf=self.buffer, parts=parts, rows=rows)
 

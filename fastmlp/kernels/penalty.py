@@ -27,7 +27,8 @@ def active(reg):
 
 
 @jit
-def _ranges_value(params, lo, hi, l2, l1):
+def range_value(params, lo, hi, l2, l1):
+    """The penalty of ``params[lo:hi]`` (float64): 1/2 l2 sum w^2 + l1 sum |w|."""
     squares = 0.0
     absolute = 0.0
     for i in range(np.uint64(lo), np.uint64(hi)):
@@ -44,12 +45,12 @@ def value_share(params, layout, reg, t, n_threads):
     for l in range(layout.shape[0]):
         w, n_w = layout[l, W_OFFSET], layout[l, FAN_IN] * layout[l, FAN_OUT]
         lo, hi = share(n_w, t, n_threads)
-        total += _ranges_value(params, w + lo, w + hi, reg[L2], reg[L1])
+        total += range_value(params, w + lo, w + hi, reg[L2], reg[L1])
         if reg[BIASES] != 0.0:
             lo, hi = share(layout[l, FAN_OUT], t, n_threads)
             for b in (layout[l, B_OFFSET], layout[l, G_OFFSET]):
                 if b >= 0:
-                    total += _ranges_value(params, b + lo, b + hi, reg[L2], reg[L1])
+                    total += range_value(params, b + lo, b + hi, reg[L2], reg[L1])
     return total
 
 

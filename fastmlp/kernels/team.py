@@ -49,7 +49,13 @@ from .network import (
 from .optim import CLIP_NORM, advance_scalars, clip_scale, sum_of_squares
 from .penalty import active, with_penalty
 from .shares import line_share, share, weight_slice
-from .sparse import clear_batch_gradient, list_batch_rows, update_touched
+from .sparse import (
+    clear_batch_gradient,
+    list_batch_rows,
+    penalty_value,
+    start_lazy_penalty,
+    update_touched,
+)
 from .structs import Noise, Span, Step, Team
 from .sync import barrier
 from .workspace import chunk_rows, inputs_at, masked_at, out_at, split_of, targets_at
@@ -215,7 +221,8 @@ def batch_loss(net, ops, passes, grad, reg, loss_code, data, span, work, sums, t
     n = stop - start
     scale = like(1.0 / weight, grad)
     mine = stats[t, 0]
-    penalty = ops.penalty.value(params, layout, reg, t, n_threads) if active(reg) else 0.0
+    penalty = (penalty_value(data.X, ops, params, layout, reg, work, step.lazy, t, n_threads)
+               if active(reg) else 0.0)
     if n == 0 and not span.accumulate:  # a rank's empty share of a short last batch
         lo, hi = share(grad.size, t, n_threads)
         grad[lo:hi] = 0.0
@@ -347,6 +354,8 @@ def train_member(t, net, ops, passes, grad, reg, data, run, work, opt, sums, n_t
     max_rows = chunk_rows(work)
     step_no = count[0]
     distributed = run.ranks > 1
+    # the lazy update's penalty of each row of W_0, from the weights as this call finds them
+    start_lazy_penalty(X, net.params, net.layout, reg, work, run.lazy, team)
     for b in range(first, end):
         batch_start = b * batch_size
         batch_stop = min(n, batch_start + batch_size)
@@ -379,7 +388,8 @@ def train_member(t, net, ops, passes, grad, reg, data, run, work, opt, sums, n_t
         if distributed:
             loss = sum_over_ranks(run, net.mpi, grad, loss, team)
         if not np.isfinite(loss):
-            clear_batch_gradient(X, grad, net.layout, work, np.bool_(True), team)
+            clear_batch_gradient(X, net.params, grad, net.layout, reg, work, np.bool_(True),
+                                 run.lazy, team)
             if t == 0:
                 result[0] = b
             break
@@ -388,7 +398,8 @@ def train_member(t, net, ops, passes, grad, reg, data, run, work, opt, sums, n_t
                          run.lazy)
         # a sparse input's W_0 gradient back to zero: the rows this batch touched, or all
         # of it after an unfused step (which added the penalty's gradient everywhere)
-        clear_batch_gradient(X, grad, net.layout, work, not fused, team)
+        clear_batch_gradient(X, net.params, grad, net.layout, reg, work, not fused, run.lazy,
+                             team)
         step_no += 1
         if t == 0:  # read by the others only after the next batch's forward barrier
             advance_scalars(kind, hyper, step_no, sstate)
