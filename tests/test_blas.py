@@ -12,7 +12,7 @@ import pytest
 
 from fastmlp.engine import threads as parallel
 from fastmlp.kernels import blas_library
-from fastmlp.kernels.blas import gemm
+from fastmlp.kernels.blas import ROW_LOOP_MIN_WEIGHTS, gemm
 
 
 @numba.njit
@@ -52,6 +52,39 @@ def gemm_errors(dtype):
 @pytest.mark.parametrize("dtype, tolerance", [(np.float32, 1e-6), (np.float64, 1e-14)])
 def test_gemm_is_numpys_product_for_every_transposition(dtype, tolerance):
     assert gemm_errors(dtype) < tolerance
+
+
+@pytest.mark.parametrize("dtype, tolerance", [(np.float32, 1e-5), (np.float64, 1e-13)])
+@pytest.mark.parametrize("trans_a", [False, True])
+@pytest.mark.parametrize("beta", [0.0, 1.0, 0.5])
+def test_one_row_by_a_large_matrix_is_numpys_product(dtype, tolerance, trans_a, beta):
+    # a single row times a matrix of ROW_LOOP_MIN_WEIGHTS entries or more takes a loop of
+    # its own, not BLAS: the same product, offsets, strides, alpha and beta
+    rng = np.random.default_rng(5)
+    n, k, pad, off = 1000, 600, 3, 2
+    assert n * k >= ROW_LOOP_MIN_WEIGHTS
+    lda = 4  # the row's entries lda apart when trans_a (a column of a (k, lda) block)
+    a = rng.standard_normal(off + (k * lda if trans_a else k)).astype(dtype)
+    row = a[off::lda][:k] if trans_a else a[off:off + k]
+    b = rng.standard_normal(off + k * (n + pad)).astype(dtype)
+    B = b[off:].reshape(k, n + pad)[:, :n]
+    c = rng.standard_normal(off + n + pad).astype(dtype)
+    if beta == 0.0:
+        c[off:off + n] = np.nan  # never read
+    expected = 1.5 * row.astype(np.float64) @ B.astype(np.float64)
+    if beta:
+        expected += beta * c[off:off + n].astype(np.float64)
+    outside = np.concatenate([c[:off], c[off + n:]])
+    _gemm(trans_a, False, 1, n, k, np.array([1.5, beta], dtype), a, off, lda, b, off, n + pad,
+          c, off, n + pad)
+    got = c[off:off + n]
+    assert np.max(np.abs(got - expected)) / np.max(np.abs(expected)) < tolerance
+    np.testing.assert_array_equal(np.concatenate([c[:off], c[off + n:]]), outside)
+    b[off + 7 * (n + pad) + 3] = np.nan  # as BLAS: a NaN of B reaches its column
+    a[off + 7 * (lda if trans_a else 1)] = 0
+    _gemm(trans_a, False, 1, n, k, np.array([1.0, 0.0], dtype), a, off, lda, b, off, n + pad,
+          c, off, n + pad)
+    assert np.isnan(c[off + 3]) and np.isfinite(np.delete(c[off:off + n], 3)).all()
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
