@@ -46,7 +46,7 @@ from ._utils.validation import (
 
 __all__ = ["Schedule", "Constant", "StepDecay", "MultiStep", "Exponential", "InverseTime",
            "InvScaling", "LectureDecay", "Polynomial", "CosineAnnealing", "LinearWarmup",
-           "OneCycle", "ReduceLROnPlateau", "BoldDriver"]
+           "OneCycle", "ReduceLROnPlateau", "BoldDriver", "get_schedule", "NAMES"]
 
 
 class Schedule:
@@ -489,6 +489,7 @@ _SCHEDULES = {
     "lecture": LectureDecay, "polynomial": Polynomial, "cosine": CosineAnnealing,
     "onecycle": OneCycle, "plateau": ReduceLROnPlateau, "bold_driver": BoldDriver,
 }
+#: The schedule names :func:`get_schedule` (and ``Trainer(schedule=...)``) accept.
 NAMES = tuple(sorted(_SCHEDULES))
 
 
