@@ -3,8 +3,9 @@
     python bench/phase_profile.py [--workloads M,L] [--epochs 6] [--threads N]
 
 For each workload (bench/workloads.py: Adam, float32) it compiles the
-kernels in this process (into a fresh Numba cache directory, so that every
-compiled function can be located), writes a ``/tmp/perf-<pid>.map`` naming
+kernels in this process (into a fresh Numba cache directory and without the
+parallel compile's worker processes, so that every compiled function can be
+located), writes a ``/tmp/perf-<pid>.map`` naming
 them, trains one warm-up epoch, then samples the process with ``perf
 record`` while it trains ``--epochs`` epochs in one fit, and sums the
 samples by phase:
@@ -152,7 +153,10 @@ def main(argv=None):
     for name in args.workloads.split(","):
         with tempfile.TemporaryDirectory() as tmp:
             out = os.path.join(tmp, "perf.data")
-            env = dict(os.environ, NUMBA_CACHE_DIR=os.path.join(tmp, "numba"))
+            # compiled here, not in the parallel compile's worker processes: what a
+            # worker compiled is loaded from the cache, without the code that names it
+            env = dict(os.environ, NUMBA_CACHE_DIR=os.path.join(tmp, "numba"),
+                       FASTMLP_COMPILE_PROCESSES="1")
             cmd = [sys.executable, __file__, "--worker", name, "--epochs", str(args.epochs),
                    "--out", out] + (["--threads", str(args.threads)] if args.threads else [])
             done = subprocess.run(cmd, env=env, capture_output=True, text=True)
