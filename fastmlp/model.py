@@ -669,12 +669,10 @@ class Model:
         self._engine.guard.check_not_fitted_elsewhere("use_buffers")
         new = (params, running_stats, layer_settings, penalties)
         old = (self.params, self.running_stats, self._layer_f, self._reg)
+        names = ("params", "running_stats", "layer_settings", "penalties")
+        for given, own, name in zip(new, old, names):
+            check_buffer(given, own, name)
         for given, own in zip(new, old):
-            if not (isinstance(given, np.ndarray) and given.shape == own.shape
-                    and given.dtype == own.dtype and given.flags.c_contiguous
-                    and given.flags.writeable):
-                raise ValueError(f"use_buffers needs writeable C-contiguous {own.dtype} arrays "
-                                 f"of shape {own.shape}")
             given[...] = own
         self.params, self.running_stats, self._layer_f, self._reg = new
         self._make_views()

@@ -7,6 +7,7 @@ last completed batch (finite, ``steps`` equal to the optimizer's count) and
 a trainer that trains on.
 """
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -14,6 +15,26 @@ import sys
 import time
 
 import pytest
+
+
+@contextlib.contextmanager
+def _child(tmp_path, name, source):
+    """A Python child process running ``source`` (unbuffered, text pipes), killed and its
+    pipes closed however the test ends."""
+    script = tmp_path / name
+    script.write_text(source)
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stdout.close()
+        proc.stderr.close()
+
 
 CHILD = r'''
 import sys, time
@@ -55,12 +76,7 @@ except KeyboardInterrupt:
 
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGINT to a child process")
 def test_ctrl_c_in_a_long_epoch_surfaces_within_a_second(tmp_path):
-    script = tmp_path / "child.py"
-    script.write_text(CHILD)
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
-    try:
+    with _child(tmp_path, "child.py", CHILD) as proc:
         line = proc.stdout.readline().split()
         assert line and line[0] == "running", proc.stderr.read()
         n_batches = int(line[1])
@@ -80,12 +96,6 @@ def test_ctrl_c_in_a_long_epoch_surfaces_within_a_second(tmp_path):
         assert count_minus_steps == 0 and finite == 1
         assert proc.stdout.readline().split() == ["continued", "2"]
         assert proc.wait(timeout=60) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        proc.stdout.close()
-        proc.stderr.close()
 
 
 LBFGS_CHILD = r'''
@@ -122,12 +132,7 @@ def test_ctrl_c_in_a_long_lbfgs_evaluation_surfaces_within_a_second(tmp_path):
     # one evaluation of the objective takes seconds here; it runs as calls
     # of about half a second, so Ctrl-C in the middle of one is felt at the
     # next call, and the model keeps the last point L-BFGS accepted
-    script = tmp_path / "lbfgs_child.py"
-    script.write_text(LBFGS_CHILD)
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
-    try:
+    with _child(tmp_path, "lbfgs_child.py", LBFGS_CHILD) as proc:
         line = proc.stdout.readline().split()
         assert line == ["iteration", "1"], (line, proc.stderr.read())
         time.sleep(0.7)  # inside the next iteration's evaluations
@@ -141,9 +146,3 @@ def test_ctrl_c_in_a_long_lbfgs_evaluation_surfaces_within_a_second(tmp_path):
         kept = proc.stdout.readline().split()
         assert kept[0] == "kept" and int(kept[1]) >= 1 and kept[2] == "1"
         assert proc.wait(timeout=60) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        proc.stdout.close()
-        proc.stderr.close()

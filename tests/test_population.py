@@ -293,6 +293,18 @@ def test_keyboard_interrupt_keeps_the_batches_done():
     assert np.isfinite(pop.params).all()
 
 
+def test_use_buffers_checks_every_array_before_writing_any():
+    model = fm.Model([4, 3, 2], seed=0)
+    before = model.params.copy()
+    params = np.zeros_like(model.params)
+    running = np.zeros_like(model.running_stats)
+    layers = np.zeros((2, 4))
+    with pytest.raises(ValueError, match="penalties must be a writeable C-contiguous float64"):
+        model.use_buffers(params, running, layers, np.zeros(3, dtype=np.float32))
+    assert not params.any()  # nothing copied into the good arrays either
+    np.testing.assert_array_equal(model.params, before)
+
+
 def test_refusals():
     X, y = _data(n=40)
     pop = _population({}, 3)

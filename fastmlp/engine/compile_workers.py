@@ -227,21 +227,23 @@ def _reap():
         worker.stop()
 
 
-def stop_idle():
-    """Stop every idle worker now."""
+def _take_idle():
+    # every idle worker, no longer listed as idle
     with _idle_lock:
         idle = list(_idle)
         _idle.clear()
-    for worker in idle:
+    return idle
+
+
+def stop_idle():
+    """Stop every idle worker now."""
+    for worker in _take_idle():
         worker.stop()
 
 
 def _leave_idle():
     # at exit: each idle worker ends at the end of its input, without a wait here
-    with _idle_lock:
-        idle = list(_idle)
-        _idle.clear()
-    for worker in idle:
+    for worker in _take_idle():
         worker.abandon()
 
 
