@@ -40,6 +40,16 @@ def test_the_thresholds_of_the_rule():
         assert plan(sizes, 10 * TRAIN_CHUNK_ROWS, training=True).rows == 10 * TRAIN_CHUNK_ROWS
 
 
+@pytest.mark.parametrize("sizes", [[784, 256, 256, 10], [64, 128, 10], [784, 1024, 1024, 10],
+                                   [64, 256, 128, 10], [100_000, 2000, 10], [5, 3]])
+def test_the_direct_predict_size_is_the_plans_largest_one_thread_block(sizes):
+    # found by bisection; the reference scans every row count
+    with fm.threads(2):
+        scanned = next((rows for rows in range(ROWS_PER_THREAD, 0, -1)
+                        if plan(sizes, rows).n_threads == 1), 0)
+        assert engine._most_rows_on_one_thread(sizes) == scanned
+
+
 def test_zero_rows_plan_one_row_block():
     assert plan([3, 2], 0) == (1, 1)
 
