@@ -10,10 +10,10 @@ from fastmlp.kernels import inference, ops, optim, train
 def _signature_counts():
     # the compiled entry points (the launchers train.train_batches,
     # train.loss_grad, inference.predict and inference.evaluate run on each
-    # thread of a team), and every function compiled as a pointer, by kind
-    # and name
-    kernels = [inference._predict, inference._evaluate, train._train, train._loss_grad,
-               optim.step_parallel]
+    # thread of a team, and a small predict on the calling thread), and every
+    # function compiled as a pointer, by kind and name
+    kernels = [inference._predict_team, inference._predict_here, inference._evaluate,
+               train._train, train._loss_grad, optim.step_parallel]
     counts = {k.__name__: len(k.signatures) for k in kernels}
     for info in ops.compiled():
         counts[info.kind, info.name] = counts.get((info.kind, info.name), 0) + 1
@@ -36,6 +36,8 @@ def _exercise(dtype, rng, n):
         team_model = fm.Model([6, 512, 3], dtype=dtype, seed=0)
         fm.Trainer(team_model, batch_size=600, epochs=1, verbose=0).fit(big, np.arange(600) % 3)
         team_model.loss_and_grad(big, np.arange(600) % 3)
+        wide = fm.Model([64, 1024, 3], dtype=dtype, seed=0)  # a predict's block big enough
+        wide.predict(rng.standard_normal((1100, 64)))
     fm.optim.Adam().step(model.params, np.ones_like(model.params))
 
 

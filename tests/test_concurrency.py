@@ -77,7 +77,8 @@ def trained():
     return model
 
 
-@pytest.mark.parametrize("rows", [7, 3000], ids=["small_batch", "large_batch_team_kernels"])
+@pytest.mark.parametrize("rows", [7, 700, 3000],
+                         ids=["small_batch", "one_team_block", "large_batch_team_kernels"])
 def test_predict_from_many_threads_equals_serial(trained, rows):
     batches = [_data(seed, n=rows)[0] for seed in range(8)]
     serial = [trained.predict(X) for X in batches]
@@ -233,3 +234,22 @@ def test_predict_overlapping_a_fit_sees_the_parameters_of_whole_calls():
         expected.append(check.predict(probe))
     for prediction in seen:
         assert any(np.array_equal(prediction, e) for e in expected)
+
+
+def test_a_team_block_predicted_again_takes_the_short_way_to_the_same_result():
+    # the first predict of one team block goes the general way (and compiles the
+    # team's launcher); the next ones skip the plan's cutting: the same rows, the
+    # same threads, the same numbers -- and those of one thread, row by row
+    model = _train(5, 1, sizes=WIDE)
+    X = _data(11, n=700)[0]
+    team = fastmlp.engine.calls.plan(model.layer_sizes, len(X))
+    assert len(X) <= team.rows
+    first = model.predict(X)
+    again = [model.predict(X) for _ in range(3)]
+    with fm.threads(1):
+        alone = model.predict(X)
+    for result in again:
+        assert np.array_equal(result, first)
+    np.testing.assert_allclose(first, alone, rtol=1e-12, atol=1e-14)
+    if fm.max_threads() > 1:
+        assert team.n_threads > 1

@@ -78,8 +78,11 @@ BLAS_ONE_THREAD_MAX_MNK = 65_536 * 4
 #: calling thread runs the block alone, with no team to wake and no BLAS
 #: thread count to switch.  A predict has no optimizer update to share and
 #: its products are thin, so a team repays itself later than a training
-#: step does (measured: ``bench/predict.py``, one thread against two).
-INFERENCE_TEAM_MIN_FLOPS = 20_000_000
+#: step does.  Measured (``bench/predict.py --sections threshold``, AMD EPYC
+#: Zen 4, 2 cores, one thread against two): the digits shape's 64 rows (6.5
+#: MFLOP) 90 against 97 us, 128 rows (12.9) 159 against 140; M's 16 rows
+#: (8.6) 144 against 172, 32 rows (17.2) 231 against 194.
+INFERENCE_TEAM_MIN_FLOPS = 12_000_000
 
 #: Threads share a hidden layer by units rather than by samples when a batch
 #: is thin -- fewer than this many rows per thread -- as long as each slice

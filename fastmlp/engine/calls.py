@@ -197,6 +197,8 @@ class Engine:
         # the functions and their addresses, compiled on first use
         self._inference, self._inference_addresses, self._evaluation = None, None, None
         self._predict_units, self._evaluate_units = {}, {}
+        #: the members whose team launcher is compiled (a predict with threads ran them)
+        self._team_ready = set()
         self._threads_own = threading.local()
         #: the most rows a predict runs as one block on the calling thread (the plan's),
         #: and the most whose products BLAS itself runs on one thread
@@ -326,6 +328,14 @@ class Engine:
         n_threads, block = plan(self.layout.sizes, n, density=input_density(X))
         net, ops = self._inference_net, self.inference_ops()
         ws = self._thread_workspace("predict", block)
+        if n <= block and isinstance(X, np.ndarray):
+            # one block for the team: one call, nothing to cut, the team's launcher ready
+            part = X if prepare is None else prepare(X)
+            member = self._predict_units.get(_arguments_key(part))
+            if member is not None and member in self._team_ready:
+                with single_threaded_blas():
+                    _ki.predict(net, ops, part, out, ws.work, n_threads, member)
+                return out
 
         def rows(start, stop):
             part = X[start:stop] if prepare is None else prepare(X[start:stop])
@@ -341,6 +351,7 @@ class Engine:
                                  member)
             else:
                 _ki.predict(net, ops, part, out[start:stop], ws.work, n_threads, member)
+                self._team_ready.add(member)
 
         with self.first_use("prediction", n_threads):
             with single_threaded_blas():

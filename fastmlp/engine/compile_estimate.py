@@ -34,7 +34,7 @@ REFERENCE_SECONDS = {
     "backward": 3.6, "train_member": 3.2, "forward": 2.6, "evaluate_member": 0.95,
     "predict_member": 0.65, "loss_grad_member": 0.5,
     # the entry points called from Python (fastmlp.kernels.train, .inference)
-    "_train": 0.55, "_evaluate": 0.45, "_loss_grad": 0.35, "_predict": 0.3,
+    "_train": 0.55, "_evaluate": 0.45, "_loss_grad": 0.35, "_predict_team": 0.3,
     "_predict_here": 0.35,
     # a configuration's functions (fastmlp.kernels.ops)
     "cross_entropy_rows": 0.7, "binary_cross_entropy_rows": 0.3, "squared_error_rows": 0.25,

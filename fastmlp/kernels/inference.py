@@ -16,11 +16,12 @@ from .addresses import predict_member_at, unpack_ops
 from .config import jit
 from .mathfun import like
 from .network import chunk_input, finish_output, forward_loss_rows, forward_rows, inference_noise
-from .ops import launch, unit
+from .ops import addresses, launch, ready_launcher, unit
 from .shares import share
 from .structs import Net, Work
-from .sync import barrier, new_state
+from .sync import barrier, enter_team, leave_team, new_board, new_state
 from .views import unowned
+from .workers import run_team
 from .workspace import chunk_rows
 
 
@@ -37,8 +38,18 @@ def predict(net, ops, X, out, work, n_threads, member=None):
     """
     if member is None:
         member = predict_unit(net, ops, X, out, work)
-    n_threads = np.int64(n_threads)
-    launch(_predict, member, ops, (net, X, out, work, n_threads, new_state()), n_threads)
+    functions = addresses(ops)
+    if n_threads <= 1:
+        predict_here(net, functions, X, out, work, member)
+        return
+    # the team's launcher takes the structures as their arrays, as predict_here does: each
+    # member's thread types its arguments (holding the GIL) before it starts
+    address, _, *arrays = _here_arguments(member.address, functions, net, X, out, work)
+    board, team = new_board(), (np.int64(n_threads), new_state())
+    ready_launcher(_predict_team, member, lambda: tuple(
+        numba.typeof(a) for a in (address, functions, np.int64(0), board, *arrays, *team)))
+    run_team(lambda t: _predict_team(address, functions, np.int64(t), board, *arrays, *team),
+             n_threads, board)
 
 
 def defer_predict_here(net, X, out, work):
@@ -104,18 +115,26 @@ def predict_member(t, net, ops, X, out, work, c0, n_threads):
         finish_output(net, ops.forward, of, c0 * n_out, r0, r1)
 
 
+@jit(from_python=True)
+def _predict_team(member_address, functions, t, board, params, layout, act_param, layer_f,
+                  running, mpi, X, out, buf, parts, rows, n_threads, sync):
+    # member t of :func:`predict`'s team, its structures passed as their arrays
+    enter_team(board, t)
+    net = unowned(Net(params, layout, act_param, layer_f, running, mpi))
+    work = unowned(Work(buf, parts, rows))
+    X, out, sync = unowned(X), unowned(out), unowned(sync)
+    ops = unpack_ops(functions, buf)
+    member = predict_member_at(member_address, net, ops, X, out, work)
+    for start in range(0, X.shape[0], chunk_rows(work)):
+        member(t, net, ops, X, out, work, start, n_threads)
+        barrier(sync, n_threads)
+    leave_team(board, t)
+
+
 # The members run through pointers, compiled once (:func:`fastmlp.kernels.ops.unit`);
 # the configuration's functions arrive as addresses
 # (:func:`fastmlp.kernels.ops.addresses`); the arrays without owners, as in
 # the training launchers (:mod:`fastmlp.kernels.train`).
-
-@jit(from_python=True)
-def _predict(member, functions, t, net, X, out, work, n_threads, sync):
-    net, X, out, work, sync = unowned(net), unowned(X), unowned(out), unowned(work), unowned(sync)
-    for start in range(0, X.shape[0], chunk_rows(work)):
-        member(t, net, unpack_ops(functions, work.buf), X, out, work, start, n_threads)
-        barrier(sync, n_threads)
-
 
 def evaluate(net, ops, loss_code, X, T, sw, work, stats, n_threads, member=None):
     """Loss and metrics of X against T, accumulated into ``stats`` (n_threads, 3 + n_out).
@@ -149,10 +168,13 @@ def evaluate_member(t, net, ops, loss_code, X, T, sw, work, stats, c0, n_threads
 
 
 @jit(from_python=True)
-def _evaluate(member, functions, t, net, loss_code, X, T, sw, work, stats, n_threads, sync):
+def _evaluate(member, functions, t, board, net, loss_code, X, T, sw, work, stats, n_threads,
+              sync):
+    enter_team(board, t)
     net, X, T, sw, work, stats, sync = (unowned(net), unowned(X), unowned(T), unowned(sw),
                                         unowned(work), unowned(stats), unowned(sync))
     for start in range(0, X.shape[0], chunk_rows(work)):
         member(t, net, unpack_ops(functions, work.buf), loss_code, X, T, sw, work, stats, start,
                n_threads)
         barrier(sync, n_threads)
+    leave_team(board, t)

@@ -45,6 +45,7 @@ from numba.extending import typeof_impl
 from . import activations, deferred, losses, network, norm, optim
 from . import penalty as penalties
 from .structs import Net, Noise, Work
+from .sync import new_board
 from .workers import run_team
 
 __all__ = ["Ops", "Activations", "ActivationTable", "OptimizerOps", "Norm", "Dropout",
@@ -269,11 +270,14 @@ _units = {}
 
 
 def launch(launcher, member, ops, args, n_threads):
-    """Run a team of ``n_threads`` members: ``launcher(member, addresses(ops), t, *args)`` each.
+    """Run a team of ``n_threads`` members: ``launcher(member, addresses(ops), t, board, *args)``
+    each.
 
     ``member`` is the pointer (:func:`unit`) the launcher calls, with the
     member number ``t`` (int64) and ``ops`` rebuilt from its addresses; the
     calls run at once, one per thread (:func:`fastmlp.kernels.workers.run_team`).
+    The launcher marks the team's ``board`` at its start and end
+    (:func:`fastmlp.kernels.sync.enter_team`, :func:`~fastmlp.kernels.sync.leave_team`).
     With a team, the launcher is compiled (or loaded) first, on this thread
     -- a member that stopped on a compile error would leave the others at a
     barrier -- and so is it whenever something else is pending, to compile
@@ -282,16 +286,29 @@ def launch(launcher, member, ops, args, n_threads):
     """
     if n_threads > 1 or deferred.has_pending():
         key = (launcher, _fingerprint(member), tuple(_fingerprint(a) for a in args))
-        if key not in _launchers_ready:
-            sig = (member.numba_type, _ADDRESSES_TYPE, types.int64) + tuple(_type_of(a)
-                                                                            for a in args)
-            job = deferred.defer(deferred.Job(deferred.OVERLOAD, launcher, sig,
-                                              done=sig in launcher.overloads))
-            deferred.flush()  # what is pending, the launcher with it, side by side
-            job.run()
-            _launchers_ready.add(key)
+        ready_launcher(launcher, key, lambda: (member.numba_type, _ADDRESSES_TYPE, types.int64,
+                                               _ADDRESSES_TYPE) + tuple(_type_of(a) for a in args))
     functions = addresses(ops)
-    run_team(lambda t: launcher(member, functions, np.int64(t), *args), n_threads)
+    board = new_board()
+    run_team(lambda t: launcher(member, functions, np.int64(t), board, *args), n_threads, board)
+
+
+def ready_launcher(launcher, key, signature):
+    """Compile (or load) ``launcher`` for ``signature()`` on this thread, once per ``key``.
+
+    Before a team runs it: a member that stopped on a compile error would
+    leave the others at a barrier.  Whatever else is pending compiles with
+    it, side by side (:mod:`fastmlp.kernels.deferred`).  ``key``: hashable,
+    standing for the signature (computing that costs microseconds a call).
+    """
+    if key in _launchers_ready:
+        return
+    sig = signature()
+    job = deferred.defer(deferred.Job(deferred.OVERLOAD, launcher, sig,
+                                      done=sig in launcher.overloads))
+    deferred.flush()
+    job.run()
+    _launchers_ready.add(key)
 
 
 #: The Numba type of :func:`addresses`' arrays.

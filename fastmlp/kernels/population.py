@@ -40,7 +40,7 @@ from .config import jit
 from .ops import launch, unit
 from .sparse import forget_listed
 from .structs import Net, OptState, Sums, Work
-from .sync import atomic_add
+from .sync import atomic_add, enter_team, leave_team
 from .train import passes_for
 from .views import unowned
 
@@ -153,6 +153,9 @@ def train_population(compiled, net, ops, data, run, members, lanes, n_threads):
 # team's threads would otherwise count references to the same arrays at once.
 
 @jit(from_python=True)
-def _train_population(member, functions, t, net, passes, data, run, members, lanes, trainer):
+def _train_population(member, functions, t, board, net, passes, data, run, members, lanes,
+                      trainer):
+    enter_team(board, t)
     member(t, unowned(net), unpack_ops(functions, lanes.grad), passes, unowned(data),
            unowned(run), unowned(members), unowned(lanes), trainer)
+    leave_team(board, t)

@@ -10,6 +10,13 @@ between phases at a barrier built on LLVM atomics (~0.1-0.3 us).  It needs
 every member running at the same time on its own thread, which the workers
 guarantee.
 
+The same atomics hand a team's work to its worker threads
+(:mod:`fastmlp.kernels.workers`): :func:`await_count` and
+:func:`finish_and_await` watch counters without the GIL, :func:`post_count`
+posts a task, and a team's board (:func:`new_board`) says when member 0
+has entered compiled code (:func:`enter_team`) and when the workers are
+back in their watch (:func:`leave_team`).
+
 ``state`` is an int64 array of :data:`STATE_SIZE` elements: the arrival
 counter and the generation, each on its own cache line, then what a
 measurement of the waits needs (:func:`time_waits`): off unless a benchmark
@@ -41,6 +48,11 @@ _PERIOD = 16  # barriers per batch when the waits are timed, 0 otherwise
 _WAITS = 17  # cycles waited at each of the PERIOD barriers of a batch, summed
 MAX_PERIOD = 47
 STATE_SIZE = _WAITS + MAX_PERIOD
+
+#: The entries of a team's board (:func:`new_board`): whether member 0 entered
+#: compiled code, how many workers left theirs, how many there are -- each on a
+#: cache line of its own.
+BOARD_ENTERED, BOARD_LEFT, BOARD_WORKERS, BOARD_SIZE = 0, 8, 16, 17
 
 
 def _pointer(context, builder, arr_type, arr, index):
@@ -88,6 +100,22 @@ def atomic_store(typingctx, arr, index, value):
         return context.get_dummy_value()
 
     return types.none(arr, index, value), codegen
+
+
+@intrinsic
+def atomic_swap_if(typingctx, arr, index, expected, value):
+    """arr[index] = value if it holds ``expected``, atomically; whether it did."""
+    if not (isinstance(arr, types.Array) and arr.dtype == types.int64):
+        return None
+
+    def codegen(context, builder, signature, args):
+        ptr = _pointer(context, builder, signature.args[0], args[0], args[1])
+        old = context.cast(builder, args[2], signature.args[2], types.int64)
+        new = context.cast(builder, args[3], signature.args[3], types.int64)
+        pair = builder.cmpxchg(ptr, old, new, "seq_cst", "seq_cst")
+        return builder.extract_value(pair, 1)
+
+    return types.boolean(arr, index, expected, value), codegen
 
 
 _X86 = platform.machine().lower() in ("x86_64", "amd64", "i686", "x86")
@@ -160,6 +188,92 @@ def barrier(state, n_threads):
                 _sched_yield()
     if period > 0:
         atomic_add(state, _WAITS + generation % period, cycle_counter() - started)
+
+
+@jit(from_python=True)
+def await_count(counts, index, target, checks):
+    """Wait until ``counts[index] >= target``, for at most ``checks`` checks; whether it came.
+
+    The first :data:`SPINS_BEFORE_YIELD` checks spin; the later ones give
+    the core away between checks.  Compiled without the GIL: the threads
+    of a team hand work to each other through it (:mod:`fastmlp.kernels.workers`).
+    """
+    for check in range(checks):
+        if atomic_load(counts, index) >= target:
+            return True
+        spin_pause()
+        if check > SPINS_BEFORE_YIELD:
+            _sched_yield()
+    return atomic_load(counts, index) >= target
+
+
+@jit(from_python=True)
+def finish_and_await(counts, finished, done, board, index, target, checks):
+    """A worker's handoff: ``counts[finished] = done``, and the team's ``board`` told that it
+    left, then :func:`await_count` ``(counts, index, target, checks)`` for the next task.
+
+    Both posts are made without the GIL: the thread that waits for them to
+    take the GIL next finds it free (it would otherwise sleep until the
+    poster let it go, ~30 us).  ``board``: :func:`new_board`, or empty.
+    """
+    if board.size > 0:  # first: a caller that sees it finished sees it left
+        atomic_add(board, BOARD_LEFT, 1)
+    atomic_store(counts, finished, done)
+    return await_count(counts, index, target, checks)
+
+
+@jit(from_python=True, nogil=False)
+def post_count(counts, index, value, flag):
+    """``counts[index] = value``, then take down ``counts[flag]`` if it is up: whether it was.
+
+    The poster of a handoff (:mod:`fastmlp.kernels.workers`): the flag says
+    that the waiting thread went to sleep and must be woken.  Holds the GIL
+    (it is short), so that the thread it wakes cannot take it meanwhile.
+    """
+    atomic_store(counts, index, value)
+    return atomic_swap_if(counts, flag, 1, 0)
+
+
+@jit(from_python=True)
+def raise_flag(counts, flag, index, target):
+    """Put ``counts[flag]`` up, then whether ``counts[index] >= target`` came meanwhile."""
+    atomic_store(counts, flag, 1)
+    return atomic_load(counts, index) >= target
+
+
+@jit(from_python=True)
+def lower_flag(counts, flag):
+    """Take ``counts[flag]`` down if it is still up: whether this call did."""
+    return atomic_swap_if(counts, flag, 1, 0)
+
+
+#: Checks member 0 makes at its end (:func:`leave_team`) for the workers to
+#: be back in their wait for the next task before it returns itself.
+LEAVE_CHECKS = SPINS_BEFORE_YIELD + 1024
+
+
+def new_board():
+    """A fresh board for a team (:func:`enter_team`, :func:`leave_team`); the caller that
+    hands out the work sets its number of workers (:func:`fastmlp.kernels.workers.run_team`)."""
+    return np.zeros(BOARD_SIZE, dtype=np.int64)
+
+
+@jit
+def enter_team(board, t):
+    """Member 0 of a team tells the workers it runs compiled code (without the GIL) now:
+    they take the GIL to start their own members when it is free
+    (:mod:`fastmlp.kernels.workers`)."""
+    if t == 0 and board.size > 0:
+        atomic_store(board, BOARD_ENTERED, 1)
+
+
+@jit
+def leave_team(board, t):
+    """Member 0 of a team, at its end, waits (a while) for the workers to be back in their
+    wait for the next task: it would otherwise take the GIL back first, and they
+    would sleep until it let it go, ~30 us (:mod:`fastmlp.kernels.workers`)."""
+    if t == 0 and board.size > 0:
+        await_count(board, BOARD_LEFT, board[BOARD_WORKERS], LEAVE_CHECKS)
 
 
 def new_state():

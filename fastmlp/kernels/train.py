@@ -22,6 +22,7 @@ from .addresses import unpack_ops
 from .config import jit
 from .ops import Passes, launch, unit
 from .structs import Noise, Step, Sums, Team
+from .sync import enter_team, leave_team
 from .team import loss_grad_member, train_member
 from .views import unowned
 
@@ -106,11 +107,13 @@ def passes_for(net, ops, grad, reg, data, work, stats, n_threads, sync, state):
 # once, in every kernel call; the Python caller holds them until the team returns.
 
 @jit(from_python=True)
-def _train(member, functions, t, net, passes, grad, reg, data, run, work, opt, sums, n_threads,
-           sync, result):
+def _train(member, functions, t, board, net, passes, grad, reg, data, run, work, opt, sums,
+           n_threads, sync, result):
+    enter_team(board, t)
     member(t, unowned(net), unpack_ops(functions, grad), passes, unowned(grad), unowned(reg),
            unowned(data), unowned(run), unowned(work), unowned(opt), unowned(sums), n_threads,
            unowned(sync), unowned(result))
+    leave_team(board, t)
 
 
 def loss_grad(net, ops, grad, reg, loss_code, data, start, stop, work, stats, n_threads, sync,
@@ -143,8 +146,10 @@ def loss_grad(net, ops, grad, reg, loss_code, data, start, stop, work, stats, n_
 
 
 @jit(from_python=True)
-def _loss_grad(member, functions, t, net, passes, grad, reg, loss_code, data, start, stop, work,
-               sums, n_threads, sync, result, noise, weight, accumulate):
+def _loss_grad(member, functions, t, board, net, passes, grad, reg, loss_code, data, start, stop,
+               work, sums, n_threads, sync, result, noise, weight, accumulate):
+    enter_team(board, t)
     member(t, unowned(net), unpack_ops(functions, grad), passes, unowned(grad), unowned(reg),
            loss_code, unowned(data), start, stop, unowned(work), unowned(sums), n_threads,
            unowned(sync), unowned(result), noise, weight, accumulate)
+    leave_team(board, t)
