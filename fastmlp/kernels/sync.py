@@ -235,21 +235,27 @@ def post_count(counts, index, value, flag):
 
 
 @jit(from_python=True)
-def raise_flag(counts, flag, index, target):
-    """Put ``counts[flag]`` up, then whether ``counts[index] >= target`` came meanwhile."""
+def announce_sleep(counts, flag, index, target):
+    """A waiter about to sleep: put ``counts[flag]`` up; whether it must now wait to be woken.
+
+    False when ``counts[index] >= target`` came meanwhile and the flag could
+    still be taken down here (no wake-up will come); True otherwise -- the
+    poster (:func:`post_count`) took the flag down and wakes it, or will.
+    """
     atomic_store(counts, flag, 1)
-    return atomic_load(counts, index) >= target
-
-
-@jit(from_python=True)
-def lower_flag(counts, flag):
-    """Take ``counts[flag]`` down if it is still up: whether this call did."""
-    return atomic_swap_if(counts, flag, 1, 0)
+    if atomic_load(counts, index) >= target and atomic_swap_if(counts, flag, 1, 0):
+        return False
+    return True
 
 
 #: Checks member 0 makes at its end (:func:`leave_team`) for the workers to
 #: be back in their wait for the next task before it returns itself.
 LEAVE_CHECKS = SPINS_BEFORE_YIELD + 1024
+
+
+#: The board of a call that is not a team's: :func:`enter_team` and
+#: :func:`leave_team` do nothing with it.
+NO_BOARD = np.zeros(0, dtype=np.int64)
 
 
 def new_board():

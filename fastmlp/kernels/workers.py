@@ -42,12 +42,12 @@ import numpy as np
 from .sync import (
     BOARD_ENTERED,
     BOARD_WORKERS,
+    NO_BOARD,
     SPINS_BEFORE_YIELD,
+    announce_sleep,
     await_count,
     finish_and_await,
-    lower_flag,
     post_count,
-    raise_flag,
 )
 
 __all__ = ["run_team"]
@@ -73,10 +73,6 @@ ENTRY_CHECKS = SPINS_BEFORE_YIELD + 1024
 FINISH_CHECKS = SPINS_BEFORE_YIELD + 4096
 
 
-#: A task without a board (:func:`run_team`'s default)
-_NO_BOARD = np.zeros(0, dtype=np.int64)
-
-
 class _Worker:
     """A daemon thread that runs one task at a time, handed over by :meth:`start`.
 
@@ -88,7 +84,7 @@ class _Worker:
     def __init__(self):
         self._task = None
         self._member_no = 0
-        self._board = _NO_BOARD
+        self._board = NO_BOARD
         self._error = None
         self._given = 0
         self._counters = np.zeros(_COUNTERS, dtype=np.int64)
@@ -99,7 +95,7 @@ class _Worker:
     def _serve(self):
         counters = self._counters
         done = 0
-        board = _NO_BOARD
+        board = NO_BOARD
         while True:
             if not finish_and_await(counters, _FINISHED, done, board, _GIVEN, done + 1,
                                     IDLE_CHECKS):
@@ -118,13 +114,11 @@ class _Worker:
 
     def _sleep(self, done):
         """Wait on the lock for task ``done + 1``, the caller told to wake us."""
-        counters = self._counters
-        if raise_flag(counters, _ASLEEP, _GIVEN, done + 1) and lower_flag(counters, _ASLEEP):
-            return  # it came meanwhile, and the caller will not release the lock
-        self._wake.acquire()
+        if announce_sleep(self._counters, _ASLEEP, _GIVEN, done + 1):
+            self._wake.acquire()
 
     def start(self, task, member_no, board):
-        """Hand over ``task(member_no)`` of the team of ``board`` (or :data:`_NO_BOARD`)."""
+        """Hand over ``task(member_no)`` of the team of ``board`` (or :data:`NO_BOARD`)."""
         self._error = None
         self._task = task
         self._member_no = member_no
@@ -183,7 +177,7 @@ def run_team(task, n_threads, board=None):
         taken = [_idle.pop() for _ in range(min(len(_idle), n_threads - 1))]
     crew = taken + [_Worker() for _ in range(n_threads - 1 - len(taken))]
     if board is None:
-        board = _NO_BOARD
+        board = NO_BOARD
     elif board.size > 0:
         board[BOARD_WORKERS] = len(crew)
     for member_no, worker in enumerate(crew, start=1):
