@@ -4,12 +4,11 @@ import os
 import random
 import runpy
 import signal
-import subprocess
-import sys
 import time
 
 import numpy as np
 import pytest
+from children import child_process
 
 import fastmlp as fm
 from fastmlp.training.checkpoint import Checkpoint, list_checkpoints
@@ -110,9 +109,7 @@ def references(worker):
 
 def _kill_at_random_moment(script, config, directory, chooser):
     """Start the worker, SIGKILL it at a random moment; return True if it died mid-run."""
-    proc = subprocess.Popen([sys.executable, script, config, directory],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
+    with child_process([script, config, directory]) as proc:
         first = proc.stdout.readline().split()
         assert first and first[0] == "start", proc.stderr.read()
         start = int(first[1])
@@ -125,12 +122,6 @@ def _kill_at_random_moment(script, config, directory, chooser):
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=30)
         return proc.returncode == -signal.SIGKILL
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        proc.stdout.close()
-        proc.stderr.close()
 
 
 @pytest.mark.parametrize("config", CONFIGS)

@@ -10,11 +10,11 @@ a trainer that trains on.
 import contextlib
 import os
 import signal
-import subprocess
 import sys
 import time
 
 import pytest
+from children import child_process
 
 
 @contextlib.contextmanager
@@ -23,17 +23,8 @@ def _child(tmp_path, name, source):
     pipes closed however the test ends."""
     script = tmp_path / name
     script.write_text(source)
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
-    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)
-    try:
+    with child_process([str(script)], env=dict(os.environ, PYTHONUNBUFFERED="1")) as proc:
         yield proc
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        proc.stdout.close()
-        proc.stderr.close()
 
 
 CHILD = r'''
