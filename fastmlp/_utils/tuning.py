@@ -61,7 +61,8 @@ INPUT_COPY_MAX_BYTES = 64 << 20
 
 #: Below this many floating-point operations per chunk, one thread is faster
 #: than splitting the work over a team (handing work to the team's threads
-#: costs tens of microseconds).
+#: costs ~10 us a call, :mod:`fastmlp.kernels.workers`; then ~0.2 us a barrier).
+#: Set when the handoff cost tens of microseconds: not measured again since.
 PARALLEL_MIN_FLOPS = 4_000_000
 
 #: OpenBLAS runs a product of at most this many multiply-adds (m n k) on the

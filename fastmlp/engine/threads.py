@@ -382,8 +382,8 @@ def _blas_set(lib, n):
 def kernel_threads(flops_per_chunk):
     """Threads the kernels should split a chunk over, given its work.
 
-    Small chunks run on one thread (a team costs tens of microseconds to
-    hand work to, :mod:`fastmlp.kernels.workers`); larger ones on the count
+    Small chunks run on one thread (a team costs ~10 us to hand work to,
+    :mod:`fastmlp.kernels.workers`); larger ones on the count
     in effect (:func:`get_num_threads`: :func:`threads`, or Numba's count
     within :func:`default_threads`).
     """
