@@ -24,20 +24,20 @@ from fastmlp.engine.compile_pool import BatchReport, JobResult, compile_alone
 from fastmlp.engine.compile_processes import (
     ENVIRONMENT_VARIABLE,
     allowed_processes,
-    available_cores,
     compile_processes,
     environment_processes,
     spawn_refusal,
 )
 from fastmlp.engine.compile_worker import FAULT_VARIABLE
 from fastmlp.engine.compiling import announce, first_use
+from fastmlp.engine.threads import available_cpus
 from fastmlp.kernels import deferred, ops, optim
 from fastmlp.kernels.cache_probe import cached
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 cold_compile = pytest.mark.cold_compile
-needs_two_cores = pytest.mark.skipif(available_cores() < 2, reason="needs 2 cores")
+needs_two_cores = pytest.mark.skipif(available_cpus() < 2, reason="needs 2 cores")
 
 
 def _child(out, processes, cache, fault=None, check=True, **variables):
@@ -284,7 +284,7 @@ def test_the_machine_speed_is_a_plausible_factor():
 
 def test_processes_allowed_by_the_setting_the_variable_and_the_threads(monkeypatch):
     monkeypatch.delenv(ENVIRONMENT_VARIABLE, raising=False)
-    cores = available_cores()
+    cores = available_cpus()
     with fm.threads(1):
         assert allowed_processes() == 1  # the user's thread limit
     monkeypatch.setenv(ENVIRONMENT_VARIABLE, "1")

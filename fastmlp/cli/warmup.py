@@ -11,9 +11,9 @@ import time
 
 import numpy as np
 
-from ..engine.compile_processes import available_cores, compile_processes, environment_processes
+from ..engine.compile_processes import compile_processes, environment_processes
 from ..engine.compiling import silenced
-from ..engine.threads import max_threads, threads
+from ..engine.threads import available_cpus, max_threads, threads
 from ..model import Model
 from ..trainer import Trainer
 
@@ -62,7 +62,7 @@ def warm_up(dtypes=("float32", "float64"), n_threads=None, configurations=COMMON
     out = sys.stdout if stream is None else stream
     n_threads = max_threads() if n_threads is None else n_threads
     if processes is None:
-        processes = environment_processes() or available_cores()
+        processes = environment_processes() or available_cpus()
     rng = np.random.default_rng(0)
     # small: one thread; wide and full-batch: enough work for the team
     shapes = [([8, 16, 3], 40, 8)]

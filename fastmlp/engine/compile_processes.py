@@ -14,10 +14,10 @@ import os
 import sys
 import threading
 
-import numba
+from .threads import available_cpus, get_num_threads
 
 __all__ = ["ENVIRONMENT_VARIABLE", "compile_processes", "environment_processes",
-           "available_cores", "allowed_processes", "spawn_refusal", "MPI_ENVIRONMENT"]
+           "allowed_processes", "spawn_refusal", "MPI_ENVIRONMENT"]
 
 #: The environment variable that sets the most processes of a compile.
 ENVIRONMENT_VARIABLE = "FASTMLP_COMPILE_PROCESSES"
@@ -81,24 +81,17 @@ def environment_processes():
     return value
 
 
-def available_cores():
-    """The cores this process may run on (its CPU affinity, where the system tells it)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
-
-
 def allowed_processes():
     """The most processes a compile may use now: the setting, else the variable, else the
-    thread count in effect on this thread -- and no more than the cores available."""
+    thread count in effect on this thread (:func:`fastmlp.engine.threads.get_num_threads`:
+    within a container's CPU quota) -- and no more than the cores available."""
     with _lock:
         chosen = _setting
     if chosen is None:
         chosen = environment_processes()
     if chosen is None:
-        chosen = numba.get_num_threads()
-    return max(1, min(chosen, available_cores()))
+        chosen = get_num_threads()
+    return max(1, min(chosen, available_cpus()))
 
 
 def spawn_refusal():

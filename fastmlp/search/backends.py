@@ -21,9 +21,9 @@ every trial in flight; each of those runs again alone, so that a second
 death is that trial's own.
 """
 
-import os
 from collections import deque
 
+from ..engine.threads import default_threads
 from .pools import DaskPool, LokyPool, RayPool, ThreadPool, WorkerLost
 from .populations import jobs, run_job
 from .runner import lost_row
@@ -58,8 +58,10 @@ def run_tasks(tasks, data, setup, n_jobs=1, backend="threads", scheduler=None,
         The training and validation splits.
     setup : Setup
     n_jobs : int
-        Trials at a time (-1: one per core); 1 with ``backend="threads"`` or
-        ``"loky"`` runs them one after another in this thread.  With Dask or
+        Trials at a time (-1: one per core this process may use, within a
+        container's CPU quota: :func:`fastmlp.engine.threads.default_threads`);
+        1 with ``backend="threads"`` or ``"loky"`` runs them one after another
+        in this thread.  With Dask or
         Ray: the workers (CPUs) of the local cluster started for the search.
     backend : {"threads", "loky", "dask", "ray"}
     scheduler : str, optional
@@ -74,7 +76,7 @@ def run_tasks(tasks, data, setup, n_jobs=1, backend="threads", scheduler=None,
     """
     if not tasks:
         return
-    workers = (os.cpu_count() or 1) if n_jobs == -1 else n_jobs
+    workers = default_threads() if n_jobs == -1 else n_jobs
     work = jobs(tasks, workers, populations)
     if backend in ("threads", "loky") and n_jobs == 1:
         for job in work:

@@ -24,6 +24,7 @@ import os
 import re
 import socket
 
+from ..engine.threads import default_threads
 from .populations import run_job
 
 __all__ = ["WorkerLost", "ThreadPool", "LokyPool", "DaskPool", "RayPool"]
@@ -67,7 +68,7 @@ class ThreadPool:
     Parameters
     ----------
     n_jobs : int
-        Trials at a time (-1: one per core).
+        Trials at a time (-1: :func:`~fastmlp.engine.threads.default_threads`).
     data : dict
         The training and validation splits.
     setup : Setup
@@ -76,7 +77,7 @@ class ThreadPool:
     shared_fate = False  # and a thread cannot die alone
 
     def __init__(self, n_jobs, data, setup):
-        self.capacity = n_jobs if n_jobs > 0 else (os.cpu_count() or 1)
+        self.capacity = n_jobs if n_jobs > 0 else default_threads()
         self._data, self._setup = data, setup
         self._executor = concurrent.futures.ThreadPoolExecutor(self.capacity)
 
