@@ -57,6 +57,21 @@ def test_predict_and_evaluate_with_two_threads(split_everything, n, rng):
     assert model.evaluate(X, Y)["loss"] == pytest.approx(model.loss_and_grad(X, Y)[0], rel=1e-12)
 
 
+@pytest.mark.parametrize("n", [9, 100, 2100])
+def test_a_team_predict_claims_every_row_once(split_everything, n, rng):
+    # a team's members claim rows a piece at a time, whoever comes first (2100 rows:
+    # three blocks, the claim counters taken in turn); layers wide enough for the
+    # register tiles: the naive forward pass's results, the same bits at every call
+    model = fm.Model([20, 64, 48, 40], activation="relu", output="softmax", dtype="float64",
+                     seed=3)
+    X = rng.standard_normal((n, 20))
+    _, As = forward(*naive_args(model), X)
+    first = model.predict(X)
+    np.testing.assert_allclose(first, As[-1], rtol=1e-12, atol=1e-14)
+    for _ in range(3):
+        assert np.array_equal(model.predict(X), first)
+
+
 def test_training_with_two_threads_is_reproducible_and_close(split_everything, rng):
     X, y = rng.standard_normal((300, 10)), rng.integers(0, 3, 300)
 

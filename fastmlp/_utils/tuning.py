@@ -80,10 +80,12 @@ BLAS_ONE_THREAD_MAX_MNK = 65_536 * 4
 #: thread count to switch.  A predict has no optimizer update to share and
 #: its products are thin, so a team repays itself later than a training
 #: step does.  Measured (``bench/predict.py --sections threshold``, AMD EPYC
-#: Zen 4, 2 cores, one thread against two): the digits shape's 64 rows (6.5
-#: MFLOP) 90 against 97 us, 128 rows (12.9) 159 against 140; M's 16 rows
-#: (8.6) 144 against 172, 32 rows (17.2) 231 against 194.
-INFERENCE_TEAM_MIN_FLOPS = 12_000_000
+#: Zen 4, 2 cores, one thread against two, with the register tiles, the
+#: workers' wait for the caller to enter compiled code made without the GIL,
+#: and rows claimed in halves of a thread's share): the digits shape's 32 rows
+#: (3.2 MFLOP) 45.2 against 43.5 us, 64 rows (6.5) 75.3 against 67.0; M's 8
+#: rows (4.3) 54.4 against 78.2, 16 rows (8.6) 99.5 against 83.4.
+INFERENCE_TEAM_MIN_FLOPS = 6_000_000
 
 #: Threads share a hidden layer by units rather than by samples when a batch
 #: is thin -- fewer than this many rows per thread -- as long as each slice

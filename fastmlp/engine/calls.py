@@ -34,6 +34,7 @@ from .._utils.tuning import (
     TRAIN_CHUNK_ROWS,
 )
 from .._utils.validation import NO_WEIGHTS
+from ..kernels import blas as _kb
 from ..kernels import inference as _ki
 from ..kernels import network as _kn
 from ..kernels import ops as _kops
@@ -99,6 +100,27 @@ def plan(layer_sizes, n_rows, training=False, density=1.0):
     # a team repays its hand-over only on more inference work than a training step's
     n_threads = 1 if block_flops < INFERENCE_TEAM_MIN_FLOPS else kernel_threads(block_flops)
     return ThreadPlan(n_threads, max(1, min(n_rows, ROWS_PER_THREAD * n_threads)))
+
+
+def _most_rows_on_one_blas_thread(sizes, dtype):
+    """The most rows (up to ROWS_PER_THREAD) whose forward products BLAS runs on the
+    calling thread whatever its thread count: each layer's product takes the tiles
+    (:func:`fastmlp.kernels.blas.uses_tiles`: no BLAS at all) or stays within
+    BLAS_ONE_THREAD_MAX_MNK.  A predict of at most that many rows (per claim of a
+    team's member) needs no switch of BLAS to one thread."""
+    itemsize = np.dtype(dtype).itemsize
+    layers = list(zip(sizes, sizes[1:]))
+
+    def alone(rows):  # true up to some row count (both tests are), false after it
+        return all(_kb.uses_tiles(False, rows, fan_out, fan_in, itemsize)
+                   or rows * fan_in * fan_out <= BLAS_ONE_THREAD_MAX_MNK
+                   for fan_in, fan_out in layers)
+
+    lo, hi = 0, ROWS_PER_THREAD  # alone(lo) holds (0: vacuously); find the last that does
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        lo, hi = (mid, hi) if alone(mid) else (lo, mid - 1)
+    return lo
 
 
 def training_noise(seed=0, update_running=False):
@@ -203,8 +225,7 @@ class Engine:
         #: the most rows a predict runs as one block on the calling thread (the plan's),
         #: and the most whose products BLAS itself runs on one thread
         self._direct_rows = _most_rows_on_one_thread(layout.sizes)
-        widest = max(a * b for a, b in zip(layout.sizes, layout.sizes[1:]))
-        self._blas_alone_rows = BLAS_ONE_THREAD_MAX_MNK // widest
+        self._blas_alone_rows = _most_rows_on_one_blas_thread(layout.sizes, dtype)
         # inference speed of the last call (rows/s), to size the next calls;
         # optimistic at first: a first call of ordinary size runs whole
         self._rows_per_second = _FIRST_ROWS_PER_SECOND
@@ -333,6 +354,12 @@ class Engine:
             part = X if prepare is None else prepare(X)
             member = self._predict_units.get(_arguments_key(part))
             if member is not None and member in self._team_ready:
+                if _ki.claimed_rows(n, n_threads) <= self._blas_alone_rows:
+                    # each member's products stay on its thread in BLAS too: switching
+                    # BLAS to one thread and back would wake its own threads, which then
+                    # spin and take the cores from the team's
+                    _ki.predict(net, ops, part, out, ws.work, n_threads, member)
+                    return out
                 with single_threaded_blas():
                     _ki.predict(net, ops, part, out, ws.work, n_threads, member)
                 return out

@@ -52,8 +52,8 @@ def unpack_ops(typingctx, addresses, like):
 @intrinsic
 def predict_member_at(typingctx, address, net, ops, X, out, work):
     """The compiled predict member (:func:`fastmlp.kernels.inference.predict_unit`) whose
-    C address is ``address``, as a function value: ``member(t, net, ops, X, out, work, c0,
-    n_threads)``.
+    C address is ``address``, as a function value: ``member(net, ops, X, out, work, c0, r0,
+    r1)``.
 
     Its signature follows from the types of the arguments given here, so the
     caller passes an int64 instead of the function object (which Numba's
@@ -62,7 +62,7 @@ def predict_member_at(typingctx, address, net, ops, X, out, work):
     if not isinstance(address, types.Integer):
         return None
     i64 = types.int64
-    function_type = types.FunctionType(types.void(i64, net, ops, X, out, work, i64, i64))
+    function_type = types.FunctionType(types.void(net, ops, X, out, work, i64, i64, i64))
 
     def codegen(context, builder, signature, args):
         function = cgutils.create_struct_proxy(function_type)(context, builder)

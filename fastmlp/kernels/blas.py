@@ -1,4 +1,4 @@
-"""Matrix products on sub-blocks of flat buffers, through BLAS.
+"""Matrix products on sub-blocks of flat buffers: register tiles of our own, or BLAS.
 
 ``np.dot`` inside Numba needs whole contiguous operands; splitting one
 product over threads by columns needs sub-blocks with a leading dimension
@@ -17,12 +17,19 @@ Row-major convention (as everywhere in fastmlp)::
 (k, m) block when True.  Same for ``B`` (stored (k, n), or (n, k) when
 ``trans_b``) and for ``C`` (stored (m, n), row stride ``ldc``).  BLAS is
 column-major, so the call computes ``C^T = op(B)^T op(A)^T``.
+
+Products whose B is read in rows (``trans_b`` False: a forward product
+``A W``, a weight gradient ``A^T D``) run as :mod:`fastmlp.kernels.tiles`'
+register tiles when B has a tile's width of columns and the product is
+thin or B fits in a core's cache (:func:`uses_tiles`): those tiles copy
+nothing first, where OpenBLAS packs B at each call.
 """
 
 import numpy as np
 
 from .blas_library import chosen, fortran_gemm
 from .config import jit
+from .tiles import TILE_VECTORS, VECTOR_BYTES, tiled_product
 from .views import element_pointer
 
 _N = ord("n")
@@ -61,6 +68,30 @@ def _row_times_matrix(trans_a, n, k, coef, a, a_off, lda, b, b_off, ldb, c, c_of
             out[j] += s * row[j]
 
 
+#: Products of at most this many rows take the tiles whatever B's size: OpenBLAS's
+#: packing of B pays off only over many rows.  ``python bench/products.py``, one
+#: thread, float32, Zen 4, us tiles / BLAS: 8 x 1024 @ 1024 x 1024 194 / 396, 64 rows
+#: 1,551 / 1,612, 512 rows 11,906 / 11,041.
+TILED_MOST_ROWS = 64
+#: ... and over more rows when B has fewer entries than this (B 784 x 256: 512 rows
+#: 1,851 / 2,038 us; a weight gradient's D, 256 x 256: 148 / 167; but 256 x 1024:
+#: 4,916 / 4,569 -- A^T is read down its columns, which BLAS copies first).
+TILED_MOST_WEIGHTS = 1 << 18
+
+
+@jit(from_python=True)
+def uses_tiles(trans_a, m, n, k, itemsize):
+    """Whether an op(A) (m, k) @ B (k, n) product, B read in rows, runs as register tiles.
+
+    Not for a B narrower than a tile (a classifier's output layer: most of
+    each tile's lanes would be masked off; 64 x 256 @ 256 x 10: 10.0 us
+    tiles, 4.9 BLAS).  ``trans_a`` does not change the rule (measured
+    above), only the product.
+    """
+    return (n >= TILE_VECTORS * VECTOR_BYTES // itemsize
+            and (m <= TILED_MOST_ROWS or n * k < TILED_MOST_WEIGHTS))
+
+
 @jit
 def gemm(trans_a, trans_b, m, n, k, coef, a, a_off, lda, b, b_off, ldb, c, c_off, ldc):
     """Row-major ``C = coef[0] op(A) op(B) + coef[1] C`` on blocks of flat buffers.
@@ -75,6 +106,25 @@ def gemm(trans_a, trans_b, m, n, k, coef, a, a_off, lda, b, b_off, ldb, c, c_off
     if m == 1 and not trans_b and n * k >= ROW_LOOP_MIN_WEIGHTS:
         _row_times_matrix(trans_a, n, k, coef, a, a_off, lda, b, b_off, ldb, c, c_off)
         return
+    if not trans_b and uses_tiles(trans_a, m, n, k, a.itemsize):
+        tiles_gemm(trans_a, m, n, k, coef, a, a_off, lda, b, b_off, ldb, c, c_off, ldc)
+    else:
+        blas_gemm(trans_a, trans_b, m, n, k, coef, a, a_off, lda, b, b_off, ldb, c, c_off, ldc)
+
+
+@jit
+def tiles_gemm(trans_a, m, n, k, coef, a, a_off, lda, b, b_off, ldb, c, c_off, ldc):
+    """:func:`gemm` with B read in rows (``trans_b`` False), as register tiles
+    (:func:`fastmlp.kernels.tiles.tiled_product`), whatever the shapes."""
+    a_row, a_step = (np.int64(1), np.int64(lda)) if trans_a else (np.int64(lda), np.int64(1))
+    tiled_product(np.int64(m), np.int64(n), np.int64(k), coef[0], a, np.int64(a_off), a_row,
+                  a_step, b, np.int64(b_off), np.int64(ldb), coef[1], c, np.int64(c_off),
+                  np.int64(ldc))
+
+
+@jit
+def blas_gemm(trans_a, trans_b, m, n, k, coef, a, a_off, lda, b, b_off, ldb, c, c_off, ldc):
+    """:func:`gemm` through BLAS's ``?gemm``, whatever the shapes (m, n, k > 0)."""
     # C^T (n x m, col-major) = op(B)^T (n x k) @ op(A)^T (k x m)
     tb = np.int8(_T if trans_b else _N)
     ta = np.int8(_T if trans_a else _N)

@@ -88,6 +88,24 @@ def atomic_load(typingctx, arr, index):
 
 
 @intrinsic
+def atomic_load_at(typingctx, address, index):
+    """Element ``index`` of the int64 array whose data starts at ``address`` (an int64),
+    read atomically (sequentially consistent).  For an array known only by its address
+    (:func:`finish_and_await`): the caller keeps it alive."""
+    if not (isinstance(address, types.Integer) and isinstance(index, types.Integer)):
+        return None
+
+    def codegen(context, builder, signature, args):
+        i64 = ir.IntType(64)
+        base = builder.inttoptr(context.cast(builder, args[0], signature.args[0], types.int64),
+                                i64.as_pointer())
+        at = builder.gep(base, [context.cast(builder, args[1], signature.args[1], types.intp)])
+        return builder.load_atomic(at, "seq_cst", 8)
+
+    return types.int64(address, index), codegen
+
+
+@intrinsic
 def atomic_store(typingctx, arr, index, value):
     """arr[index] = value atomically (sequentially consistent)."""
     if not (isinstance(arr, types.Array) and arr.dtype == types.int64):
@@ -208,18 +226,35 @@ def await_count(counts, index, target, checks):
 
 
 @jit(from_python=True)
-def finish_and_await(counts, finished, done, board, index, target, checks):
+def finish_and_await(counts, finished, done, board, index, target, checks, board_at):
     """A worker's handoff: ``counts[finished] = done``, and the team's ``board`` told that it
-    left, then :func:`await_count` ``(counts, index, target, checks)`` for the next task.
+    left, then :func:`await_count` ``(counts, index, target, checks)`` for the next task,
+    and then (at most ``checks`` checks) for member 0 of the next task's team to enter
+    compiled code.
 
     Both posts are made without the GIL: the thread that waits for them to
     take the GIL next finds it free (it would otherwise sleep until the
     poster let it go, ~30 us).  ``board``: :func:`new_board`, or empty.
+    The next task's board is found by its address, at ``counts[board_at]``
+    (0: none): its caller holds the GIL until member 0 enters compiled code,
+    and a worker that came back to Python before that would sleep until
+    then, for ~15 us more on a virtual machine's idle core (the worker,
+    once back in Python, could no longer wait without the GIL).
     """
     if board.size > 0:  # first: a caller that sees it finished sees it left
         atomic_add(board, BOARD_LEFT, 1)
     atomic_store(counts, finished, done)
-    return await_count(counts, index, target, checks)
+    if not await_count(counts, index, target, checks):
+        return False
+    address = atomic_load(counts, board_at)
+    if address != 0:
+        for check in range(checks):
+            if atomic_load_at(address, BOARD_ENTERED) != 0:
+                break
+            spin_pause()
+            if check > SPINS_BEFORE_YIELD:
+                _sched_yield()
+    return True
 
 
 @jit(from_python=True, nogil=False)

@@ -53,8 +53,9 @@ from .sync import (
 __all__ = ["run_team"]
 
 # A worker's handoff counters, each on a cache line of its own: tasks handed
-# to it, tasks it finished, and whether it sleeps (waits on its lock).
-_GIVEN, _FINISHED, _ASLEEP, _COUNTERS = 0, 8, 16, 24
+# to it, tasks it finished, and whether it sleeps (waits on its lock); then the
+# address of the board of the task handed to it (0: none).
+_GIVEN, _FINISHED, _ASLEEP, _BOARD_AT, _COUNTERS = 0, 8, 16, 24, 25
 
 #: Checks an idle worker makes (spinning, then giving its core away between
 #: checks) for its next task before it sleeps: a fraction of a millisecond.  A caller making
@@ -63,10 +64,12 @@ _GIVEN, _FINISHED, _ASLEEP, _COUNTERS = 0, 8, 16, 24
 #: machine -- and a worker without work stops using its core soon after.
 IDLE_CHECKS = SPINS_BEFORE_YIELD + 256
 
-#: Checks a worker makes, once given a task, for member 0 to enter compiled
+#: Checks a worker woken from its sleep makes for member 0 to enter compiled
 #: code (:func:`fastmlp.kernels.sync.enter_team`) before it takes the GIL
 #: to start its own member: taken while the caller still holds it, the GIL
-#: would put the worker to sleep until the caller lets it go (~30 us).
+#: would put the worker to sleep until the caller lets it go (~30 us).  (A
+#: worker that was watching its counters when the task came makes the same
+#: wait, IDLE_CHECKS long, in :func:`~fastmlp.kernels.sync.finish_and_await`.)
 ENTRY_CHECKS = SPINS_BEFORE_YIELD + 1024
 
 #: Checks the caller makes between looks for a Ctrl-C while it waits for the workers.
@@ -97,13 +100,15 @@ class _Worker:
         done = 0
         board = NO_BOARD
         while True:
+            # (the wait for member 0 to enter compiled code is made in there, by the
+            # board's address, when the task came while it watched)
             if not finish_and_await(counters, _FINISHED, done, board, _GIVEN, done + 1,
-                                    IDLE_CHECKS):
+                                    IDLE_CHECKS, _BOARD_AT):
                 self._sleep(done)
+                if self._board.size > 0:
+                    await_count(self._board, BOARD_ENTERED, 1, ENTRY_CHECKS)
             done += 1
             task, member_no, board = self._task, self._member_no, self._board
-            if board.size > 0:
-                await_count(board, BOARD_ENTERED, 1, ENTRY_CHECKS)
             try:
                 task(member_no)
             except BaseException as error:  # handed to the caller by wait()
@@ -123,6 +128,8 @@ class _Worker:
         self._task = task
         self._member_no = member_no
         self._board = board
+        # where the worker finds the board without the GIL (kept alive by self._board)
+        self._counters[_BOARD_AT] = board.ctypes.data if board.size > 0 else 0
         self._given += 1
         if post_count(self._counters, _GIVEN, self._given, _ASLEEP):
             self._wake.release()
