@@ -17,6 +17,7 @@ import numpy as np
 
 from . import deferred
 from .addresses import predict_member_at, unpack_ops
+from .blas import TILED_MOST_ROWS
 from .config import jit
 from .mathfun import like
 from .network import chunk_input, finish_output, forward_loss_rows, forward_rows, inference_noise
@@ -115,13 +116,16 @@ def predict_member(net, ops, X, out, work, c0, r0, r1):
     finish_output(net, ops.forward, of, c0 * n_out, r0, r1)
 
 
-#: The rows a predict's team member claims at a time: half of a thread's share of the
-#: block (each product reads all of its weights once per claim: fewer, larger claims),
-#: so that the second halves even out a late start, and at least this many (a tile's
-#: rows, :data:`fastmlp.kernels.tiles.TILE_ROWS` on AVX-512).  Each claim also runs the
-#: output layer's BLAS product and the epilogues as calls of their own: on the digits
-#: shape's 64 rows (Zen 4, two threads) halves took 48 us a predict, quarters 75 and
-#: eighths 83 in one sequence of runs.
+#: The rows a predict's team member claims at a time (:func:`claimed_rows`): half of a
+#: thread's share of the block, so that the second halves even out a late start, and
+#: at least this many (a tile's rows, :data:`fastmlp.kernels.tiles.TILE_ROWS` on
+#: AVX-512).  Each product reads all of its weights once per claim, and each claim runs
+#: the output layer's BLAS product and the epilogues as calls of their own: fewer,
+#: larger claims.  On the digits shape's 64 rows (Zen 4, two threads) halves took 48 us
+#: a predict, quarters 75 and eighths 83 in one sequence of runs.  Halves of more than
+#: :data:`fastmlp.kernels.blas.TILED_MOST_ROWS` rows would make BLAS copy a large
+#: layer's weights twice per thread (the L shape's 512 rows: ~4% slower): a thread's
+#: whole share is claimed at once then (a member that long hides a late start).
 CLAIM_MIN_ROWS = 8
 
 #: Where :func:`claim_rows` counts each block's claimed rows: two counters a
@@ -137,7 +141,10 @@ def new_claims():
 @jit(from_python=True)
 def claimed_rows(rows, n_threads):
     """The rows of each claim (but the last) of a team's block of ``rows`` rows."""
-    return max(CLAIM_MIN_ROWS, -(-rows // (2 * n_threads)))
+    half = -(-rows // (2 * n_threads))
+    if half > TILED_MOST_ROWS:
+        return -(-rows // n_threads)
+    return max(CLAIM_MIN_ROWS, half)
 
 
 @jit

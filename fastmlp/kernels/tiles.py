@@ -15,9 +15,10 @@ runs, and for the thin products of small batches the copy is most of the
 time: ``python bench/products.py`` (one thread, float32, Zen 4), 8 x 784 @
 784 x 256 takes 59 us in OpenBLAS and 28.5 us here, 64 x 64 @ 64 x 256 24
 and 19, 512 x 784 @ 784 x 256 2,038 and 1,851 (``bench/predict.py`` and
-``bench/compare.py`` for the whole passes).  Numba's loop vectoriser does not keep such a tile in registers
-(scalar sums across the inner loop stay scalar: ~10x slower), so the tile
-is written as vector IR directly, through an intrinsic.
+``bench/compare.py`` for the whole passes).  Numba's loop vectoriser does
+not keep such a tile in registers (scalar sums across the inner loop stay
+scalar: ~10x slower), so the tile is written as vector IR directly,
+through an intrinsic.
 
 The vector width is the target CPU's (64 bytes with AVX-512, 32 with
 AVX/AVX2, 16 otherwise; :data:`VECTOR_BYTES`) and the tile is sized to its
