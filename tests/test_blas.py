@@ -9,6 +9,7 @@ import textwrap
 import numba
 import numpy as np
 import pytest
+from flat_blocks import flat_blocks
 
 from fastmlp.engine import threads as parallel
 from fastmlp.kernels import blas_library
@@ -28,19 +29,11 @@ def gemm_errors(dtype):
     errors = []
     for trans_a in (False, True):
         for trans_b in (False, True):
-            a_rows, a_cols = (k, m) if trans_a else (m, k)
-            b_rows, b_cols = (n, k) if trans_b else (k, n)
-            lda, ldb, ldc = a_cols + pad, b_cols + pad, n + pad
-            a = rng.standard_normal(off + a_rows * lda).astype(dtype)
-            b = rng.standard_normal(off + b_rows * ldb).astype(dtype)
-            c = rng.standard_normal(off + m * ldc).astype(dtype)
-            A = a[off:].reshape(a_rows, lda)[:, :a_cols]
-            B = b[off:].reshape(b_rows, ldb)[:, :b_cols]
-            C = c[off:].reshape(m, ldc)
+            (a, lda, A), (b, ldb, B), (c, ldc, C) = flat_blocks(rng, dtype, m, n, k, trans_a,
+                                                                trans_b, pad, off)
             head = c[:off].copy()
             expected = C.astype(np.float64).copy()
-            expected[:, :n] = (1.5 * (A.T if trans_a else A).astype(np.float64)
-                               @ (B.T if trans_b else B).astype(np.float64)
+            expected[:, :n] = (1.5 * A.astype(np.float64) @ B.astype(np.float64)
                                + 0.5 * expected[:, :n])
             _gemm(trans_a, trans_b, m, n, k, np.array([1.5, 0.5], dtype), a, off, lda, b, off,
                   ldb, c, off, ldc)

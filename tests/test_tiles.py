@@ -3,6 +3,7 @@
 import numba
 import numpy as np
 import pytest
+from flat_blocks import flat_blocks
 
 from fastmlp.kernels import tiles
 from fastmlp.kernels.blas import gemm
@@ -25,19 +26,6 @@ def _gemm(trans_a, trans_b, m, n, k, coef, a, a_off, lda, b, b_off, ldb, c, c_of
     gemm(trans_a, trans_b, m, n, k, coef, a, a_off, lda, b, b_off, ldb, c, c_off, ldc)
 
 
-def _blocks(rng, dtype, m, n, k, trans_a, pad=3, off=2):
-    """Flat buffers holding A (or A^T), B and C with offsets and padded rows."""
-    a_rows, a_cols = (k, m) if trans_a else (m, k)
-    lda, ldb, ldc = a_cols + pad, n + pad, n + 1
-    a = rng.standard_normal(off + a_rows * lda).astype(dtype)
-    b = rng.standard_normal(off + k * ldb).astype(dtype)
-    c = rng.standard_normal(off + m * ldc).astype(dtype)
-    A = a[off:].reshape(a_rows, lda)[:, :a_cols]
-    B = b[off:].reshape(k, ldb)[:, :n]
-    C = c[off:].reshape(m, ldc)
-    return (a, lda, A.T if trans_a else A), (b, ldb, B), (c, ldc, C)
-
-
 #: rows around the tile heights (every remainder), columns around the widths of a
 #: vector and of a tile (masked last columns), inner dimensions with k = 0
 _ROWS = sorted({1, 2, 3, tiles.TILE_ROWS - 1, tiles.TILE_ROWS, tiles.TILE_ROWS + 1,
@@ -55,7 +43,7 @@ def test_tiles_are_numpys_product(dtype, tolerance, trans_a, beta):
     for m in _ROWS:
         for n in _COLUMNS:
             for k in _INNER:
-                (a, lda, A), (b, ldb, B), (c, ldc, C) = _blocks(rng, dtype, m, n, k, trans_a)
+                (a, lda, A), (b, ldb, B), (c, ldc, C) = flat_blocks(rng, dtype, m, n, k, trans_a)
                 if beta == 0.0:
                     C[:, :n] = np.nan  # never read
                 before = c.copy()
@@ -77,7 +65,7 @@ def test_a_nan_of_b_reaches_its_column_even_times_zero(dtype):
     # as BLAS: NaN * 0 is NaN (a diverged weight must show in the output)
     rng = np.random.default_rng(2)
     m, n, k = tiles.TILE_ROWS + 2, 70, 9
-    (a, lda, A), (b, ldb, B), (c, ldc, C) = _blocks(rng, dtype, m, n, k, False, off=0)
+    (a, lda, A), (b, ldb, B), (c, ldc, C) = flat_blocks(rng, dtype, m, n, k, False, off=0)
     B[4, 37] = np.nan
     A[:, 4] = 0
     _tiled(m, n, k, dtype(1), a, 0, lda, 1, b, 0, ldb, dtype(0), c, 0, ldc)
@@ -100,7 +88,7 @@ def test_gemm_through_the_tiles_is_numpys_product(dtype, tolerance, trans_a):
     rng = np.random.default_rng(4)
     m, n, k = 13, 100, 37
     assert uses_tiles(m, n, k, np.dtype(dtype).itemsize, trans_a)
-    (a, lda, A), (b, ldb, B), (c, ldc, C) = _blocks(rng, dtype, m, n, k, trans_a)
+    (a, lda, A), (b, ldb, B), (c, ldc, C) = flat_blocks(rng, dtype, m, n, k, trans_a)
     expected = 2.0 * A.astype(np.float64) @ B.astype(np.float64) + 0.5 * C[:, :n]
     _gemm(trans_a, False, m, n, k, np.array([2.0, 0.5], dtype), a, 2, lda, b, 2, ldb, c, 2, ldc)
     assert np.max(np.abs(C[:, :n] - expected)) / np.abs(expected).max() < tolerance

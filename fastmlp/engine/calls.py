@@ -23,7 +23,6 @@ from collections import namedtuple
 import numpy as np
 
 from .._utils.sparse import is_sparse, max_row_nnz
-from .._utils.sparse import nbytes as sparse_nbytes
 from .._utils.tuning import (
     BLAS_ONE_THREAD_MAX_MNK,
     CALL_MAX_BYTES,
@@ -42,16 +41,17 @@ from ..kernels import penalty as _kp
 from ..kernels import sync as _ksync
 from ..kernels import train as _kt
 from ..kernels.collective import MPI_SIZE
-from ..kernels.structs import CSR, Data, Net, Noise, Run
+from ..kernels.structs import Data, Net, Noise, Run
 from ..losses import loss_code
 from .compile_pool import batches
 from .compiling import COMPILE_SECONDS, first_use
 from .guard import ParamGuard
+from .inputs import arguments_key, input_density, kernel_input, row_bytes, staged_rows
 from .layout import Workspace
 from .threads import kernel_threads, single_threaded_blas
 
 __all__ = ["Engine", "GradientPass", "TrainingLoop", "ThreadPlan", "plan", "INFERENCE",
-           "training_noise", "kernel_input", "input_density", "staged_rows"]
+           "training_noise"]
 
 #: The noise key of an inference pass: no dropout, running batch-norm statistics.
 INFERENCE = _kn.INFERENCE
@@ -111,15 +111,20 @@ def _most_rows_on_one_blas_thread(sizes, dtype):
     itemsize = np.dtype(dtype).itemsize
     layers = list(zip(sizes, sizes[1:]))
 
-    def alone(rows):  # true up to some row count (both tests are), false after it
-        return all(_kb.uses_tiles(False, rows, fan_out, fan_in, itemsize)
-                   or rows * fan_in * fan_out <= BLAS_ONE_THREAD_MAX_MNK
-                   for fan_in, fan_out in layers)
+    return _last_rows_where(lambda rows: all(
+        _kb.uses_tiles(False, rows, fan_out, fan_in, itemsize)
+        or rows * fan_in * fan_out <= BLAS_ONE_THREAD_MAX_MNK for fan_in, fan_out in layers))
 
-    lo, hi = 0, ROWS_PER_THREAD  # alone(lo) holds (0: vacuously); find the last that does
+
+def _last_rows_where(holds):
+    """The most rows (0 .. ROWS_PER_THREAD) for which ``holds(rows)`` is true, when it is
+    true up to some count and false after it: a bisection (scanning down from
+    ROWS_PER_THREAD took ~1.9 ms for a 784-256-256-10 model, on every model built: a
+    population's members, a search's trials)."""
+    lo, hi = 0, ROWS_PER_THREAD  # holds(lo) (0: vacuously); find the last that does
     while lo < hi:
         mid = (lo + hi + 1) // 2
-        lo, hi = (mid, hi) if alone(mid) else (lo, mid - 1)
+        lo, hi = (mid, hi) if holds(mid) else (lo, mid - 1)
     return lo
 
 
@@ -132,50 +137,10 @@ def training_noise(seed=0, update_running=False):
     return Noise(np.int64(seed), np.int64(0), np.int64(mode), np.int64(0))
 
 
-def _arguments_key(X):
-    """What decides the compiled kernels' types for an input X (a kernel input)."""
-    if isinstance(X, CSR):
-        return ("csr", X.data.dtype.num, X.indices.dtype.num, X.data.flags.writeable)
-    flags = X.flags
-    return (X.dtype.num, X.ndim, flags.c_contiguous, flags.f_contiguous, flags.writeable,
-            flags.aligned)
-
-
-def kernel_input(X):
-    """X as the kernels take it: a dense array as it is, a SciPy CSR matrix as a
-    :class:`~fastmlp.kernels.structs.CSR` of its three arrays (no copy)."""
-    if not is_sparse(X):
-        return X
-    return CSR(X.data, X.indices, X.indptr, (np.int64(X.shape[0]), np.int64(X.shape[1])))
-
-
-def input_density(X):
-    """The share of X's entries that are stored: 1 for a dense X."""
-    if not is_sparse(X):
-        return 1.0
-    return X.nnz / max(1, X.shape[0] * X.shape[1])
-
-
-def row_bytes(X):
-    """Bytes of one row of X (on average, for a sparse X)."""
-    if is_sparse(X):
-        return sparse_nbytes(X) // max(1, X.shape[0])
-    return X.shape[1] * X.itemsize
-
-
 def _most_rows_on_one_thread(layer_sizes):
     """The most rows (up to ROWS_PER_THREAD) a predict's :func:`plan` runs on one thread;
-    0 if none.  The plan's thread count never falls as rows grow, so a bisection finds it
-    (scanning down from ROWS_PER_THREAD took ~1.9 ms for a 784-256-256-10 model, on every
-    model built: a population's members, a search's trials)."""
-    lo, hi = 0, ROWS_PER_THREAD  # plan(lo rows) is on one thread (0: vacuously); find the last
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if plan(layer_sizes, mid).n_threads == 1:
-            lo = mid
-        else:
-            hi = mid - 1
-    return lo
+    0 if none (the plan's thread count never falls as rows grow)."""
+    return _last_rows_where(lambda rows: plan(layer_sizes, rows).n_threads == 1)
 
 
 class Engine:
@@ -333,7 +298,7 @@ class Engine:
         if n <= self._direct_rows and isinstance(X, np.ndarray):
             # a small dense predict: one block on this thread, nothing else to decide
             part = X if prepare is None else prepare(X)
-            member = self._predict_units.get(_arguments_key(part))
+            member = self._predict_units.get(arguments_key(part))
             if member is not None:  # (a first use compiles below, with its notice)
                 out = np.empty((n, self.n_outputs), dtype=self.dtype)
                 work = self._thread_workspace("predict", n).work
@@ -352,7 +317,7 @@ class Engine:
         if n <= block and isinstance(X, np.ndarray):
             # one block for the team: one call, nothing to cut, the team's launcher ready
             part = X if prepare is None else prepare(X)
-            member = self._predict_units.get(_arguments_key(part))
+            member = self._predict_units.get(arguments_key(part))
             if member is not None and member in self._team_ready:
                 if _ki.claimed_rows(n, n_threads) <= self._blas_alone_rows:
                     # each member's products stay on its thread in BLAS too: switching
@@ -367,7 +332,7 @@ class Engine:
         def rows(start, stop):
             part = X[start:stop] if prepare is None else prepare(X[start:stop])
             part = kernel_input(part)
-            key = _arguments_key(part)
+            key = arguments_key(part)
             member = self._predict_units.get(key)
             if member is None:
                 member = self._predict_units[key] = _ki.predict_unit(net, ops, part, out, ws.work)
@@ -410,7 +375,7 @@ class Engine:
             weights = sw[start:stop] if sw.size else sw
             part = X[start:stop] if prepare is None else prepare(X[start:stop])
             part, targets = kernel_input(part), T[start:stop]
-            key = (_arguments_key(part), _arguments_key(targets), _arguments_key(weights))
+            key = (arguments_key(part), arguments_key(targets), arguments_key(weights))
             member = self._evaluate_units.get(key)
             if member is None:
                 member = self._evaluate_units[key] = _ki.evaluate_unit(
@@ -704,14 +669,3 @@ class TrainingLoop:
         X[mine] = self.prepare_rows(self.X[rows[mine]], scratch=True)
         sw = self.sw[rows] if self.sw.size else self.sw
         return X, self.T[rows], sw, np.arange(rows.size, dtype=np.int64)
-
-
-def staged_rows(X, T, sw, rows, prepare, dtype):
-    """``(X, T, sw, index)`` of the given rows of a fit's data, gathered and prepared
-    (``prepare(rows, scratch=True)``: the model's conversion and preprocessing), the
-    index their positions: what a call over staged batches reads (one process)."""
-    if not rows.size:  # the compile-only call
-        prepared = np.empty((0, X.shape[1]), dtype=dtype)
-    else:
-        prepared = prepare(X[rows], scratch=True)
-    return prepared, T[rows], sw[rows] if sw.size else sw, np.arange(rows.size, dtype=np.int64)

@@ -25,7 +25,7 @@ from ..kernels import sync as _ksync
 from ..kernels.collective import MPI_SIZE
 from ..kernels.structs import Data, Lanes, Members, Net, Run
 from ..losses import loss_code
-from .calls import kernel_input, staged_rows
+from .inputs import kernel_input, staged_rows
 from .layout import Workspace
 from .threads import kernel_threads
 
