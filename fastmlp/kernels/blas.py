@@ -29,15 +29,17 @@ import numpy as np
 
 from .blas_library import chosen, fortran_gemm
 from .config import jit
-from .tiles import TILE_VECTORS, VECTOR_BYTES, tiled_product
+from .tiles import TILE_VECTORS, VECTOR_BYTES, bind, call_tiled_product
 from .views import element_pointer
 
 _N = ord("n")
 _T = ord("t")
 
-# Bind the kernels' GEMM symbols to a library before any kernel is compiled
-# or loaded from the cache (they are resolved when the machine code is linked).
+# Bind the kernels' GEMM symbols to a library, and those of the register tiles to
+# their compiled functions, before any kernel is compiled or loaded from the cache
+# (they are resolved when the machine code is linked).
 chosen()
+bind()
 
 
 #: A product of one row by a (k, n) matrix of at least this many entries runs as
@@ -115,11 +117,11 @@ def gemm(trans_a, trans_b, m, n, k, coef, a, a_off, lda, b, b_off, ldb, c, c_off
 @jit
 def tiles_gemm(trans_a, m, n, k, coef, a, a_off, lda, b, b_off, ldb, c, c_off, ldc):
     """:func:`gemm` with B read in rows (``trans_b`` False), as register tiles
-    (:func:`fastmlp.kernels.tiles.tiled_product`), whatever the shapes."""
+    (:func:`fastmlp.kernels.tiles.call_tiled_product`), whatever the shapes."""
     a_row, a_step = (np.int64(1), np.int64(lda)) if trans_a else (np.int64(lda), np.int64(1))
-    tiled_product(np.int64(m), np.int64(n), np.int64(k), coef[0], a, np.int64(a_off), a_row,
-                  a_step, b, np.int64(b_off), np.int64(ldb), coef[1], c, np.int64(c_off),
-                  np.int64(ldc))
+    call_tiled_product(np.int64(m), np.int64(n), np.int64(k), coef[0], a, np.int64(a_off),
+                       a_row, a_step, b, np.int64(b_off), np.int64(ldb), coef[1], c,
+                       np.int64(c_off), np.int64(ldc))
 
 
 @jit

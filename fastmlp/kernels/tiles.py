@@ -32,12 +32,14 @@ nothing outside the block is read past its end or written.
 import llvmlite.binding as llvm
 import numba
 from llvmlite import ir
-from numba import types
+from numba import cfunc, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-__all__ = ["VECTOR_BYTES", "TILE_ROWS", "TILE_VECTORS", "MOST_VECTORS", "tile_vectors",
-           "tiled_product"]
+from .config import CFUNC_OPTIONS
+
+__all__ = ["VECTOR_BYTES", "TILE_ROWS", "TILE_VECTORS", "MOST_VECTORS", "SYMBOLS",
+           "tile_vectors", "tiled_product", "call_tiled_product", "bind"]
 
 
 def _target_vector_bytes():
@@ -109,10 +111,10 @@ class _Emitter:
         for name in ("m", "n", "k", "a_off", "a_row", "a_step", "b_off", "ldb", "c_off", "ldc"):
             setattr(self, name, value[name])
         self.builder = builder
-        element = context.get_value_type(typ["a"].dtype)
+        element = context.get_value_type(_element_type(typ["a"]))
         self.lanes = VECTOR_BYTES // context.get_abi_sizeof(element)
         self.vector = ir.VectorType(element, self.lanes)
-        self.a, self.b, self.c = (context.make_array(typ[x])(context, builder, value[x]).data
+        self.a, self.b, self.c = (_data_pointer(context, builder, typ[x], value[x])
                                   for x in "abc")
         self.alpha, self.beta = self.splat(value["alpha"]), self.splat(value["beta"])
         self.beta_is_zero = builder.fcmp_ordered("==", value["beta"], ir.Constant(element, 0.0))
@@ -254,34 +256,120 @@ class _Emitter:
                 self.row_block(rows, whole)
 
 
-def _is_float_vector(typ):
-    return (isinstance(typ, types.Array) and typ.ndim == 1 and typ.layout == "C"
-            and typ.dtype in (types.float32, types.float64))
+def _element_type(typ):
+    """The float type of an operand: an array's dtype, or what a pointer points to."""
+    return typ.dtype if isinstance(typ, (types.Array, types.CPointer)) else None
+
+
+def _data_pointer(context, builder, typ, value):
+    """The address of an operand's first element: an array's data, or the pointer itself."""
+    if isinstance(typ, types.CPointer):
+        return value
+    return context.make_array(typ)(context, builder, value).data
+
+
+def _operands_typing(m, n, k, alpha, a, a_off, a_row, a_step, b, b_off, ldb, beta, c, c_off,
+                     ldc):
+    """The signature of a product on these argument types, or None when they are not one:
+    A, B and C 1-D C-contiguous arrays (or pointers) of one float type, every index an
+    int64, alpha and beta of that float type."""
+    operands = (a, b, c)
+    floats = {_element_type(x) for x in operands}
+    indices = (m, n, k, a_off, a_row, a_step, b_off, ldb, c_off, ldc)
+    if not (len(floats) == 1 and floats <= {types.float32, types.float64}
+            and all(isinstance(x, types.CPointer) or (x.ndim == 1 and x.layout == "C")
+                    for x in operands)
+            and all(x == types.int64 for x in indices) and alpha in floats and beta in floats):
+        return None
+    return types.void(m, n, k, alpha, a, a_off, a_row, a_step, b, b_off, ldb, beta, c, c_off,
+                      ldc)
 
 
 @intrinsic
 def tiled_product(typingctx, m, n, k, alpha, a, a_off, a_row, a_step, b, b_off, ldb, beta, c,
                   c_off, ldc):
-    """``C = alpha A B + beta C`` on blocks of flat buffers, B read in rows.
+    """``C = alpha A B + beta C`` on blocks of flat buffers, B read in rows, written out here.
 
-    Shapes (every index an int64, every array 1-D, C-contiguous, of one
-    float dtype, ``alpha`` and ``beta`` of that dtype): C is (m, n) at
-    ``c[c_off + i * ldc + j]``; B is (k, n) at ``b[b_off + p * ldb + j]``;
-    A(i, p) is ``a[a_off + i * a_row + p * a_step]`` -- (a_row, a_step) =
-    (lda, 1) for A stored (m, k), (1, lda) for A^T of a (k, m) block.
-    beta = 0 never reads C.  Does nothing when m or n is 0; k = 0 gives
-    beta C.  No bounds are checked: the caller's layout guarantees them.
+    Shapes (every index an int64; a, b and c 1-D C-contiguous arrays, or
+    pointers, of one float type; ``alpha`` and ``beta`` of that type): C is
+    (m, n) at ``c[c_off + i * ldc + j]``; B is (k, n) at ``b[b_off + p *
+    ldb + j]``; A(i, p) is ``a[a_off + i * a_row + p * a_step]`` -- (a_row,
+    a_step) = (lda, 1) for A stored (m, k), (1, lda) for A^T of a (k, m)
+    block.  beta = 0 never reads C.  Does nothing when m or n is 0; k = 0
+    gives beta C.  No bounds are checked: the caller's layout guarantees
+    them.  The kernels call :func:`call_tiled_product` instead: the code of
+    this one is ~0.5 s of LLVM's time in every compiled unit that holds it.
     """
-    arrays = (a, b, c)
-    indices = (m, n, k, a_off, a_row, a_step, b_off, ldb, c_off, ldc)
-    if not (all(_is_float_vector(x) for x in arrays) and len({x.dtype for x in arrays}) == 1
-            and all(x == types.int64 for x in indices) and alpha == a.dtype
-            and beta == a.dtype):
+    signature = _operands_typing(m, n, k, alpha, a, a_off, a_row, a_step, b, b_off, ldb, beta,
+                                 c, c_off, ldc)
+    if signature is None:
         return None
 
     def codegen(context, builder, signature, args):
         _Emitter(context, builder, signature, args).product()
         return context.get_dummy_value()
 
-    return types.void(m, n, k, alpha, a, a_off, a_row, a_step, b, b_off, ldb, beta, c, c_off,
-                      ldc), codegen
+    return signature, codegen
+
+
+#: The names the kernels call :func:`tiled_product` by, compiled once per float type
+#: (:func:`bind`): each kernel then holds a call, not the product's code.
+SYMBOLS = {"float32": "fastmlp_tiled_sgemm", "float64": "fastmlp_tiled_dgemm"}
+
+
+def _c_signature(number):
+    """The C signature of the compiled product for float type ``number``."""
+    i64, pointer = types.int64, types.CPointer(number)
+    return types.void(i64, i64, i64, number, pointer, i64, i64, i64, pointer, i64, i64, number,
+                      pointer, i64, i64)
+
+
+def _compiled(number):
+    """:func:`tiled_product` for float type ``number`` as a C function (cached); its address."""
+    def product(m, n, k, alpha, a, a_off, a_row, a_step, b, b_off, ldb, beta, c, c_off, ldc):
+        tiled_product(m, n, k, alpha, a, a_off, a_row, a_step, b, b_off, ldb, beta, c, c_off,
+                      ldc)
+
+    return cfunc(_c_signature(number), **CFUNC_OPTIONS)(product).address
+
+
+_bound = False
+
+
+def bind():
+    """Compile (or load) the product once per float type and bind it to its name in
+    :data:`SYMBOLS`, before any kernel calling it is compiled or loaded: their machine
+    code holds the names only, resolved when it is linked (an unbound name would crash
+    the process there).  Called when :mod:`fastmlp.kernels.blas` is imported: ~10 ms
+    from Numba's cache, ~0.7 s the first time (an empty cache)."""
+    global _bound
+    if not _bound:
+        for name, number in (("float32", types.float32), ("float64", types.float64)):
+            llvm.add_symbol(SYMBOLS[name], _compiled(number))
+        _bound = True
+
+
+@intrinsic
+def call_tiled_product(typingctx, m, n, k, alpha, a, a_off, a_row, a_step, b, b_off, ldb, beta,
+                       c, c_off, ldc):
+    """:func:`tiled_product` (the same arguments) through its compiled function
+    (:data:`SYMBOLS`, bound by :func:`bind`)."""
+    signature = _operands_typing(m, n, k, alpha, a, a_off, a_row, a_step, b, b_off, ldb, beta,
+                                 c, c_off, ldc)
+    if signature is None:
+        return None
+    number = _element_type(a)
+
+    def codegen(context, builder, signature, args):
+        value = dict(zip(_PARAMETERS, args))
+        typ = dict(zip(_PARAMETERS, signature.args))
+        c_types = _c_signature(number).args
+        function = cgutils.get_or_insert_function(
+            builder.module,
+            ir.FunctionType(ir.VoidType(), [context.get_value_type(t) for t in c_types]),
+            SYMBOLS[str(number)])
+        builder.call(function, [_data_pointer(context, builder, typ[name], value[name])
+                                if name in "abc" else value[name] for name in _PARAMETERS])
+        return context.get_dummy_value()
+
+    return signature, codegen
