@@ -43,11 +43,6 @@ def _blas_loop(trans_a, m, n, k, coef, a, lda, b, ldb, c, ldc, reps):
         blas_gemm(trans_a, False, m, n, k, coef, a, 0, lda, b, 0, ldb, c, 0, ldc)
 
 
-@numba.njit(cache=True)
-def _takes_tiles(trans_a, m, n, k, itemsize):
-    return uses_tiles(trans_a, m, n, k, itemsize)
-
-
 def _time(loop, args, samples):
     """Median seconds of one product over ``samples`` samples of ~20 ms each."""
     loop(*args, 1)
@@ -109,7 +104,7 @@ def main():
             workload = WORKLOADS[name]
             for label, trans_a, m, n, k in products(workload, rows):
                 tiles, blas = compare(trans_a, m, n, k, args.samples, rng)
-                takes = "tiles" if _takes_tiles(trans_a, m, n, k, 4) else "BLAS"
+                takes = "tiles" if uses_tiles(trans_a, m, n, k, 4) else "BLAS"
                 print(f"{name:9s} {label:28s} {f'{m}x{k}x{n}':>18s} {tiles * 1e6:9.1f} "
                       f"{blas * 1e6:9.1f} {tiles / blas:6.2f}  {takes}", flush=True)
 

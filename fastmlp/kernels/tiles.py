@@ -70,8 +70,6 @@ TILE_VECTORS = 2
 #: C, or a product of one or two rows) takes more of them, up to this many, so
 #: that enough independent sums are in flight to hide the multiply-add's latency.
 MOST_VECTORS = 8
-
-
 #: Tiles of rows per block of rows (see :meth:`_Emitter.product`).
 BLOCK_TILES = 8
 
@@ -79,6 +77,7 @@ BLOCK_TILES = 8
 def tile_vectors(rows):
     """Vectors of columns in a tile of ``rows`` rows: as many as the registers hold."""
     return min(MOST_VECTORS, max(TILE_VECTORS, TILE_ROWS * TILE_VECTORS // rows))
+
 
 _I32 = ir.IntType(32)
 _I64 = ir.IntType(64)
@@ -341,7 +340,7 @@ def bind():
     :data:`SYMBOLS`, before any kernel calling it is compiled or loaded: their machine
     code holds the names only, resolved when it is linked (an unbound name would crash
     the process there).  Called when :mod:`fastmlp.kernels.blas` is imported: ~10 ms
-    from Numba's cache, ~0.7 s the first time (an empty cache)."""
+    from Numba's cache, ~1.2 s for both the first time (an empty cache)."""
     global _bound
     if not _bound:
         for name, number in (("float32", types.float32), ("float64", types.float64)):
