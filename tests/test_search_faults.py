@@ -71,6 +71,12 @@ def test_killed_workers_cost_their_trials_only_and_resume_runs_the_lost_one(
     env = dict(os.environ, FASTMLP_TEST_KILL="1:always,2:once",
                FASTMLP_TEST_KILL_DIR=str(markers),
                PYTHONPATH=os.pathsep.join(filter(None, [HOOK, os.environ.get("PYTHONPATH")])))
+    if backend != "ray":
+        # the order of events fixed (a timing would choose it otherwise): trial 1 dies
+        # first beside trial 0 -- never beside trial 2, which would then die once in
+        # company and once of its own, and be lost -- and trials 2 and 3 start once
+        # trial 1 is lost.  (Ray starts trial 1 only after trial 0: no such wait.)
+        env["FASTMLP_TEST_WAIT"] = f"0:1:1,2:1:{RUNS},3:1:{RUNS}"
     env.pop("RAY_ADDRESS", None)  # Ray: a local instance of its own
     child = subprocess.Popen(
         [sys.executable, "-m", "fastmlp",
