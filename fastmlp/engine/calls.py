@@ -302,11 +302,7 @@ class Engine:
             if member is not None:  # (a first use compiles below, with its notice)
                 out = np.empty((n, self.n_outputs), dtype=self.dtype)
                 work = self._thread_workspace("predict", n).work
-                if n <= self._blas_alone_rows:  # BLAS keeps these products on one thread
-                    _ki.predict_here(self._inference_net, self.inference_addresses(), part,
-                                     out, work, member)
-                    return out
-                with single_threaded_blas():  # its own threads would fight the pools' spin
+                with self._blas_on_one_thread(n):
                     _ki.predict_here(self._inference_net, self.inference_addresses(), part,
                                      out, work, member)
                 return out
@@ -319,13 +315,7 @@ class Engine:
             part = X if prepare is None else prepare(X)
             member = self._predict_units.get(arguments_key(part))
             if member is not None and member in self._team_ready:
-                if _ki.claimed_rows(n, n_threads) <= self._blas_alone_rows:
-                    # each member's products stay on its thread in BLAS too: switching
-                    # BLAS to one thread and back would wake its own threads, which then
-                    # spin and take the cores from the team's
-                    _ki.predict(net, ops, part, out, ws.work, n_threads, member)
-                    return out
-                with single_threaded_blas():
+                with self._blas_on_one_thread(_ki.claimed_rows(n, n_threads)):
                     _ki.predict(net, ops, part, out, ws.work, n_threads, member)
                 return out
 
@@ -349,6 +339,15 @@ class Engine:
             with single_threaded_blas():
                 self._in_calls(X, block, rows)
         return out
+
+    def _blas_on_one_thread(self, rows):
+        """The context a predict's products of ``rows`` rows per call of a thread run in:
+        BLAS switched to one thread, unless it keeps them on the calling thread anyway
+        (its own threads would fight the team's spin; switching BLAS back to its count
+        wakes those threads, which then spin and take the team's cores)."""
+        if rows <= self._blas_alone_rows:
+            return contextlib.nullcontext()
+        return single_threaded_blas()
 
     def _thread_workspace(self, what, rows, training=False):
         """This thread's workspace for ``what`` (predict, evaluate), of at least ``rows``

@@ -216,13 +216,20 @@ def await_count(counts, index, target, checks):
     the core away between checks.  Compiled without the GIL: the threads
     of a team hand work to each other through it (:mod:`fastmlp.kernels.workers`).
     """
+    return _await_at(counts.ctypes.data, index, target, checks)
+
+
+@jit
+def _await_at(address, index, target, checks):
+    # await_count on the int64 array whose data starts at ``address`` (kept alive by
+    # the caller): a worker knows the board of its next task by its address alone
     for check in range(checks):
-        if atomic_load(counts, index) >= target:
+        if atomic_load_at(address, index) >= target:
             return True
         spin_pause()
         if check > SPINS_BEFORE_YIELD:
             _sched_yield()
-    return atomic_load(counts, index) >= target
+    return atomic_load_at(address, index) >= target
 
 
 @jit(from_python=True)
@@ -248,12 +255,7 @@ def finish_and_await(counts, finished, done, board, index, target, checks, board
         return False
     address = atomic_load(counts, board_at)
     if address != 0:
-        for check in range(checks):
-            if atomic_load_at(address, BOARD_ENTERED) != 0:
-                break
-            spin_pause()
-            if check > SPINS_BEFORE_YIELD:
-                _sched_yield()
+        _await_at(address, BOARD_ENTERED, 1, checks)
     return True
 
 
