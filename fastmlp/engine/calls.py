@@ -627,7 +627,9 @@ class TrainingLoop:
         order = np.arange(self.X.shape[0], dtype=np.int64)
         with self.engine.first_use("training", self.n_threads, self.optimizer_name,
                                    self.ranks if self._mpi is not None else None):
-            self.run(order, opt_state, 0, 0)
+            args = self._arguments(order, opt_state, 0, 0)
+            self._compiled = _kt.training(*args)
+            _kt.ready(self._compiled, *args)
 
     def run(self, order, opt_state, first, end):
         """Train on batches ``first .. end-1`` of the epoch order ``order``.
@@ -635,6 +637,15 @@ class TrainingLoop:
         Returns -1 when every batch had a finite loss; otherwise the index
         of the first batch whose loss was NaN or inf, which was not applied.
         """
+        args = self._arguments(order, opt_state, first, end)
+        if self._compiled is None:
+            self._compiled = _kt.training(*args)
+        with self.engine.guard.writing():
+            return _kt.train_batches(self._compiled, *args)
+
+    def _arguments(self, order, opt_state, first, end):
+        """The arguments of :func:`fastmlp.kernels.train.train_batches` for batches
+        ``first .. end-1`` of ``order`` (after the :class:`~fastmlp.kernels.train.Training`)."""
         engine = self.engine
         X, T, sw = self._X, self.T, self.sw
         if self.prepare_rows is not None:
@@ -645,12 +656,8 @@ class TrainingLoop:
         ops = engine.ops(self.optimizer_kind)
         # the penalty is added once, by rank 0, to the gradient summed over the ranks
         reg = engine.reg if self.ranks is None or self.ranks.rank == 0 else self._no_penalty
-        args = (engine.net(mpi=self._mpi), ops, self.grad, reg, Data(X, T, sw, order), run,
+        return (engine.net(mpi=self._mpi), ops, self.grad, reg, Data(X, T, sw, order), run,
                 self.workspace.work, opt_state, self.stats, self.n_threads, self._sync)
-        if self._compiled is None:
-            self._compiled = _kt.training(*args)
-        with engine.guard.writing():
-            return _kt.train_batches(self._compiled, *args)
 
     def _staged(self, order, first, end):
         """(X, T, sw, order) of batches ``first .. end-1`` alone, gathered and prepared.
