@@ -32,6 +32,7 @@ from .engine.calls import INFERENCE, Engine, training_noise
 from .engine.layout import ParamLayout
 from .kernels import network as _kn
 from .kernels import penalty as _kp
+from .kernels.finite import all_finite
 from .kernels.structs import LAYER_F_COLUMNS
 from .losses import encode_targets, get_loss
 from .metrics import metrics_from_stats
@@ -480,7 +481,7 @@ class Model:
         X = self._checked_inputs(X)
         # never half-updated parameters, while another thread trains the model
         out = self._engine.guard.read(lambda: self._engine.predict(X, self.prepare_rows))
-        if not np.isfinite(out).all():
+        if not all_finite(out):
             self._explain_non_finite(X, out)
         return out
 

@@ -10,6 +10,7 @@ import numbers
 
 import numpy as np
 
+from ..kernels.finite import all_finite
 from .sparse import check_csr, is_sparse
 from .sparse import largest_magnitude as sparse_largest_magnitude
 from .sparse import nbytes as sparse_nbytes
@@ -117,6 +118,10 @@ def _numeric_array(X, what):
     return arr
 
 
+#: The arrays whose NaN/inf check is compiled (:func:`fastmlp.kernels.finite.all_finite`):
+#: those the kernels take (C-contiguous, writeable), so that no other variant compiles.
+_COMPILED_CHECK_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
 #: Rows are checked in blocks of about this many values: a temporary of a
 #: quarter MB instead of one the size of the data.
 _BLOCK_VALUES = 1 << 18
@@ -148,7 +153,10 @@ def overflow_cause(X, params):
 
 def _check_finite(arr, what):
     """ValueError naming the first NaN or inf of ``arr`` (2-D, float), read block by block."""
-    if arr.size <= _BLOCK_VALUES and np.isfinite(arr).all():  # the common case, at once
+    if arr.dtype in _COMPILED_CHECK_DTYPES and arr.flags.c_contiguous and arr.flags.writeable:
+        if all_finite(arr):  # the common case: one compiled pass, no temporary
+            return
+    elif arr.size <= _BLOCK_VALUES and np.isfinite(arr).all():  # the common case, at once
         return
     for start, block in _row_blocks(arr):
         if not np.isfinite(block).all():

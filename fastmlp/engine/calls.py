@@ -16,6 +16,7 @@ it their arrays (the optimizer's as an
 """
 
 import contextlib
+import functools
 import threading
 import time
 from collections import namedtuple
@@ -91,8 +92,8 @@ def plan(layer_sizes, n_rows, training=False, density=1.0):
     -------
     ThreadPlan
     """
-    pairs = list(zip(layer_sizes, layer_sizes[1:]))
-    weights = density * pairs[0][0] * pairs[0][1] + sum(a * b for a, b in pairs[1:])
+    first, rest = _weight_counts(tuple(layer_sizes))
+    weights = density * first + rest
     if training:
         return ThreadPlan(kernel_threads(6 * min(n_rows, TRAIN_CHUNK_ROWS) * weights), n_rows)
     flops = 2 * n_rows * weights
@@ -100,6 +101,14 @@ def plan(layer_sizes, n_rows, training=False, density=1.0):
     # a team repays its hand-over only on more inference work than a training step's
     n_threads = 1 if block_flops < INFERENCE_TEAM_MIN_FLOPS else kernel_threads(block_flops)
     return ThreadPlan(n_threads, max(1, min(n_rows, ROWS_PER_THREAD * n_threads)))
+
+
+@functools.lru_cache(maxsize=256)
+def _weight_counts(layer_sizes):
+    """(weights of the first layer, weights of the others) of a network: a predict's plan
+    asks on every call."""
+    pairs = list(zip(layer_sizes, layer_sizes[1:]))
+    return pairs[0][0] * pairs[0][1], sum(a * b for a, b in pairs[1:])
 
 
 def _most_rows_on_one_blas_thread(sizes, dtype):

@@ -12,7 +12,7 @@ guarantee.
 
 The same atomics hand a team's work to its worker threads
 (:mod:`fastmlp.kernels.workers`): :func:`await_count` and
-:func:`finish_and_await` watch counters without the GIL, :func:`post_count`
+:func:`finish_and_await` watch counters without the GIL, :func:`post_task`
 posts a task, and a team's board (:func:`new_board`) says when member 0
 has entered compiled code (:func:`enter_team`) and when the workers are
 back in their watch (:func:`leave_team`).
@@ -260,13 +260,19 @@ def finish_and_await(counts, finished, done, board, index, target, checks, board
 
 
 @jit(from_python=True, nogil=False)
-def post_count(counts, index, value, flag):
+def post_task(counts, index, value, flag, board_at, board):
     """``counts[index] = value``, then take down ``counts[flag]`` if it is up: whether it was.
 
-    The poster of a handoff (:mod:`fastmlp.kernels.workers`): the flag says
-    that the waiting thread went to sleep and must be woken.  Holds the GIL
-    (it is short), so that the thread it wakes cannot take it meanwhile.
+    The poster of a worker's task (:mod:`fastmlp.kernels.workers`): the
+    flag says that the waiting worker went to sleep and must be woken.
+    First stores at ``counts[board_at]`` the address of the task's team
+    ``board`` (0 for an empty one), where the worker looks for it without
+    the GIL (:func:`finish_and_await`; read from Python, as
+    ``board.ctypes.data``, an array's address costs ~1 us, a tenth of a
+    small team's handoff).  Holds the GIL (it is short), so that the
+    thread it wakes cannot take it meanwhile.
     """
+    atomic_store(counts, board_at, np.int64(board.ctypes.data) if board.size > 0 else 0)
     atomic_store(counts, index, value)
     return atomic_swap_if(counts, flag, 1, 0)
 
@@ -277,7 +283,7 @@ def announce_sleep(counts, flag, index, target):
 
     False when ``counts[index] >= target`` came meanwhile and the flag could
     still be taken down here (no wake-up will come); True otherwise -- the
-    poster (:func:`post_count`) took the flag down and wakes it, or will.
+    poster (:func:`post_task`) took the flag down and wakes it, or will.
     """
     atomic_store(counts, flag, 1)
     if atomic_load(counts, index) >= target and atomic_swap_if(counts, flag, 1, 0):
