@@ -58,11 +58,13 @@ _trainings = {}
 def ready(compiled, net, ops, grad, reg, data, run, work, opt, stats, n_threads, sync):
     """Compile (or load) everything :func:`train_batches` calls with these arguments (the
     same), ``compiled`` their :class:`Training`, without training."""
-    addresses(ops)
     rest = _member_rest(compiled.passes, grad, reg, data, run, work, opt,
                         Sums(stats, np.zeros(n_threads)), n_threads, sync,
                         np.zeros(1, dtype=np.int64))
+    # the launcher first: everything pending (the member, the passes, the functions)
+    # compiles with it, side by side (kernels.deferred); then nothing is left for these
     ready_team(_train, compiled.member, (net,) + rest)
+    addresses(ops)
 
 
 def train_batches(compiled, net, ops, grad, reg, data, run, work, opt, stats, n_threads, sync):
