@@ -12,7 +12,7 @@ read it.
 __all__ = ["ROWS_PER_THREAD", "TRAIN_CHUNK_ROWS", "CALL_SECONDS", "GRADIENT_CALL_FLOPS",
            "CALL_MAX_BYTES",
            "INPUT_COPY_MAX_BYTES", "PARALLEL_MIN_FLOPS", "INFERENCE_TEAM_MIN_FLOPS",
-           "BLAS_ONE_THREAD_MAX_MNK",
+           "BLAS_ONE_THREAD_MAX_MNK", "PLANS_KEPT",
            "COLUMN_SPLIT_MAX_ROWS_PER_THREAD", "COLUMN_SPLIT_MIN_UNITS_PER_THREAD",
            "COLUMN_SPLIT_MIN_FLOPS_PER_THREAD", "UPSTREAM_TRANSPOSE_MAX_FAN_OUT",
            "COMPILE_NOTICE_AFTER",
@@ -24,6 +24,11 @@ __all__ = ["ROWS_PER_THREAD", "TRAIN_CHUNK_ROWS", "CALL_SECONDS", "GRADIENT_CALL
 #: an efficient GEMM, small enough that a block's activations stay in cache
 #: for the epilogue.
 ROWS_PER_THREAD = 512
+
+#: The most predict plans (threads and block size) an engine keeps, one per
+#: row count seen -- a scoring loop's batch sizes -- cleared when full: a plan
+#: costs ~2.7 us to make, a small predict's whole time is ~10-50 us.
+PLANS_KEPT = 64
 
 #: Most rows the compiled training loop processes at once; larger batches
 #: (full-batch training on big data) are accumulated chunk by chunk.

@@ -30,6 +30,7 @@ from .._utils.tuning import (
     CALL_SECONDS,
     GRADIENT_CALL_FLOPS,
     INFERENCE_TEAM_MIN_FLOPS,
+    PLANS_KEPT,
     ROWS_PER_THREAD,
     TRAIN_CHUNK_ROWS,
 )
@@ -62,10 +63,6 @@ _NO_MPI = np.zeros(MPI_SIZE, dtype=np.int64)
 
 #: The inference speed assumed before a model's first pass (rows per second).
 _FIRST_ROWS_PER_SECOND = 1e6
-
-#: The most predict plans an engine keeps (one per row count seen: a scoring loop's
-#: batches; cleared when full).
-_KEPT_PLANS = 64
 
 #: How a pass runs: ``n_threads`` threads, blocks of at most ``rows`` rows.
 ThreadPlan = namedtuple("ThreadPlan", ["n_threads", "rows"])
@@ -360,7 +357,7 @@ class Engine:
         key = (n_rows, density, get_num_threads())
         found = self._plans.get(key)
         if found is None:
-            if len(self._plans) >= _KEPT_PLANS:
+            if len(self._plans) >= PLANS_KEPT:
                 self._plans.clear()
             found = self._plans[key] = plan(self.layout.sizes, n_rows, density=density)
         return found
