@@ -7,6 +7,7 @@ the (read-only) parameters.  Results must equal the serial ones bit for bit.
 
 import os
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -205,16 +206,24 @@ def test_predict_overlapping_a_fit_sees_the_parameters_of_whole_calls():
     probe = X[:64].copy()
     states = []
 
+    seen, done = [], threading.Event()
+
     class Record(fm.Callback):
         chunk_batches = 1
 
         def on_chunk_end(self, trainer, epoch, done, total):
             states.append(trainer.model.params.copy())
+            # the next call starts once the reader has finished a predict since this
+            # one's start: predicts overlap calls however fast the calls are
+            # (a timing alone let a fast fit end after two predicts)
+            wanted = len(seen) + 1
+            deadline = time.monotonic() + 30
+            while len(seen) < wanted and time.monotonic() < deadline:
+                time.sleep(0.0005)
 
     states.append(model.params.copy())
     trainer = fm.Trainer(model, fm.optim.Adam(0.05), batch_size=256, epochs=2, seed=3,
                          verbose=0, callbacks=[Record()])
-    seen, done = [], threading.Event()
 
     def keep_predicting():
         while not done.is_set():

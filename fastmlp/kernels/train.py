@@ -112,7 +112,7 @@ def passes_for(net, ops, grad, reg, data, work, stats, n_threads, sync, state):
     key = fingerprint((net, ops, grad, reg, data, work, stats, n_threads, sync, state))
     found = _passes.get(key)
     if found is None:
-        found = _passes[key] = _compiled_passes(net, ops, grad, reg, data, work, n_threads, stats,
+        found = _passes[key] = _compiled_passes(net, ops, grad, reg, data, work, stats, n_threads,
                                                 sync, state)
     return found
 
@@ -120,7 +120,8 @@ def passes_for(net, ops, grad, reg, data, work, stats, n_threads, sync, state):
 _passes = {}
 
 
-def _compiled_passes(net, ops, grad, reg, data, work, n_threads, stats, sync, state):
+def _compiled_passes(net, ops, grad, reg, data, work, stats, n_threads, sync, state):
+    # (passes_for's work, the first time for these types)
     zero = np.int64(0)
     noise = Noise(zero, zero, zero, zero)
     team = Team(zero, np.int64(n_threads), sync)
