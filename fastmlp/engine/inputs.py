@@ -2,7 +2,8 @@
 
 The engine (:mod:`fastmlp.engine.calls`, :mod:`fastmlp.engine.population`)
 turns a checked X into the kernels' input, sizes its calls by the bytes of
-its rows and keys its compiled functions by its types through these.
+its rows through these (its compiled functions are keyed by
+:func:`fastmlp.kernels.ops.fingerprint`).
 """
 
 import numpy as np
@@ -11,16 +12,7 @@ from .._utils.sparse import is_sparse
 from .._utils.sparse import nbytes as sparse_nbytes
 from ..kernels.structs import CSR
 
-__all__ = ["arguments_key", "kernel_input", "input_density", "row_bytes", "staged_rows"]
-
-
-def arguments_key(X):
-    """What decides the compiled kernels' types for an input X (a kernel input)."""
-    if isinstance(X, CSR):
-        return ("csr", X.data.dtype.num, X.indices.dtype.num, X.data.flags.writeable)
-    flags = X.flags
-    return (X.dtype.num, X.ndim, flags.c_contiguous, flags.f_contiguous, flags.writeable,
-            flags.aligned)
+__all__ = ["kernel_input", "input_density", "row_bytes", "staged_rows"]
 
 
 def kernel_input(X):
