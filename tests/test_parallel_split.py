@@ -2,6 +2,7 @@
 slices of the weight gradients) gives the reference results, for any shape,
 including fewer rows or columns than threads."""
 
+import numba
 import numpy as np
 import pytest
 from conftest import naive_args
@@ -11,6 +12,7 @@ import fastmlp as fm
 import fastmlp.engine.calls
 import fastmlp.engine.layout
 import fastmlp.engine.threads
+from fastmlp.kernels.inference import claim_piece, new_progress
 
 pytestmark = pytest.mark.skipif(fm.max_threads() < 2, reason="needs 2 threads")
 
@@ -70,6 +72,57 @@ def test_a_team_predict_claims_every_row_once(split_everything, n, rng):
     np.testing.assert_allclose(first, As[-1], rtol=1e-12, atol=1e-14)
     for _ in range(3):
         assert np.array_equal(model.predict(X), first)
+
+
+@pytest.mark.parametrize("n", [9, 2100])
+def test_a_team_predict_whose_worker_does_not_come_is_done_by_the_caller(split_everything, n,
+                                                                          rng, monkeypatch):
+    # the worker's task is posted only after the call has returned (as when another
+    # program's thread holds the second core): the caller predicts every row alone,
+    # the next call too (the worker has not seen it was let off), and once the worker
+    # is back the team's result has the same bits
+    import fastmlp.kernels.workers as workers
+    model = fm.Model([20, 64, 48, 40], activation="relu", output="softmax", dtype="float64",
+                     seed=3)
+    X = rng.standard_normal((n, 20))
+    _, As = forward(*naive_args(model), X)
+    model.predict(X)  # compiled, and a worker idle
+    for worker in workers._idle:
+        worker.wait()  # (a new worker may still be on its way to its first task)
+    held = []
+    with monkeypatch.context() as patch:
+        patch.setattr(workers, "post_task", lambda *args: held.append(args) and False)
+        alone = model.predict(X)
+        again = model.predict(X)
+    assert len(held) == 1
+    np.testing.assert_allclose(alone, As[-1], rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(again, As[-1], rtol=1e-12, atol=1e-14)
+    (late,) = [w for w in workers._idle if not w.ready()]
+    if workers.post_task(*held[0]):
+        late._wake.release()
+    late.wait()
+    assert np.array_equal(model.predict(X), alone)
+
+
+@pytest.mark.parametrize("n_threads", [2, 3, 8])
+@pytest.mark.parametrize("block_rows", [1, 7, 64, 512])
+def test_a_predicts_pieces_cover_every_row_once_block_after_block(n_threads, block_rows):
+    for n in (1, 6, block_rows, block_rows + 1, 3 * block_rows + 5):
+        pieces = _all_pieces(new_progress(), n, block_rows, n_threads)
+        rows = [start + r for start, r0, r1 in pieces for r in range(r0, r1)]
+        assert rows == list(range(n))  # in order: a block's pieces after the block before
+        assert all(0 <= r0 < r1 <= block_rows and start % block_rows == 0
+                   for start, r0, r1 in pieces)
+
+
+@numba.njit
+def _all_pieces(progress, n, block_rows, n_threads):
+    pieces = []
+    start, r0, r1 = claim_piece(progress, n, block_rows, n_threads)
+    while start < n:
+        pieces.append((start, r0, r1))
+        start, r0, r1 = claim_piece(progress, n, block_rows, n_threads)
+    return pieces
 
 
 def test_training_with_two_threads_is_reproducible_and_close(split_everything, rng):

@@ -3,13 +3,20 @@
 Each block of ``max_rows`` rows (the workspace's size) is split between
 the threads by rows; the member function that runs a range of rows is
 compiled once as a pointer (:func:`fastmlp.kernels.ops.unit`), and a
-launcher runs it over the blocks on each thread of the team (the threads
-meet at a barrier after each block: the next one reuses the workspace).
-A predict's team claims its rows a piece at a time (:func:`claim_rows`)
-rather than halving them: a worker starts its part microseconds after
-the calling thread (it takes the GIL to enter its launcher), and on a
-block of tens of microseconds an even split left the caller waiting for
-it at the end.  The network code itself is :mod:`fastmlp.kernels.network`.
+launcher runs it over the blocks on each thread of the team.
+
+A predict's team claims its rows a piece at a time (:func:`claim_piece`)
+rather than halving them, and its workers are optional
+(:func:`fastmlp.kernels.sync.new_board`): a worker starts its part
+microseconds after the calling thread (it takes the GIL to enter its
+launcher) -- or, when another program's thread holds the other core
+(NumPy's BLAS or onnxruntime spinning after their own calls), only
+milliseconds later.  The caller takes whatever rows are left, waits only
+for pieces that a worker has begun, and lets off a worker that has not
+started by the end.  No barrier: a piece of the next block waits for the
+rows of the one before to be done (it reuses their workspace).  Evaluate's
+team splits each block evenly and meets at a barrier after it.  The
+network code itself is :mod:`fastmlp.kernels.network`.
 """
 
 import numba
@@ -24,9 +31,9 @@ from .network import chunk_input, finish_output, forward_loss_rows, forward_rows
 from .ops import addresses, launch, ready_launcher, unit
 from .shares import share
 from .structs import Net, Work
-from .sync import atomic_add, atomic_store, barrier, enter_team, leave_team, new_board, new_state
+from .sync import atomic_add, await_count, barrier, enter_team, leave_team, new_board, new_state
 from .views import unowned
-from .workers import run_team
+from .workers import optional_worker_ready, run_team
 from .workspace import chunk_rows
 
 
@@ -44,13 +51,14 @@ def predict(net, ops, X, out, work, n_threads, member=None):
     if member is None:
         member = predict_unit(net, ops, X, out, work)
     functions = addresses(ops)
-    if n_threads <= 1:
+    if n_threads <= 1 or not optional_worker_ready():
+        # (a block in one piece: the team's pieces would cost a caller left alone ~12%)
         predict_here(net, functions, X, out, work, member)
         return
     # the team's launcher takes the structures as their arrays, as predict_here does: each
     # member's thread types its arguments (holding the GIL) before it starts
     address, _, *arrays = _here_arguments(member.address, functions, net, X, out, work)
-    board, team = new_board(), (np.int64(n_threads), new_state(), new_claims())
+    board, team = new_board(optional_workers=n_threads - 1), (np.int64(n_threads), new_progress())
     ready_launcher(_predict_team, member, lambda: tuple(
         numba.typeof(a) for a in (address, functions, np.int64(0), board, *arrays, *team)))
     run_team(lambda t: _predict_team(address, functions, np.int64(t), board, *arrays, *team),
@@ -116,31 +124,36 @@ def predict_member(net, ops, X, out, work, c0, r0, r1):
     finish_output(net, ops.forward, of, c0 * n_out, r0, r1)
 
 
-#: The rows a predict's team member claims at a time (:func:`claimed_rows`): half of a
-#: thread's share of the block, so that the second halves even out a late start, and
+#: The rows of a predict's piece (:func:`claimed_rows`): half of a thread's
+#: share of the block, so that the second halves even out a late start, and
 #: at least this many (a tile's rows, :data:`fastmlp.kernels.tiles.TILE_ROWS` on
-#: AVX-512).  Each product reads all of its weights once per claim, and each claim runs
-#: the output layer's BLAS product and the epilogues as calls of their own: fewer,
-#: larger claims.  On the digits shape's 64 rows (Zen 4, two threads) halves took 48 us
+#: AVX-512).  Each product reads all of its weights once per piece, and each piece
+#: runs the output layer's BLAS product and the epilogues as calls of their own: fewer,
+#: larger pieces.  On the digits shape's 64 rows (Zen 4, two threads) halves took 48 us
 #: a predict, quarters 75 and eighths 83 in one sequence of runs.  Halves of more than
 #: :data:`fastmlp.kernels.blas.TILED_MOST_ROWS` rows would make BLAS copy a large
 #: layer's weights twice per thread (the L shape's 512 rows: ~4% slower): a thread's
-#: whole share is claimed at once then (a member that long hides a late start).
+#: whole share is a piece then (a member that long hides a late start).
 CLAIM_MIN_ROWS = 8
 
-#: Where :func:`claim_rows` counts each block's claimed rows: two counters a
-#: cache line apart, blocks of even and odd number in turn.
-_CLAIMED = (0, 8)
+#: Where a predict's team counts its progress (:func:`new_progress`): the pieces
+#: claimed and the rows done, a cache line apart.
+_CLAIMED, _DONE = 0, 8
+
+#: Checks of a wait for the team's rows to be done (:func:`_await_rows`) before it
+#: starts over: the wait itself has no end (a piece begun is finished), and a
+#: thread waiting this long gives its core away between checks.
+_ROW_CHECKS = 1 << 20
 
 
-def new_claims():
-    """The claim counters of a predict's team (see :func:`claim_rows`)."""
-    return np.zeros(_CLAIMED[1] + 1, dtype=np.int64)
+def new_progress():
+    """The counters of a predict's team (:func:`claim_piece`), zero."""
+    return np.zeros(_DONE + 1, dtype=np.int64)
 
 
 @jit(from_python=True)
 def claimed_rows(rows, n_threads):
-    """The rows of each claim (but the last) of a team's block of ``rows`` rows."""
+    """The rows of each piece (but the last) of a team's block of ``rows`` rows."""
     half = -(-rows // (2 * n_threads))
     if half > TILED_MOST_ROWS:
         return -(-rows // n_threads)
@@ -148,41 +161,58 @@ def claimed_rows(rows, n_threads):
 
 
 @jit
-def claim_rows(claims, block, rows, n_threads):
-    """The next rows (r0, r1) of block number ``block`` (of ``rows`` rows) for the calling
-    member, r0 >= rows once all are claimed.
+def claim_piece(progress, n, block_rows, n_threads):
+    """The next piece of a predict over ``n`` rows, in blocks of ``block_rows``, for the
+    calling member: ``(start, r0, r1)``, rows r0 .. r1 of the block that starts at row
+    ``start``; ``start == n`` once every piece is claimed.
 
-    Each block's counter was zeroed before the block began (:func:`_predict_team`
-    zeroes the other one at the end of each block); the pieces are the same
-    for any order of the claims, so each row's result does not depend on
-    which thread computed it.
+    The pieces are numbered block after block, and each has the same rows
+    whatever the order of the claims, so each row's result does not depend
+    on which thread computed it.
     """
-    piece = claimed_rows(rows, n_threads)
-    r0 = atomic_add(claims, _CLAIMED[block % 2], piece)
-    return r0, min(rows, r0 + piece)
+    number = atomic_add(progress, _CLAIMED, 1)
+    full_blocks = n // block_rows
+    piece = claimed_rows(block_rows, n_threads)
+    per_block = -(-block_rows // piece)
+    if number < full_blocks * per_block:
+        r0 = (number % per_block) * piece
+        return (number // per_block) * block_rows, r0, min(block_rows, r0 + piece)
+    last_rows = n - full_blocks * block_rows
+    if last_rows > 0:
+        piece = claimed_rows(last_rows, n_threads)
+        r0 = (number - full_blocks * per_block) * piece
+        if r0 < last_rows:
+            return full_blocks * block_rows, r0, min(last_rows, r0 + piece)
+    return n, 0, 0
+
+
+@jit
+def _await_rows(progress, rows):
+    # until the team has done ``rows`` rows (spinning, then giving the core away)
+    while not await_count(progress, _DONE, rows, _ROW_CHECKS):
+        pass
 
 
 @jit(from_python=True)
 def _predict_team(member_address, functions, t, board, params, layout, act_param, layer_f,
-                  running, mpi, X, out, buf, parts, rows, n_threads, sync, claims):
+                  running, mpi, X, out, buf, parts, rows, n_threads, progress):
     # member t of :func:`predict`'s team, its structures passed as their arrays
     enter_team(board, t)
     net = unowned(Net(params, layout, act_param, layer_f, running, mpi))
     work = unowned(Work(buf, parts, rows))
-    X, out, sync, claims = unowned(X), unowned(out), unowned(sync), unowned(claims)
+    X, out, progress = unowned(X), unowned(out), unowned(progress)
     ops = unpack_ops(functions, buf)
     member = predict_member_at(member_address, net, ops, X, out, work)
+    n = X.shape[0]
     block_rows = chunk_rows(work)
-    for start in range(0, X.shape[0], block_rows):
-        block = start // block_rows
-        rows_here = min(X.shape[0], start + block_rows) - start
-        r0, r1 = claim_rows(claims, block, rows_here, n_threads)
-        while r0 < rows_here:
-            member(net, ops, X, out, work, start, r0, r1)
-            r0, r1 = claim_rows(claims, block, rows_here, n_threads)
-        if t == 0:  # every member is done with the other counter's block (the last barrier)
-            atomic_store(claims, _CLAIMED[(block + 1) % 2], np.int64(0))
-        barrier(sync, n_threads)
+    start, r0, r1 = claim_piece(progress, n, block_rows, n_threads)
+    while start < n:
+        _await_rows(progress, start)  # the block before done: its workspace rows are ours
+        member(net, ops, X, out, work, start, r0, r1)
+        atomic_add(progress, _DONE, r1 - r0)
+        start, r0, r1 = claim_piece(progress, n, block_rows, n_threads)
+    if t == 0:  # the pieces that workers began; then lets off those that did not start
+        _await_rows(progress, n)
     leave_team(board, t)
 
 

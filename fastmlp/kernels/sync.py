@@ -51,8 +51,16 @@ STATE_SIZE = _WAITS + MAX_PERIOD
 
 #: The entries of a team's board (:func:`new_board`): whether member 0 entered
 #: compiled code, how many workers left theirs, how many there are -- each on a
-#: cache line of its own.
-BOARD_ENTERED, BOARD_LEFT, BOARD_WORKERS, BOARD_SIZE = 0, 8, 16, 17
+#: cache line of its own; then, on a board whose workers are optional, a slot
+#: per worker from BOARD_SLOTS on (:data:`SLOT_PENDING`, :data:`SLOT_STARTED`
+#: or :data:`SLOT_LET_OFF`).
+BOARD_ENTERED, BOARD_LEFT, BOARD_WORKERS, BOARD_OPTIONAL, BOARD_SIZE = 0, 8, 16, 17, 18
+BOARD_SLOTS = 24
+
+#: A worker's slot on a board with optional workers (:func:`new_board`): its
+#: task not taken yet, taken by the worker (:func:`take_task`), or given up by
+#: member 0 (:func:`leave_team`) -- whichever of the two comes first decides.
+SLOT_PENDING, SLOT_STARTED, SLOT_LET_OFF = 0, 1, -1
 
 
 def _pointer(context, builder, arr_type, arr, index):
@@ -103,6 +111,26 @@ def atomic_load_at(typingctx, address, index):
         return builder.load_atomic(at, "seq_cst", 8)
 
     return types.int64(address, index), codegen
+
+
+@intrinsic
+def atomic_swap_if_at(typingctx, address, index, expected, value):
+    """:func:`atomic_swap_if` on the int64 array whose data starts at ``address`` (kept
+    alive by the caller, see :func:`atomic_load_at`)."""
+    if not all(isinstance(a, types.Integer) for a in (address, index, expected, value)):
+        return None
+
+    def codegen(context, builder, signature, args):
+        i64 = ir.IntType(64)
+        base = builder.inttoptr(context.cast(builder, args[0], signature.args[0], types.int64),
+                                i64.as_pointer())
+        at = builder.gep(base, [context.cast(builder, args[1], signature.args[1], types.intp)])
+        old = context.cast(builder, args[2], signature.args[2], types.int64)
+        new = context.cast(builder, args[3], signature.args[3], types.int64)
+        pair = builder.cmpxchg(at, old, new, "seq_cst", "seq_cst")
+        return builder.extract_value(pair, 1)
+
+    return types.boolean(address, index, expected, value), codegen
 
 
 @intrinsic
@@ -233,11 +261,12 @@ def _await_at(address, index, target, checks):
 
 
 @jit(from_python=True)
-def finish_and_await(counts, finished, done, board, index, target, checks, board_at):
+def finish_and_await(counts, finished, done, board, index, checks, board_at, member_at):
     """A worker's handoff: ``counts[finished] = done``, and the team's ``board`` told that it
-    left, then :func:`await_count` ``(counts, index, target, checks)`` for the next task,
-    and then (at most ``checks`` checks) for member 0 of the next task's team to enter
-    compiled code.
+    left, then :func:`await_count` ``(counts, index, done + 1, checks)`` for the next
+    task, then (at most ``checks`` checks) for member 0 of the next task's team to
+    enter compiled code, and the task taken (:func:`take_task`).  Returns the number of
+    the task to run, or minus the number of tasks done when none came in time.
 
     Both posts are made without the GIL: the thread that waits for them to
     take the GIL next finds it free (it would otherwise sleep until the
@@ -246,21 +275,50 @@ def finish_and_await(counts, finished, done, board, index, target, checks, board
     (0: none): its caller holds the GIL until member 0 enters compiled code,
     and a worker that came back to Python before that would sleep until
     then, for ~15 us more on a virtual machine's idle core (the worker,
-    once back in Python, could no longer wait without the GIL).
+    once back in Python, could no longer wait without the GIL).  A task
+    that member 0 let off (its team's work done without this worker) is
+    counted done here, and the watch goes on, still without the GIL.
     """
     if board.size > 0:  # first: a caller that sees it finished sees it left
         atomic_add(board, BOARD_LEFT, 1)
-    atomic_store(counts, finished, done)
-    if not await_count(counts, index, target, checks):
-        return False
-    address = atomic_load(counts, board_at)
-    if address != 0:
+    while True:
+        atomic_store(counts, finished, done)
+        if not await_count(counts, index, done + 1, checks):
+            return -done
+        address = atomic_load(counts, board_at)
+        if address == 0:
+            return done + 1
         _await_at(address, BOARD_ENTERED, 1, checks)
-    return True
+        if _take_at(address, atomic_load(counts, member_at)):
+            return done + 1
+        done += 1
+
+
+@jit(from_python=True)
+def take_task(board, member_no, checks):
+    """A worker woken for its task on ``board``: wait (at most ``checks`` checks) for
+    member 0 to enter compiled code, then take the task; whether it is the worker's to run.
+
+    False only on a board with optional workers (:func:`new_board`) whose
+    member 0 has let this worker off (:func:`leave_team`) first.
+    """
+    if board.size == 0:
+        return True
+    _await_at(board.ctypes.data, BOARD_ENTERED, 1, checks)
+    return _take_at(board.ctypes.data, member_no)
+
+
+@jit
+def _take_at(address, member_no):
+    # take_task on the board at ``address``: the slot's swap decides between the worker
+    # and member 0's leave_team, whichever comes first
+    if atomic_load_at(address, BOARD_OPTIONAL) == 0:
+        return True
+    return atomic_swap_if_at(address, BOARD_SLOTS + member_no - 1, SLOT_PENDING, SLOT_STARTED)
 
 
 @jit(from_python=True, nogil=False)
-def post_task(counts, index, value, flag, board_at, board):
+def post_task(counts, index, value, flag, board_at, board, member_at, member_no):
     """``counts[index] = value``, then take down ``counts[flag]`` if it is up: whether it was.
 
     The poster of a worker's task (:mod:`fastmlp.kernels.workers`): the
@@ -269,10 +327,12 @@ def post_task(counts, index, value, flag, board_at, board):
     ``board`` (0 for an empty one), where the worker looks for it without
     the GIL (:func:`finish_and_await`; read from Python, as
     ``board.ctypes.data``, an array's address costs ~1 us, a tenth of a
-    small team's handoff).  Holds the GIL (it is short), so that the
-    thread it wakes cannot take it meanwhile.
+    small team's handoff), and at ``counts[member_at]`` the worker's member
+    number.  Holds the GIL (it is short), so that the thread it wakes
+    cannot take it meanwhile.
     """
     atomic_store(counts, board_at, np.int64(board.ctypes.data) if board.size > 0 else 0)
+    atomic_store(counts, member_at, member_no)
     atomic_store(counts, index, value)
     return atomic_swap_if(counts, flag, 1, 0)
 
@@ -301,10 +361,21 @@ LEAVE_CHECKS = SPINS_BEFORE_YIELD + 1024
 NO_BOARD = np.zeros(0, dtype=np.int64)
 
 
-def new_board():
+def new_board(optional_workers=0):
     """A fresh board for a team (:func:`enter_team`, :func:`leave_team`); the caller that
-    hands out the work sets its number of workers (:func:`fastmlp.kernels.workers.run_team`)."""
-    return np.zeros(BOARD_SIZE, dtype=np.int64)
+    hands out the work sets its number of workers (:func:`fastmlp.kernels.workers.run_team`).
+
+    ``optional_workers`` > 0: room for that many workers that the team can
+    do without -- members whose work any other member takes when they are
+    late, such as a predict's, which claim rows as they come.  Member 0
+    lets off, at its end, each worker that has not taken its task yet
+    (:func:`leave_team`), and returns without waiting for it.
+    """
+    if optional_workers <= 0:
+        return np.zeros(BOARD_SIZE, dtype=np.int64)
+    board = np.zeros(BOARD_SLOTS + optional_workers, dtype=np.int64)
+    board[BOARD_OPTIONAL] = 1
+    return board
 
 
 @jit
@@ -320,9 +391,20 @@ def enter_team(board, t):
 def leave_team(board, t):
     """Member 0 of a team, at its end, waits (a while) for the workers to be back in their
     wait for the next task: it would otherwise take the GIL back first, and they
-    would sleep until it let it go, ~30 us (:mod:`fastmlp.kernels.workers`)."""
-    if t == 0 and board.size > 0:
-        await_count(board, BOARD_LEFT, board[BOARD_WORKERS], LEAVE_CHECKS)
+    would sleep until it let it go, ~30 us (:mod:`fastmlp.kernels.workers`).
+
+    On a board with optional workers (:func:`new_board`), it first lets off
+    every worker that has not taken its task, and waits for the others only.
+    """
+    if t != 0 or board.size == 0:
+        return
+    started = board[BOARD_WORKERS]
+    if board[BOARD_OPTIONAL] != 0:
+        started = 0
+        for slot in range(BOARD_SLOTS, BOARD_SLOTS + board[BOARD_WORKERS]):
+            if not atomic_swap_if(board, slot, SLOT_PENDING, SLOT_LET_OFF):
+                started += 1
+    await_count(board, BOARD_LEFT, started, LEAVE_CHECKS)
 
 
 def new_state():

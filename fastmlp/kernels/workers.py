@@ -40,22 +40,26 @@ import threading
 import numpy as np
 
 from .sync import (
-    BOARD_ENTERED,
+    BOARD_OPTIONAL,
+    BOARD_SLOTS,
     BOARD_WORKERS,
     NO_BOARD,
+    SLOT_LET_OFF,
     SPINS_BEFORE_YIELD,
     announce_sleep,
     await_count,
     finish_and_await,
     post_task,
+    take_task,
 )
 
 __all__ = ["run_team"]
 
 # A worker's handoff counters, each on a cache line of its own: tasks handed
-# to it, tasks it finished, and whether it sleeps (waits on its lock); then the
-# address of the board of the task handed to it (0: none).
-_GIVEN, _FINISHED, _ASLEEP, _BOARD_AT, _COUNTERS = 0, 8, 16, 24, 25
+# to it, tasks it finished (or was let off), and whether it sleeps (waits on its
+# lock); then the address of the board of the task handed to it (0: none) and its
+# member number in that task's team.
+_GIVEN, _FINISHED, _ASLEEP, _BOARD_AT, _MEMBER_AT, _COUNTERS = 0, 8, 16, 24, 25, 26
 
 #: Checks an idle worker makes (spinning, then giving its core away between
 #: checks) for its next task before it sleeps: a fraction of a millisecond.  A caller making
@@ -101,13 +105,18 @@ class _Worker:
         board = NO_BOARD
         while True:
             # (the wait for member 0 to enter compiled code is made in there, by the
-            # board's address, when the task came while it watched)
-            if not finish_and_await(counters, _FINISHED, done, board, _GIVEN, done + 1,
-                                    IDLE_CHECKS, _BOARD_AT):
+            # board's address, when the task came while it watched; so are the tasks
+            # that member 0 let off before this worker took them)
+            next_task = finish_and_await(counters, _FINISHED, done, board, _GIVEN, IDLE_CHECKS,
+                                         _BOARD_AT, _MEMBER_AT)
+            if next_task <= 0:
+                done = -next_task
                 self._sleep(done)
-                if self._board.size > 0:
-                    await_count(self._board, BOARD_ENTERED, 1, ENTRY_CHECKS)
-            done += 1
+                if not take_task(self._board, self._member_no, ENTRY_CHECKS):
+                    done, board = done + 1, NO_BOARD  # let off: not one of its team's leavers
+                    continue
+                next_task = done + 1
+            done = next_task
             task, member_no, board = self._task, self._member_no, self._board
             try:
                 task(member_no)
@@ -131,8 +140,18 @@ class _Worker:
         self._given += 1
         # the worker finds the board by its address, without the GIL (kept alive by
         # self._board)
-        if post_task(self._counters, _GIVEN, self._given, _ASLEEP, _BOARD_AT, board):
+        if post_task(self._counters, _GIVEN, self._given, _ASLEEP, _BOARD_AT, board, _MEMBER_AT,
+                     member_no):
             self._wake.release()
+
+    def ready(self):
+        """Whether the worker is done with every task handed to it (run or let off)."""
+        return self._counters[_FINISHED] >= self._given
+
+    def let_off(self):
+        """Its task's member 0 let it off (:func:`fastmlp.kernels.sync.leave_team`): the
+        task will not run; its arguments are let go of now."""
+        self._task = None
 
     def wait(self):
         """Block until the task has returned; its exception, or None."""
@@ -184,14 +203,11 @@ def run_team(task, n_threads, board=None):
     if n_threads <= 1:
         task(0)
         return
-    with _idle_lock:
-        cut = max(0, len(_idle) - (n_threads - 1))
-        crew = _idle[cut:]
-        del _idle[cut:]
-    crew.extend(_Worker() for _ in range(n_threads - 1 - len(crew)))
     if board is None:
         board = NO_BOARD
-    elif board.size > 0:
+    optional = board.size > 0 and board[BOARD_OPTIONAL] != 0
+    crew = _take_crew(n_threads - 1, optional)
+    if board.size > 0:
         board[BOARD_WORKERS] = len(crew)
     for member_no, worker in enumerate(crew, start=1):
         worker.start(task, member_no, board)
@@ -200,7 +216,12 @@ def run_team(task, n_threads, board=None):
         task(0)
     except BaseException as raised:
         error = raised
-    errors = [_wait_through_interrupts(worker) for worker in crew]
+    errors = []
+    for member_no, worker in enumerate(crew, start=1):
+        if optional and board[BOARD_SLOTS + member_no - 1] == SLOT_LET_OFF:
+            worker.let_off()  # back among the idle workers, ready once it has seen so
+        else:
+            errors.append(_wait_through_interrupts(worker))
     with _idle_lock:
         _idle.extend(crew)
     if error is None and not any(errors):
@@ -209,6 +230,45 @@ def run_team(task, n_threads, board=None):
     error = error or interrupt or next((e for e in errors if e is not None), None)
     if error is not None:
         raise error
+
+
+def optional_worker_ready():
+    """Whether a team with optional workers (:func:`run_team`) would have one now.
+
+    Not when every idle worker is still on its way to a task it was let off:
+    another program's thread holds the core it needs (the caller then does
+    best to work alone, in its own way).
+    """
+    idle = _idle[:]  # (a copy: another team may take some meanwhile, which is harmless)
+    return not idle or any(worker.ready() for worker in idle)
+
+
+def _take_crew(n_workers, optional):
+    """``n_workers`` workers for a team, from the idle ones first, new ones for the rest.
+
+    An idle worker may still be on its way to a task it was let off (it
+    has not had its core since): a team whose workers are ``optional``
+    goes without it (without a new thread either: the core it waits for
+    is busy), any other team waits for it.
+    """
+    with _idle_lock:
+        cut = max(0, len(_idle) - n_workers)
+        crew = _idle[cut:]
+        del _idle[cut:]
+    late = [worker for worker in crew if not worker.ready()]
+    if late and optional:
+        crew = [worker for worker in crew if worker.ready()]
+        with _idle_lock:
+            _idle.extend(late)
+        return crew
+    try:
+        for worker in late:
+            worker.wait()
+    except BaseException:  # Ctrl-C meanwhile: the workers stay the pool's
+        with _idle_lock:
+            _idle.extend(crew)
+        raise
+    return crew + [_Worker() for _ in range(n_workers - len(crew))]
 
 
 def _wait_through_interrupts(worker):
