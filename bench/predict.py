@@ -5,12 +5,15 @@ onnxruntime and PyTorch, and the estimators against scikit-learn's MLP -- one ru
                             [--sections models,estimators,threshold]
 
 ``models``: for each shape (float32, ReLU, softmax output) and row count,
-microseconds per call -- the best of ``--loops`` loops, each long enough to
-last ~0.1 s -- of ``Model.predict``, a NumPy forward pass (``X @ W + b``,
-ReLU, a stable softmax: what a NumPy user writes), onnxruntime on the
+microseconds per call -- the best of ``--loops`` loops of ~0.1 s each, after
+a 20 ms warm-up that sets how many calls make one -- of ``Model.predict``, a
+NumPy forward pass (``X @ W + b``, ReLU, a stable softmax: what a NumPy user
+writes), onnxruntime on the
 model's ONNX export (``fastmlp.export.to_onnx``; one thread per core, as it
 runs by default) and a ``torch.nn.Sequential`` under ``torch.inference_mode``
-(``fastmlp.export.to_torch``), with fastmlp's ratio to each.  The engines
+(``fastmlp.export.to_torch``), with fastmlp's ratio to each, and each
+engine's share of the cores' float32 FMA ceiling (:mod:`fma_ceiling`, measured
+at the start of the run): near 100%, no implementation can be much faster.  The engines
 run in one process, one after another per cell, every one warmed up first.
 
 ``estimators``: ``fastmlp.sklearn.MLPClassifier.predict_proba`` against
@@ -27,6 +30,7 @@ wins on is what ``fastmlp._utils.tuning.INFERENCE_TEAM_MIN_FLOPS`` should be.
 import argparse
 import os
 import platform
+import sys
 import time
 import warnings
 
@@ -35,16 +39,26 @@ import numpy as np
 import fastmlp as fm
 from fastmlp.engine import calls as engine_calls
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from fma_ceiling import fma_ceiling  # noqa: E402
+
 SHAPES = {"digits": (64, 256, 128, 10), "M": (784, 256, 256, 10), "L": (784, 1024, 1024, 10)}
 
 
-def per_call(function, loops):
-    """Best over ``loops`` loops of the mean seconds per call (each loop lasts ~0.1 s)."""
+def per_call(function, loops, seconds=0.1):
+    """Best over ``loops`` loops of the mean seconds per call, each loop ``seconds`` long.
+
+    The calls' pace comes from a warm-up a fifth of a loop long, not from one
+    call: a first call can take milliseconds (another engine's threads still
+    spinning on the cores), and loops sized by it would have lasted a few
+    milliseconds in all, inside that disturbance.
+    """
     function()
-    start = time.perf_counter()
-    function()
-    once = max(time.perf_counter() - start, 1e-6)
-    repeats = max(1, int(0.1 / once))
+    calls, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds / 5:
+        function()
+        calls += 1
+    repeats = max(1, int(seconds * calls / (time.perf_counter() - start)))
     best = float("inf")
     for _ in range(loops):
         start = time.perf_counter()
@@ -96,23 +110,30 @@ def peers(model):
 
 
 def models_section(shapes, row_counts, loops):
+    ceiling = fma_ceiling(fm.get_num_threads())
     print("\nmicroseconds per call (best of loops); fastmlp's time over each peer's "
-          "(below 1: fastmlp is faster)")
+          "(below 1: fastmlp is faster); each engine's multiply-adds per second as a "
+          f"share of the cores' float32 FMA ceiling, measured now: {ceiling:.1f} GFLOP/s "
+          f"on {fm.get_num_threads()} threads (bench/fma_ceiling.py)")
     for name in shapes:
         sizes = SHAPES[name]
+        weights = sum(a * b for a, b in zip(sizes, sizes[1:]))
         model = fm.Model(list(sizes), seed=0)
         engines = {"fastmlp": model.predict, **peers(model)}
         print(f"\n{name} {'-'.join(map(str, sizes))}")
         print(f"  {'rows':>6} " + " ".join(f"{e:>12}" for e in engines)
-              + "   " + " ".join(f"{'/' + e:>12}" for e in engines if e != "fastmlp"))
+              + "   " + " ".join(f"{'/' + e:>12}" for e in engines if e != "fastmlp")
+              + "   " + " ".join(f"{e[:8] + '%':>9}" for e in engines))
         rng = np.random.default_rng(0)
         for rows in row_counts:
             X = rng.standard_normal((rows, sizes[0])).astype(np.float32)
             times = {e: per_call(lambda f=f, X=X: f(X), loops) * 1e6
                      for e, f in engines.items()}
             ratios = [times["fastmlp"] / t for e, t in times.items() if e != "fastmlp"]
+            shares = [2 * rows * weights / (t * 1e3) / ceiling for t in times.values()]
             print(f"  {rows:>6} " + " ".join(f"{t:>12,.1f}" for t in times.values())
-                  + "   " + " ".join(f"{r:>12.2f}" for r in ratios))
+                  + "   " + " ".join(f"{r:>12.2f}" for r in ratios)
+                  + "   " + " ".join(f"{share:>9.0%}" for share in shares))
 
 
 def estimators_section(row_counts, loops):

@@ -94,6 +94,7 @@ class _Worker:
         self._board = NO_BOARD
         self._error = None
         self._given = 0
+        self._behind = False  # let off a task it may not have seen yet (see ready())
         self._counters = np.zeros(_COUNTERS, dtype=np.int64)
         self._wake = threading.Lock()
         self._wake.acquire()
@@ -145,13 +146,20 @@ class _Worker:
             self._wake.release()
 
     def ready(self):
-        """Whether the worker is done with every task handed to it (run or let off)."""
-        return self._counters[_FINISHED] >= self._given
+        """Whether the worker is done with every task handed to it (run or let off).
+
+        Only a worker let off its last task (:meth:`let_off`) can be behind:
+        the others are handed a task after the caller saw the last one finished.
+        """
+        if self._behind:
+            self._behind = self._counters[_FINISHED] < self._given
+        return not self._behind
 
     def let_off(self):
         """Its task's member 0 let it off (:func:`fastmlp.kernels.sync.leave_team`): the
         task will not run; its arguments are let go of now."""
         self._task = None
+        self._behind = True
 
     def wait(self):
         """Block until the task has returned; its exception, or None."""
@@ -216,12 +224,15 @@ def run_team(task, n_threads, board=None):
         task(0)
     except BaseException as raised:
         error = raised
-    errors = []
-    for member_no, worker in enumerate(crew, start=1):
-        if optional and board[BOARD_SLOTS + member_no - 1] == SLOT_LET_OFF:
-            worker.let_off()  # back among the idle workers, ready once it has seen so
-        else:
-            errors.append(_wait_through_interrupts(worker))
+    waited = crew
+    if optional:
+        waited = []
+        for member_no, worker in enumerate(crew, start=1):
+            if board[BOARD_SLOTS + member_no - 1] == SLOT_LET_OFF:
+                worker.let_off()  # back among the idle, ready once it has seen so
+            else:
+                waited.append(worker)
+    errors = [_wait_through_interrupts(worker) for worker in waited]
     with _idle_lock:
         _idle.extend(crew)
     if error is None and not any(errors):
@@ -239,8 +250,10 @@ def optional_worker_ready():
     another program's thread holds the core it needs (the caller then does
     best to work alone, in its own way).
     """
-    idle = _idle[:]  # (a copy: another team may take some meanwhile, which is harmless)
-    return not idle or any(worker.ready() for worker in idle)
+    for worker in _idle:  # (another team may take some meanwhile: harmless)
+        if worker.ready():
+            return True
+    return not _idle
 
 
 def _take_crew(n_workers, optional):
@@ -256,7 +269,11 @@ def _take_crew(n_workers, optional):
         crew = _idle[cut:]
         del _idle[cut:]
     late = [worker for worker in crew if not worker.ready()]
-    if late and optional:
+    if not late:
+        while len(crew) < n_workers:
+            crew.append(_Worker())
+        return crew
+    if optional:
         crew = [worker for worker in crew if worker.ready()]
         with _idle_lock:
             _idle.extend(late)
