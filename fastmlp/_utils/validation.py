@@ -67,6 +67,10 @@ def check_array(X, dtype, n_features=None, what="X", convert=True, sparse=False)
     ValueError
         Not 2-D, empty, wrong number of features, NaN or inf.
     """
+    if _ready_as_it_is(X, dtype, n_features, convert):
+        if not all_finite(X):
+            _check_finite(X, what)  # (raises, naming the first NaN or inf)
+        return X
     if is_sparse(X):
         if not sparse:
             raise TypeError(f"{what} is a sparse matrix, which this call does not take "
@@ -97,6 +101,23 @@ def check_array(X, dtype, n_features=None, what="X", convert=True, sparse=False)
         # milliseconds; large ones (memory maps) are read where they are
         out = out.copy()
     return out
+
+
+#: NumPy's C_CONTIGUOUS and WRITEABLE bits of ``ndarray.flags.num`` (one attribute read:
+#: ``flags.c_contiguous`` builds a flags object per look).
+_C_CONTIGUOUS_WRITEABLE = 0x1 | 0x400
+
+
+def _ready_as_it_is(X, dtype, n_features, convert):
+    """Whether :func:`check_array` returns X itself once it is found finite: a writeable
+    C-contiguous float32/float64 ndarray of the right shape, in ``dtype`` unless
+    ``convert`` is False.  (A predict's common case, checked in ~0.3 us where the whole
+    way takes ~1.5.)"""
+    return (type(X) is np.ndarray and X.ndim == 2 and X.shape[0] > 0 and X.shape[1] > 0
+            and (n_features is None or X.shape[1] == n_features)
+            and X.dtype in _COMPILED_CHECK_DTYPES
+            and (convert is False or X.dtype == dtype)
+            and X.flags.num & _C_CONTIGUOUS_WRITEABLE == _C_CONTIGUOUS_WRITEABLE)
 
 
 def _numeric_array(X, what):

@@ -317,7 +317,7 @@ class Engine:
             part = X if prepare is None else prepare(X)
             member = self._predict_units.get(_kops.fingerprint(part))
             if member is not None and member in self._team_ready:
-                with self._blas_on_one_thread(_ki.claimed_rows(n, n_threads)):
+                with self._blas_on_one_thread(n, n_threads):
                     _ki.predict(net, ops, part, out, ws.work, n_threads, member)
                 return out
 
@@ -353,12 +353,15 @@ class Engine:
             found = self._plans[key] = plan(self.layout.sizes, n_rows, density=density)
         return found
 
-    def _blas_on_one_thread(self, rows):
-        """The context a predict's products of ``rows`` rows per call of a thread run in:
-        BLAS switched to one thread, unless it keeps them on the calling thread anyway
+    def _blas_on_one_thread(self, rows, n_threads=1):
+        """The context a predict of ``rows`` rows on ``n_threads`` threads runs in: BLAS
+        switched to one thread, unless it keeps the products on the calling thread anyway
         (its own threads would fight the team's spin; switching BLAS back to its count
-        wakes those threads, which then spin and take the team's cores)."""
-        if rows <= self._blas_alone_rows:
+        wakes those threads, which then spin and take the team's cores).  A team's
+        threads make products of a piece's rows
+        (:func:`fastmlp.kernels.inference.claimed_rows`)."""
+        if rows <= self._blas_alone_rows or (
+                n_threads > 1 and _ki.claimed_rows(rows, n_threads) <= self._blas_alone_rows):
             return contextlib.nullcontext()
         return single_threaded_blas()
 
