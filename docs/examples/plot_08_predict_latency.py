@@ -34,11 +34,17 @@ def numpy_forward(model):
 
 
 def seconds_per_call(function, X, budget=0.02, loops=3):
-    """Best over ``loops`` loops, each lasting about ``budget`` seconds, of one call's time."""
+    """Best over ``loops`` loops, each lasting about ``budget`` seconds, of one call's time.
+
+    How many calls make a loop comes from a warm-up a fifth of a loop long
+    (a single first call can be much slower than the others).
+    """
     function(X)
-    start = time.perf_counter()
-    function(X)
-    repeats = max(1, int(budget / max(time.perf_counter() - start, 1e-7)))
+    calls, start = 0, time.perf_counter()
+    while time.perf_counter() - start < budget / 5:
+        function(X)
+        calls += 1
+    repeats = max(1, int(budget * calls / (time.perf_counter() - start)))
     best = float("inf")
     for _ in range(loops):
         start = time.perf_counter()
@@ -52,12 +58,13 @@ model = fm.Model([64, 256, 128, 10], activation="relu", output="softmax", seed=0
 engines = {"fastmlp": model.predict, "NumPy": numpy_forward(model)}
 rows = [1, 4, 16, 64, 256, 1024, 4096]
 rng = np.random.default_rng(0)
-times = {name: [] for name in engines}
-for n in rows:
-    X = rng.standard_normal((n, 64)).astype(np.float32)
+inputs = [rng.standard_normal((n, 64)).astype(np.float32) for n in rows]
+# one engine's whole curve after the other's: NumPy's BLAS threads spin on the cores for
+# a while after its products, and a predict measured meanwhile would have one core
+times = {name: [seconds_per_call(function, X) * 1e6 for X in inputs]
+         for name, function in engines.items()}
+for X in inputs:
     np.testing.assert_allclose(engines["fastmlp"](X), engines["NumPy"](X), atol=1e-5)
-    for name, function in engines.items():
-        times[name].append(seconds_per_call(function, X) * 1e6)
 
 for name, values in times.items():
     print(f"{name:>8}: " + "  ".join(f"{n} rows {t:,.1f} us" for n, t in zip(rows, values)))

@@ -32,6 +32,15 @@ Small work still runs on one thread without any handoff
 A worker is never shared by two running teams: a call takes idle workers
 or starts new ones, so two Python threads training two models at once each
 get a full team and neither waits at a barrier for a thread the other holds.
+
+A team whose members claim their work as they come (a predict's) can do
+without a worker that is late -- another program's thread holding the
+core it needs: its board makes the workers optional
+(:func:`fastmlp.kernels.sync.new_board`), member 0 lets off at its end a
+worker that has not taken its task, and :func:`run_team` returns without
+waiting for it.  The worker passes over that task when it next looks
+(without the GIL); until then it is "behind", and a team with optional
+workers goes without it while any other team waits for it.
 """
 
 import os
@@ -189,8 +198,9 @@ def run_team(task, n_threads, board=None):
     """Run ``task(member_no)`` for member_no = 0 .. n_threads-1, each on its own thread, at once.
 
     Member 0 runs on the calling thread.  Returns when every member has
-    returned; an exception raised by a member is raised here (after all
-    members have finished).
+    returned (or, on a board with optional workers, was let off); an
+    exception raised by a member is raised here (after all members have
+    finished).
 
     Parameters
     ----------
@@ -206,7 +216,10 @@ def run_team(task, n_threads, board=None):
         compiled launchers that mark it (:func:`~fastmlp.kernels.sync.enter_team`
         at their start, :func:`~fastmlp.kernels.sync.leave_team` at their end):
         each handoff of the GIL between the caller and the workers then
-        finds it free.
+        finds it free.  A board with optional workers: the call returns
+        without the workers member 0 let off (their tasks never run), and
+        the team may have fewer members than ``n_threads`` (none of the
+        idle workers left behind by such a call is waited for).
     """
     if n_threads <= 1:
         task(0)
