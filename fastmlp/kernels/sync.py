@@ -15,7 +15,9 @@ The same atomics hand a team's work to its worker threads
 :func:`finish_and_await` watch counters without the GIL, :func:`post_task`
 posts a task, and a team's board (:func:`new_board`) says when member 0
 has entered compiled code (:func:`enter_team`) and when the workers are
-back in their watch (:func:`leave_team`).
+back in their watch (:func:`leave_team`) -- and, when the team can do
+without its workers, which of them took their task (:func:`take_task`)
+and which member 0 let off.
 
 ``state`` is an int64 array of :data:`STATE_SIZE` elements: the arrival
 counter and the generation, each on its own cache line, then what a
@@ -68,6 +70,13 @@ def _pointer(context, builder, arr_type, arr, index):
     return cgutils.get_item_pointer(context, builder, arr_type, ary, [index], wraparound=False)
 
 
+def _pointer_at(context, builder, signature, args):
+    # element args[1] of the int64 array whose data starts at address args[0]
+    base = builder.inttoptr(context.cast(builder, args[0], signature.args[0], types.int64),
+                            ir.IntType(64).as_pointer())
+    return builder.gep(base, [context.cast(builder, args[1], signature.args[1], types.intp)])
+
+
 @intrinsic
 def atomic_add(typingctx, arr, index, value):
     """arr[index] += value atomically (sequentially consistent); returns the old value."""
@@ -104,11 +113,7 @@ def atomic_load_at(typingctx, address, index):
         return None
 
     def codegen(context, builder, signature, args):
-        i64 = ir.IntType(64)
-        base = builder.inttoptr(context.cast(builder, args[0], signature.args[0], types.int64),
-                                i64.as_pointer())
-        at = builder.gep(base, [context.cast(builder, args[1], signature.args[1], types.intp)])
-        return builder.load_atomic(at, "seq_cst", 8)
+        return builder.load_atomic(_pointer_at(context, builder, signature, args), "seq_cst", 8)
 
     return types.int64(address, index), codegen
 
@@ -121,13 +126,10 @@ def atomic_swap_if_at(typingctx, address, index, expected, value):
         return None
 
     def codegen(context, builder, signature, args):
-        i64 = ir.IntType(64)
-        base = builder.inttoptr(context.cast(builder, args[0], signature.args[0], types.int64),
-                                i64.as_pointer())
-        at = builder.gep(base, [context.cast(builder, args[1], signature.args[1], types.intp)])
         old = context.cast(builder, args[2], signature.args[2], types.int64)
         new = context.cast(builder, args[3], signature.args[3], types.int64)
-        pair = builder.cmpxchg(at, old, new, "seq_cst", "seq_cst")
+        pair = builder.cmpxchg(_pointer_at(context, builder, signature, args), old, new,
+                               "seq_cst", "seq_cst")
         return builder.extract_value(pair, 1)
 
     return types.boolean(address, index, expected, value), codegen
