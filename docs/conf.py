@@ -34,6 +34,7 @@ extensions = [
     "numpydoc",
     "myst_parser",
     "sphinx_gallery.gen_gallery",
+    "matplotlib.sphinxext.plot_directive",  # the performance page's latency figure
 ]
 
 source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
