@@ -8,13 +8,13 @@ onnxruntime and PyTorch, and the estimators against scikit-learn's MLP -- one ru
 microseconds per call -- the best of ``--loops`` loops of ~0.1 s each, after
 a 20 ms warm-up that sets how many calls make one -- of ``Model.predict``, a
 NumPy forward pass (``X @ W + b``, ReLU, a stable softmax: what a NumPy user
-writes), onnxruntime on the
-model's ONNX export (``fastmlp.export.to_onnx``; one thread per core, as it
-runs by default) and a ``torch.nn.Sequential`` under ``torch.inference_mode``
-(``fastmlp.export.to_torch``), with fastmlp's ratio to each, and each
-engine's share of the cores' float32 FMA ceiling (:mod:`fma_ceiling`, measured
-at the start of the run): near 100%, no implementation can be much faster.  The engines
-run in one process, one after another per cell, every one warmed up first.
+writes), onnxruntime on the model's ONNX export (``fastmlp.export.to_onnx``;
+one thread per core, as it runs by default) and a ``torch.nn.Sequential``
+under ``torch.inference_mode`` (``fastmlp.export.to_torch``), with fastmlp's
+ratio to each, and each engine's share of the cores' float32 FMA ceiling
+(:mod:`fma_ceiling`, measured at the start of the run): near 100%, no
+implementation can be much faster.  The engines run in one process, one
+after another per cell, every one warmed up first.
 
 ``estimators``: ``fastmlp.sklearn.MLPClassifier.predict_proba`` against
 ``sklearn.neural_network.MLPClassifier.predict_proba``, both fitted on the
