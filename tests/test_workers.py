@@ -224,3 +224,19 @@ def test_a_team_of_fixed_members_waits_for_a_worker_still_on_its_way(monkeypatch
     seen = []
     run_team(lambda t: (meeting.wait(), seen.append(t)), 2)
     assert sorted(seen) == [0, 1]
+
+
+def test_a_worker_that_catches_up_meanwhile_is_not_both_in_a_team_and_idle(monkeypatch):
+    # an optional team looks at each idle worker once: one still behind at that look
+    # goes back among the idle ones, even if it catches up before the team is made
+    class CatchingUp:
+        looks = 0
+
+        def ready(self):
+            self.looks += 1
+            return self.looks > 1
+
+    worker = CatchingUp()
+    monkeypatch.setattr(workers, "_idle", [worker])
+    crew = workers._take_crew(1, optional=True)
+    assert crew == [] and workers._idle == [worker]

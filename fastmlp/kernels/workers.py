@@ -287,7 +287,9 @@ def _take_crew(n_workers, optional):
             crew.append(_Worker())
         return crew
     if optional:
-        crew = [worker for worker in crew if worker.ready()]
+        # (from the one look above: a worker that became ready since is in ``late``, and
+        # must not be handed out while it also goes back among the idle ones)
+        crew = [worker for worker in crew if worker not in late]
         with _idle_lock:
             _idle.extend(late)
         return crew
