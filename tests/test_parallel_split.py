@@ -12,6 +12,7 @@ import fastmlp as fm
 import fastmlp.engine.calls
 import fastmlp.engine.layout
 import fastmlp.engine.threads
+import fastmlp.kernels.workers as workers
 from fastmlp.kernels.inference import claim_piece, new_progress
 
 pytestmark = pytest.mark.skipif(fm.max_threads() < 2, reason="needs 2 threads")
@@ -81,7 +82,6 @@ def test_a_team_predict_whose_worker_does_not_come_is_done_by_the_caller(split_e
     # program's thread holds the second core): the caller predicts every row alone,
     # the next call too (the worker has not seen it was let off), and once the worker
     # is back the team's result has the same bits
-    import fastmlp.kernels.workers as workers
     model = fm.Model([20, 64, 48, 40], activation="relu", output="softmax", dtype="float64",
                      seed=3)
     X = rng.standard_normal((n, 20))

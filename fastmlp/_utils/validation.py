@@ -115,9 +115,15 @@ def _ready_as_it_is(X, dtype, n_features, convert):
     way takes ~1.5.)"""
     return (type(X) is np.ndarray and X.ndim == 2 and X.shape[0] > 0 and X.shape[1] > 0
             and (n_features is None or X.shape[1] == n_features)
-            and X.dtype in _COMPILED_CHECK_DTYPES
-            and (convert is False or X.dtype == dtype)
-            and X.flags.num & _C_CONTIGUOUS_WRITEABLE == _C_CONTIGUOUS_WRITEABLE)
+            and (convert is False or X.dtype == dtype) and _compiled_check_applies(X))
+
+
+def _compiled_check_applies(arr):
+    """Whether ``arr``'s NaN/inf check is the compiled one
+    (:func:`fastmlp.kernels.finite.all_finite`): a C-contiguous writeable float32 or
+    float64 array, as the kernels take (so that no other variant compiles)."""
+    return (arr.dtype in _COMPILED_CHECK_DTYPES
+            and arr.flags.num & _C_CONTIGUOUS_WRITEABLE == _C_CONTIGUOUS_WRITEABLE)
 
 
 def _numeric_array(X, what):
@@ -139,8 +145,7 @@ def _numeric_array(X, what):
     return arr
 
 
-#: The arrays whose NaN/inf check is compiled (:func:`fastmlp.kernels.finite.all_finite`):
-#: those the kernels take (C-contiguous, writeable), so that no other variant compiles.
+#: The dtypes whose NaN/inf check is compiled (:func:`_compiled_check_applies`).
 _COMPILED_CHECK_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 #: Rows are checked in blocks of about this many values: a temporary of a
@@ -174,7 +179,7 @@ def overflow_cause(X, params):
 
 def _check_finite(arr, what):
     """ValueError naming the first NaN or inf of ``arr`` (2-D, float), read block by block."""
-    if arr.dtype in _COMPILED_CHECK_DTYPES and arr.flags.c_contiguous and arr.flags.writeable:
+    if _compiled_check_applies(arr):
         if all_finite(arr):  # the common case: one compiled pass, no temporary
             return
     elif arr.size <= _BLOCK_VALUES and np.isfinite(arr).all():  # the common case, at once

@@ -306,8 +306,9 @@ def take_task(board, member_no, checks):
     """
     if board.size == 0:
         return True
-    _await_at(board.ctypes.data, BOARD_ENTERED, 1, checks)
-    return _take_at(board.ctypes.data, member_no)
+    address = board.ctypes.data
+    _await_at(address, BOARD_ENTERED, 1, checks)
+    return _take_at(address, member_no)
 
 
 @jit

@@ -44,9 +44,7 @@ def training(net, ops, grad, reg, data, run, work, opt, stats, n_threads, sync):
     found = _trainings.get(key)
     if found is None:
         passes = passes_for(net, ops, grad, reg, data, work, stats, n_threads, sync, opt.state)
-        rest = _member_rest(passes, grad, reg, data, run, work, opt,
-                            Sums(stats, np.zeros(n_threads)), n_threads, sync,
-                            np.zeros(1, dtype=np.int64))
+        rest = _typed_rest(passes, grad, reg, data, run, work, opt, stats, n_threads, sync)
         found = _trainings[key] = Training(unit(train_member, (np.int64(0), net, ops) + rest),
                                            passes)
     return found
@@ -58,9 +56,7 @@ _trainings = {}
 def ready(compiled, net, ops, grad, reg, data, run, work, opt, stats, n_threads, sync):
     """Compile (or load) everything :func:`train_batches` calls with these arguments (the
     same), ``compiled`` their :class:`Training`, without training."""
-    rest = _member_rest(compiled.passes, grad, reg, data, run, work, opt,
-                        Sums(stats, np.zeros(n_threads)), n_threads, sync,
-                        np.zeros(1, dtype=np.int64))
+    rest = _typed_rest(compiled.passes, grad, reg, data, run, work, opt, stats, n_threads, sync)
     # the launcher first: everything pending (the member, the passes, the functions)
     # compiles with it, side by side (kernels.deferred); then nothing is left for these
     ready_team(_train, compiled.member, (net,) + rest)
@@ -100,6 +96,14 @@ def train_batches(compiled, net, ops, grad, reg, data, run, work, opt, stats, n_
 def _member_rest(passes, grad, reg, data, run, work, opt, sums, n_threads, sync, result):
     """:func:`~fastmlp.kernels.team.train_member`'s arguments after ``t, net, ops``, in order."""
     return (passes, grad, reg, data, run, work, opt, sums, n_threads, sync, result)
+
+
+def _typed_rest(passes, grad, reg, data, run, work, opt, stats, n_threads, sync):
+    """:func:`_member_rest` for compiling: fresh arrays of the right types stand for the
+    team's partial sums and result, which :func:`train_batches` makes per call."""
+    return _member_rest(passes, grad, reg, data, run, work, opt,
+                        Sums(stats, np.zeros(n_threads)), n_threads, sync,
+                        np.zeros(1, dtype=np.int64))
 
 
 def passes_for(net, ops, grad, reg, data, work, stats, n_threads, sync, state):
